@@ -1,0 +1,41 @@
+/**
+ * Machine-readable reason carried by every {@link EdgecertError}.
+ *
+ * - `invalid_input`: a caller-supplied value is malformed (names, options, PEM text...).
+ * - `invalid_identifier`: an ACME identifier (DNS name or IP address) is not acceptable.
+ * - `unsupported_key`: the key type or algorithm is not supported (or not by this runtime).
+ * - `malformed_pem` / `malformed_der`: encoded data could not be decoded.
+ * - `bad_response`: the ACME server answered with something that is not valid protocol.
+ * - `acme_problem`: the ACME server answered with a problem document (see `AcmeProblem`).
+ * - `timeout`: a bounded wait or retry loop ran out.
+ * - `aborted`: the caller's `AbortSignal` fired.
+ * - `challenge_failed`: a challenge solver or validation failed.
+ * - `storage`: a storage backend failed or a lock could not be acquired.
+ */
+export type EdgecertErrorCode =
+  | "invalid_input"
+  | "invalid_identifier"
+  | "unsupported_key"
+  | "malformed_pem"
+  | "malformed_der"
+  | "bad_response"
+  | "acme_problem"
+  | "timeout"
+  | "aborted"
+  | "challenge_failed"
+  | "storage";
+
+/** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
+export class EdgecertError extends Error {
+  readonly code: EdgecertErrorCode;
+  constructor(code: EdgecertErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EdgecertError";
+    this.code = code;
+  }
+}
+
+/** True when `err` is an {@link EdgecertError}, optionally with the given code. */
+export function isEdgecertError(err: unknown, code?: EdgecertErrorCode): err is EdgecertError {
+  return err instanceof EdgecertError && (code === undefined || err.code === code);
+}

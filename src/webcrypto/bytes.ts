@@ -1,0 +1,42 @@
+/** Anything WebCrypto accepts as bytes. */
+export type BytesLike = Uint8Array<ArrayBuffer> | ArrayBuffer;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Views `data` as a `Uint8Array<ArrayBuffer>` without copying. */
+export function toBytes(data: BytesLike | string): Uint8Array<ArrayBuffer> {
+  if (typeof data === "string") return encoder.encode(data);
+  return data instanceof Uint8Array ? data : new Uint8Array(data);
+}
+
+/** Decodes UTF-8; throws a `TypeError` on invalid sequences. */
+export function utf8Decode(data: BytesLike): string {
+  return decoder.decode(data);
+}
+
+/** Concatenates byte arrays into a new one. */
+export function concatBytes(...parts: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** Lower-case hex of `data`. */
+export function toHex(data: BytesLike): string {
+  let s = "";
+  for (const b of toBytes(data)) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** Copies `data` into a fresh `ArrayBuffer` (what asn1-schema and some WebCrypto typings want). */
+export function toArrayBuffer(data: BytesLike): ArrayBuffer {
+  const bytes = toBytes(data);
+  return bytes.slice().buffer as ArrayBuffer;
+}

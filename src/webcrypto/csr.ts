@@ -1,0 +1,88 @@
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import {
+  Attribute,
+  AttributeTypeAndValue,
+  AttributeValue,
+  Extension,
+  Extensions,
+  GeneralName,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+  SubjectPublicKeyInfo,
+  id_ce_subjectAltName,
+} from "@peculiar/asn1-x509";
+import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
+import { EdgecertError } from "../errors.ts";
+import { signForX509 } from "./x509-signature.ts";
+
+/** Options for {@link createCsr}. */
+export interface CreateCsrOptions {
+  /** The certificate key pair; the CSR is signed with its private key. */
+  key: CryptoKeyPair;
+  /** DNS names (A-labels, wildcards allowed). */
+  names?: string[];
+  /** IP addresses for RFC 8738 IP identifiers. */
+  ipAddresses?: string[];
+  /** Subject common name; defaults to the first DNS name when it fits (≤ 64 characters, RFC 5280 ub-common-name). */
+  commonName?: string;
+  /** Extra extensions to request (e.g. TLS Feature "must-staple"). */
+  extensions?: Extension[];
+}
+
+const OID_COMMON_NAME = "2.5.4.3";
+const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
+
+/** Builds a subject Name holding just a CN (or an empty Name). */
+export function commonNameSubject(commonName?: string): Name {
+  if (!commonName) return new Name([]);
+  return new Name([
+    new RelativeDistinguishedName([
+      new AttributeTypeAndValue({ type: OID_COMMON_NAME, value: new AttributeValue({ utf8String: commonName }) }),
+    ]),
+  ]);
+}
+
+/** Builds a subjectAltName extension from DNS names and IP addresses (RFC 5280 §4.2.1.6). */
+export function subjectAltNameExtension(names: string[], ipAddresses: string[], critical = false): Extension {
+  const generalNames = [
+    ...names.map((dNSName) => new GeneralName({ dNSName })),
+    ...ipAddresses.map((iPAddress) => new GeneralName({ iPAddress })),
+  ];
+  let value: ArrayBuffer;
+  try {
+    value = AsnConvert.serialize(new SubjectAlternativeName(generalNames));
+  } catch (cause) {
+    throw new EdgecertError("invalid_identifier", `cannot encode subjectAltName: ${String(cause)}`, { cause });
+  }
+  return new Extension({ extnID: id_ce_subjectAltName, critical, extnValue: new OctetString(value) });
+}
+
+/**
+ * Creates a PKCS#10 certificate signing request (RFC 2986) with the names in a subjectAltName extension
+ * request, as RFC 8555 §7.4 requires. Returns DER.
+ */
+export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const names = options.names ?? [];
+  const ips = options.ipAddresses ?? [];
+  if (names.length + ips.length === 0) {
+    throw new EdgecertError("invalid_input", "a CSR needs at least one DNS name or IP address");
+  }
+  const cn = options.commonName ?? (names[0] !== undefined && names[0].length <= 64 ? names[0] : undefined);
+  // RFC 5280 §4.2.1.6: the SAN is critical when the subject is empty.
+  const san = subjectAltNameExtension(names, ips, !cn);
+  const extensions = new Extensions([san, ...(options.extensions ?? [])]);
+  const spki = await crypto.subtle.exportKey("spki", options.key.publicKey);
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: commonNameSubject(cn),
+    subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+    attributes: new Attributes([
+      new Attribute({ type: OID_EXTENSION_REQUEST, values: [AsnConvert.serialize(extensions)] }),
+    ]),
+  });
+  const infoDer = new Uint8Array(AsnConvert.serialize(info));
+  const { algorithm, signature } = await signForX509(options.key.privateKey, infoDer);
+  const csr = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: algorithm, signature });
+  return new Uint8Array(AsnConvert.serialize(csr));
+}

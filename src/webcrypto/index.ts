@@ -1,0 +1,39 @@
+/**
+ * WebCrypto building blocks: keys, PEM/DER, JWK thumbprints, JWS, CSRs, X.509 parsing and the
+ * tls-alpn-01 certificate. SubtleCrypto only.
+ * @module
+ */
+export { base64Decode, base64Encode, base64urlDecode, base64urlEncode } from "./base64url.ts";
+export { concatBytes, toHex, type BytesLike } from "./bytes.ts";
+export { createCsr, type CreateCsrOptions } from "./csr.ts";
+export { readDer, readDerChildren, type DerElement } from "./der.ts";
+export { exportPublicJwk, jwkThumbprint, type PublicJwk } from "./jwk.ts";
+export {
+  createExternalAccountBinding,
+  createKeyChangeJws,
+  signJws,
+  verifyJws,
+  type AcmeJwsHeader,
+  type ExternalAccountBinding,
+  type FlattenedJws,
+} from "./jws.ts";
+export {
+  exportPrivateKeyPem,
+  exportPublicKeyPem,
+  generateKeyPair,
+  importPrivateKeyPem,
+  importPublicKeyPem,
+  keyAlgorithmOf,
+  type GenerateKeyPairOptions,
+  type KeyAlgorithmName,
+  type RsaModulusLength,
+} from "./keys.ts";
+export { pemDecode, pemDecodeAll, pemEncode, splitPemChain, type PemBlock } from "./pem.ts";
+export {
+  ACME_IDENTIFIER_OID,
+  ACME_TLS_ALPN_PROTOCOL,
+  createTlsAlpn01Certificate,
+  type TlsAlpn01Certificate,
+  type TlsAlpn01CertificateOptions,
+} from "./tls-alpn-certificate.ts";
+export { parseCertificate, type CertificateInfo } from "./x509.ts";

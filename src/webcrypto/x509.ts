@@ -1,0 +1,113 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  Certificate,
+  Name,
+  SubjectAlternativeName,
+  id_ce_authorityKeyIdentifier,
+  id_ce_subjectAltName,
+} from "@peculiar/asn1-x509";
+import { EdgecertError } from "../errors.ts";
+import { toHex } from "./bytes.ts";
+import { pemDecode } from "./pem.ts";
+
+/** What edgecert reads out of an X.509 certificate (RFC 5280). */
+export interface CertificateInfo {
+  /** Serial number, lower-case hex of the DER INTEGER content (leading 00 kept if present). */
+  serialNumber: string;
+  /** Serial number content octets (for ARI certificate ids, RFC 9773 §4.1). */
+  serialBytes: Uint8Array<ArrayBuffer>;
+  notBefore: Date;
+  notAfter: Date;
+  dnsNames: string[];
+  ipAddresses: string[];
+  /** Issuer distinguished name, e.g. `CN=Pebble Intermediate CA 1a2b3c`. */
+  issuer: string;
+  /** Issuer common name, when present. */
+  issuerCommonName?: string;
+  subject: string;
+  subjectCommonName?: string;
+  /** Authority key identifier, lower-case hex, when the extension has a keyIdentifier. */
+  authorityKeyIdentifier?: string;
+  /** Authority key identifier bytes. */
+  authorityKeyIdentifierBytes?: Uint8Array<ArrayBuffer>;
+  /** DER of the whole certificate. */
+  der: Uint8Array<ArrayBuffer>;
+}
+
+const SHORT_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.5": "serialNumber",
+};
+
+function nameToString(name: Name): { text: string; commonName?: string } {
+  let commonName: string | undefined;
+  const parts: string[] = [];
+  for (const rdn of name) {
+    for (const atv of rdn) {
+      const value = atv.value.toString();
+      if (atv.type === "2.5.4.3" && commonName === undefined) commonName = value;
+      parts.push(`${SHORT_NAMES[atv.type] ?? atv.type}=${value}`);
+    }
+  }
+  return commonName === undefined ? { text: parts.join(", ") } : { text: parts.join(", "), commonName };
+}
+
+/**
+ * Parses a certificate (PEM — the first CERTIFICATE block — or DER). Throws `EdgecertError`
+ * (`malformed_pem` / `malformed_der`) on bad input.
+ */
+export function parseCertificate(input: string | Uint8Array<ArrayBuffer>): CertificateInfo {
+  const der = typeof input === "string" ? pemDecode(input, "CERTIFICATE").der : input;
+  let cert: Certificate;
+  try {
+    cert = AsnConvert.parse(der, Certificate);
+  } catch (cause) {
+    throw new EdgecertError("malformed_der", "not a DER X.509 certificate", { cause });
+  }
+  const tbs = cert.tbsCertificate;
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  let aki: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    for (const ext of tbs.extensions ?? []) {
+      if (ext.extnID === id_ce_subjectAltName) {
+        for (const gn of AsnConvert.parse(ext.extnValue, SubjectAlternativeName)) {
+          if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName);
+          if (gn.iPAddress !== undefined) ipAddresses.push(gn.iPAddress);
+        }
+      } else if (ext.extnID === id_ce_authorityKeyIdentifier) {
+        const parsed = AsnConvert.parse(ext.extnValue, AuthorityKeyIdentifier);
+        if (parsed.keyIdentifier) aki = new Uint8Array(parsed.keyIdentifier.buffer);
+      }
+    }
+  } catch (cause) {
+    throw new EdgecertError("malformed_der", "certificate has a malformed extension", { cause });
+  }
+  const serialBytes = new Uint8Array(tbs.serialNumber);
+  const issuer = nameToString(tbs.issuer);
+  const subject = nameToString(tbs.subject);
+  const info: CertificateInfo = {
+    serialNumber: toHex(serialBytes),
+    serialBytes,
+    notBefore: tbs.validity.notBefore.getTime(),
+    notAfter: tbs.validity.notAfter.getTime(),
+    dnsNames,
+    ipAddresses,
+    issuer: issuer.text,
+    subject: subject.text,
+    der,
+  };
+  if (issuer.commonName !== undefined) info.issuerCommonName = issuer.commonName;
+  if (subject.commonName !== undefined) info.subjectCommonName = subject.commonName;
+  if (aki) {
+    info.authorityKeyIdentifier = toHex(aki);
+    info.authorityKeyIdentifierBytes = aki;
+  }
+  return info;
+}
