@@ -443,6 +443,7 @@ async function startAttempt(
   const children = [challtestsrv, pebble];
 
   const directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
+  const rootsUrl = `https://127.0.0.1:${ports.management}/roots/0`;
   const challtestsrvUrl = `http://127.0.0.1:${ports.challtestsrvManagement}/`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let pebbleReady = false;
@@ -498,10 +499,13 @@ async function startAttempt(
     }
     if (!pebbleReady) {
       try {
-        const response = await trustingFetch(directoryUrl, { signal: AbortSignal.timeout(probeTimeout) });
-        await response.arrayBuffer();
-        if (response.ok) pebbleReady = true;
-        else lastProbeError = `pebble: HTTP ${response.status}`;
+        // Both the ACME directory and the management interface must answer.
+        for (const url of [directoryUrl, rootsUrl]) {
+          const response = await trustingFetch(url, { signal: AbortSignal.timeout(probeTimeout) });
+          await response.arrayBuffer();
+          if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
+        }
+        pebbleReady = true;
       } catch (error) {
         lastProbeError = `pebble: ${String(error instanceof Error && error.cause ? error.cause : error)}`;
       }
