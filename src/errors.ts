@@ -6,6 +6,7 @@
  * - `unsupported_key`: the key type or algorithm is not supported (or not by this runtime).
  * - `malformed_pem` / `malformed_der`: encoded data could not be decoded.
  * - `bad_response`: the ACME server answered with something that is not valid protocol.
+ * - `network`: the request failed in transport (connection reset, timeout, truncated body).
  * - `acme_problem`: the ACME server answered with a problem document (see `AcmeProblem`).
  * - `timeout`: a bounded wait or retry loop ran out.
  * - `aborted`: the caller's `AbortSignal` fired.
@@ -19,6 +20,7 @@ export type EdgecertErrorCode =
   | "malformed_pem"
   | "malformed_der"
   | "bad_response"
+  | "network"
   | "acme_problem"
   | "timeout"
   | "aborted"

@@ -1,13 +1,15 @@
 /** Anything WebCrypto accepts as bytes. */
-export type BytesLike = Uint8Array<ArrayBuffer> | ArrayBuffer;
+export type BytesLike = Uint8Array | ArrayBuffer;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Views `data` as a `Uint8Array<ArrayBuffer>` without copying. */
+/** Views `data` as an ArrayBuffer-backed `Uint8Array`, copying only when it must. */
 export function toBytes(data: BytesLike | string): Uint8Array<ArrayBuffer> {
   if (typeof data === "string") return encoder.encode(data);
-  return data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (!(data instanceof Uint8Array)) return new Uint8Array(data);
+  // A view over a SharedArrayBuffer is copied: WebCrypto only takes ArrayBuffer-backed views.
+  return data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
 }
 
 /** Decodes UTF-8; throws a `TypeError` on invalid sequences. */

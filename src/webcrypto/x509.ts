@@ -8,7 +8,7 @@ import {
   id_ce_subjectAltName,
 } from "@peculiar/asn1-x509";
 import { EdgecertError } from "../errors.ts";
-import { toHex } from "./bytes.ts";
+import { toBytes, toHex } from "./bytes.ts";
 import { pemDecode } from "./pem.ts";
 
 /** What edgecert reads out of an X.509 certificate (RFC 5280). */
@@ -62,8 +62,8 @@ function nameToString(name: Name): { text: string; commonName?: string } {
  * Parses a certificate (PEM — the first CERTIFICATE block — or DER). Throws `EdgecertError`
  * (`malformed_pem` / `malformed_der`) on bad input.
  */
-export function parseCertificate(input: string | Uint8Array<ArrayBuffer>): CertificateInfo {
-  const der = typeof input === "string" ? pemDecode(input, "CERTIFICATE").der : input;
+export function parseCertificate(input: string | Uint8Array): CertificateInfo {
+  const der = typeof input === "string" ? pemDecode(input, "CERTIFICATE").der : toBytes(input);
   let cert: Certificate;
   try {
     cert = AsnConvert.parse(der, Certificate);

@@ -1,0 +1,628 @@
+import { EdgecertError } from "../errors.ts";
+import { silentLogger, type Logger } from "../logger.ts";
+import { base64urlEncode } from "../webcrypto/base64url.ts";
+import { exportPublicJwk, jwkThumbprint, type PublicJwk } from "../webcrypto/jwk.ts";
+import {
+  createExternalAccountBinding,
+  createKeyChangeJws,
+  signJws,
+  type ExternalAccountBinding,
+} from "../webcrypto/jws.ts";
+import { toBytes } from "../webcrypto/bytes.ts";
+import { pemDecode } from "../webcrypto/pem.ts";
+import { parseCertificate, type CertificateInfo } from "../webcrypto/x509.ts";
+import { keyAuthorization } from "./challenge-helpers.ts";
+import { parseJsonObject, parseLinks, readBodyText } from "./http-response.ts";
+import { toIdentifiers } from "./identifiers.ts";
+import { NoncePool } from "./nonce-pool.ts";
+import { poll, type PollOptions } from "./poll.ts";
+import { AcmeProblem } from "./problem.ts";
+import { ariCertificateId } from "./renewal-info.ts";
+import { asAccount, asAuthorization, asDirectory, asOrder } from "./resources.ts";
+import {
+  abortError,
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  sleep,
+  throwIfAborted,
+  type RetryPolicy,
+} from "./retry.ts";
+import type {
+  AcmeAccount,
+  AcmeAuthorization,
+  AcmeChallenge,
+  AcmeDirectory,
+  AcmeIdentifier,
+  AcmeOrder,
+  CertificateChain,
+  RenewalInfo,
+  RevocationReasonCode,
+} from "./types.ts";
+
+/** Options for {@link AcmeClient}. */
+export interface AcmeClientOptions {
+  /** The CA's directory URL (RFC 8555 §7.1.1). */
+  directoryUrl: string;
+  /** The account key pair. ES256 is the cheapest choice. */
+  accountKey: CryptoKeyPair;
+  /** The account URL, when already known (skips a lookup). */
+  accountUrl?: string;
+  /** A `fetch` to use instead of the global one (e.g. one that trusts a private CA). */
+  fetch?: typeof fetch;
+  /** Sent as `User-Agent` on every request (RFC 8555 §6.1). */
+  userAgent?: string;
+  /** Retry behaviour; unspecified fields keep their defaults. */
+  retry?: Partial<RetryPolicy>;
+  /** Structured logger; silent by default. */
+  logger?: Logger;
+}
+
+/** Options every method takes. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+/** Options for {@link AcmeClient.newAccount}. */
+export interface NewAccountOptions extends RequestOptions {
+  /** Contact URLs, e.g. `mailto:ops@example.com`. */
+  contact?: string[];
+  /** Set to true to agree to the CA's terms of service (RFC 8555 §7.3). */
+  termsOfServiceAgreed?: boolean;
+  /** External Account Binding credentials, when the CA requires them (RFC 8555 §7.3.4). */
+  externalAccountBinding?: ExternalAccountBinding;
+  /** Only look up an existing account for this key; never create one (RFC 8555 §7.3.1). */
+  onlyReturnExisting?: boolean;
+}
+
+/** Options for {@link AcmeClient.newOrder}. */
+export interface NewOrderOptions extends RequestOptions {
+  /** DNS names / IP addresses (strings are classified and normalised) or ready identifiers. */
+  identifiers: ReadonlyArray<string | AcmeIdentifier>;
+  notBefore?: Date | string;
+  notAfter?: Date | string;
+  /** Certificate profile name (draft-ietf-acme-profiles). */
+  profile?: string;
+  /** ARI certificate id of the certificate this order replaces (RFC 9773 §5). */
+  replaces?: string;
+}
+
+/** Options for {@link AcmeClient.revokeCertificate}. */
+export interface RevokeOptions extends RequestOptions {
+  /** CRL reason code (RFC 5280 §5.3.1). */
+  reason?: RevocationReasonCode;
+  /** Sign with the certificate's own key instead of the account key (RFC 8555 §7.6). */
+  certificateKey?: CryptoKeyPair;
+}
+
+/** A raw HTTP exchange, after the body has been read. */
+interface RawResponse {
+  url: string;
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+interface PostOptions extends RequestOptions {
+  /** Sign with a `jwk` header instead of `kid` (newAccount, revocation by certificate key). */
+  jwkKey?: CryptoKeyPair;
+  accept?: string;
+  /**
+   * The request is not idempotent (newOrder): after a failure where the server may have acted on it
+   * (network error, 500), do not resend.
+   */
+  unsafe?: boolean;
+}
+
+const JOSE = "application/jose+json";
+
+/** Thrown when a 2xx response's body cannot be used; carries the `Location` header for recovery. */
+class UnusableBodyError extends EdgecertError {
+  constructor(
+    readonly location: string | null,
+    cause: unknown,
+  ) {
+    super("bad_response", cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
+/**
+ * An RFC 8555 client: one method per ACME resource operation. It keeps a nonce pool filled from every
+ * response, re-signs each retry with a fresh nonce, honours `Retry-After`, backs off transient
+ * failures with jitter, and bounds every loop. Every method takes an `AbortSignal`.
+ */
+export class AcmeClient {
+  readonly directoryUrl: string;
+  /** The account URL (`kid`), set by {@link newAccount} / {@link findAccount}. */
+  accountUrl: string | undefined;
+  private accountKey: CryptoKeyPair;
+  private readonly fetchFn: typeof fetch;
+  private readonly userAgent: string;
+  private readonly retry: RetryPolicy;
+  private readonly logger: Logger;
+  private readonly nonces: NoncePool;
+  private directoryPromise: Promise<AcmeDirectory> | undefined;
+  private jwkPromise: Promise<PublicJwk> | undefined;
+  private thumbprintPromise: Promise<string> | undefined;
+
+  constructor(options: AcmeClientOptions) {
+    if (!options || typeof options.directoryUrl !== "string") {
+      throw new EdgecertError("invalid_input", "directoryUrl is required");
+    }
+    try {
+      new URL(options.directoryUrl);
+    } catch {
+      throw new EdgecertError("invalid_input", `directoryUrl ${JSON.stringify(options.directoryUrl)} is not a URL`);
+    }
+    if (!options.accountKey?.privateKey || !options.accountKey.publicKey) {
+      throw new EdgecertError("invalid_input", "accountKey must be a CryptoKeyPair");
+    }
+    this.directoryUrl = options.directoryUrl;
+    this.accountKey = options.accountKey;
+    this.accountUrl = options.accountUrl;
+    // workerd rejects an unbound global fetch ("Illegal invocation").
+    this.fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.userAgent = options.userAgent ?? "edgecert/0.1";
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.logger = options.logger ?? silentLogger;
+    this.nonces = new NoncePool((signal) => this.fetchNonce(signal));
+  }
+
+  // ---------------------------------------------------------------- directory and nonces
+
+  /** The CA's directory (RFC 8555 §7.1.1), fetched once and cached. */
+  directory(options: RequestOptions = {}): Promise<AcmeDirectory> {
+    if (!this.directoryPromise) {
+      this.directoryPromise = this.get(this.directoryUrl, options).then((r) =>
+        asDirectory(parseJsonObject(r.text, r.url, r.status), r.url),
+      );
+      // A failed fetch is not cached.
+      this.directoryPromise.catch(() => (this.directoryPromise = undefined));
+    }
+    return this.directoryPromise;
+  }
+
+  /** Fetches one fresh nonce with `HEAD newNonce` (RFC 8555 §7.2). Normally the pool does this for you. */
+  async newNonce(options: RequestOptions = {}): Promise<string> {
+    return this.fetchNonce(options.signal);
+  }
+
+  private async fetchNonce(signal?: AbortSignal): Promise<string> {
+    const dir = await this.directory({ signal });
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.get(dir.newNonce, { signal }, "HEAD", false);
+      const nonce = res.headers.get("replay-nonce");
+      if (nonce) return nonce;
+      if (attempt + 1 >= this.retry.maxAttempts) {
+        throw new EdgecertError("bad_response", `${dir.newNonce} returned no Replay-Nonce`);
+      }
+      await sleep(backoffDelay(attempt, this.retry.baseDelayMs, this.retry.maxDelayMs), signal);
+    }
+  }
+
+  // ---------------------------------------------------------------- accounts
+
+  /** The account key's public JWK. */
+  publicJwk(): Promise<PublicJwk> {
+    this.jwkPromise ??= exportPublicJwk(this.accountKey.publicKey);
+    return this.jwkPromise;
+  }
+
+  /** The account key's RFC 7638 thumbprint. */
+  thumbprint(): Promise<string> {
+    this.thumbprintPromise ??= this.publicJwk().then((jwk) => jwkThumbprint(jwk));
+    return this.thumbprintPromise;
+  }
+
+  /** The key authorization for a challenge token (RFC 8555 §8.1). */
+  async keyAuthorization(token: string): Promise<string> {
+    return keyAuthorization(await this.thumbprint(), token);
+  }
+
+  /**
+   * Creates the account for this key, or returns the existing one (RFC 8555 §7.3). Sets
+   * {@link accountUrl}. With `onlyReturnExisting`, throws `AcmeProblem` `accountDoesNotExist` instead of
+   * creating (RFC 8555 §7.3.1).
+   */
+  async newAccount(options: NewAccountOptions = {}): Promise<AcmeAccount> {
+    const dir = await this.directory(options);
+    const jwk = await this.publicJwk();
+    const payload: Record<string, unknown> = {};
+    if (options.onlyReturnExisting) payload.onlyReturnExisting = true;
+    else {
+      if (options.contact) payload.contact = options.contact;
+      if (options.termsOfServiceAgreed !== undefined) payload.termsOfServiceAgreed = options.termsOfServiceAgreed;
+      if (options.externalAccountBinding) {
+        payload.externalAccountBinding = await createExternalAccountBinding(options.externalAccountBinding, jwk, dir.newAccount);
+      } else if (dir.meta?.externalAccountRequired) {
+        // RFC 8555 §7.3.4: the server would refuse this request anyway; say why before sending it.
+        throw new EdgecertError("invalid_input", "this CA requires External Account Binding (externalAccountBinding)");
+      }
+    }
+    const res = await this.post(dir.newAccount, payload, { ...options, jwkKey: this.accountKey });
+    const url = res.headers.get("location");
+    if (!url) throw new EdgecertError("bad_response", `${dir.newAccount} returned no account Location`);
+    this.accountUrl = url;
+    const account = asAccount(parseJsonObject(res.text, res.url, res.status), url);
+    this.logger.log("info", "acme.account", { url, created: res.status === 201 });
+    return account;
+  }
+
+  /** Finds the existing account for this key (RFC 8555 §7.3.1) and sets {@link accountUrl}. */
+  findAccount(options: RequestOptions = {}): Promise<AcmeAccount> {
+    return this.newAccount({ ...options, onlyReturnExisting: true });
+  }
+
+  /** Fetches the account object (POST-as-GET to the account URL, RFC 8555 §7.3.3). */
+  async getAccount(options: RequestOptions = {}): Promise<AcmeAccount> {
+    const url = this.requireAccount();
+    const res = await this.post(url, undefined, options);
+    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+  }
+
+  /** Updates the account's contacts (RFC 8555 §7.3.2). */
+  async updateAccount(update: { contact?: string[] } & RequestOptions): Promise<AcmeAccount> {
+    const url = this.requireAccount();
+    const payload: Record<string, unknown> = {};
+    if (update.contact) payload.contact = update.contact;
+    const res = await this.post(url, payload, update);
+    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+  }
+
+  /** Deactivates the account; the CA will refuse it from now on (RFC 8555 §7.3.6). */
+  async deactivateAccount(options: RequestOptions = {}): Promise<AcmeAccount> {
+    const url = this.requireAccount();
+    const res = await this.post(url, { status: "deactivated" }, options);
+    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+  }
+
+  /**
+   * Replaces the account key (RFC 8555 §7.3.5): an outer JWS by the old key wrapping an inner JWS by the
+   * new key. On success this client signs with the new key.
+   */
+  async rolloverAccountKey(newKey: CryptoKeyPair, options: RequestOptions = {}): Promise<void> {
+    const url = this.requireAccount();
+    const dir = await this.directory(options);
+    const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
+    await this.post(dir.keyChange, inner, options);
+    this.accountKey = newKey;
+    this.jwkPromise = undefined;
+    this.thumbprintPromise = undefined;
+    this.logger.log("info", "acme.key_rollover", { account: url });
+  }
+
+  // ---------------------------------------------------------------- orders
+
+  /** Creates an order (RFC 8555 §7.4) for DNS (§9.7.7) and IP (RFC 8738) identifiers. */
+  async newOrder(options: NewOrderOptions): Promise<AcmeOrder> {
+    const identifiers = toIdentifiers(options.identifiers);
+    this.requireAccount();
+    const dir = await this.directory(options);
+    const payload: Record<string, unknown> = { identifiers };
+    if (options.notBefore !== undefined) payload.notBefore = rfc3339(options.notBefore);
+    if (options.notAfter !== undefined) payload.notAfter = rfc3339(options.notAfter);
+    if (options.profile !== undefined) payload.profile = options.profile;
+    if (options.replaces !== undefined) payload.replaces = options.replaces;
+    let res: RawResponse;
+    try {
+      res = await this.post(dir.newOrder, payload, { ...options, unsafe: true });
+    } catch (err) {
+      // The order exists but its body was lost: fetch it rather than create a second one.
+      if (err instanceof UnusableBodyError && err.location) return this.getOrder(err.location, options);
+      throw err;
+    }
+    const url = res.headers.get("location");
+    if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
+    const order = this.orderFrom(res, url);
+    this.logger.log("info", "acme.order", { url, status: order.status, identifiers: identifiers.length });
+    return order;
+  }
+
+  /** Fetches an order (POST-as-GET, RFC 8555 §7.1.3). */
+  async getOrder(url: string, options: RequestOptions = {}): Promise<AcmeOrder> {
+    const res = await this.post(url, undefined, options);
+    return this.orderFrom(res, url);
+  }
+
+  /**
+   * Polls an order until it leaves `pending`/`processing` (RFC 8555 §7.4), honouring `Retry-After`,
+   * otherwise backing off from tens of milliseconds. Returns the order in whatever state it settled
+   * (`ready`, `valid`, `invalid`); the caller decides what that means.
+   */
+  waitOrder(url: string, options: RequestOptions & PollOptions = {}): Promise<AcmeOrder> {
+    return poll(
+      (signal) => this.getOrder(url, { signal }),
+      (o) => o.status !== "pending" && o.status !== "processing",
+      options,
+      `order ${url}`,
+    );
+  }
+
+  /**
+   * Finalizes an order with a DER CSR (RFC 8555 §7.4). When the request fails in transport, the order is
+   * re-read: if the CA did act on it, that order is returned instead of finalizing twice.
+   */
+  async finalizeOrder(order: AcmeOrder, csr: Uint8Array, options: RequestOptions = {}): Promise<AcmeOrder> {
+    const payload = { csr: base64urlEncode(csr) };
+    try {
+      const res = await this.post(order.finalize, payload, { ...options, unsafe: true });
+      return this.orderFrom(res, order.url);
+    } catch (err) {
+      if (err instanceof AcmeProblem || !(err instanceof EdgecertError) || err.code === "aborted") throw err;
+      const current = await this.getOrder(order.url, options);
+      if (current.status !== "ready") return current;
+      const res = await this.post(order.finalize, payload, { ...options, unsafe: true });
+      return this.orderFrom(res, order.url);
+    }
+  }
+
+  private orderFrom(res: RawResponse, url: string): AcmeOrder {
+    const order = asOrder(parseJsonObject(res.text, res.url, res.status), url);
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+    if (retryAfterMs !== undefined) order.retryAfterMs = retryAfterMs;
+    return order;
+  }
+
+  // ---------------------------------------------------------------- authorizations and challenges
+
+  /** Fetches an authorization (POST-as-GET, RFC 8555 §7.5). */
+  async getAuthorization(url: string, options: RequestOptions = {}): Promise<AcmeAuthorization> {
+    const res = await this.post(url, undefined, options);
+    const authz = asAuthorization(parseJsonObject(res.text, res.url, res.status), url);
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+    if (retryAfterMs !== undefined) authz.retryAfterMs = retryAfterMs;
+    return authz;
+  }
+
+  /** Polls an authorization until it leaves `pending` (RFC 8555 §7.5.1). */
+  waitAuthorization(url: string, options: RequestOptions & PollOptions = {}): Promise<AcmeAuthorization> {
+    return poll(
+      (signal) => this.getAuthorization(url, { signal }),
+      (a) => a.status !== "pending",
+      options,
+      `authorization ${url}`,
+    );
+  }
+
+  /** Deactivates an authorization (RFC 8555 §7.5.2), e.g. to abandon a pending one. */
+  async deactivateAuthorization(url: string, options: RequestOptions = {}): Promise<AcmeAuthorization> {
+    const res = await this.post(url, { status: "deactivated" }, options);
+    return asAuthorization(parseJsonObject(res.text, res.url, res.status), url);
+  }
+
+  /** Fetches a challenge (POST-as-GET, RFC 8555 §7.5). */
+  async getChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
+    const res = await this.post(url, undefined, options);
+    return this.challengeFrom(res, url);
+  }
+
+  /** Tells the CA the challenge is ready to be validated: POST `{}` (RFC 8555 §7.5.1). */
+  async acceptChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
+    const res = await this.post(url, {}, options);
+    return this.challengeFrom(res, url);
+  }
+
+  private challengeFrom(res: RawResponse, url: string): AcmeChallenge {
+    const json = parseJsonObject(res.text, res.url, res.status);
+    if (typeof json.type !== "string" || typeof json.status !== "string") {
+      throw new EdgecertError("bad_response", `${url} returned a malformed challenge`);
+    }
+    return { ...(json as unknown as AcmeChallenge), url: typeof json.url === "string" ? json.url : url };
+  }
+
+  // ---------------------------------------------------------------- certificates
+
+  /**
+   * Downloads a certificate chain (RFC 8555 §7.4.2). With `alternates: true`, also downloads every
+   * alternate chain the CA links with `rel="alternate"`.
+   */
+  async downloadCertificate(
+    url: string,
+    options: RequestOptions & { alternates?: boolean } = {},
+  ): Promise<CertificateChain & { alternates?: CertificateChain[] }> {
+    const res = await this.post(url, undefined, { ...options, accept: "application/pem-certificate-chain" });
+    // A chain that does not decode is a bad response, not a certificate.
+    try {
+      pemDecode(res.text, "CERTIFICATE");
+    } catch (cause) {
+      throw new EdgecertError("bad_response", `${url} did not return a PEM certificate chain`, { cause });
+    }
+    const chain: CertificateChain & { alternates?: CertificateChain[] } = {
+      url,
+      pem: res.text,
+      alternateUrls: parseLinks(res.headers, res.url).filter((l) => l.rel === "alternate").map((l) => l.url),
+    };
+    if (options.alternates) {
+      chain.alternates = [];
+      for (const alt of chain.alternateUrls) {
+        const { alternates: _ignored, ...altChain } = await this.downloadCertificate(alt, { signal: options.signal });
+        chain.alternates.push(altChain);
+      }
+    }
+    return chain;
+  }
+
+  /**
+   * Revokes a certificate (RFC 8555 §7.6), signed by the account key, or by the certificate's own key
+   * when `certificateKey` is given.
+   */
+  async revokeCertificate(certificate: string | Uint8Array, options: RevokeOptions = {}): Promise<void> {
+    const der = typeof certificate === "string" ? pemDecode(certificate, "CERTIFICATE").der : toBytes(certificate);
+    const dir = await this.directory(options);
+    const payload: Record<string, unknown> = { certificate: base64urlEncode(der) };
+    if (options.reason !== undefined) payload.reason = options.reason;
+    const post: PostOptions = { ...options };
+    if (options.certificateKey) post.jwkKey = options.certificateKey;
+    await this.post(dir.revokeCert, payload, post);
+    this.logger.log("info", "acme.revoked", { reason: options.reason ?? 0 });
+  }
+
+  /**
+   * Asks the CA when to renew a certificate (ARI, RFC 9773 §4). Throws `EdgecertError("unsupported")`
+   * — code `invalid_input` — when the CA has no `renewalInfo` endpoint; check
+   * `(await client.directory()).renewalInfo` first.
+   */
+  async renewalInfo(certificate: string | Uint8Array | CertificateInfo, options: RequestOptions = {}): Promise<RenewalInfo> {
+    const dir = await this.directory(options);
+    if (!dir.renewalInfo) throw new EdgecertError("invalid_input", "this CA does not offer ARI (no renewalInfo in its directory)");
+    const info = typeof certificate === "object" && "serialBytes" in certificate ? certificate : parseCertificate(certificate);
+    const url = `${dir.renewalInfo.replace(/\/$/, "")}/${ariCertificateId(info)}`;
+    const res = await this.get(url, options);
+    const json = parseJsonObject(res.text, res.url, res.status);
+    const window = json.suggestedWindow as { start?: unknown; end?: unknown } | undefined;
+    const start = new Date(String(window?.start));
+    const end = new Date(String(window?.end));
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
+      throw new EdgecertError("bad_response", `${url} returned a malformed suggestedWindow`);
+    }
+    const out: RenewalInfo = { suggestedWindow: { start, end } };
+    if (typeof json.explanationURL === "string") out.explanationURL = json.explanationURL;
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+    if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  private requireAccount(): string {
+    if (!this.accountUrl) {
+      throw new EdgecertError("invalid_input", "no account: call newAccount() or findAccount() first, or pass accountUrl");
+    }
+    return this.accountUrl;
+  }
+
+  /** One fetch with the per-request timeout joined to the caller's signal. */
+  private async send(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<RawResponse> {
+    const timeout = AbortSignal.timeout(this.retry.requestTimeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const headers = new Headers(init.headers);
+    headers.set("user-agent", this.userAgent);
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, { ...init, headers, signal: combined, redirect: "manual" });
+    } catch (cause) {
+      if (signal?.aborted) throw abortError(signal);
+      const what = timeout.aborted ? `timed out after ${this.retry.requestTimeoutMs} ms` : String(cause);
+      throw new EdgecertError("network", `${init.method ?? "GET"} ${url} failed: ${what}`, { cause });
+    }
+    let text = "";
+    if (init.method !== "HEAD") {
+      try {
+        text = await readBodyText(res, url);
+      } catch (cause) {
+        if (signal?.aborted) throw abortError(signal);
+        if (cause instanceof EdgecertError) throw new UnusableBodyError(res.ok ? res.headers.get("location") : null, cause);
+        throw new UnusableBodyError(res.ok ? res.headers.get("location") : null,
+          new EdgecertError("network", `reading the response of ${url} failed: ${String(cause)}`, { cause }));
+      }
+    }
+    return { url, status: res.status, headers: res.headers, text };
+  }
+
+  /** An unsigned request (directory, newNonce, renewalInfo) with transient-failure retries. */
+  private async get(url: string, options: RequestOptions, method = "GET", readNonce = true): Promise<RawResponse> {
+    return this.withRetries(url, options, false, async () => {
+      const res = await this.send(url, { method }, options.signal);
+      const nonce = res.headers.get("replay-nonce");
+      if (readNonce && nonce) this.nonces.add(nonce);
+      return res;
+    });
+  }
+
+  /**
+   * A signed POST (RFC 8555 §6.2) — POST-as-GET when `payload` is undefined (§6.3). Each attempt takes a
+   * fresh nonce and is signed anew; `badNonce` retries immediately with the nonce that came back (§6.5).
+   */
+  private post(url: string, payload: unknown, options: PostOptions): Promise<RawResponse> {
+    const headers: Record<string, string> = { "content-type": JOSE };
+    if (options.accept) headers.accept = options.accept;
+    return this.withRetries(url, options, options.unsafe === true, async () => {
+      const nonce = await this.nonces.acquire(options.signal);
+      let res: RawResponse | undefined;
+      try {
+        const signer = options.jwkKey ?? this.accountKey;
+        const header = options.jwkKey
+          ? { url, nonce, jwk: options.jwkKey === this.accountKey ? await this.publicJwk() : await exportPublicJwk(options.jwkKey.publicKey) }
+          : { url, nonce, kid: this.requireAccount() };
+        const jws = await signJws(signer.privateKey, header, payload);
+        res = await this.send(url, { method: "POST", headers, body: JSON.stringify(jws) }, options.signal);
+        return res;
+      } finally {
+        this.nonces.release(res?.headers.get("replay-nonce") ?? null);
+      }
+    });
+  }
+
+  /**
+   * Runs `attempt` until it yields a 2xx response, retrying what is safe to retry: `badNonce` (bounded
+   * separately), 429/503 with an acceptable `Retry-After` (RFC 8555 §6.6), and — unless `unsafe` —
+   * network errors and 5xx with exponential backoff and jitter. Everything else is thrown as
+   * {@link AcmeProblem} or `EdgecertError`.
+   */
+  private async withRetries(
+    url: string,
+    options: RequestOptions,
+    unsafe: boolean,
+    attempt: () => Promise<RawResponse>,
+  ): Promise<RawResponse> {
+    const { signal } = options;
+    let transient = 0;
+    let badNonces = 0;
+    for (;;) {
+      throwIfAborted(signal);
+      let res: RawResponse;
+      try {
+        res = await attempt();
+      } catch (err) {
+        const retryable = err instanceof EdgecertError && (err.code === "network" || err.code === "bad_response");
+        // A 2xx whose body was lost may still have acted: only idempotent requests are resent.
+        if (!retryable || unsafe || ++transient >= this.retry.maxAttempts) throw err;
+        const delay = backoffDelay(transient - 1, this.retry.baseDelayMs, this.retry.maxDelayMs);
+        this.logger.log("warn", "acme.retry", { url, reason: (err as Error).message, delayMs: Math.round(delay) });
+        await sleep(delay, signal);
+        continue;
+      }
+      if (res.status >= 200 && res.status < 300) return res;
+      if (res.status >= 300 && res.status < 400) {
+        throw new EdgecertError("bad_response", `${url} answered with a redirect (${res.status}); ACME servers must not redirect`);
+      }
+      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+      const problem = problemFrom(res, retryAfterMs);
+      if (problem.is("badNonce") && badNonces++ < this.retry.maxBadNonceRetries) {
+        this.logger.log("debug", "acme.bad_nonce", { url, retries: badNonces });
+        continue;
+      }
+      const throttled = res.status === 429 || res.status === 503;
+      const serverError = res.status >= 500 && !throttled;
+      if ((throttled || (serverError && !unsafe)) && ++transient < this.retry.maxAttempts) {
+        if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw problem;
+        const delay = retryAfterMs ?? backoffDelay(transient - 1, this.retry.baseDelayMs, this.retry.maxDelayMs);
+        this.logger.log("warn", "acme.retry", { url, status: res.status, problem: problem.kind, delayMs: Math.round(delay) });
+        await sleep(delay, signal);
+        continue;
+      }
+      throw problem;
+    }
+  }
+}
+
+/** Builds an {@link AcmeProblem} from an error response, tolerating bodies that are not problem JSON. */
+function problemFrom(res: RawResponse, retryAfterMs: number | undefined): AcmeProblem {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(res.text) as Record<string, unknown>;
+    if (typeof doc !== "object" || doc === null) throw new Error("not an object");
+  } catch {
+    const text = res.text.replace(/\s+/g, " ").trim().slice(0, 200);
+    doc = { type: "about:blank", detail: `HTTP ${res.status}${text ? `: ${text}` : ""}` };
+  }
+  const context: { status: number; url: string; retryAfterMs?: number } = { status: res.status, url: res.url };
+  if (retryAfterMs !== undefined) context.retryAfterMs = retryAfterMs;
+  return new AcmeProblem(doc, context);
+}
+
+function rfc3339(value: Date | string): string {
+  const d = typeof value === "string" ? new Date(value) : value;
+  if (Number.isNaN(d.getTime())) throw new EdgecertError("invalid_input", `invalid date ${String(value)}`);
+  return d.toISOString();
+}

@@ -1,0 +1,42 @@
+/**
+ * The ACME protocol (RFC 8555): `AcmeClient` with one method per resource operation, challenge helpers,
+ * identifiers and problem documents.
+ * @module
+ */
+export {
+  AcmeClient,
+  type AcmeClientOptions,
+  type NewAccountOptions,
+  type NewOrderOptions,
+  type RequestOptions,
+  type RevokeOptions,
+} from "./client.ts";
+export {
+  dns01RecordName,
+  dns01TxtValue,
+  http01Path,
+  keyAuthorization,
+  tlsAlpn01Certificate,
+  tlsAlpn01ServerName,
+} from "./challenge-helpers.ts";
+export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
+export { InvalidIdentifierError, isIpAddress, toIdentifier, toIdentifiers } from "./identifiers.ts";
+export type { PollOptions } from "./poll.ts";
+export { ACME_ERROR_PREFIX, AcmeProblem, isRateLimited, type AcmeSubproblem } from "./problem.ts";
+export { ariCertificateId } from "./renewal-info.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
+export {
+  RevocationReason,
+  type AcmeAccount,
+  type AcmeAuthorization,
+  type AcmeChallenge,
+  type AcmeDirectory,
+  type AcmeIdentifier,
+  type AcmeOrder,
+  type AcmeProblemDocument,
+  type AcmeStatus,
+  type CertificateChain,
+  type RenewalInfo,
+  type RevocationReasonCode,
+} from "./types.ts";
+export { ACME_TLS_ALPN_PROTOCOL } from "../webcrypto/tls-alpn-certificate.ts";

@@ -1,0 +1,43 @@
+import { EdgecertError } from "../errors.ts";
+import { sleep, throwIfAborted } from "./retry.ts";
+
+/** How long and how often to poll an order or authorization. */
+export interface PollOptions {
+  /** Give up after this many ms (default 300 000). */
+  timeoutMs?: number;
+  /** First delay when the CA sends no `Retry-After` (default 25 ms). */
+  initialDelayMs?: number;
+  /** Cap on one delay when the CA sends no `Retry-After` (default 2 000 ms). */
+  maxDelayMs?: number;
+  /** Most polls before giving up (default 400). */
+  maxPolls?: number;
+}
+
+/**
+ * Polls `fetchOnce` until `done` says so. Waits what the CA's `Retry-After` asks (RFC 8555 §7.4: clients
+ * SHOULD honour it); without one, starts at tens of milliseconds and grows ×1.6 with ±25 % jitter to a
+ * cap — a CA that answers fast is seen fast, one that is slow is not hammered.
+ */
+export async function poll<T extends { retryAfterMs?: number }>(
+  fetchOnce: (signal?: AbortSignal) => Promise<T>,
+  done: (value: T) => boolean,
+  options: PollOptions & { signal?: AbortSignal },
+  what: string,
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const maxPolls = options.maxPolls ?? 400;
+  const deadline = Date.now() + timeoutMs;
+  let delay = options.initialDelayMs ?? 25;
+  const cap = options.maxDelayMs ?? 2_000;
+  for (let n = 0; ; n++) {
+    const value = await fetchOnce(options.signal);
+    if (done(value)) return value;
+    const wait = value.retryAfterMs ?? delay * (0.75 + Math.random() * 0.5);
+    if (n + 1 >= maxPolls || Date.now() + wait > deadline) {
+      throw new EdgecertError("timeout", `${what} did not settle after ${n + 1} polls / ${timeoutMs} ms`);
+    }
+    await sleep(wait, options.signal);
+    throwIfAborted(options.signal);
+    delay = Math.min(cap, delay * 1.6);
+  }
+}

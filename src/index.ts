@@ -1,0 +1,9 @@
+/**
+ * edgecert: an ACME (RFC 8555) client and certificate manager for Cloudflare Workers, Deno, Bun and
+ * Node, on WebCrypto alone.
+ * @module
+ */
+export * from "./webcrypto/index.ts";
+export * from "./acme/index.ts";
+export { EdgecertError, isEdgecertError, type EdgecertErrorCode } from "./errors.ts";
+export { consoleLogger, silentLogger, type Logger, type LogLevel } from "./logger.ts";
