@@ -21,7 +21,19 @@ export {
 } from "./challenge-helpers.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
 export { InvalidIdentifierError, isIpAddress, toIdentifier, toIdentifiers } from "./identifiers.ts";
+export { IssuanceError, type IssuanceStep, type ValidationFailure } from "./issuance-error.ts";
+export {
+  obtainCertificate,
+  type IssuedChain,
+  type ObtainCertificateOptions,
+  type ObtainedCertificate,
+  type PreferredChain,
+} from "./obtain-certificate.ts";
 export type { PollOptions } from "./poll.ts";
+export type { ChallengeContext, ChallengeType, Solver } from "./solver.ts";
+export { dns01Solver, type Dns01Callbacks } from "./solvers/dns01-solver.ts";
+export { Http01Solver } from "./solvers/http01-solver.ts";
+export { TlsAlpn01Solver } from "./solvers/tls-alpn01-solver.ts";
 export { ACME_ERROR_PREFIX, AcmeProblem, isRateLimited, type AcmeSubproblem } from "./problem.ts";
 export { ariCertificateId } from "./renewal-info.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";

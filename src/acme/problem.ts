@@ -73,6 +73,8 @@ function shortType(type: string): string {
 }
 
 /** True when `err` is the CA telling us to slow down (RFC 8555 §6.6); see `retryAfterMs` for how long. */
-export function isRateLimited(err: unknown): err is AcmeProblem {
-  return err instanceof AcmeProblem && (err.is("rateLimited") || err.status === 429);
+export function isRateLimited(err: unknown): boolean {
+  // Errors that wrap a problem (IssuanceError) expose it as `problem`.
+  const problem = err instanceof AcmeProblem ? err : (err as { problem?: unknown } | null)?.problem;
+  return problem instanceof AcmeProblem && (problem.is("rateLimited") || problem.status === 429);
 }

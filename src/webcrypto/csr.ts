@@ -14,6 +14,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EdgecertError } from "../errors.ts";
+import { toBytes } from "./bytes.ts";
 import { signForX509 } from "./x509-signature.ts";
 
 /** Options for {@link createCsr}. */
@@ -85,4 +86,39 @@ export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<A
   const { algorithm, signature } = await signForX509(options.key.privateKey, infoDer);
   const csr = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: algorithm, signature });
   return new Uint8Array(AsnConvert.serialize(csr));
+}
+
+/** The names a CSR asks for: SAN DNS names and IP addresses, or the subject CN when there is no SAN. */
+export function readCsrNames(der: Uint8Array): { dnsNames: string[]; ipAddresses: string[] } {
+  let csr: CertificationRequest;
+  try {
+    csr = AsnConvert.parse(toBytes(der), CertificationRequest);
+  } catch (cause) {
+    throw new EdgecertError("malformed_der", "not a DER PKCS#10 certificate request", { cause });
+  }
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  try {
+    for (const attr of csr.certificationRequestInfo.attributes ?? []) {
+      if (attr.type !== OID_EXTENSION_REQUEST) continue;
+      for (const value of attr.values) {
+        for (const ext of AsnConvert.parse(value, Extensions)) {
+          if (ext.extnID !== id_ce_subjectAltName) continue;
+          for (const gn of AsnConvert.parse(ext.extnValue, SubjectAlternativeName)) {
+            if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName);
+            if (gn.iPAddress !== undefined) ipAddresses.push(gn.iPAddress);
+          }
+        }
+      }
+    }
+  } catch (cause) {
+    throw new EdgecertError("malformed_der", "the CSR has a malformed extension request", { cause });
+  }
+  if (dnsNames.length + ipAddresses.length === 0) {
+    for (const rdn of csr.certificationRequestInfo.subject) {
+      for (const atv of rdn) if (atv.type === OID_COMMON_NAME) dnsNames.push(atv.value.toString());
+    }
+  }
+  if (dnsNames.length + ipAddresses.length === 0) throw new EdgecertError("invalid_input", "the CSR names no identifier");
+  return { dnsNames, ipAddresses };
 }

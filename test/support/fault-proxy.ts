@@ -9,10 +9,16 @@
  * How URLs end up pointing at the proxy: Pebble builds every URL it returns
  * (directory, Location, Link, order/authz/challenge/cert URLs) from the
  * request's `Host` header and `X-Forwarded-Proto` (falling back to "https"
- * because its listener is TLS), and it validates the JWS `url` header against
- * the same `proto://Host/RequestURI`. So the proxy sends `Host: <proxy host:port>`
- * and `X-Forwarded-Proto: <proxy scheme>` upstream and no body rewriting is
- * needed (and rewriting could not work for POSTs: the signed `url` must match).
+ * because its listener is TLS). So the proxy sends `Host: <proxy host:port>`
+ * and `X-Forwarded-Proto: <proxy scheme>` upstream; no body rewriting is needed
+ * (and rewriting could not work for POSTs: the signed JWS `url` must match).
+ *
+ * Caveat (verified against Pebble 2.4): the JWS `url` check compares against
+ * `https://<Host><RequestURI>`, hard-coding https and ignoring X-Forwarded-Proto.
+ * With the default plain-HTTP proxy every signed POST therefore fails with
+ * `malformed` "JWS header parameter 'url' incorrect". Use `tls: true` (and
+ * {@link FaultProxy.fetch} / {@link FaultProxy.caPem}) for full ACME flows;
+ * plain HTTP is fine for GET/HEAD-only tests (directory, nonces).
  *
  * undici's `fetch` (and so `PebbleInstance.fetch`) always deletes a caller's
  * `Host` header, so forwarding is done with `node:https` directly. Pass
@@ -35,7 +41,7 @@ import type { RequestInit as UndiciRequestInit } from "undici";
 /** What to do with a matched request. */
 export type Fault =
   /**
-   * Answer without contacting upstream with an RFC 7807 `application/problem+json`
+   * Answer without contacting upstream (so a POST's nonce is NOT consumed by Pebble) with an RFC 7807 `application/problem+json`
    * body. `problemType` defaults to `urn:ietf:params:acme:error:rateLimited` for 429,
    * `...:malformed` for other 4xx and `...:serverInternal` otherwise. No
    * Replay-Nonce unless `withNonce` (then a real nonce is fetched from upstream).
@@ -66,7 +72,7 @@ export type Fault =
       headers?: Record<string, string>;
       status?: number;
     }
-  /** Answer without contacting upstream. */
+  /** Answer without contacting upstream (a POST's nonce is NOT consumed by Pebble). */
   | { kind: "respond"; status: number; body: string; headers?: Record<string, string> };
 
 /** Selects requests and the fault applied to them. */
@@ -101,7 +107,10 @@ export interface FaultProxyOptions {
   upstreamCa?: string;
   /** Seed of the PRNG behind `probability` rules. Default 1. */
   seed?: number;
-  /** Serve HTTPS with a freshly generated self-signed certificate (see {@link FaultProxy.caPem}). Default false. */
+  /**
+   * Serve HTTPS with a freshly generated self-signed certificate (see {@link FaultProxy.caPem}).
+   * Default false. Needed for signed POSTs against Pebble 2.4 (see the module note).
+   */
   tls?: boolean;
 }
 

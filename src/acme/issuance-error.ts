@@ -1,0 +1,54 @@
+import { EdgecertError, type EdgecertErrorCode } from "../errors.ts";
+import { AcmeProblem } from "./problem.ts";
+import type { AcmeIdentifier } from "./types.ts";
+
+/** The step of {@link obtainCertificate} an error happened in. */
+export type IssuanceStep =
+  | "validate-input"
+  | "account"
+  | "new-order"
+  | "authorizations"
+  | "present"
+  | "wait"
+  | "accept"
+  | "validation"
+  | "finalize"
+  | "download";
+
+/** One identifier that failed validation, with the challenge type tried and what the CA said. */
+export interface ValidationFailure {
+  identifier: AcmeIdentifier;
+  challengeType?: string;
+  problem?: AcmeProblem;
+  error?: unknown;
+}
+
+/**
+ * Why an issuance failed: which step, which identifier(s), and the CA's problem when there was one.
+ * `code` is that of the underlying error (`acme_problem`, `challenge_failed`, `timeout`, `network` …).
+ */
+export class IssuanceError extends EdgecertError {
+  readonly step: IssuanceStep;
+  readonly identifier: AcmeIdentifier | undefined;
+  readonly problem: AcmeProblem | undefined;
+  readonly failures: ValidationFailure[];
+
+  constructor(
+    step: IssuanceStep,
+    message: string,
+    details: { code?: EdgecertErrorCode; identifier?: AcmeIdentifier; problem?: AcmeProblem; failures?: ValidationFailure[]; cause?: unknown } = {},
+  ) {
+    const code = details.code ?? (details.cause instanceof EdgecertError ? details.cause.code : "challenge_failed");
+    super(code, `${step}: ${message}`, { cause: details.cause });
+    this.name = "IssuanceError";
+    this.step = step;
+    this.identifier = details.identifier;
+    this.problem = details.problem ?? (details.cause instanceof AcmeProblem ? details.cause : undefined);
+    this.failures = details.failures ?? [];
+  }
+
+  /** Retry-After of the CA's problem, in ms, when it sent one. */
+  get retryAfterMs(): number | undefined {
+    return this.problem?.retryAfterMs;
+  }
+}
