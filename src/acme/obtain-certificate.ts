@@ -303,7 +303,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
       const settled = tasks.some((t) => t.failed)
         ? await step("validation", () => client.getOrder(current.url, { signal }))
         : await step("validation", () => client.waitOrder(current.url, { ...options.poll, signal }));
-      if (settled.status !== "invalid" && settled.status !== "pending") return settled;
+      if (settled.status === "ready" || settled.status === "valid" || settled.status === "processing") return settled;
 
       const failures = await diagnose(tasks, settled);
       const switchable =

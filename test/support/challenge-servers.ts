@@ -17,16 +17,20 @@ export interface Http01Server {
 
 /**
  * Serves http-01 responses on 127.0.0.1:`port`. `responses` maps token -> body
- * (the key authorization) and is read at request time, so it may be mutated
- * after the server starts. Unknown tokens/paths get a 404.
+ * (the key authorization), or is anything with `respond(path)` such as `Http01Solver`; it is read at
+ * request time, so it may change after the server starts. Unknown tokens/paths get a 404.
  */
-export async function serveHttp01(port: number, responses: Map<string, string>): Promise<Http01Server> {
+export async function serveHttp01(
+  port: number,
+  responses: Map<string, string> | { respond(path: string): string | undefined },
+): Promise<Http01Server> {
   let hits = 0;
   const server = createServer((req, res) => {
     hits++;
     const path = (req.url ?? "").split("?")[0] ?? "";
     const token = path.startsWith(HTTP01_PREFIX) ? decodeURIComponent(path.slice(HTTP01_PREFIX.length)) : undefined;
-    const body = token === undefined ? undefined : responses.get(token);
+    const body =
+      token === undefined ? undefined : responses instanceof Map ? responses.get(token) : responses.respond(path);
     if ((req.method === "GET" || req.method === "HEAD") && body !== undefined) {
       res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
       res.end(req.method === "HEAD" ? undefined : body);
