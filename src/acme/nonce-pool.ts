@@ -6,7 +6,8 @@ type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) 
  * Replay nonces (RFC 8555 §6.5), spent so that no request is made just for a nonce when one is
  * coming: every response's `Replay-Nonce` refills the pool, and a caller that finds the pool empty
  * while signed requests are in flight waits for their nonces instead of sending `HEAD newNonce`.
- * Only when nothing in flight can deliver one does the caller fetch a fresh nonce itself.
+ * Only when nothing in flight can deliver one does a caller fetch a fresh nonce itself. Concurrent
+ * signed requests are therefore paced by the nonces the CA hands out — one HEAD per session.
  */
 export class NoncePool {
   private readonly pool: string[] = [];
@@ -28,7 +29,7 @@ export class NoncePool {
       this.inFlight++;
       return pooled;
     }
-    if (this.inFlight > this.waiters.length) {
+    if (this.inFlight > 0) {
       const handed = await this.wait(signal);
       if (handed !== null) {
         this.inFlight++;
@@ -48,8 +49,8 @@ export class NoncePool {
   release(nonce: string | null): void {
     this.inFlight--;
     if (nonce) this.add(nonce);
-    else if (this.waiters.length > this.inFlight) {
-      // Fewer deliveries are coming than callers waiting: let one fetch its own nonce.
+    else if (this.inFlight === 0 && this.waiters.length > 0) {
+      // Nothing in flight can deliver a nonce any more: let one waiter fetch its own.
       this.waiters.shift()!.resolve(null);
     }
   }

@@ -10,6 +10,7 @@ import { toIdentifiers } from "./identifiers.ts";
 import { IssuanceError, type IssuanceStep, type ValidationFailure } from "./issuance-error.ts";
 import type { PollOptions } from "./poll.ts";
 import { AcmeProblem } from "./problem.ts";
+import { abortError } from "./retry.ts";
 import type { ChallengeContext, Solver } from "./solver.ts";
 import type { AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder, CertificateChain } from "./types.ts";
 
@@ -156,6 +157,8 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     try {
       return await fn();
     } catch (cause) {
+      // Whatever a solver threw after an abort, the caller asked for it: report the abort.
+      if (signal.aborted) throw abortError(signal);
       if (cause instanceof IssuanceError || (cause instanceof EdgecertError && cause.code === "aborted")) throw cause;
       const details: ConstructorParameters<typeof IssuanceError>[2] = { cause };
       if (identifier) details.identifier = identifier;
@@ -191,6 +194,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   const { csr, key: certificateKey } = await material;
   const finalized = await step("finalize", async () => {
     let current = order!;
+    const started = Date.now();
     if (current.status === "ready") {
       try {
         current = await client.finalizeOrder(current, csr, { signal });
@@ -202,7 +206,12 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
       }
     }
     if (current.status === "processing" || current.status === "ready") {
-      current = await client.waitOrder(current.url, { ...options.poll, signal });
+      current = await client.waitOrder(current.url, {
+        delayFirst: true,
+        initialDelayMs: firstPollDelay(Date.now() - started),
+        ...options.poll,
+        signal,
+      });
     }
     if (current.status !== "valid" || !current.certificate) {
       const problem = current.error ? new AcmeProblem(current.error, { url: current.url }) : undefined;
@@ -291,9 +300,12 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
       await mapConcurrent(tasks, tasks.length, (t) =>
         t.solver.wait ? step("wait", () => t.solver.wait!(t.challenge, t.ctx), t.ctx.identifier) : Promise.resolve(),
       );
+      let slowestAccept = 0;
       await mapConcurrent(tasks, concurrency, async (t) => {
         if (t.valid) return;
+        const started = Date.now();
         const answered = await step("accept", () => client.acceptChallenge(t.challenge.url, { signal }), t.ctx.identifier);
+        slowestAccept = Math.max(slowestAccept, Date.now() - started);
         if (answered.status === "valid") t.valid = true;
         else if (answered.status === "invalid") t.failed = problemOf(answered, t.ctx.identifier);
       });
@@ -302,7 +314,9 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
       if (tasks.every((t) => t.valid)) return { ...current, status: "ready" };
       const settled = tasks.some((t) => t.failed)
         ? await step("validation", () => client.getOrder(current.url, { signal }))
-        : await step("validation", () => client.waitOrder(current.url, { ...options.poll, signal }));
+        : await step("validation", () =>
+            client.waitOrder(current.url, { delayFirst: true, initialDelayMs: firstPollDelay(slowestAccept), ...options.poll, signal }),
+          );
       if (settled.status === "ready" || settled.status === "valid" || settled.status === "processing") return settled;
 
       const failures = await diagnose(tasks, settled);
@@ -407,6 +421,16 @@ async function createOrder(
     logger.log("warn", "obtain.already_replaced", { replaces: options.replaces });
     return client.newOrder(request);
   }
+}
+
+/**
+ * How long to wait before the first poll after accepting challenges or finalizing. The CA works for
+ * about as long as a few of its round trips (a validation is several fetches), and a loaded CA or
+ * client shows longer round trips, so the first poll scales with the slowest one seen: early enough
+ * to notice a fast CA in tens of milliseconds, late enough that it usually finds the order settled.
+ */
+function firstPollDelay(slowestRoundTripMs: number): number {
+  return Math.min(1_000, Math.max(25, 4 * slowestRoundTripMs));
 }
 
 /** Challenge types usable for an identifier given the solvers we have. */

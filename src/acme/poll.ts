@@ -11,6 +11,11 @@ export interface PollOptions {
   maxDelayMs?: number;
   /** Most polls before giving up (default 400). */
   maxPolls?: number;
+  /**
+   * Wait before the first poll too — for when the caller knows the object is still pending (it just
+   * accepted a challenge or finalized), so an immediate poll would be a wasted request.
+   */
+  delayFirst?: boolean;
 }
 
 /**
@@ -29,10 +34,15 @@ export async function poll<T extends { retryAfterMs?: number }>(
   const deadline = Date.now() + timeoutMs;
   let delay = options.initialDelayMs ?? 25;
   const cap = options.maxDelayMs ?? 2_000;
+  const jittered = () => delay * (0.75 + Math.random() * 0.5);
+  if (options.delayFirst) {
+    await sleep(jittered(), options.signal);
+    delay = Math.min(cap, delay * 1.6);
+  }
   for (let n = 0; ; n++) {
     const value = await fetchOnce(options.signal);
     if (done(value)) return value;
-    const wait = value.retryAfterMs ?? delay * (0.75 + Math.random() * 0.5);
+    const wait = value.retryAfterMs ?? jittered();
     if (n + 1 >= maxPolls || Date.now() + wait > deadline) {
       throw new EdgecertError("timeout", `${what} did not settle after ${n + 1} polls / ${timeoutMs} ms`);
     }

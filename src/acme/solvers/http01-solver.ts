@@ -15,7 +15,7 @@ export class Http01Solver implements Solver {
     this.tokens.set(challenge.token, ctx.keyAuthorization);
   }
 
-  async cleanup(challenge: AcmeChallenge): Promise<void> {
+  async cleanup(challenge: AcmeChallenge, _ctx?: ChallengeContext): Promise<void> {
     this.tokens.delete(challenge.token);
   }
 

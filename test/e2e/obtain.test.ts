@@ -1,0 +1,212 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  AcmeClient,
+  Http01Solver,
+  IssuanceError,
+  dns01Solver,
+  generateKeyPair,
+  obtainCertificate,
+  parseCertificate,
+  type AcmeChallenge,
+  type ChallengeContext,
+  type Solver,
+} from "../../src/index.ts";
+import { EdgecertError } from "../../src/errors.ts";
+import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { countingFetch, type CountingFetch } from "../support/request-counter.ts";
+
+let pebble: PebbleInstance;
+let http: Http01Server;
+const http01 = new Http01Solver();
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  http = await serveHttp01(pebble.httpPort, http01);
+});
+afterAll(async () => {
+  await http?.close();
+  await pebble?.stop();
+});
+
+function names(n: number, tag: string): string[] {
+  return Array.from({ length: n }, (_, i) => `${tag}-${i}.example.test`);
+}
+
+async function freshClient(): Promise<{ client: AcmeClient; counter: CountingFetch }> {
+  const counter = countingFetch(pebble.fetch);
+  const client = new AcmeClient({ directoryUrl: pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
+  return { client, counter };
+}
+
+const dns01 = (): Solver =>
+  dns01Solver({
+    setTxt: (name, value) => pebble.setTxt(name, value),
+    removeTxt: (name) => pebble.clearTxt(name),
+  });
+
+/** Records present/cleanup calls, optionally failing `present` for one identifier. */
+class RecordingSolver implements Solver {
+  presented: string[] = [];
+  cleaned: string[] = [];
+  constructor(private readonly inner: Solver, private readonly failFor?: string, private readonly hang = false) {}
+  async present(ch: AcmeChallenge, ctx: ChallengeContext) {
+    this.presented.push(ctx.identifier.value);
+    if (ctx.identifier.value === this.failFor) throw new Error(`cannot publish ${ctx.identifier.value}`);
+    if (this.hang) await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true }));
+    await this.inner.present(ch, ctx);
+  }
+  async cleanup(ch: AcmeChallenge, ctx: ChallengeContext) {
+    this.cleaned.push(ctx.identifier.value);
+    await this.inner.cleanup(ch, ctx);
+  }
+}
+
+describe("obtainCertificate request counts", () => {
+  it.each([1, 10])("%i names over http-01 with a new account take at most 2N + 8 requests", async (n) => {
+    const { client, counter } = await freshClient();
+    const cert = await obtainCertificate({ client, names: names(n, `count${n}`), solvers: { "http-01": http01 } });
+    expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
+    console.log(`requests for ${n} names: ${counter.count()} (budget ${2 * n + 8})`, counter.requests.map((r) => `${r.method} ${new URL(r.url).pathname.split("/")[1]}`).join(", "));
+    expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
+    // Nonces come from responses: one HEAD in the whole issuance.
+    expect(counter.requests.filter((r) => r.method === "HEAD").length).toBe(1);
+  });
+
+  it("an order that comes back ready takes at most 6 requests and fetches no authorization", async () => {
+    const reusing = await startPebble({ authzReusePercent: 100 });
+    const server = await serveHttp01(reusing.httpPort, http01);
+    try {
+      const accountKey = await generateKeyPair();
+      const list = names(5, "ready");
+      const first = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, fetch: reusing.fetch });
+      await obtainCertificate({ client: first, names: list, solvers: { "http-01": http01 } });
+      // A fresh client for the same account: directory, nonce, order (ready), finalize, poll, download.
+      const again = countingFetch(reusing.fetch);
+      const second = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, accountUrl: first.accountUrl!, fetch: again.fetch });
+      await obtainCertificate({ client: second, names: list, solvers: { "http-01": http01 } });
+      expect(again.count()).toBeLessThanOrEqual(6);
+      expect(again.requests.some((r) => /authz/i.test(r.url))).toBe(false);
+    } finally {
+      await server.close();
+      await reusing.stop();
+    }
+  });
+});
+
+describe("obtainCertificate at scale", () => {
+  it("100 names over http-01 in one order", async () => {
+    const { client, counter } = await freshClient();
+    const cert = await obtainCertificate({ client, names: names(100, "h100"), solvers: { "http-01": http01 } });
+    expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(100);
+    expect(counter.count()).toBeLessThanOrEqual(2 * 100 + 8);
+  });
+
+  it.each([10, 100])("%i names over dns-01 in one order", async (n) => {
+    const { client } = await freshClient();
+    const cert = await obtainCertificate({ client, names: names(n, `d${n}`), solvers: { "dns-01": dns01() } });
+    expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
+  });
+});
+
+describe("obtainCertificate failure handling", () => {
+  it("a solver that throws in present for one name: a clean error, and cleanup ran for every name presented", async () => {
+    const { client } = await freshClient();
+    const solver = new RecordingSolver(http01, "bad-1.example.test");
+    const err = await obtainCertificate({ client, names: names(4, "bad"), solvers: { "http-01": solver }, concurrency: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IssuanceError);
+    expect((err as IssuanceError).step).toBe("present");
+    expect((err as IssuanceError).identifier?.value).toBe("bad-1.example.test");
+    expect((err as Error).message).toContain("cannot publish bad-1.example.test");
+    expect(solver.cleaned.sort()).toEqual(solver.presented.sort());
+    expect(solver.presented).toContain("bad-1.example.test");
+    expect(http01.size).toBe(0);
+  });
+
+  it("switches to dns-01 when http-01 is answered wrongly, and succeeds (plasticity)", async () => {
+    const { client } = await freshClient();
+    const wrongHttp: Solver = {
+      // Serves a key authorization for a different token: Pebble reports incorrectResponse/unauthorized.
+      present: async (ch, ctx) => http01.present(ch, { ...ctx, keyAuthorization: `${ctx.keyAuthorization}x` }),
+      cleanup: async (ch, ctx) => http01.cleanup(ch, ctx),
+    };
+    const events: string[] = [];
+    const cert = await obtainCertificate({
+      client,
+      names: ["plastic.example.test"],
+      solvers: { "http-01": wrongHttp, "dns-01": dns01() },
+      preferredChallenges: ["http-01", "dns-01"],
+      logger: { log: (_level, event) => events.push(event) },
+    });
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["plastic.example.test"]);
+    expect(events).toContain("obtain.switch_challenge");
+  });
+
+  it("fails with the identifier, type and CA detail when no other type can help", async () => {
+    const { client } = await freshClient();
+    const wrongHttp: Solver = {
+      present: async (ch, ctx) => http01.present(ch, { ...ctx, keyAuthorization: "wrong" }),
+      cleanup: async (ch, ctx) => http01.cleanup(ch, ctx),
+    };
+    const err = await obtainCertificate({ client, names: ["nohelp.example.test"], solvers: { "http-01": wrongHttp } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IssuanceError);
+    const e = err as IssuanceError;
+    expect(e.step).toBe("validation");
+    expect(e.code).toBe("challenge_failed");
+    expect(e.failures[0]?.identifier.value).toBe("nohelp.example.test");
+    expect(e.failures[0]?.challengeType).toBe("http-01");
+    expect(e.problem?.kind).toMatch(/unauthorized|incorrectResponse/);
+  });
+
+  it("abort mid-order: rejects promptly as aborted and cleans up", async () => {
+    const { client } = await freshClient();
+    const solver = new RecordingSolver(http01, undefined, true);
+    const controller = new AbortController();
+    const pending = obtainCertificate({ client, names: names(3, "abort"), solvers: { "http-01": solver }, signal: controller.signal });
+    // Abort once the solver has been asked to present (the order exists by then).
+    for (let i = 0; i < 200 && solver.presented.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(solver.presented.length).toBeGreaterThan(0);
+    controller.abort();
+    const err = await pending.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgecertError);
+    expect((err as EdgecertError).code).toBe("aborted");
+    expect(solver.cleaned.sort()).toEqual(solver.presented.sort());
+  });
+
+  it("rejects invalid names before any request, naming the bad one", async () => {
+    const { client, counter } = await freshClient();
+    for (const bad of ["exa mple.test", "-lead.example.test", "a..b.test", "*.*.example.test", "x.*.example.test", "single"]) {
+      const err = await obtainCertificate({ client, names: ["ok.example.test", bad], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IssuanceError);
+      expect((err as IssuanceError).code).toBe("invalid_identifier");
+      expect((err as Error).message).toContain(JSON.stringify(bad));
+    }
+    expect(counter.count()).toBe(0);
+  });
+
+  it("converts Unicode names to A-labels", async () => {
+    const { client } = await freshClient();
+    const cert = await obtainCertificate({ client, names: ["bücher.example.test"], solvers: { "http-01": http01 } });
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["xn--bcher-kva.example.test"]);
+  });
+});
+
+describe("rejected nonces", () => {
+  it("issues 30 of 30 certificates with half the nonces rejected", async () => {
+    const flaky = await startPebble({ nonceRejectPercent: 50 });
+    const server = await serveHttp01(flaky.httpPort, http01).catch(() => undefined);
+    try {
+      let ok = 0;
+      const counter = countingFetch(flaky.fetch);
+      for (let i = 0; i < 30; i++) {
+        const client = new AcmeClient({ directoryUrl: flaky.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
+        const cert = await obtainCertificate({ client, names: [`nonce-${i}.example.test`], solvers: { "http-01": http01 } });
+        if (parseCertificate(cert.certificatePem).dnsNames[0] === `nonce-${i}.example.test`) ok++;
+      }
+      expect(ok).toBe(30);
+    } finally {
+      await server?.close();
+      await flaky.stop();
+    }
+  });
+});
