@@ -313,7 +313,14 @@ export class AcmeClient {
     }
     const url = res.headers.get("location");
     if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
-    const order = this.orderFrom(res, url);
+    let order: AcmeOrder;
+    try {
+      order = this.orderFrom(res, url);
+    } catch (err) {
+      // Same for a body that arrived but is not an order: the Location is enough to read it back.
+      if (err instanceof EdgecertError && err.code === "bad_response") return this.getOrder(url, options);
+      throw err;
+    }
     this.logger.log("info", "acme.order", { url, status: order.status, identifiers: identifiers.length });
     return order;
   }

@@ -1,0 +1,180 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  AcmeClient,
+  AcmeProblem,
+  Http01Solver,
+  ariCertificateId,
+  generateKeyPair,
+  isRateLimited,
+  obtainCertificate,
+  parseCertificate,
+} from "../../src/index.ts";
+import { EdgecertError } from "../../src/errors.ts";
+import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+
+// Faults Pebble cannot produce, injected by a proxy in front of it.
+let pebble: PebbleInstance;
+let proxy: FaultProxy;
+let http: Http01Server;
+const http01 = new Http01Solver();
+const fastRetry = { baseDelayMs: 5, maxDelayMs: 20 };
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
+  http = await serveHttp01(pebble.httpPort, http01);
+});
+afterEach(() => proxy.clearRules());
+afterAll(async () => {
+  await http?.close();
+  await proxy?.close();
+  await pebble?.stop();
+});
+
+async function client(retry: Partial<typeof fastRetry & { maxAttempts: number; maxRetryAfterMs: number; requestTimeoutMs: number }> = fastRetry) {
+  const c = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: proxy.fetch, retry });
+  await c.newAccount({ termsOfServiceAgreed: true });
+  return c;
+}
+
+const issue = (c: AcmeClient, name: string) => obtainCertificate({ client: c, names: [name], solvers: { "http-01": http01 } });
+
+describe("faults injected in front of Pebble", () => {
+  it("429 with Retry-After is waited out and retried; the CA's problem is typed", async () => {
+    const c = await client();
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "status", status: 429, retryAfter: "1", detail: "slow down" } });
+    const started = proxy.count();
+    const cert = await issue(c, "ratelimited.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["ratelimited.example.test"]);
+    expect(proxy.requests.slice(started).filter((r) => r.fault === "status").length).toBe(1);
+  });
+
+  it("a Retry-After longer than the caller accepts is thrown as rate limited, with the delay", async () => {
+    const c = await client({ ...fastRetry, maxRetryAfterMs: 1_000 });
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "status", status: 429, retryAfter: "3600", detail: "too many orders" } });
+    const err = await c.newOrder({ identifiers: ["later.example.test"] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcmeProblem);
+    expect(isRateLimited(err)).toBe(true);
+    expect((err as AcmeProblem).retryAfterMs).toBe(3_600_000);
+    expect((err as AcmeProblem).detail).toBe("too many orders");
+  });
+
+  it("503 and 500 on idempotent requests are retried with backoff", async () => {
+    const c = await client();
+    proxy.addRule({ method: "POST", path: "/authZ/", times: 2, fault: { kind: "status", status: 503 } });
+    proxy.addRule({ method: "POST", path: "/certZ/", fault: { kind: "status", status: 500 } });
+    const cert = await issue(c, "flaky.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["flaky.example.test"]);
+  });
+
+  it("a 500 on newOrder is not resent (it may have created an order): typed error, one order request", async () => {
+    const c = await client();
+    const before = proxy.count({ method: "POST", path: "/order-plz" });
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "status", status: 500 } });
+    const err = await c.newOrder({ identifiers: ["once.example.test"] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcmeProblem);
+    expect((err as AcmeProblem).status).toBe(500);
+    expect(proxy.count({ method: "POST", path: "/order-plz" }) - before).toBe(1);
+  });
+
+  it("a newOrder whose body is garbage is recovered from its Location, not created twice", async () => {
+    const c = await client();
+    const before = proxy.count({ method: "POST", path: "/order-plz" });
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "garbage" } });
+    const order = await c.newOrder({ identifiers: ["garbled.example.test"] });
+    expect(order.status).toBe("pending");
+    expect(order.identifiers).toEqual([{ type: "dns", value: "garbled.example.test" }]);
+    expect(proxy.count({ method: "POST", path: "/order-plz" }) - before).toBe(1);
+  });
+
+  it("garbage JSON from the directory is a typed bad_response error after bounded retries", async () => {
+    proxy.addRule({ method: "GET", path: "/dir", times: Infinity, fault: { kind: "garbage", body: "<html>oops</html>" } });
+    const c = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: proxy.fetch, retry: { ...fastRetry, maxAttempts: 3 } });
+    const err = await c.directory().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgecertError);
+    expect((err as EdgecertError).code).toBe("bad_response");
+    expect((err as Error).message).toContain("not JSON");
+    expect(proxy.count({ method: "GET", path: "/dir" })).toBeGreaterThanOrEqual(3);
+  });
+
+  it("responses without Replay-Nonce: falls back to HEAD newNonce and never reuses a nonce", async () => {
+    const c = await client();
+    const start = proxy.requests.length;
+    proxy.addRule({ method: "POST", probability: 0.5, fault: { kind: "dropNonce" } });
+    const cert = await issue(c, "nononce.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["nononce.example.test"]);
+    const sent = proxy.requests.slice(start).map((r) => r.nonceSent).filter((n): n is string => !!n);
+    expect(new Set(sent).size).toBe(sent.length);
+  });
+
+  it("connection resets on reads are retried", async () => {
+    const c = await client();
+    proxy.addRule({ method: "POST", path: "/my-order/", times: 2, fault: { kind: "reset" } });
+    const cert = await issue(c, "reset.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["reset.example.test"]);
+  });
+
+  it("a stalled response hits the per-request timeout and is retried", async () => {
+    const c = await client({ ...fastRetry, requestTimeoutMs: 300 });
+    proxy.addRule({ method: "POST", path: "/authZ/", fault: { kind: "delay", ms: 2_000 } });
+    const cert = await issue(c, "stall.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["stall.example.test"]);
+  });
+
+  it("an oversized body is refused as bad_response, not buffered", async () => {
+    const c = await client({ ...fastRetry, maxAttempts: 2 });
+    proxy.addRule({ method: "POST", path: "/my-account/", times: Infinity, fault: { kind: "oversize", bytes: 3 * 1024 * 1024 } });
+    const err = await c.getAccount().catch((e: unknown) => e);
+    expect((err as EdgecertError).code).toBe("bad_response");
+    expect((err as Error).message).toMatch(/too large|larger than/);
+  });
+
+  it("a subproblem names the identifier that failed (RFC 8555 §6.7.1)", async () => {
+    const c = await client();
+    proxy.addRule({
+      method: "POST",
+      path: "/order-plz",
+      fault: {
+        kind: "respond",
+        status: 400,
+        headers: { "content-type": "application/problem+json" },
+        body: JSON.stringify({
+          type: "urn:ietf:params:acme:error:rejectedIdentifier",
+          detail: "Some of the identifiers requested were rejected",
+          subproblems: [{ type: "urn:ietf:params:acme:error:rejectedIdentifier", detail: "forbidden", identifier: { type: "dns", value: "bad.example.test" } }],
+        }),
+      },
+    });
+    const err = (await c.newOrder({ identifiers: ["ok.example.test", "bad.example.test"] }).catch((e: unknown) => e)) as AcmeProblem;
+    expect(err.kind).toBe("rejectedIdentifier");
+    expect(err.subproblems).toEqual([{ type: "urn:ietf:params:acme:error:rejectedIdentifier", detail: "forbidden", identifier: { type: "dns", value: "bad.example.test" } }]);
+  });
+
+  it("ARI: renewalInfo from the directory's endpoint, keyed by AKI and serial (RFC 9773)", async () => {
+    const c = await client();
+    const cert = await issue(c, "ari.example.test");
+    const id = ariCertificateId(parseCertificate(cert.certificatePem));
+    const window = { start: "2027-01-01T00:00:00Z", end: "2027-01-03T00:00:00Z" };
+    proxy.addRule({
+      method: "GET",
+      path: "/dir",
+      times: Infinity,
+      fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
+    });
+    proxy.addRule({
+      method: "GET",
+      path: `/renewal-info/${id}`,
+      fault: { kind: "respond", status: 200, headers: { "content-type": "application/json", "retry-after": "21600" }, body: JSON.stringify({ suggestedWindow: window }) },
+    });
+    const fresh = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: proxy.fetch });
+    const info = await fresh.renewalInfo(cert.certificatePem);
+    expect(info.suggestedWindow.start.toISOString()).toBe("2027-01-01T00:00:00.000Z");
+    expect(info.suggestedWindow.end.toISOString()).toBe("2027-01-03T00:00:00.000Z");
+    expect(info.retryAfterMs).toBe(21_600_000);
+    // Without the endpoint in the directory, a clear error.
+    const noAri = await c.renewalInfo(cert.certificatePem).catch((e: unknown) => e);
+    expect((noAri as EdgecertError).message).toMatch(/does not offer ARI/);
+  });
+});

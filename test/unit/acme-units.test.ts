@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest";
+import { AcmeProblem, InvalidIdentifierError, isRateLimited, tlsAlpn01ServerName, toIdentifier, toIdentifiers, dns01RecordName, dns01TxtValue, http01Path } from "../../src/index.ts";
+import { NoncePool } from "../../src/acme/nonce-pool.ts";
+import { parseRetryAfter } from "../../src/acme/retry.ts";
+import { parseLinks } from "../../src/acme/http-response.ts";
+
+describe("identifiers", () => {
+  it("classifies and normalises names and IP addresses", () => {
+    expect(toIdentifier("Example.COM.")).toEqual({ type: "dns", value: "example.com" });
+    expect(toIdentifier("*.Example.com")).toEqual({ type: "dns", value: "*.example.com" });
+    expect(toIdentifier("bücher.de")).toEqual({ type: "dns", value: "xn--bcher-kva.de" });
+    expect(toIdentifier("192.0.2.1")).toEqual({ type: "ip", value: "192.0.2.1" });
+    expect(toIdentifier("2001:DB8:0:0::1")).toEqual({ type: "ip", value: "2001:db8::1" });
+    expect(toIdentifier("[::1]")).toEqual({ type: "ip", value: "::1" });
+    expect(toIdentifiers(["a.example", "A.example", "192.0.2.1"])).toEqual([
+      { type: "dns", value: "a.example" },
+      { type: "ip", value: "192.0.2.1" },
+    ]);
+  });
+
+  it.each(["", "localhost", "a..example", "-a.example", "a-.example", "a_b.example", "*.*.example", "a.*.example", "*example.com",
+    "1.2.3.4.5", "999.1.1.1.example.123", `${"a".repeat(64)}.example`, `${"a.".repeat(127)}com`])(
+    "rejects %j with an error naming it", (bad) => {
+      try {
+        toIdentifier(bad);
+        throw new Error("accepted");
+      } catch (err) {
+        expect(err).toBeInstanceOf(InvalidIdentifierError);
+        expect((err as InvalidIdentifierError).identifier).toBe(bad);
+      }
+    });
+
+  it("challenge helper names", async () => {
+    expect(http01Path("tok")).toBe("/.well-known/acme-challenge/tok");
+    expect(dns01RecordName("*.example.com")).toBe("_acme-challenge.example.com");
+    // RFC 8555 §8.4: base64url(SHA-256(key authorization)), 43 characters.
+    expect(await dns01TxtValue("token.thumb")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(tlsAlpn01ServerName({ type: "ip", value: "192.0.2.5" })).toBe("5.2.0.192.in-addr.arpa");
+    expect(tlsAlpn01ServerName({ type: "ip", value: "2001:db8::1" })).toBe(
+      "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+    );
+  });
+});
+
+describe("problems", () => {
+  it("carries type, detail, status, subproblems and Retry-After", () => {
+    const p = new AcmeProblem(
+      { type: "urn:ietf:params:acme:error:rateLimited", detail: "too many", subproblems: [{ type: "x", identifier: { type: "dns", value: "a.example" } }, null as never] },
+      { status: 429, retryAfterMs: 5000 },
+    );
+    expect(p.kind).toBe("rateLimited");
+    expect(p.code).toBe("acme_problem");
+    expect(isRateLimited(p)).toBe(true);
+    expect(isRateLimited(new Error("x"))).toBe(false);
+    expect(p.subproblems).toEqual([{ type: "x", identifier: { type: "dns", value: "a.example" } }]);
+    expect(p.retryAfterMs).toBe(5000);
+    // Garbage documents still give a usable error.
+    const g = new AcmeProblem({ type: 42 as never, detail: {} as never });
+    expect(g.type).toBe("about:blank");
+    expect(typeof g.message).toBe("string");
+  });
+
+  it("parses Retry-After as seconds or HTTP-date, ignoring garbage", () => {
+    expect(parseRetryAfter("120")).toBe(120_000);
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.parse("Wed, 21 Oct 2015 07:27:00 GMT"))).toBe(60_000);
+    expect(parseRetryAfter("soon")).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+
+  it("parses Link headers with several relations", () => {
+    const h = new Headers({ link: '<https://ca/cert/1/1>;rel="alternate", </dir>; rel="index", <https://ca/cert/1/2>;rel=alternate' });
+    expect(parseLinks(h, "https://ca/cert/1")).toEqual([
+      { rel: "alternate", url: "https://ca/cert/1/1" },
+      { rel: "index", url: "https://ca/dir" },
+      { rel: "alternate", url: "https://ca/cert/1/2" },
+    ]);
+  });
+});
+
+describe("nonce pool", () => {
+  it("fetches once, then serves concurrent callers from the nonces responses bring back", async () => {
+    let fetched = 0;
+    const pool = new NoncePool(async () => `fetched-${++fetched}`);
+    const first = await pool.acquire();
+    const waiting = [pool.acquire(), pool.acquire()];
+    pool.release("n1");
+    expect(await waiting[0]).toBe("n1");
+    pool.release("n2");
+    expect(await waiting[1]).toBe("n2");
+    pool.release("n3");
+    expect(first).toBe("fetched-1");
+    expect(fetched).toBe(1);
+    expect(await pool.acquire()).toBe("n3");
+  });
+
+  it("lets a waiter fetch its own nonce when nothing in flight will bring one", async () => {
+    let fetched = 0;
+    const pool = new NoncePool(async () => `fetched-${++fetched}`);
+    await pool.acquire();
+    const waiter = pool.acquire();
+    pool.release(null);
+    expect(await waiter).toBe("fetched-2");
+  });
+
+  it("a waiter that is aborted leaves the queue", async () => {
+    const pool = new NoncePool(async () => "f");
+    await pool.acquire();
+    const ac = new AbortController();
+    const waiter = pool.acquire(ac.signal);
+    ac.abort();
+    await expect(waiter).rejects.toMatchObject({ code: "aborted" });
+    pool.release("n");
+    expect(await pool.acquire()).toBe("n");
+  });
+});
