@@ -1,0 +1,4 @@
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import { runStorageConformance } from "./conformance.ts";
+
+runStorageConformance("MemoryStorage", () => new MemoryStorage());
