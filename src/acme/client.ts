@@ -293,6 +293,26 @@ export class AcmeClient {
 
   // ---------------------------------------------------------------- orders
 
+  /**
+   * URLs of the account's orders (RFC 8555 §7.1.2.1), following `Link: rel="next"` pages up to
+   * `maxPages`. Servers list at least the pending orders; used to find an order whose creation
+   * response was lost.
+   */
+  async listOrders(options: RequestOptions & { maxPages?: number } = {}): Promise<string[]> {
+    const account = await this.getAccount(options);
+    if (!account.orders) return [];
+    const urls: string[] = [];
+    let next: string | undefined = account.orders;
+    for (let page = 0; next && page < (options.maxPages ?? 10); page++) {
+      const res = await this.post(next, undefined, options);
+      const json = parseJsonObject(res.text, res.url, res.status);
+      if (!Array.isArray(json.orders)) throw new EdgecertError("bad_response", `${next} returned a malformed orders list`);
+      for (const u of json.orders) if (typeof u === "string") urls.push(u);
+      next = parseLinks(res.headers, res.url).find((l) => l.rel === "next")?.url;
+    }
+    return urls;
+  }
+
   /** Creates an order (RFC 8555 §7.4) for DNS (§9.7.7) and IP (RFC 8738) identifiers. */
   async newOrder(options: NewOrderOptions): Promise<AcmeOrder> {
     const identifiers = toIdentifiers(options.identifiers);

@@ -22,15 +22,15 @@ export interface Http01Server {
  */
 export async function serveHttp01(
   port: number,
-  responses: Map<string, string> | { respond(path: string): string | undefined },
+  responses: Map<string, string> | { respond(path: string): string | undefined | Promise<string | undefined> },
 ): Promise<Http01Server> {
   let hits = 0;
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     hits++;
     const path = (req.url ?? "").split("?")[0] ?? "";
     const token = path.startsWith(HTTP01_PREFIX) ? decodeURIComponent(path.slice(HTTP01_PREFIX.length)) : undefined;
     const body =
-      token === undefined ? undefined : responses instanceof Map ? responses.get(token) : responses.respond(path);
+      token === undefined ? undefined : responses instanceof Map ? responses.get(token) : await responses.respond(path);
     if ((req.method === "GET" || req.method === "HEAD") && body !== undefined) {
       res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
       res.end(req.method === "HEAD" ? undefined : body);

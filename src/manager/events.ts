@@ -1,0 +1,23 @@
+/** What the manager reports through `onEvent`. */
+export type ManagerEventType =
+  | "certificate_obtaining"
+  | "certificate_obtained"
+  | "certificate_renewed"
+  | "certificate_failed"
+  | "certificate_revoked"
+  | "account_created";
+
+/** One manager event. Never carries key material. */
+export interface ManagerEvent {
+  type: ManagerEventType;
+  /** The certificate's names (for certificate events). */
+  names?: string[];
+  /** The CA directory URL. */
+  issuer?: string;
+  /** Expiry of the new certificate (obtained / renewed). */
+  notAfter?: Date;
+  /** What went wrong (failed). */
+  error?: unknown;
+  /** When the next attempt may run (failed). */
+  nextAttemptAt?: Date;
+}

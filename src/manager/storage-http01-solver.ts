@@ -1,0 +1,28 @@
+import type { ChallengeContext, Solver } from "../acme/solver.ts";
+import type { AcmeChallenge } from "../acme/types.ts";
+import type { Storage } from "../storage/storage.ts";
+import { keys } from "./storage-keys.ts";
+
+/**
+ * An http-01 solver whose live tokens are kept in the manager's storage, so every instance sharing it
+ * can answer the CA (which validates from several places). Use a strongly consistent storage for
+ * tokens (memory, files, a Durable Object) — not KV, whose writes take time to reach other locations.
+ */
+export class StorageHttp01Solver implements Solver {
+  constructor(private readonly storage: Storage) {}
+
+  async present(challenge: AcmeChallenge, ctx: ChallengeContext): Promise<void> {
+    await this.storage.put(keys.httpToken(challenge.token), ctx.keyAuthorization);
+  }
+
+  async cleanup(challenge: AcmeChallenge): Promise<void> {
+    await this.storage.delete(keys.httpToken(challenge.token));
+  }
+
+  /** The key authorization for a token, or undefined. Tokens are base64url (RFC 8555 §8.1). */
+  async response(token: string): Promise<string | undefined> {
+    if (!/^[A-Za-z0-9_-]{1,256}$/.test(token)) return undefined;
+    const value = await this.storage.get(keys.httpToken(token));
+    return value === undefined ? undefined : new TextDecoder().decode(value);
+  }
+}

@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CertificateManager, StorageHttp01Solver, hostAllowList, type ManagerEvent } from "../../src/manager/index.ts";
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
+import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { Crash, crashable } from "../support/crashable.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { countingFetch } from "../support/request-counter.ts";
+
+let pebble: PebbleInstance;
+let http: Http01Server;
+/** The storage whose tokens the http-01 server answers from (set per test). */
+let tokenStorage: Storage = new MemoryStorage();
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  http = await serveHttp01(pebble.httpPort, {
+    respond: (path) => new StorageHttp01Solver(tokenStorage).response(path.split("/").pop() ?? ""),
+  });
+});
+afterAll(async () => {
+  await http?.close();
+  await pebble?.stop();
+});
+
+const fastRetry = { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 };
+
+function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) {
+  return new CertificateManager({
+    storage,
+    directoryUrl: pebble.directoryUrl,
+    fetch: pebble.fetch,
+    email: "ops@example.test",
+    retry: fastRetry,
+    lockTtlMs: 400,
+    lockWaitMs: 10_000,
+    ...extra,
+  });
+}
+
+async function storedCertificates(storage: Storage): Promise<string[]> {
+  return (await storage.list("certificates/")).keys;
+}
+
+async function keyMatches(keyPem: string, chainPem: string): Promise<boolean> {
+  const { publicKey } = await importPrivateKeyPem(keyPem);
+  const spki = Buffer.from(await crypto.subtle.exportKey("spki", publicKey));
+  return Buffer.from(parseCertificate(chainPem).der).includes(spki);
+}
+
+let unique = 0;
+const names = (tag: string, n = 2) => Array.from({ length: n }, (_, i) => `${tag}${++unique}-${i}.example.test`);
+
+describe("CertificateManager", () => {
+  it("manage() obtains once, stores one atomic record, and serves it from storage afterwards", async () => {
+    const storage = (tokenStorage = new MemoryStorage());
+    const counter = countingFetch(pebble.fetch);
+    const events: ManagerEvent[] = [];
+    const m = manager(storage, { fetch: counter.fetch, onEvent: (e) => events.push(e) });
+    const list = names("m");
+    const cert = await m.manage(list);
+    expect(parseCertificate(cert.chainPem).dnsNames.sort()).toEqual([...list].sort());
+    expect(await keyMatches(cert.keyPem, cert.chainPem)).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(["certificate_obtaining", "account_created", "certificate_obtained"]);
+    const afterFirst = counter.count();
+    // Same names, any order: served from storage, no request.
+    expect((await m.manage([...list].reverse())).serialNumber).toBe(cert.serialNumber);
+    expect(counter.count()).toBe(afterFirst);
+    // A new instance over the same storage reuses the stored account and certificate.
+    const m2 = manager(storage, { fetch: counter.fetch });
+    expect((await m2.getCertificate(list[1]!))?.serialNumber).toBe(cert.serialNumber);
+    expect(counter.count()).toBe(afterFirst);
+    expect(await storedCertificates(storage)).toHaveLength(1);
+    // No pending order or token is left behind.
+    expect((await storage.list("orders/")).keys).toEqual([]);
+    expect((await storage.list("challenges/")).keys).toEqual([]);
+  });
+
+  it("getCertificate obtains on demand only when the host policy allows", async () => {
+    const storage = (tokenStorage = new MemoryStorage());
+    const [allowed] = names("allowed", 1);
+    const m = manager(storage, { hostPolicy: hostAllowList(allowed!) });
+    expect(await m.getCertificate("denied.example.test")).toBeUndefined();
+    expect(await m.getCertificate("not a name")).toBeUndefined();
+    const cert = await m.getCertificate(allowed!.toUpperCase());
+    expect(cert?.names).toEqual([allowed]);
+    expect(await storedCertificates(storage)).toHaveLength(1);
+  });
+
+  it("10 concurrent manage() calls on 10 instances sharing storage produce exactly one order", async () => {
+    const storage = (tokenStorage = new MemoryStorage());
+    const counter = countingFetch(pebble.fetch);
+    const list = names("conc");
+    // One account first, so the race is about the certificate.
+    await manager(storage, { fetch: counter.fetch }).manage(names("warm", 1));
+    counter.reset();
+    const results = await Promise.all(Array.from({ length: 10 }, () => manager(storage, { fetch: counter.fetch }).manage(list)));
+    expect(new Set(results.map((r) => r.serialNumber)).size).toBe(1);
+    expect(counter.requests.filter((r) => r.method === "POST" && r.url.includes("/order-plz")).length).toBe(1);
+    expect(await storedCertificates(storage)).toHaveLength(2);
+  });
+
+  it("renewDue renews what is due, skips what is not, and backs off after a failure", async () => {
+    const storage = (tokenStorage = new MemoryStorage());
+    let now = Date.now();
+    const events: string[] = [];
+    const m = manager(storage, { now: () => now, onEvent: (e) => events.push(e.type) });
+    const first = await m.manage(names("renew", 1));
+    // Renewed a day before expiry rather than at 2/3 of the lifetime: not due when the first is.
+    const second = await manager(storage, { now: () => now, renewBefore: { ms: 86_400_000 } }).manage(names("renew", 1));
+    expect(second.renewAt.getTime()).toBeGreaterThan(first.renewAt.getTime());
+    // Nothing due yet.
+    expect(await m.renewDue()).toEqual({ checked: 2, renewed: [], failed: [] });
+    // Past the first one's renewal time (2/3 of its lifetime): only it is renewed.
+    now = first.renewAt.getTime() + 1;
+    const r = await m.renewDue();
+    expect(r.checked).toBe(2);
+    expect(r.renewed).toEqual([first.id]);
+    const renewed = await m.manage(first.names);
+    expect(renewed.serialNumber).not.toBe(first.serialNumber);
+    expect(events).toContain("certificate_renewed");
+
+    // Break validation: renewal fails, is recorded with a backoff, and is not retried before it.
+    tokenStorage = new MemoryStorage();
+    now = renewed.renewAt.getTime() + 1;
+    const failed = await m.renewDue();
+    expect(failed.failed.map((f) => f.id)).toEqual([first.id]);
+    expect(events.at(-1)).toBe("certificate_failed");
+    const again = await m.renewDue();
+    expect(again.failed).toEqual([]);
+    expect(again.renewed).toEqual([]);
+    // The old certificate is still served meanwhile.
+    expect((await m.getCertificate(first.names[0]!))?.serialNumber).toBe(renewed.serialNumber);
+  });
+
+  it("survives a crash at every step: one certificate, a matching key, and one newOrder in all", async () => {
+    // A clean run tells how many requests and writes there are to crash after.
+    const probeStorage = (tokenStorage = new MemoryStorage());
+    const probe = crashable({ fetch: pebble.fetch, storage: probeStorage }, {});
+    await manager(probe.storage, { fetch: probe.fetch }).manage(names("probe", 1));
+    const points = [
+      ...Array.from({ length: probe.requests }, (_, i) => ({ request: i + 1 })),
+      ...Array.from({ length: probe.puts }, (_, i) => ({ put: i + 1 })),
+    ];
+    expect(points.length).toBeGreaterThan(10);
+    for (const crashAt of points) {
+      const storage = (tokenStorage = new MemoryStorage());
+      const list = names("crash", 1);
+      const counter = countingFetch(pebble.fetch);
+      const dying = crashable({ fetch: counter.fetch, storage }, crashAt);
+      const err = await manager(dying.storage, { fetch: dying.fetch }).manage(list).catch((e: unknown) => e);
+      expect(dying.dead, JSON.stringify(crashAt)).toBe(true);
+      expect(err).toBeInstanceOf(Error);
+      // The rerun: a fresh instance over the same storage.
+      const cert = await manager(storage, { fetch: counter.fetch }).manage(list);
+      const where = JSON.stringify(crashAt);
+      expect(await storedCertificates(storage), where).toHaveLength(1);
+      expect(await keyMatches(cert.keyPem, cert.chainPem), where).toBe(true);
+      expect(counter.requests.filter((r) => r.method === "POST" && r.url.includes("/order-plz")).length, where).toBe(1);
+      expect(parseCertificate(cert.chainPem).dnsNames, where).toEqual(list);
+    }
+    void Crash;
+  });
+
+  it("revoke() revokes at the CA and forgets the certificate; remove() only forgets", async () => {
+    const storage = (tokenStorage = new MemoryStorage());
+    const events: string[] = [];
+    const m = manager(storage, { onEvent: (e) => events.push(e.type) });
+    const a = await m.manage(names("revoke", 1));
+    await m.revoke(a.names[0]!, 1);
+    expect(events).toContain("certificate_revoked");
+    expect(await m.getCertificate(a.names[0]!)).toBeUndefined();
+    const b = await m.manage(names("remove", 1));
+    expect(await m.remove(b.names[0]!)).toBe(true);
+    expect(await m.remove(b.names[0]!)).toBe(false);
+    expect(await storedCertificates(storage)).toHaveLength(0);
+  });
+});

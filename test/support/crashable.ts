@@ -1,0 +1,80 @@
+import type { Lease, LockOptions, Storage, StorageListOptions } from "../../src/storage/storage.ts";
+
+/** Thrown by a "dead" process: everything after the crash point fails. */
+export class Crash extends Error {
+  constructor() {
+    super("simulated crash");
+    this.name = "Crash";
+  }
+}
+
+/**
+ * Wraps a fetch and a storage so that the process "dies" right after the Nth request got its response
+ * (the CA acted on it) or right after the Nth storage write landed. After that, every request and
+ * storage operation — including lock releases — throws, as if the process were gone: locks stay held
+ * until their lease expires.
+ */
+export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number }) {
+  let dead = false;
+  let requests = 0;
+  let puts = 0;
+  const alive = () => {
+    if (dead) throw new Crash();
+  };
+  const fetchFn: typeof fetch = async (input, init) => {
+    alive();
+    const n = ++requests;
+    const res = await inner.fetch(input, init);
+    if (n === crashAt.request) {
+      dead = true;
+      throw new Crash();
+    }
+    return res;
+  };
+  const wrapLease = (lease: Lease): Lease => ({
+    get name() {
+      return lease.name;
+    },
+    get token() {
+      return lease.token;
+    },
+    get expiresAt() {
+      return lease.expiresAt;
+    },
+    release: async () => {
+      alive();
+      await lease.release();
+    },
+    renew: async (ttl?: number) => {
+      alive();
+      await lease.renew(ttl);
+    },
+  });
+  const storage: Storage = {
+    get: async (key) => (alive(), inner.storage.get(key)),
+    put: async (key, value) => {
+      alive();
+      await inner.storage.put(key, value);
+      if (++puts === crashAt.put) {
+        dead = true;
+        throw new Crash();
+      }
+    },
+    delete: async (key) => (alive(), inner.storage.delete(key)),
+    list: async (prefix: string, options?: StorageListOptions) => (alive(), inner.storage.list(prefix, options)),
+    lock: async (name: string, options?: LockOptions) => (alive(), wrapLease(await inner.storage.lock(name, options))),
+  };
+  return {
+    fetch: fetchFn,
+    storage,
+    get requests() {
+      return requests;
+    },
+    get puts() {
+      return puts;
+    },
+    get dead() {
+      return dead;
+    },
+  };
+}
