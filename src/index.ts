@@ -7,3 +7,4 @@ export * from "./webcrypto/index.ts";
 export * from "./acme/index.ts";
 export { EdgecertError, isEdgecertError, type EdgecertErrorCode } from "./errors.ts";
 export { consoleLogger, silentLogger, type Logger, type LogLevel } from "./logger.ts";
+export * from "./manager/index.ts";
