@@ -1,0 +1,82 @@
+/// <reference types="node" />
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { EdgecertError } from "../errors.ts";
+
+/** Mode of every file FileStorage writes: owner read/write only (values include private keys). */
+export const FILE_MODE = 0o600;
+/** Mode of every directory FileStorage creates. */
+export const DIR_MODE = 0o700;
+/** Name prefix of in-flight temp files; keys never produce a name starting with `.`. */
+export const TEMP_PREFIX = ".tmp-";
+
+/** The `code` of a Node file-system error (`ENOENT`, `EEXIST`, ...), if it has one. */
+export function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Wraps a file-system failure as `EdgecertError("storage")`, keeping the original as `cause`. */
+export function fsError(action: string, path: string, cause: unknown): EdgecertError {
+  return new EdgecertError("storage", `file storage could not ${action} ${path}: ${errnoCode(cause) ?? String(cause)}`, { cause });
+}
+
+/** Creates `dir` and missing parents with mode 0700. */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  } catch (error) {
+    throw fsError("create directory", dir, error);
+  }
+}
+
+/** The file's bytes, or undefined when it does not exist. */
+export async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+  try {
+    const buf = await readFile(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw fsError("read", path, error);
+  }
+}
+
+/**
+ * Replaces `dir/name` with `bytes` atomically: the bytes go to a fresh temp file in the same directory
+ * (same file system, so the rename cannot be a copy), are flushed to disk, then renamed over the
+ * target. Readers see the old file or the new one, never a partial write.
+ */
+export async function writeAtomic(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  const temp = join(dir, `${TEMP_PREFIX}${crypto.randomUUID()}`);
+  const target = join(dir, name);
+  try {
+    await writeNew(temp, bytes);
+    await rename(temp, target);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error instanceof EdgecertError ? error : fsError("write", target, error);
+  }
+}
+
+/**
+ * Creates `path` exclusively (`wx`: fails with `EEXIST` when it exists) with mode 0600, writes
+ * `bytes` and flushes them. The file exists, possibly still empty, as soon as the create returns.
+ */
+export async function writeNew(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(path, "wx", FILE_MODE);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Deletes `path`; a missing file is fine. */
+export async function removeIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (errnoCode(error) !== "ENOENT") throw fsError("delete", path, error);
+  }
+}

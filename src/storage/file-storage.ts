@@ -1,0 +1,118 @@
+/// <reference types="node" />
+import { readdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import { assertValidKey, assertValidPrefix } from "./keys.ts";
+import { compareKeys, decodeKeyCursor, pageOfSortedKeys } from "./list-page.ts";
+import { acquireWithin, lockSettings } from "./lock-wait.ts";
+import { valueBytes } from "./value-bytes.ts";
+import { decodeSegment, DIR_MARK, encodeSegment, keyPath } from "./file-names.ts";
+import { ensureDir, errnoCode, fsError, readIfExists, removeIfExists, writeAtomic } from "./file-io.ts";
+import { FileLocks } from "./file-locks.ts";
+
+/** Options for {@link FileStorage}. */
+export interface FileStorageOptions {
+  /** Directory that holds everything (created with mode 0700 if missing). Relative paths resolve against the working directory. */
+  dir: string;
+}
+
+/** Directory under the root that holds lock state; keys never map to a name starting with `.`. */
+const LOCKS_DIR = ".locks";
+
+/**
+ * {@link Storage} in a local directory, for Node, Deno and Bun (`node:fs/promises`). Import it from
+ * `edgecert/storage/file`: it is kept out of the main entry points, which must load in Workers.
+ *
+ * Layout: one file per key; key `certs/example.com/cert.json` is the file
+ * `certs~/example.com~/cert.json` (see `file-names.ts`: directories carry `~`, and characters outside
+ * `A-Za-z0-9._-` are percent-encoded). Files are created with mode 0600 and directories with 0700.
+ *
+ * Consistency: strong on one machine. `put` writes a temp file in the target's directory, flushes it
+ * and renames it over the target, so a reader (or a crash) sees the old value or the new one, never
+ * part of one. `list` reads the directory tree, so it reflects every completed `put` and `delete`.
+ *
+ * Locks: lease files created with exclusive create (`wx`) under `.locks/`, numbered by fencing token,
+ * so at most one contender takes over a lapsed lease; see {@link FileLocks}. Several processes may
+ * share a directory; across machines that needs a file system with atomic exclusive create and rename
+ * and clocks in step. On a case-insensitive file system, keys differing only in case collide.
+ */
+export class FileStorage implements Storage {
+  readonly #root: string;
+  readonly #locks: FileLocks;
+
+  constructor(options: FileStorageOptions) {
+    this.#root = resolve(options.dir);
+    this.#locks = new FileLocks(join(this.#root, LOCKS_DIR));
+  }
+
+  /** The directory this storage lives in (absolute). */
+  get dir(): string {
+    return this.#root;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return readIfExists(this.#path(key).file);
+  }
+
+  async put(key: string, value: Uint8Array | string): Promise<void> {
+    const { dir, name } = this.#path(key);
+    const bytes = valueBytes(value);
+    await ensureDir(dir);
+    await writeAtomic(dir, name, bytes);
+  }
+
+  async delete(key: string): Promise<void> {
+    // Directories are left in place: removing one could race a concurrent put into it.
+    await removeIfExists(this.#path(key).file);
+  }
+
+  async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
+    assertValidPrefix(prefix);
+    const after = options?.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
+    // Start at the deepest directory the prefix names in full; nothing outside it can match.
+    const segments = prefix.split("/");
+    segments.pop();
+    if (segments.some((s) => s === "" || s === "." || s === "..")) return pageOfSortedKeys([], prefix, options);
+    const keys: string[] = [];
+    const start = join(this.#root, ...segments.map((s) => encodeSegment(s) + DIR_MARK));
+    await this.#walk(start, segments.join("/"), prefix, after, keys);
+    return pageOfSortedKeys(keys.sort(compareKeys), prefix, options);
+  }
+
+  async lock(name: string, options?: LockOptions): Promise<Lease> {
+    const settings = lockSettings(name, options);
+    return acquireWithin(name, settings, () => this.#locks.tryLock(name, settings.ttlMs));
+  }
+
+  /** Collects keys under `dir` (which holds the keys below `base`) that start with `prefix` and come after `after`. */
+  async #walk(dir: string, base: string, prefix: string, after: string | undefined, out: string[]): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+      throw fsError("list", dir, error);
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith(".")) continue; // temp files, lock state
+      const isDir = entry.isDirectory();
+      const encoded = isDir ? (entry.name.endsWith(DIR_MARK) ? entry.name.slice(0, -DIR_MARK.length) : undefined) : entry.name;
+      const segment = encoded === undefined ? undefined : decodeSegment(encoded);
+      if (segment === undefined) continue; // not a name FileStorage made
+      const key = base === "" ? segment : `${base}/${segment}`;
+      if (isDir) {
+        const below = `${key}/`;
+        if (below.startsWith(prefix) || prefix.startsWith(below)) await this.#walk(join(dir, entry.name), key, prefix, after, out);
+      } else if (entry.isFile() && key.startsWith(prefix) && (after === undefined || key > after)) {
+        out.push(key);
+      }
+    }
+  }
+
+  #path(key: string): { dir: string; name: string; file: string } {
+    assertValidKey(key);
+    const { dirs, file } = keyPath(key);
+    const dir = join(this.#root, ...dirs);
+    return { dir, name: file, file: join(dir, file) };
+  }
+}
