@@ -193,22 +193,43 @@ export class CertificateManager {
     do {
       const page = await this.storage.list(keys.certificatePrefix, cursor ? { cursor } : {});
       for (const key of page.keys) {
-        const id = key.slice(keys.certificatePrefix.length).replace(/\.json$/, "");
-        const record = await this.readCertificate(id);
+        const record = await this.readCertificate(key.slice(keys.certificatePrefix.length).replace(/\.json$/, ""));
         if (!record) continue;
         result.checked++;
-        const refreshed = await this.refreshAri(record);
-        if (!isDue(refreshed.renewal, this.now())) continue;
         try {
-          await this.obtain(id, record.identifiers, { force: false, signal: options.signal });
-          result.renewed.push(id);
+          if ((await this.maintainRecord(record, options.signal)).renewed) result.renewed.push(record.id);
         } catch (err) {
-          result.failed.push({ id, error: err instanceof Error ? err.message : String(err) });
+          result.failed.push({ id: record.id, error: err instanceof Error ? err.message : String(err) });
         }
       }
       cursor = page.cursor;
     } while (cursor);
     return result;
+  }
+
+  /**
+   * Maintenance of one certificate: refreshes its ARI window when the CA asked to be asked again, and
+   * renews it if due; obtains it if missing. What a scheduler calls per certificate.
+   */
+  async maintain(names: string[], options: { signal?: AbortSignal } = {}): Promise<{ certificate: ManagedCertificate; renewed: boolean }> {
+    const identifiers = toIdentifiers(names);
+    const id = await certificateId(identifiers);
+    const record = await this.readCertificate(id, true);
+    if (!record) return { certificate: toManaged(await this.obtain(id, identifiers, { force: false, signal: options.signal })), renewed: true };
+    const { record: current, renewed } = await this.maintainRecord(record, options.signal);
+    return { certificate: toManaged(current), renewed };
+  }
+
+  /** A stored certificate for exactly these names, without contacting the CA. */
+  async find(names: string[]): Promise<ManagedCertificate | undefined> {
+    const record = await this.readCertificate(await certificateId(toIdentifiers(names)), true);
+    return record ? toManaged(record) : undefined;
+  }
+
+  private async maintainRecord(record: CertificateRecord, signal?: AbortSignal): Promise<{ record: CertificateRecord; renewed: boolean }> {
+    const refreshed = await this.refreshAri(record);
+    if (!isDue(refreshed.renewal, this.now())) return { record: refreshed, renewed: false };
+    return { record: await this.obtain(record.id, record.identifiers, { force: false, signal }), renewed: true };
   }
 
   /** Renews the certificate for these names now, whether or not it is due. */
@@ -240,7 +261,7 @@ export class CertificateManager {
     const client = await this.client(this.issuers.find((i) => i.directoryUrl === record.directoryUrl) ?? { directoryUrl: record.directoryUrl });
     await client.revokeCertificate(record.chainPem, reason === undefined ? {} : { reason });
     await this.forget(record);
-    this.emit({ type: "certificate_revoked", names: record.identifiers.map((i) => i.value), issuer: record.directoryUrl });
+    this.emit({ type: "certificate_revoked", id: record.id, names: record.identifiers.map((i) => i.value), issuer: record.directoryUrl });
   }
 
   /** Removes the certificate serving `name` from storage (no revocation). */
@@ -277,12 +298,19 @@ export class CertificateManager {
         if (freshEnough) return existing;
       }
       const names = identifiers.map((i) => i.value);
-      this.emit({ type: "certificate_obtaining", names });
+      this.emit({ type: "certificate_obtaining", id, names });
       let lastError: unknown;
       for (const issuer of this.issuers) {
         try {
           const record = await this.obtainFrom(issuer, id, identifiers, existing, workSignal);
-          this.emit({ type: existing ? "certificate_renewed" : "certificate_obtained", names, issuer: issuer.directoryUrl, notAfter: new Date(record.notAfter) });
+          this.emit({
+            type: existing ? "certificate_renewed" : "certificate_obtained",
+            id,
+            names,
+            issuer: issuer.directoryUrl,
+            notAfter: new Date(record.notAfter),
+            renewAt: new Date(record.renewal.renewAt),
+          });
           return record;
         } catch (err) {
           lastError = err;
@@ -291,7 +319,7 @@ export class CertificateManager {
         }
       }
       const nextAttemptAt = existing ? await this.recordFailure(existing, lastError) : undefined;
-      this.emit({ type: "certificate_failed", names, error: lastError, ...(nextAttemptAt ? { nextAttemptAt: new Date(nextAttemptAt) } : {}) });
+      this.emit({ type: "certificate_failed", id, names, error: lastError, ...(nextAttemptAt ? { nextAttemptAt: new Date(nextAttemptAt) } : {}) });
       throw lastError;
     });
   }

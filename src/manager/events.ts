@@ -10,6 +10,8 @@ export type ManagerEventType =
 /** One manager event. Never carries key material. */
 export interface ManagerEvent {
   type: ManagerEventType;
+  /** The certificate's storage id (certificate events). */
+  id?: string;
   /** The certificate's names (for certificate events). */
   names?: string[];
   /** The CA directory URL. */
@@ -20,4 +22,6 @@ export interface ManagerEvent {
   error?: unknown;
   /** When the next attempt may run (failed). */
   nextAttemptAt?: Date;
+  /** When the new certificate should be renewed (obtained / renewed). */
+  renewAt?: Date;
 }
