@@ -1,0 +1,148 @@
+/**
+ * One TXT lookup through a DNS-over-HTTPS resolver, in the RFC 8484 wire format or the JSON format.
+ * @module
+ */
+import { EdgecertError } from "../errors.ts";
+import { abortError } from "../acme/retry.ts";
+import { base64urlEncode } from "../webcrypto/base64url.ts";
+import { parseDnsJson } from "./json-format.ts";
+import {
+  DNS_TYPE_CNAME,
+  DNS_TYPE_TXT,
+  encodeDnsQuery,
+  normalizeDnsName,
+  parseDnsResponse,
+  type DnsAnswer,
+  type DnsResponse,
+} from "./wire-format.ts";
+
+/** How a resolver is asked: RFC 8484 `application/dns-message`, or `application/dns-json`. */
+export type DohFormat = "wire" | "json";
+
+/** Options for {@link queryTxt}. */
+export interface DohQueryOptions {
+  format?: DohFormat;
+  fetch?: typeof fetch;
+  /** Set CD (checking disabled): `cd=1` in JSON, the CD bit on the wire (RFC 4035 §3.2.2). */
+  checkingDisabled?: boolean;
+  /** Per-request timeout in ms (default 10 000). */
+  requestTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What one resolver said about a TXT name. */
+export interface TxtLookup {
+  /** DNS RCODE: 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, … */
+  rcode: number;
+  /** TXT values at the name (after following CNAMEs in the answer), each RR's strings concatenated. */
+  values: string[];
+}
+
+/** A DNS message is at most 65 535 octets (RFC 8484 §6 carries it whole); JSON answers are similar. */
+const MAX_ANSWER_BYTES = 65_535 * 2;
+/** CNAME hops followed inside one answer section. */
+const MAX_CNAME_HOPS = 8;
+
+/**
+ * Asks `resolverUrl` for the TXT records at `name`. Wire format: `GET ?dns=<base64url, no padding>` with
+ * `accept: application/dns-message` (RFC 8484 §4.1, §6); JSON: `GET ?name=&type=TXT` with
+ * `accept: application/dns-json`. A URI template suffix such as `{?dns}` is ignored.
+ * Throws `EdgecertError`: `network` (transport, timeout, HTTP 5xx/429/408), `invalid_input` (any other
+ * non-200 status: wrong URL or format), `bad_response` (an unparseable body), `aborted`.
+ */
+export async function queryTxt(resolverUrl: string, name: string, options: DohQueryOptions = {}): Promise<TxtLookup> {
+  const format = options.format ?? "wire";
+  const fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+  let url: URL;
+  try {
+    url = new URL(resolverUrl.replace(/\{\?[^}]*\}$/, ""));
+  } catch (cause) {
+    throw new EdgecertError("invalid_input", `not a DoH resolver URL: ${JSON.stringify(resolverUrl)}`, { cause });
+  }
+  if (format === "wire") {
+    url.searchParams.set("dns", base64urlEncode(encodeDnsQuery(name, DNS_TYPE_TXT, { checkingDisabled: options.checkingDisabled === true })));
+  } else {
+    url.searchParams.set("name", name.replace(/\.$/, ""));
+    url.searchParams.set("type", "TXT");
+    if (options.checkingDisabled) url.searchParams.set("cd", "1");
+  }
+  const accept = format === "wire" ? "application/dns-message" : "application/dns-json";
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const where = `${url.origin}${url.pathname}`;
+  let body: Uint8Array;
+  let status: number;
+  try {
+    const res = await fetchFn(url.href, { method: "GET", headers: { accept }, signal });
+    status = res.status;
+    if (status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      // 5xx, 429 and 408 may pass; any other status means the URL or format is wrong (caller input).
+      const transient = status === 429 || status === 408 || status >= 500;
+      throw new EdgecertError(
+        transient ? "network" : "invalid_input",
+        `DoH resolver ${where} answered HTTP ${status}${transient ? "" : ` (is it a DoH endpoint for the ${format} format?)`}`,
+      );
+    }
+    body = await readBytes(res, where);
+  } catch (cause) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    if (cause instanceof EdgecertError) throw cause;
+    const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : String(cause);
+    throw new EdgecertError("network", `DoH query to ${where} failed: ${what}`, { cause });
+  }
+  let response: DnsResponse;
+  if (format === "wire") response = parseDnsResponse(body);
+  else {
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch (cause) {
+      throw new EdgecertError("bad_response", `DoH resolver ${where} sent a JSON answer that is not UTF-8`, { cause });
+    }
+    response = parseDnsJson(text);
+  }
+  return { rcode: response.rcode, values: txtValuesAt(name, response.answers) };
+}
+
+/**
+ * The TXT values an answer section holds for `name`, following a CNAME chain (e.g. an `_acme-challenge`
+ * name delegated to another zone) for a bounded number of hops.
+ */
+export function txtValuesAt(name: string, answers: readonly DnsAnswer[]): string[] {
+  let current = normalizeDnsName(name);
+  for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+    const here = answers.filter((a) => a.name === current);
+    const texts = here.filter((a) => a.type === DNS_TYPE_TXT && a.text !== undefined).map((a) => a.text!);
+    if (texts.length > 0) return texts;
+    const alias = here.find((a) => a.type === DNS_TYPE_CNAME && a.target !== undefined);
+    if (!alias) return [];
+    current = alias.target!;
+  }
+  return [];
+}
+
+async function readBytes(res: Response, where: string): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw new EdgecertError("bad_response", `DoH resolver ${where} sent more than ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,17 @@
+/**
+ * DNS for dns-01 at the edge: DNS-over-HTTPS propagation checks (RFC 8484 wire format and the JSON
+ * format), a Cloudflare DNS solver, a pebble-challtestsrv solver, and dns-account-01 record names.
+ * `fetch` and WebCrypto only.
+ * @module
+ */
+export { queryTxt, type DohFormat, type DohQueryOptions, type TxtLookup } from "./doh-query.ts";
+export { parseDnsJson } from "./json-format.ts";
+export {
+  DNS_TYPE_CNAME,
+  DNS_TYPE_TXT,
+  encodeDnsQuery,
+  parseDnsResponse,
+  type DnsAnswer,
+  type DnsQueryOptions,
+  type DnsResponse,
+} from "./wire-format.ts";
