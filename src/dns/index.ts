@@ -4,8 +4,11 @@
  * `fetch` and WebCrypto only.
  * @module
  */
+export { challtestsrvDns01Solver, type ChalltestsrvDns01Options } from "./challtestsrv-solver.ts";
+export { dnsAccount01RecordName } from "./dns-account-label.ts";
 export { queryTxt, type DohFormat, type DohQueryOptions, type TxtLookup } from "./doh-query.ts";
 export { parseDnsJson } from "./json-format.ts";
+export { DEFAULT_DOH_RESOLVERS, waitForTxt, type DohWaitOptions } from "./wait-for-txt.ts";
 export {
   DNS_TYPE_CNAME,
   DNS_TYPE_TXT,
