@@ -4,6 +4,12 @@
  * `fetch` and WebCrypto only.
  * @module
  */
+export {
+  CLOUDFLARE_API_BASE_URL,
+  CloudflareApiError,
+  type CloudflareApiMessage,
+} from "./cloudflare-api.ts";
+export { CloudflareDnsSolver, type CloudflareDnsSolverOptions } from "./cloudflare-dns-solver.ts";
 export { challtestsrvDns01Solver, type ChalltestsrvDns01Options } from "./challtestsrv-solver.ts";
 export { dnsAccount01RecordName } from "./dns-account-label.ts";
 export { queryTxt, type DohFormat, type DohQueryOptions, type TxtLookup } from "./doh-query.ts";
