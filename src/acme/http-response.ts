@@ -31,7 +31,7 @@ export async function readBodyText(res: Response, url: string, limit = MAX_BODY_
     offset += c.length;
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
   } catch (cause) {
     throw new EdgecertError("bad_response", `response from ${url} is not UTF-8`, { cause });
   }

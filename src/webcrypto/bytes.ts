@@ -2,11 +2,11 @@
 export type BytesLike = Uint8Array | ArrayBuffer;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** Views `data` as an ArrayBuffer-backed `Uint8Array`, copying only when it must. */
 export function toBytes(data: BytesLike | string): Uint8Array<ArrayBuffer> {
-  if (typeof data === "string") return encoder.encode(data);
+  if (typeof data === "string") return encoder.encode(data) as Uint8Array<ArrayBuffer>;
   if (!(data instanceof Uint8Array)) return new Uint8Array(data);
   // A view over a SharedArrayBuffer is copied: WebCrypto only takes ArrayBuffer-backed views.
   return data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);

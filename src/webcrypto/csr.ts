@@ -15,6 +15,7 @@ import {
 import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EdgecertError } from "../errors.ts";
 import { toBytes } from "./bytes.ts";
+import { exportSpki } from "./keys.ts";
 import { signForX509 } from "./x509-signature.ts";
 
 /** Options for {@link createCsr}. */
@@ -73,7 +74,7 @@ export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<A
   // RFC 5280 §4.2.1.6: the SAN is critical when the subject is empty.
   const san = subjectAltNameExtension(names, ips, !cn);
   const extensions = new Extensions([san, ...(options.extensions ?? [])]);
-  const spki = await crypto.subtle.exportKey("spki", options.key.publicKey);
+  const spki = await exportSpki(options.key.publicKey);
   const info = new CertificationRequestInfo({
     version: 0,
     subject: commonNameSubject(cn),

@@ -1,6 +1,6 @@
 import { EdgecertError } from "../errors.ts";
 import { base64urlEncode } from "./base64url.ts";
-import { keyAlgorithmOf } from "./keys.ts";
+import { exportJwk, keyAlgorithmOf } from "./keys.ts";
 
 /** A public JWK holding only the members RFC 7638 §3.2 requires, so it is also the thumbprint input. */
 export type PublicJwk =
@@ -11,7 +11,7 @@ export type PublicJwk =
 /** Exports a public (or private) key's public part as a minimal JWK (RFC 7517, RFC 7638 §3.2). */
 export async function exportPublicJwk(key: CryptoKey): Promise<PublicJwk> {
   keyAlgorithmOf(key);
-  const jwk = await crypto.subtle.exportKey("jwk", key);
+  const jwk = await exportJwk(key);
   // Exported JWKs carry ext/key_ops/alg; a thumbprint must use only the required members.
   switch (jwk.kty) {
     case "EC":

@@ -25,9 +25,16 @@ const OID_P384 = "1.3.132.0.34";
 const OID_RSA = "1.2.840.113549.1.1.1";
 const OID_ED25519 = "1.3.101.112";
 
-type ImportParams = RsaHashedImportParams | EcKeyImportParams | Algorithm;
+/** WebCrypto algorithm parameters, structurally (the DOM and Workers typings name them differently). */
+interface CryptoParams {
+  name: string;
+  namedCurve?: string;
+  hash?: string;
+  modulusLength?: number;
+  publicExponent?: Uint8Array;
+}
 
-function importParams(alg: KeyAlgorithmName): ImportParams {
+function importParams(alg: KeyAlgorithmName): CryptoParams {
   switch (alg) {
     case "ES256":
       return { name: "ECDSA", namedCurve: "P-256" };
@@ -41,7 +48,7 @@ function importParams(alg: KeyAlgorithmName): ImportParams {
 }
 
 /** WebCrypto parameters for signing with a key of this algorithm. */
-export function signParams(alg: KeyAlgorithmName): AlgorithmIdentifier | EcdsaParams {
+export function signParams(alg: KeyAlgorithmName): CryptoParams {
   switch (alg) {
     case "ES256":
       return { name: "ECDSA", hash: "SHA-256" };
@@ -67,7 +74,7 @@ export async function generateKeyPair(
   options: GenerateKeyPairOptions = {},
 ): Promise<CryptoKeyPair> {
   const extractable = options.extractable ?? true;
-  let params: RsaHashedKeyGenParams | EcKeyGenParams | Algorithm;
+  let params: CryptoParams;
   if (alg === "RS256") {
     const modulusLength = options.modulusLength ?? 2048;
     if (![2048, 3072, 4096].includes(modulusLength)) {
@@ -88,7 +95,7 @@ export async function generateKeyPair(
 
 /** The JWS algorithm for a WebCrypto key; throws `unsupported_key` for anything else. */
 export function keyAlgorithmOf(key: CryptoKey): KeyAlgorithmName {
-  const a = key.algorithm as Partial<EcKeyAlgorithm & RsaHashedKeyAlgorithm> & KeyAlgorithm;
+  const a = key.algorithm as { name: string; namedCurve?: string; hash?: { name: string } };
   if (a.name === "ECDSA" && a.namedCurve === "P-256") return "ES256";
   if (a.name === "ECDSA" && a.namedCurve === "P-384") return "ES384";
   if (a.name === "RSASSA-PKCS1-v1_5" && a.hash?.name === "SHA-256") return "RS256";
@@ -101,7 +108,7 @@ export async function exportPrivateKeyPem(privateKey: CryptoKey): Promise<string
   if (privateKey.type !== "private") throw new EdgecertError("invalid_input", "expected a private key");
   keyAlgorithmOf(privateKey);
   try {
-    return pemEncode("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", privateKey));
+    return pemEncode("PRIVATE KEY", await exportPkcs8(privateKey));
   } catch (cause) {
     throw new EdgecertError("invalid_input", "the private key is not extractable", { cause });
   }
@@ -109,7 +116,22 @@ export async function exportPrivateKeyPem(privateKey: CryptoKey): Promise<string
 
 /** Exports a public key as SPKI PEM (RFC 5280 §4.1.2.7, RFC 7468 §13). */
 export async function exportPublicKeyPem(publicKey: CryptoKey): Promise<string> {
-  return pemEncode("PUBLIC KEY", await crypto.subtle.exportKey("spki", publicKey));
+  return pemEncode("PUBLIC KEY", await exportSpki(publicKey));
+}
+
+/** SPKI DER of a public key. */
+export async function exportSpki(key: CryptoKey): Promise<ArrayBuffer> {
+  return (await crypto.subtle.exportKey("spki", key)) as ArrayBuffer;
+}
+
+/** PKCS#8 DER of a private key. */
+export async function exportPkcs8(key: CryptoKey): Promise<ArrayBuffer> {
+  return (await crypto.subtle.exportKey("pkcs8", key)) as ArrayBuffer;
+}
+
+/** JWK of a key (typed for both the DOM and the Workers typings). */
+export async function exportJwk(key: CryptoKey): Promise<JsonWebKey> {
+  return (await crypto.subtle.exportKey("jwk", key)) as JsonWebKey;
 }
 
 /** Finds the key algorithm of a PKCS#8 PrivateKeyInfo or SPKI from its AlgorithmIdentifier. */
@@ -151,7 +173,7 @@ export async function importPrivateKeyPem(pem: string, options: { extractable?: 
   } catch (cause) {
     throw new EdgecertError("malformed_der", `invalid ${alg} private key`, { cause });
   }
-  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  const jwk = await exportJwk(privateKey);
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, key_ops: _ops, ...publicJwk } = jwk;
   const publicKey = await crypto.subtle.importKey("jwk", publicJwk, params, true, ["verify"]);
   if (options.extractable === false) {

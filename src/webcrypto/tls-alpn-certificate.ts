@@ -10,7 +10,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { toArrayBuffer } from "./bytes.ts";
 import { commonNameSubject, subjectAltNameExtension } from "./csr.ts";
-import { generateKeyPair, exportPrivateKeyPem } from "./keys.ts";
+import { exportPrivateKeyPem, exportSpki, generateKeyPair } from "./keys.ts";
 import { pemEncode } from "./pem.ts";
 import { signForX509, x509SignatureAlgorithm } from "./x509-signature.ts";
 
@@ -58,7 +58,7 @@ export async function createTlsAlpn01Certificate(options: TlsAlpn01CertificateOp
   serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, no leading zero (RFC 5280 §4.1.2.2)
   const now = Date.now();
   const name = commonNameSubject("edgecert tls-alpn-01");
-  const spki = await crypto.subtle.exportKey("spki", keyPair.publicKey);
+  const spki = await exportSpki(keyPair.publicKey);
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: toArrayBuffer(serial),

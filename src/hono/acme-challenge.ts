@@ -1,0 +1,27 @@
+import type { MiddlewareHandler } from "hono";
+
+/** Anything that can answer an http-01 token: a `CertificateManager`, or your own lookup. */
+export type Http01Source =
+  | { httpChallengeResponse(token: string): Promise<string | undefined> | string | undefined }
+  | ((token: string) => Promise<string | undefined> | string | undefined);
+
+const PREFIX = "/.well-known/acme-challenge/";
+
+/**
+ * Hono middleware answering `GET /.well-known/acme-challenge/:token` (RFC 8555 §8.3) from `source`:
+ * the key authorization as `text/plain` for a live token, 404 otherwise, never cached. Other requests
+ * pass through, so it can sit in front of any app.
+ */
+export function acmeChallenge(source: Http01Source): MiddlewareHandler {
+  const lookup = typeof source === "function" ? source : (token: string) => source.httpChallengeResponse(token);
+  return async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    if (!path.startsWith(PREFIX) || (c.req.method !== "GET" && c.req.method !== "HEAD")) return next();
+    const token = path.slice(PREFIX.length);
+    // RFC 8555 §8.1: tokens are base64url; anything else cannot be live.
+    const body = /^[A-Za-z0-9_-]{1,256}$/.test(token) ? await lookup(token) : undefined;
+    const headers = { "content-type": "text/plain", "cache-control": "no-store" };
+    if (body === undefined) return c.body("not found", 404, headers);
+    return c.req.method === "HEAD" ? c.body(null, 200, headers) : c.body(body, 200, headers);
+  };
+}

@@ -1,0 +1,5 @@
+/**
+ * Hono integration: the `acmeChallenge()` middleware (subpath `edgecert/hono`; needs `hono`).
+ * @module
+ */
+export { acmeChallenge, type Http01Source } from "./acme-challenge.ts";

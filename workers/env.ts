@@ -1,0 +1,30 @@
+import type { CertificateRenewer } from "./certificate-renewer.ts";
+import type { RenewalIndex } from "./renewal-index.ts";
+
+/** Bindings, vars and secrets of the edgecert Worker (see wrangler.toml). */
+export interface Env {
+  /** ACME directory URL, e.g. Let's Encrypt's. */
+  ACME_DIRECTORY_URL: string;
+  /** Contact email for the ACME account. */
+  CONTACT_EMAIL?: string;
+  /** Certificate key type: ES256 (default), ES384, RS256 or EdDSA. */
+  KEY_TYPE?: string;
+  /** Comma-separated names (`*.example.com` allows one level below) the admin API may add. Empty: any. */
+  ALLOWED_NAMES?: string;
+  /** Most certificates one cron tick dispatches (default 50); the rest wait for the next tick. */
+  RENEW_BATCH?: string;
+  /** Secret: bearer token of the admin API. */
+  ADMIN_TOKEN: string;
+  /** Secret: seals private keys at rest (AES-GCM under a key derived with HKDF). */
+  STORAGE_ENCRYPTION_KEY?: string;
+  /** Certificates, when stored in KV. */
+  CERTS?: KVNamespace;
+  /** Certificates, when stored in R2 (preferred over KV when both are bound). */
+  CERT_BUCKET?: R2Bucket;
+  /** Strongly consistent storage: challenge tokens, locks, accounts, pending orders. */
+  EDGECERT_STORE: DurableObjectNamespace;
+  /** The due-date index (SQLite), one instance. */
+  RENEWAL_INDEX: DurableObjectNamespace<RenewalIndex>;
+  /** One instance per certificate: runs its issuance or renewal in an invocation of its own. */
+  CERTIFICATE_RENEWER: DurableObjectNamespace<CertificateRenewer>;
+}

@@ -1,0 +1,17 @@
+// The edgecert Worker: http-01 responder, admin API, cron-triggered renewal (see README "Deploy").
+import { createApp } from "./app.ts";
+import type { Env } from "./env.ts";
+import { tick } from "./scheduled.ts";
+
+export { CertificateRenewer } from "./certificate-renewer.ts";
+export { RenewalIndex } from "./renewal-index.ts";
+export { EdgecertStorageObject } from "../src/storage/durable-object.ts";
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(tick(env, controller.scheduledTime).then(() => undefined));
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,117 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "./env.ts";
+
+/** One certificate in the index. */
+export interface IndexEntry {
+  id: string;
+  names: string[];
+  /** Epoch ms when the certificate next needs work (issue, renew, retry). */
+  dueAt: number;
+  status: "pending" | "valid" | "failed";
+  notAfter?: number;
+  failures: number;
+  lastError?: string;
+  updatedAt: number;
+}
+
+interface Row extends Record<string, SqlStorageValue> {
+  id: string;
+  names: string;
+  due_at: number;
+  status: string;
+  not_after: number | null;
+  failures: number;
+  last_error: string | null;
+  updated_at: number;
+}
+
+const toEntry = (r: Row): IndexEntry => ({
+  id: r.id,
+  names: JSON.parse(r.names) as string[],
+  dueAt: r.due_at,
+  status: r.status as IndexEntry["status"],
+  ...(r.not_after !== null ? { notAfter: r.not_after } : {}),
+  failures: r.failures,
+  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  updatedAt: r.updated_at,
+});
+
+/**
+ * The renewal index: every managed certificate with the time it next needs work, in SQLite ordered by
+ * that time, so a cron tick reads only what is due — O(due), not O(all). One instance per Worker.
+ */
+export class RenewalIndex extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS certificates (
+      id TEXT PRIMARY KEY, names TEXT NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL,
+      not_after INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER NOT NULL)`);
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_due ON certificates (due_at)");
+  }
+
+  /** Adds or replaces an entry. */
+  upsert(entry: IndexEntry): void {
+    this.sql.exec(
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
+         not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+      entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
+    );
+  }
+
+  /** Adds a certificate to manage if it is not there yet; returns the entry either way. */
+  add(id: string, names: string[], now: number): { entry: IndexEntry; created: boolean } {
+    const existing = this.get(id);
+    if (existing) return { entry: existing, created: false };
+    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now };
+    this.upsert(entry);
+    return { entry, created: true };
+  }
+
+  get(id: string): IndexEntry | undefined {
+    const row = this.sql.exec<Row>("SELECT * FROM certificates WHERE id = ?", id).toArray()[0];
+    return row ? toEntry(row) : undefined;
+  }
+
+  remove(id: string): boolean {
+    return this.sql.exec("DELETE FROM certificates WHERE id = ?", id).rowsWritten > 0;
+  }
+
+  /** A page of entries by id. */
+  list(after: string | undefined, limit: number): { entries: IndexEntry[]; cursor?: string } {
+    const rows = this.sql.exec<Row>("SELECT * FROM certificates WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit + 1).toArray();
+    const page = rows.slice(0, limit).map(toEntry);
+    return rows.length > limit ? { entries: page, cursor: page[page.length - 1]!.id } : { entries: page };
+  }
+
+  /**
+   * Claims up to `limit` entries due at `now`: each is pushed `claimMs` into the future so an
+   * overlapping tick does not dispatch it twice (its renewer sets the real next time). Returns the
+   * claimed entries and how many rows SQLite read doing it.
+   */
+  claimDue(now: number, limit: number, claimMs: number): { entries: IndexEntry[]; rowsRead: number } {
+    const cursor = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? ORDER BY due_at LIMIT ?", now, limit);
+    const rows = cursor.toArray();
+    let rowsRead = cursor.rowsRead;
+    for (const r of rows) {
+      rowsRead += this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ?", now + claimMs, r.id).rowsRead;
+    }
+    return { entries: rows.map(toEntry), rowsRead };
+  }
+
+  /** Number of entries (admin listings). */
+  count(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates").one().n;
+  }
+
+  /** Upserts many entries in one transaction (bulk imports). */
+  upsertMany(entries: IndexEntry[]): void {
+    this.ctx.storage.transactionSync(() => {
+      for (const e of entries) this.upsert(e);
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import type { Env } from "./env.ts";
+import type { RenewerResult } from "./certificate-renewer.ts";
+
+/** How long a dispatched entry stays claimed before a later tick may pick it up again. */
+const CLAIM_MS = 15 * 60_000;
+/** Renewals running at once from one tick. */
+const CONCURRENCY = 8;
+
+/** What one tick did: the index rows SQLite read, and each dispatched renewal. */
+export interface TickResult {
+  rowsRead: number;
+  dispatched: number;
+  results: RenewerResult[];
+}
+
+/**
+ * One cron tick: claims what is due from the index (O(due) rows read, whatever the number of
+ * certificates) and runs each in its own renewer invocation, a bounded number at a time.
+ */
+export async function tick(env: Env, at: number): Promise<TickResult> {
+  const batch = Math.max(1, Number(env.RENEW_BATCH ?? "50") || 50);
+  const index = env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
+  const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
+  const results: RenewerResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const entry = entries[next++]!;
+      const stub = env.CERTIFICATE_RENEWER.get(env.CERTIFICATE_RENEWER.idFromName(entry.id));
+      try {
+        results.push(await stub.run(entry, at));
+      } catch (err) {
+        results.push({ id: entry.id, outcome: "failed", dueAt: at + CLAIM_MS, error: String(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, entries.length) }, worker));
+  return { rowsRead, dispatched: entries.length, results };
+}

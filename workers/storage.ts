@@ -1,0 +1,47 @@
+import { DurableObjectStorage } from "../src/storage/durable-object-storage.ts";
+import { KvStorage } from "../src/storage/kv-storage.ts";
+import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "../src/storage/storage.ts";
+import type { Env } from "./env.ts";
+
+/** Key prefixes read often and written rarely: fine in KV / R2. Everything else needs strong consistency. */
+const BULK_PREFIXES = ["certificates/", "names/"];
+
+/**
+ * The Worker's storage: certificates in R2 or KV when bound, and whatever must be seen everywhere at
+ * once — challenge tokens (the CA validates from several places), accounts, pending orders, locks — in
+ * the Durable Object. Every ACME operation for one certificate runs in that certificate's renewer
+ * object, so its reads of KV are its own writes.
+ */
+class WorkerStorage implements Storage {
+  constructor(
+    private readonly strong: Storage,
+    private readonly bulk: Storage,
+  ) {}
+
+  private route(key: string): Storage {
+    return BULK_PREFIXES.some((p) => key.startsWith(p)) ? this.bulk : this.strong;
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.route(key).get(key);
+  }
+  put(key: string, value: Uint8Array | string): Promise<void> {
+    return this.route(key).put(key, value);
+  }
+  delete(key: string): Promise<void> {
+    return this.route(key).delete(key);
+  }
+  list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
+    return this.route(prefix).list(prefix, options);
+  }
+  lock(name: string, options?: LockOptions): Promise<Lease> {
+    return this.strong.lock(name, options);
+  }
+}
+
+/** Builds the storage for one invocation from the bindings. */
+export function workerStorage(env: Env): Storage {
+  const strong = new DurableObjectStorage(env.EDGECERT_STORE);
+  const bulk = env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
+  return new WorkerStorage(strong, bulk);
+}
