@@ -1,11 +1,40 @@
 import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+
+// Offline: no metrics, error reports or cf-object fetches from wrangler/miniflare (see PLATFORM.md).
+process.env.WRANGLER_SEND_METRICS ??= "false";
+process.env.WRANGLER_SEND_ERROR_REPORTS ??= "false";
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: Pebble, challtestsrv and the tests share them.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "node",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/storage/workers/**", "**/node_modules/**"],
+        },
+      },
+      {
+        // Storage backends for Workers (KV, R2, Durable Object), run inside workerd.
+        extends: true,
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./test/storage/workers/wrangler.jsonc" },
+            miniflare: { cf: false },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/storage/workers/**/*.test.ts"],
+        },
+      },
+    ],
   },
 });

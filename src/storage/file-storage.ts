@@ -51,7 +51,7 @@ export class FileStorage implements Storage {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return readIfExists(this.#path(key).file);
+    return await readIfExists(this.#path(key).file);
   }
 
   async put(key: string, value: Uint8Array | string): Promise<void> {
@@ -81,7 +81,7 @@ export class FileStorage implements Storage {
 
   async lock(name: string, options?: LockOptions): Promise<Lease> {
     const settings = lockSettings(name, options);
-    return acquireWithin(name, settings, () => this.#locks.tryLock(name, settings.ttlMs));
+    return await acquireWithin(name, settings, () => this.#locks.tryLock(name, settings.ttlMs));
   }
 
   /** Collects keys under `dir` (which holds the keys below `base`) that start with `prefix` and come after `after`. */

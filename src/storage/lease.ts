@@ -40,7 +40,7 @@ export class HeldLease implements Lease {
 
   async renew(ttlMs: number = this.#ttlMs): Promise<void> {
     checkTtl(ttlMs);
-    return this.#serially(async () => {
+    return await this.#serially(async () => {
       if (this.#released) throw new EdgecertError("storage", `lease on "${this.name}" was released`);
       // Past expiry another owner may already hold the name: a lapsed lease is lost, on every backend.
       if (Date.now() >= this.#expiresAt) throw lapsed(this.name, this.token);
@@ -48,8 +48,8 @@ export class HeldLease implements Lease {
     });
   }
 
-  release(): Promise<void> {
-    return this.#serially(async () => {
+  async release(): Promise<void> {
+    return await this.#serially(async () => {
       if (this.#released) return;
       await this.#control.release();
       this.#released = true;
@@ -57,7 +57,8 @@ export class HeldLease implements Lease {
   }
 
   #serially(fn: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(fn, fn);
+    // `await` inside the callback: workerd reports a rejected promise handed to `then` as unhandled.
+    const run = this.#queue.then(async () => await fn());
     this.#queue = run.catch(() => undefined);
     return run;
   }

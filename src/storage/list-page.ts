@@ -61,3 +61,16 @@ export function pageOfSortedKeys(sortedKeys: readonly string[], prefix: string, 
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Wraps a backend's own list cursor (KV, R2) with a tag, so a cursor from elsewhere is caught early. */
+export function wrapNativeCursor(tag: string, cursor: string): string {
+  return `${tag}.${cursor}`;
+}
+
+/** The backend cursor inside {@link wrapNativeCursor}'s output; `invalid_input` for anything else. */
+export function unwrapNativeCursor(tag: string, cursor: string): string {
+  if (typeof cursor !== "string" || !cursor.startsWith(`${tag}.`) || cursor.length === tag.length + 1) {
+    throw new EdgecertError("invalid_input", `not a list cursor from this storage: ${JSON.stringify(String(cursor).slice(0, 80))}`);
+  }
+  return cursor.slice(tag.length + 1);
+}

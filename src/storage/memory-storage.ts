@@ -49,7 +49,7 @@ export class MemoryStorage implements Storage {
 
   async lock(name: string, options?: LockOptions): Promise<Lease> {
     const settings = lockSettings(name, options);
-    return acquireWithin(name, settings, async () => this.#tryLock(name, settings.ttlMs), this.#sleepUntilRelease(name));
+    return await acquireWithin(name, settings, async () => this.#tryLock(name, settings.ttlMs), this.#sleepUntilRelease(name));
   }
 
   #tryLock(name: string, ttlMs: number): LockAttempt {

@@ -1,6 +1,14 @@
-/** Bytes of a value handed to `Storage.put`: text as UTF-8, bytes copied (the caller may reuse its array). */
+const encoder = new TextEncoder();
+
+/**
+ * Bytes of a value handed to `Storage.put`: text as UTF-8, bytes copied (the caller may reuse its
+ * array). The result owns its whole `ArrayBuffer`, so `.buffer` can be handed to bindings as is.
+ */
 export function valueBytes(value: Uint8Array | string): Uint8Array<ArrayBuffer> {
-  if (typeof value === "string") return new TextEncoder().encode(value);
+  if (typeof value === "string") {
+    const bytes = encoder.encode(value);
+    return bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  }
   if (!(value instanceof Uint8Array)) throw new TypeError("storage values must be a Uint8Array or a string");
   return new Uint8Array(value);
 }

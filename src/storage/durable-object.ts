@@ -1,0 +1,181 @@
+import { EdgecertError, isEdgecertError } from "../errors.ts";
+import { assertValidKey, assertValidPrefix } from "./keys.ts";
+import { MAX_LIST_LIMIT } from "./list-page.ts";
+import type { DurableObjectStateLike, SqlValueLike } from "./workers-bindings.ts";
+import { Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+
+/**
+ * The Durable Object behind {@link DurableObjectStorage} and behind {@link KvStorage}'s locks. Export it
+ * from your Worker's main module and bind it with SQLite storage:
+ *
+ * ```jsonc
+ * // wrangler.jsonc
+ * "durable_objects": { "bindings": [{ "name": "EDGECERT", "class_name": "EdgecertStorageObject" }] },
+ * "migrations": [{ "tag": "v1", "new_sqlite_classes": ["EdgecertStorageObject"] }]
+ * ```
+ * ```ts
+ * export { EdgecertStorageObject } from "edgecert";
+ * ```
+ *
+ * Values live in the object's SQLite database (table `edgecert_values`, at most 2 MB per value);
+ * locks in `edgecert_locks`, one row per name whose `token` column only grows. Each request runs as one
+ * synchronous SQLite transaction, and an object handles one request at a time, so every operation is
+ * atomic and strongly consistent; lease expiry follows the object's clock.
+ *
+ * It answers `fetch` (not RPC) so that it needs no `cloudflare:workers` import and this module loads
+ * anywhere; the request format is internal to edgecert.
+ */
+export class EdgecertStorageObject {
+  readonly #sql: DurableObjectStateLike["storage"]["sql"];
+  readonly #transaction: DurableObjectStateLike["storage"]["transactionSync"];
+
+  constructor(ctx: DurableObjectStateLike, _env?: unknown) {
+    const storage = ctx.storage;
+    this.#sql = storage.sql;
+    this.#transaction = (fn) => storage.transactionSync(fn);
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_values (key TEXT PRIMARY KEY, value BLOB NOT NULL)");
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_locks (name TEXT PRIMARY KEY, token INTEGER NOT NULL, owner TEXT, expires_at INTEGER NOT NULL)");
+  }
+
+  /** Serves one storage request from {@link DurableObjectStorage} or {@link KvStorage}. */
+  async fetch(request: Request): Promise<Response> {
+    try {
+      const url = new URL(request.url);
+      const route = `${request.method} ${url.pathname}`;
+      switch (route) {
+        case `GET ${Paths.value}`:
+          return this.#get(keyParam(url));
+        case `PUT ${Paths.value}`:
+          return this.#put(keyParam(url), await request.arrayBuffer());
+        case `DELETE ${Paths.value}`:
+          this.#sql.exec("DELETE FROM edgecert_values WHERE key = ?", keyParam(url));
+          return new Response(null, { status: 204 });
+        case `GET ${Paths.list}`:
+          return json(this.#list(url.searchParams));
+        case `POST ${Paths.lock}`:
+          return json(this.#lock(await request.json()));
+        case `POST ${Paths.renew}`:
+          return json(this.#renew(await request.json()));
+        case `POST ${Paths.release}`:
+          this.#release(await request.json());
+          return new Response(null, { status: 204 });
+        default:
+          return json({ error: `no route ${route}` } satisfies ErrorAnswer, 404);
+      }
+    } catch (error) {
+      const status = isEdgecertError(error, "invalid_input") ? 400 : 500;
+      return json({ error: error instanceof Error ? error.message : String(error) } satisfies ErrorAnswer, status);
+    }
+  }
+
+  #get(key: string): Response {
+    const row = this.#sql.exec("SELECT value FROM edgecert_values WHERE key = ?", key).toArray()[0];
+    if (!row) return new Response(null, { status: 404 });
+    const value = row.value;
+    return new Response(value instanceof ArrayBuffer ? value : new ArrayBuffer(0), { headers: { "content-type": "application/octet-stream" } });
+  }
+
+  #put(key: string, value: ArrayBuffer): Response {
+    this.#sql.exec("INSERT INTO edgecert_values (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+    return new Response(null, { status: 204 });
+  }
+
+  #list(params: URLSearchParams): ListAnswer {
+    const prefix = params.get("prefix") ?? "";
+    assertValidPrefix(prefix);
+    const after = params.get("after");
+    if (after !== null) assertValidKey(after, "list cursor key");
+    const limit = Math.min(Number(params.get("limit") ?? MAX_LIST_LIMIT), MAX_LIST_LIMIT);
+    if (!Number.isInteger(limit) || limit < 1) throw new EdgecertError("invalid_input", "list limit must be a positive integer");
+    // Keys are ASCII and SQLite compares TEXT bytewise, so the prefix range is [prefix, prefix with its last character + 1).
+    const clauses = ["key >= ?"];
+    const bindings: SqlValueLike[] = [prefix];
+    if (prefix !== "") {
+      clauses.push("key < ?");
+      bindings.push(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1));
+    }
+    if (after !== null) {
+      clauses.push("key > ?");
+      bindings.push(after);
+    }
+    const rows = this.#sql.exec(`SELECT key FROM edgecert_values WHERE ${clauses.join(" AND ")} ORDER BY key LIMIT ?`, ...bindings, limit + 1).toArray();
+    const keys = rows.slice(0, limit).map((row) => String(row.key));
+    return { keys, more: rows.length > limit };
+  }
+
+  #lock(body: unknown): LockAnswer {
+    const { name, owner, ttlMs } = lockRequest(body);
+    return this.#transaction(() => {
+      const now = Date.now();
+      const row = this.#sql.exec("SELECT token, owner, expires_at FROM edgecert_locks WHERE name = ?", name).toArray()[0];
+      if (row && row.owner !== null && Number(row.expires_at) > now) return { acquired: false, heldUntil: Number(row.expires_at) };
+      const token = (row ? Number(row.token) : 0) + 1;
+      const expiresAt = now + ttlMs;
+      this.#sql.exec(
+        "INSERT INTO edgecert_locks (name, token, owner, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET token = excluded.token, owner = excluded.owner, expires_at = excluded.expires_at",
+        name,
+        token,
+        owner,
+        expiresAt,
+      );
+      return { acquired: true, token, expiresAt };
+    });
+  }
+
+  #renew(body: unknown): RenewAnswer {
+    const { name, owner, token, ttlMs } = renewRequest(body);
+    return this.#transaction(() => {
+      const now = Date.now();
+      const row = this.#sql.exec("SELECT expires_at FROM edgecert_locks WHERE name = ? AND owner = ? AND token = ?", name, owner, token).toArray()[0];
+      if (!row || Number(row.expires_at) <= now) return { renewed: false };
+      const expiresAt = now + ttlMs;
+      this.#sql.exec("UPDATE edgecert_locks SET expires_at = ? WHERE name = ?", expiresAt, name);
+      return { renewed: true, expiresAt };
+    });
+  }
+
+  #release(body: unknown): void {
+    const { name, owner, token } = releaseRequest(body);
+    // The row stays: its token is the fencing counter for the next holder.
+    this.#sql.exec("UPDATE edgecert_locks SET owner = NULL, expires_at = 0 WHERE name = ? AND owner = ? AND token = ?", name, owner, token);
+  }
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+function keyParam(url: URL): string {
+  const key = url.searchParams.get("key") ?? "";
+  assertValidKey(key);
+  return key;
+}
+
+function field<T>(body: unknown, name: string, type: "string" | "number"): T {
+  const value = (body as Record<string, unknown> | null)?.[name];
+  if (typeof value !== type || (type === "number" && !Number.isFinite(value))) {
+    throw new EdgecertError("invalid_input", `storage object request needs ${type} "${name}"`);
+  }
+  return value as T;
+}
+
+function releaseRequest(body: unknown): ReleaseRequest {
+  const name = field<string>(body, "name", "string");
+  assertValidKey(name, "lock name");
+  return { name, owner: field(body, "owner", "string"), token: field(body, "token", "number") };
+}
+
+function lockRequest(body: unknown): LockRequest {
+  const name = field<string>(body, "name", "string");
+  assertValidKey(name, "lock name");
+  const ttlMs = field<number>(body, "ttlMs", "number");
+  if (ttlMs <= 0) throw new EdgecertError("invalid_input", "ttlMs must be > 0");
+  return { name, owner: field(body, "owner", "string"), ttlMs };
+}
+
+function renewRequest(body: unknown): RenewRequest {
+  const { name, owner, token } = releaseRequest(body);
+  const ttlMs = field<number>(body, "ttlMs", "number");
+  if (ttlMs <= 0) throw new EdgecertError("invalid_input", "ttlMs must be > 0");
+  return { name, owner, token, ttlMs };
+}

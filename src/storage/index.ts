@@ -1,0 +1,23 @@
+/**
+ * `edgecert/storage`: the {@link Storage} interface and the backends that load in every runtime
+ * (Workers included). The file-system backend is in `edgecert/storage/file`.
+ * @module
+ */
+export type { Storage, StorageListOptions, StorageListResult, Lease, LockOptions } from "./storage.ts";
+export { MemoryStorage } from "./memory-storage.ts";
+export { KvStorage, type KvStorageOptions } from "./kv-storage.ts";
+export { R2Storage, type R2StorageOptions } from "./r2-storage.ts";
+export { DurableObjectStorage, type DurableObjectStorageOptions } from "./durable-object-storage.ts";
+export { EdgecertStorageObject } from "./durable-object.ts";
+export type {
+  KvNamespaceLike,
+  R2BucketLike,
+  R2ObjectLike,
+  R2ObjectBodyLike,
+  R2ConditionalLike,
+  DurableObjectNamespaceLike,
+  DurableObjectIdLike,
+  DurableObjectStubLike,
+  DurableObjectStateLike,
+  SqlValueLike,
+} from "./workers-bindings.ts";

@@ -1,0 +1,17 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { KvStorage } from "../../../src/storage/index.ts";
+import { expectCode, runStorageConformance } from "../conformance.ts";
+
+runStorageConformance("KvStorage (locks in EdgecertStorageObject)", () => new KvStorage(env.KV, { locks: env.EDGECERT, lockObjectName: `kv-locks-${crypto.randomUUID()}` }));
+
+describe("KvStorage", () => {
+  it("fails to lock without a Durable Object namespace", async () => {
+    await expectCode(new KvStorage(env.KV).lock("x"), "storage");
+  });
+
+  it("stores plain KV values other tools can read", async () => {
+    await new KvStorage(env.KV).put("kv-plain/readme", "hello");
+    expect(await env.KV.get("kv-plain/readme", "arrayBuffer")).toEqual(new TextEncoder().encode("hello").buffer);
+  });
+});

@@ -1,0 +1,37 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { R2Storage } from "../../../src/storage/index.ts";
+import { expectCode, runStorageConformance } from "../conformance.ts";
+
+runStorageConformance("R2Storage", () => new R2Storage(env.BUCKET));
+
+describe("R2Storage", () => {
+  it("keeps lock objects under the reserved prefix, out of list, with the token as the counter", async () => {
+    const s = new R2Storage(env.BUCKET, { lockPrefix: "locks-r2test/" });
+    const name = `job-${crypto.randomUUID()}`;
+    const first = await s.lock(name);
+    await first.release();
+    const second = await s.lock(name, { waitMs: 0 });
+    const object = await env.BUCKET.get(`locks-r2test/${name}`);
+    const record = JSON.parse(new TextDecoder().decode(await object!.arrayBuffer())) as { token: number; expiresAt: number };
+    expect(record.token).toBe(second.token);
+    expect(second.token).toBe(first.token + 1);
+    expect((await s.list("locks-r2test/")).keys).toEqual([]);
+    await expectCode(s.put(`locks-r2test/${name}`, "x"), "invalid_input");
+    await second.release();
+    const released = await env.BUCKET.get(`locks-r2test/${name}`);
+    expect((JSON.parse(new TextDecoder().decode(await released!.arrayBuffer())) as { expiresAt: number }).expiresAt).toBe(0);
+  });
+
+  it("lets exactly one of many contenders take over a lapsed lease (conditional writes)", async () => {
+    const s = new R2Storage(env.BUCKET);
+    const name = `race-${crypto.randomUUID()}`;
+    const old = await s.lock(name, { ttlMs: 50 });
+    await new Promise((r) => setTimeout(r, 80));
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => s.lock(name, { ttlMs: 10_000, waitMs: 0 })));
+    const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    expect(won).toHaveLength(1);
+    expect(won[0]!.token).toBe(old.token + 1);
+    await won[0]!.release();
+  });
+});
