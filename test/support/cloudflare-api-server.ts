@@ -11,7 +11,8 @@
  * - fault knobs: `rateLimit(n, retryAfterSeconds)` answers the next n requests 429 + `Retry-After`
  *   (code 971), `failNext(...)` answers one matching request with a chosen status and errors.
  * `onTxtChange(name, contents)` is awaited after every TXT create/delete with the full set of TXT
- * contents at that name, so a test can mirror the zone into a real DNS server (challtestsrv).
+ * contents at that name, so a test can mirror the zone into a real DNS server (challtestsrv); calls are
+ * serialized.
  * @module
  */
 import { randomBytes } from "node:crypto";
@@ -106,10 +107,17 @@ export async function startCloudflareApiServer(options: CloudflareApiServerOptio
   let retryAfter = 1;
   const failures: Array<{ method: string; path: RegExp; status: number; errors: Array<{ code: number; message: string }> }> = [];
 
-  const notifyTxt = async (name: string): Promise<void> => {
-    if (!options.onTxtChange) return;
-    const contents = [...records.values()].flat().filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content);
-    await options.onTxtChange(name, contents);
+  // Notifications run one at a time, each with the set as it is when it runs: concurrent creates must
+  // not interleave a mirror's clear-and-re-add steps (that would leave duplicates behind).
+  let notifications: Promise<void> = Promise.resolve();
+  const notifyTxt = (name: string): Promise<void> => {
+    const onTxtChange = options.onTxtChange;
+    if (!onTxtChange) return Promise.resolve();
+    const run = notifications.then(() =>
+      onTxtChange(name, [...records.values()].flat().filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content)),
+    );
+    notifications = run.catch(() => {});
+    return run;
   };
 
   const makeRecord = (zone: FakeZone, input: { name: string; type: string; content: string; ttl?: number }): FakeDnsRecord => {
