@@ -54,6 +54,12 @@ export function createApp() {
     await next();
   });
 
+  app.get("/admin/status", async (c) => {
+    const idx = index(c.env);
+    const [certificates, lastTick] = await Promise.all([idx.count(), idx.lastTick()]);
+    return c.json({ certificates, lastTick: lastTick ?? null, directoryUrl: c.env.ACME_DIRECTORY_URL });
+  });
+
   app.post("/admin/certificates", async (c) => {
     const body = await readBody(c.req.raw, ["names"]);
     const policy = c.env.ALLOWED_NAMES?.trim() ? hostAllowList(...c.env.ALLOWED_NAMES.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;

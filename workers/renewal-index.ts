@@ -14,6 +14,15 @@ export interface IndexEntry {
   updatedAt: number;
 }
 
+/** Summary of one cron tick. */
+export interface TickStats {
+  at: number;
+  /** Index rows SQLite read to find and claim the due entries. */
+  rowsRead: number;
+  dispatched: number;
+  outcomes: Record<string, number>;
+}
+
 interface Row extends Record<string, SqlStorageValue> {
   id: string;
   names: string;
@@ -50,6 +59,18 @@ export class RenewalIndex extends DurableObject<Env> {
       id TEXT PRIMARY KEY, names TEXT NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL,
       not_after INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER NOT NULL)`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_due ON certificates (due_at)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  }
+
+  /** Records what the last cron tick did (for GET /admin/status). */
+  recordTick(stats: TickStats): void {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('lastTick', ?)", JSON.stringify(stats));
+  }
+
+  /** What the last cron tick did, if any ran. */
+  lastTick(): TickStats | undefined {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'lastTick'").toArray()[0];
+    return row ? (JSON.parse(row.value) as TickStats) : undefined;
   }
 
   /** Adds or replaces an entry. */

@@ -35,5 +35,8 @@ export async function tick(env: Env, at: number): Promise<TickResult> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, entries.length) }, worker));
+  const outcomes: Record<string, number> = {};
+  for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+  await index.recordTick({ at, rowsRead, dispatched: entries.length, outcomes });
   return { rowsRead, dispatched: entries.length, results };
 }

@@ -6,7 +6,7 @@ const encoder = new TextEncoder();
  */
 export function valueBytes(value: Uint8Array | string): Uint8Array<ArrayBuffer> {
   if (typeof value === "string") {
-    const bytes = encoder.encode(value);
+    const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;
     return bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
   }
   if (!(value instanceof Uint8Array)) throw new TypeError("storage values must be a Uint8Array or a string");

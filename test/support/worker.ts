@@ -1,0 +1,78 @@
+import { Miniflare } from "miniflare";
+import { bundleWorker } from "../../scripts/bundle-worker.ts";
+import type { PebbleInstance } from "./pebble.ts";
+
+let bundled: Promise<string> | undefined;
+
+/** A running edgecert Worker inside workerd (Miniflare), listening on 127.0.0.1:`port`. */
+export interface WorkerInstance {
+  url: URL;
+  mf: Miniflare;
+  /** Admin API call with the bearer token. */
+  admin(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  /** Runs the Worker's cron handler at `at` (epoch ms). */
+  cron(at: number): Promise<void>;
+  /** RPC stub of the renewal index. */
+  index(): Promise<IndexStub>;
+  stop(): Promise<void>;
+}
+
+/** The renewal index's RPC methods used by tests. */
+export interface IndexStub {
+  count(): Promise<number>;
+  upsertMany(entries: unknown[]): Promise<void>;
+  lastTick(): Promise<{ at: number; rowsRead: number; dispatched: number; outcomes: Record<string, number> } | undefined>;
+}
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/**
+ * Starts the Worker (bundled once per process) with KV, the Durable Objects and the cron trigger,
+ * pointed at `pebble`; outbound requests go through Pebble's trusting fetch (workerd does not trust
+ * Pebble's CA). `port`: where Pebble's http-01 validator connects (its httpPort).
+ */
+export async function startWorker(pebble: PebbleInstance, options: { port?: number; vars?: Record<string, string>; persistTo?: string } = {}): Promise<WorkerInstance> {
+  bundled ??= bundleWorker();
+  const scriptPath = await bundled;
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    compatibilityDate: "2025-04-01",
+    compatibilityFlags: ["nodejs_compat_v2"],
+    host: "127.0.0.1",
+    port: options.port ?? pebble.httpPort,
+    cf: false,
+    kvNamespaces: ["CERTS"],
+    durableObjects: {
+      EDGECERT_STORE: { className: "EdgecertStorageObject", useSQLite: true },
+      RENEWAL_INDEX: { className: "RenewalIndex", useSQLite: true },
+      CERTIFICATE_RENEWER: { className: "CertificateRenewer", useSQLite: true },
+    },
+    bindings: { ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
+    outboundService: (request) => pebble.fetch(request as unknown as Request) as never,
+    ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
+  });
+  const url = await mf.ready;
+  return {
+    url,
+    mf,
+    admin(path, init = {}) {
+      const { token = ADMIN_TOKEN, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token !== null) headers.set("authorization", `Bearer ${token}`);
+      if (rest.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+      return fetch(new URL(path, url), { ...rest, headers });
+    },
+    async cron(at) {
+      const worker = await mf.getWorker();
+      await worker.scheduled({ scheduledTime: new Date(at), cron: "*/15 * * * *" });
+    },
+    async index() {
+      const ns = await mf.getDurableObjectNamespace("RENEWAL_INDEX");
+      return ns.get(ns.idFromName("index")) as unknown as IndexStub;
+    },
+    async stop() {
+      await mf.dispose();
+    },
+  };
+}
