@@ -1,33 +1,71 @@
-// npm run demo — issue a real certificate from a local Pebble, end to end, and show it.
-import { AcmeClient, Http01Solver, consoleLogger, generateKeyPair, obtainCertificate, parseCertificate } from "../src/index.ts";
-import { serveHttp01 } from "../test/support/challenge-servers.ts";
+// npm run demo — the edgecert Worker end to end on local defaults:
+// a local Pebble CA, the Worker inside workerd (Miniflare) with persisted local storage, two names added
+// through the admin API, Pebble validating http-01 against the Worker, and the certificate shown.
+import { fileURLToPath } from "node:url";
+import { parseCertificate } from "../src/index.ts";
 import { startPebble } from "../test/support/pebble.ts";
+import { ADMIN_TOKEN, startWorker } from "../test/support/worker.ts";
 import { ensurePebble } from "./ensure-pebble.ts";
 
+process.env.WRANGLER_SEND_METRICS ??= "false";
+const NAMES = ["demo.example.test", "www.demo.example.test"];
+const persistTo = fileURLToPath(new URL("../.wrangler/demo-state", import.meta.url));
+
 ensurePebble();
+console.log("Starting Pebble (local ACME CA)…");
 const pebble = await startPebble();
-const solver = new Http01Solver();
-const http = await serveHttp01(pebble.httpPort, solver);
-const stop = async () => {
-  await http.close();
-  await pebble.stop();
+console.log(`Starting the edgecert Worker in workerd on 127.0.0.1:${pebble.httpPort} (state in .wrangler/demo-state)…`);
+const worker = await startWorker(pebble, { persistTo });
+
+let stopping = false;
+const stop = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  await worker.stop().catch(() => {});
+  await pebble.stop().catch(() => {});
+  process.exit(code);
 };
-process.once("SIGINT", () => void stop().then(() => process.exit(130)));
+process.once("SIGINT", () => void stop(130));
+process.once("SIGTERM", () => void stop(143));
 
 try {
-  console.log(`Pebble directory: ${pebble.directoryUrl}`);
-  const client = new AcmeClient({ directoryUrl: pebble.directoryUrl, accountKey: await generateKeyPair("ES256"), fetch: pebble.fetch });
-  const names = ["demo.example.test", "www.demo.example.test"];
-  const started = performance.now();
-  const cert = await obtainCertificate({ client, names, solvers: { "http-01": solver }, logger: consoleLogger("info") });
-  const info = parseCertificate(cert.certificatePem);
-  console.log(`\nIssued in ${Math.round(performance.now() - started)} ms:`);
-  console.log(`  names:    ${[...info.dnsNames, ...info.ipAddresses].join(", ")}`);
-  console.log(`  issuer:   ${info.issuer}`);
-  console.log(`  valid:    ${info.notBefore.toISOString()} → ${info.notAfter.toISOString()}`);
-  console.log(`  serial:   ${info.serialNumber}`);
-  console.log(`  chains:   ${cert.alternates.map((c) => c.issuerCommonName).join(" | ")}`);
-  console.log(`\n${cert.certificatePem}`);
-} finally {
-  await stop();
+  console.log(`Worker: ${worker.url.href}   admin token: ${ADMIN_TOKEN}`);
+  console.log(`POST /admin/certificates {"names": ${JSON.stringify(NAMES)}}`);
+  const added = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: NAMES }) });
+  const entry = (await added.json()) as { id: string; status: string };
+  if (added.status === 200) {
+    // Already managed from an earlier run (persisted state): renew it, against this run's Pebble.
+    console.log(`Already managed (${entry.id}); forcing a renewal…`);
+    const renewed = await worker.admin(`/admin/certificates/${entry.id}/renew`, { method: "POST" });
+    if (!renewed.ok) throw new Error(`renewal failed: ${await renewed.text()}`);
+  } else if (added.status !== 202) {
+    throw new Error(`admin API answered ${added.status}: ${JSON.stringify(entry)}`);
+  }
+
+  let details: { status: string; lastError: string | null; certificate: { chainPem: string } | null } | undefined;
+  for (let i = 0; i < 150; i++) {
+    details = (await (await worker.admin(`/admin/certificates/${entry.id}`)).json()) as typeof details;
+    if (details!.certificate && details!.status === "valid") break;
+    if (details!.status === "failed") throw new Error(`issuance failed: ${details!.lastError}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!details?.certificate) throw new Error("no certificate after 30 s");
+
+  const info = parseCertificate(details.certificate.chainPem);
+  console.log("\nIssued by Pebble after validating http-01 against the Worker:");
+  console.log(`  names:   ${[...info.dnsNames, ...info.ipAddresses].join(", ")}`);
+  console.log(`  issuer:  ${info.issuer}`);
+  console.log(`  valid:   ${info.notBefore.toISOString()} → ${info.notAfter.toISOString()}`);
+  console.log(`  serial:  ${info.serialNumber}`);
+  const status = (await (await worker.admin("/admin/status")).json()) as { certificates: number };
+  console.log(`  managed: ${status.certificates} certificate(s) in the renewal index`);
+  console.log(`\nTry it:  curl -H 'authorization: Bearer ${ADMIN_TOKEN}' ${worker.url.href}admin/certificates`);
+  if (process.stdin.isTTY && !process.env.CI) {
+    console.log("The Worker keeps running; Ctrl-C stops everything.");
+    await new Promise(() => {});
+  }
+  await stop(0);
+} catch (err) {
+  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stop(1);
 }
