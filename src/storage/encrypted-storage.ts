@@ -1,0 +1,161 @@
+import { EdgecertError } from "../errors.ts";
+import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import { valueBytes } from "./value-bytes.ts";
+
+/** A secret and the id written in front of every value it sealed. */
+export interface EncryptionSecret {
+  /** 1–255 bytes of UTF-8, stored in clear with each value to pick the key on read. */
+  keyId: string;
+  /** At least 16 characters; ideally 32 random bytes, e.g. base64 from a Worker secret. */
+  secret: string;
+}
+
+/** Options for {@link EncryptedStorage}. */
+export interface EncryptedStorageOptions {
+  /** Secret that seals new values (the key is derived from it with HKDF-SHA-256). */
+  secret: string;
+  /** Id of `secret`. Default `"1"`. */
+  keyId?: string;
+  /** Earlier secrets, still used to open values after a rotation (new writes use `secret`). */
+  previousSecrets?: readonly EncryptionSecret[];
+  /** HKDF salt; the same for every instance that must read the data. Default `"edgecert/encrypted-storage/v1"`. */
+  salt?: string | Uint8Array;
+  /**
+   * Which keys are sealed: key prefixes, or a predicate. Default: keys ending in `.key` or containing
+   * `/keys/` (private keys). Other values pass through unchanged.
+   */
+  encrypt?: readonly string[] | ((key: string) => boolean);
+}
+
+const VERSION = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const encoder = new TextEncoder();
+
+/**
+ * Wraps any {@link Storage} so that chosen values are encrypted at rest with AES-256-GCM (WebCrypto).
+ *
+ * A sealed value is `[version 1][key id length][key id][96-bit random IV][ciphertext + 128-bit tag]`.
+ * The key is derived per key id with HKDF-SHA-256 from the secret and salt. The storage key and the
+ * header are authenticated data, so a sealed value copied to another key, or altered in any byte,
+ * fails to open. A value that fails to open (tampered, wrong secret, unknown key id, or never
+ * encrypted) makes `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes.
+ *
+ * Keys, `list`, `delete` and locks pass through, so key names are not hidden. Consistency is the
+ * wrapped storage's.
+ */
+export class EncryptedStorage implements Storage {
+  readonly #inner: Storage;
+  readonly #current: string;
+  readonly #keys = new Map<string, Promise<CryptoKey>>();
+  readonly #shouldEncrypt: (key: string) => boolean;
+
+  constructor(inner: Storage, options: EncryptedStorageOptions) {
+    this.#inner = inner;
+    const salt = typeof options.salt === "string" ? encoder.encode(options.salt) : new Uint8Array(options.salt ?? encoder.encode("edgecert/encrypted-storage/v1"));
+    this.#current = options.keyId ?? "1";
+    for (const { keyId, secret } of [{ keyId: this.#current, secret: options.secret }, ...(options.previousSecrets ?? [])]) {
+      checkSecret(keyId, secret);
+      if (this.#keys.has(keyId)) throw new EdgecertError("invalid_input", `EncryptedStorage key id ${JSON.stringify(keyId)} is given twice`);
+      this.#keys.set(keyId, deriveKey(secret, salt, keyId));
+    }
+    const encrypt = options.encrypt;
+    this.#shouldEncrypt =
+      typeof encrypt === "function" ? encrypt : encrypt ? (key) => encrypt.some((prefix) => key.startsWith(prefix)) : (key) => key.endsWith(".key") || key.includes("/keys/");
+    // Derivation errors surface on first use; keep them from being reported as unhandled meanwhile.
+    for (const key of this.#keys.values()) key.catch(() => undefined);
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const stored = await this.#inner.get(key);
+    if (stored === undefined || !this.#shouldEncrypt(key)) return stored;
+    return await this.#open(key, stored);
+  }
+
+  async put(key: string, value: Uint8Array | string): Promise<void> {
+    if (!this.#shouldEncrypt(key)) return await this.#inner.put(key, value);
+    await this.#inner.put(key, await this.#seal(key, valueBytes(value)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#inner.delete(key);
+  }
+
+  async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
+    return await this.#inner.list(prefix, options);
+  }
+
+  async lock(name: string, options?: LockOptions): Promise<Lease> {
+    return await this.#inner.lock(name, options);
+  }
+
+  async #seal(key: string, plaintext: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+    const header = headerFor(this.#current);
+    const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+    const cryptoKey = await this.#keys.get(this.#current)!;
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad(header, key), tagLength: TAG_BYTES * 8 }, cryptoKey, plaintext));
+    const out = new Uint8Array(header.length + IV_BYTES + sealed.length);
+    out.set(header);
+    out.set(iv, header.length);
+    out.set(sealed, header.length + IV_BYTES);
+    return out;
+  }
+
+  async #open(key: string, stored: Uint8Array): Promise<Uint8Array> {
+    const fail = (why: string, cause?: unknown) => new EdgecertError("storage", `encrypted value ${JSON.stringify(key)} cannot be opened: ${why}`, cause === undefined ? undefined : { cause });
+    if (stored.length < 2 || stored[0] !== VERSION) throw fail("not an edgecert sealed value (or an unknown format version)");
+    const idLength = stored[1]!;
+    const bodyStart = 2 + idLength + IV_BYTES;
+    if (idLength === 0 || stored.length < bodyStart + TAG_BYTES) throw fail("truncated");
+    let keyId: string;
+    try {
+      keyId = new TextDecoder("utf-8", { fatal: true }).decode(stored.subarray(2, 2 + idLength));
+    } catch (cause) {
+      throw fail("malformed key id", cause);
+    }
+    const cryptoKey = this.#keys.get(keyId);
+    if (!cryptoKey) throw fail(`sealed with key id ${JSON.stringify(keyId)}, which this storage was not given`);
+    const header = stored.slice(0, 2 + idLength);
+    const iv = stored.slice(2 + idLength, bodyStart);
+    try {
+      return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad(header, key), tagLength: TAG_BYTES * 8 }, await cryptoKey, stored.slice(bodyStart)));
+    } catch (cause) {
+      throw fail("authentication failed (altered, moved from another key, or a different secret)", cause);
+    }
+  }
+}
+
+function checkSecret(keyId: string, secret: string): void {
+  const idLength = typeof keyId === "string" ? encoder.encode(keyId).length : 0;
+  if (idLength < 1 || idLength > 255) throw new EdgecertError("invalid_input", "EncryptedStorage keyId must be 1–255 bytes of UTF-8");
+  if (typeof secret !== "string" || secret.length < 16) throw new EdgecertError("invalid_input", `EncryptedStorage secret for key id ${JSON.stringify(keyId)} must be at least 16 characters`);
+}
+
+function headerFor(keyId: string): Uint8Array<ArrayBuffer> {
+  const id = encoder.encode(keyId);
+  const header = new Uint8Array(2 + id.length);
+  header[0] = VERSION;
+  header[1] = id.length;
+  header.set(id, 2);
+  return header;
+}
+
+/** Authenticated data: the header, then the storage key the value belongs to. */
+function aad(header: Uint8Array, key: string): Uint8Array<ArrayBuffer> {
+  const k = encoder.encode(key);
+  const out = new Uint8Array(header.length + k.length);
+  out.set(header);
+  out.set(k, header.length);
+  return out;
+}
+
+async function deriveKey(secret: string, salt: Uint8Array<ArrayBuffer>, keyId: string): Promise<CryptoKey> {
+  const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]);
+  return await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt, info: encoder.encode(`edgecert storage AES-256-GCM key ${keyId}`) },
+    material,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
+}
