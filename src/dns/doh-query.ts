@@ -97,7 +97,7 @@ export async function queryTxt(resolverUrl: string, name: string, options: DohQu
   else {
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body);
     } catch (cause) {
       throw new EdgecertError("bad_response", `DoH resolver ${where} sent a JSON answer that is not UTF-8`, { cause });
     }
