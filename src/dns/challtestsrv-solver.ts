@@ -6,6 +6,7 @@
  * only `fetch`, and depends on nothing Node-specific, so it runs in Workers and Deno test setups too.
  * @module
  */
+import { abortError } from "../acme/retry.ts";
 import { dns01Solver } from "../acme/solvers/dns01-solver.ts";
 import type { ChallengeContext, Solver } from "../acme/solver.ts";
 import { EdgecertError } from "../errors.ts";
@@ -46,7 +47,8 @@ export function challtestsrvDns01Solver(
         signal,
       });
     } catch (cause) {
-      throw new EdgecertError(signal.aborted ? "aborted" : "network", `challtestsrv ${path} failed: ${String(cause)}`, { cause });
+      if (signal.aborted) throw abortError(signal);
+      throw new EdgecertError("network", `challtestsrv ${path} failed: ${String(cause)}`, { cause });
     }
     const text = await res.text().catch(() => "");
     if (!res.ok) throw new EdgecertError("challenge_failed", `challtestsrv ${path} answered HTTP ${res.status}: ${text.slice(0, 200)}`);
