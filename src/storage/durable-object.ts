@@ -14,7 +14,7 @@ import { Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockReq
  * "migrations": [{ "tag": "v1", "new_sqlite_classes": ["EdgecertStorageObject"] }]
  * ```
  * ```ts
- * export { EdgecertStorageObject } from "edgecert";
+ * export { EdgecertStorageObject } from "edgecert/storage";
  * ```
  *
  * Values live in the object's SQLite database (table `edgecert_values`, at most 2 MB per value);

@@ -90,7 +90,8 @@ export class FileStorage implements Storage {
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
-      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+      // Missing, or a prefix no key can have (a segment too long for a file name): no keys.
+      if (["ENOENT", "ENOTDIR", "ENAMETOOLONG"].includes(errnoCode(error) ?? "")) return;
       throw fsError("list", dir, error);
     }
     for (const entry of entries) {

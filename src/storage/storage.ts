@@ -19,6 +19,7 @@ export interface LockOptions {
   ttlMs?: number;
   /** How long to keep trying to acquire before failing with `EdgecertError("storage")`. Default `ttlMs`. */
   waitMs?: number;
+  /** Stops waiting: `lock` then rejects with `EdgecertError("aborted")` and holds nothing. */
   signal?: AbortSignal;
 }
 
@@ -33,14 +34,16 @@ export interface Lease {
   readonly expiresAt: number;
   /** Releases the lease; a no-op when it already lapsed or was taken over. */
   release(): Promise<void>;
-  /** Extends the lease; throws `EdgecertError("storage")` when it was lost. */
+  /** Extends the lease; throws `EdgecertError("storage")` when it was lost (lapsed, taken over or released). */
   renew(ttlMs?: number): Promise<void>;
 }
 
 /**
  * Where edgecert keeps accounts, keys and certificates, with locking. Keys are `/`-separated paths of
- * printable ASCII. Each backend documents its consistency; `put` of one key is atomic (a reader sees
- * the old or the new value, never a mix).
+ * printable ASCII: 1–512 characters, no backslash, no empty, `.` or `..` segment (so no leading or
+ * trailing `/`); lock names follow the same rules, and backends reject others with
+ * `EdgecertError("invalid_input")`. Each backend documents its consistency; `put` of one key is atomic
+ * (a reader sees the old or the new value, never a mix).
  */
 export interface Storage {
   /** The value stored at `key`, or undefined. */
