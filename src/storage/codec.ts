@@ -1,7 +1,8 @@
 import { EdgecertError } from "../errors.ts";
 import type { Storage } from "./storage.ts";
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM` spelled out: @cloudflare/workers-types declares it required.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** The value at `key` as UTF-8 text, or undefined; `EdgecertError("storage")` if it is not valid UTF-8. */
 export async function readText(storage: Storage, key: string): Promise<string | undefined> {

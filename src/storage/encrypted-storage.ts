@@ -52,7 +52,7 @@ export class EncryptedStorage implements Storage {
 
   constructor(inner: Storage, options: EncryptedStorageOptions) {
     this.#inner = inner;
-    const salt = typeof options.salt === "string" ? encoder.encode(options.salt) : new Uint8Array(options.salt ?? encoder.encode("edgecert/encrypted-storage/v1"));
+    const salt = new Uint8Array(typeof options.salt === "string" ? encoder.encode(options.salt) : (options.salt ?? encoder.encode("edgecert/encrypted-storage/v1")));
     this.#current = options.keyId ?? "1";
     for (const { keyId, secret } of [{ keyId: this.#current, secret: options.secret }, ...(options.previousSecrets ?? [])]) {
       checkSecret(keyId, secret);
@@ -109,7 +109,7 @@ export class EncryptedStorage implements Storage {
     if (idLength === 0 || stored.length < bodyStart + TAG_BYTES) throw fail("truncated");
     let keyId: string;
     try {
-      keyId = new TextDecoder("utf-8", { fatal: true }).decode(stored.subarray(2, 2 + idLength));
+      keyId = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(stored.subarray(2, 2 + idLength));
     } catch (cause) {
       throw fail("malformed key id", cause);
     }
