@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import type { RequestListener } from "node:http";
 import { answerPlainHttp, type ChallengeResponder, type PlainHttpOptions } from "../plain-http.ts";
 

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import type { RequestListener } from "node:http";
 import { createServer, type Server, type ServerOptions } from "node:https";
 import type { CertificateManager } from "../../manager/certificate-manager.ts";

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Server as NetServer } from "node:net";

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import type { ManagedCertificate } from "../../manager/certificate-manager.ts";
 

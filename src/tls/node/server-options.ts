@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import type { SecureContextOptions, TlsOptions } from "node:tls";
 import type { CertificateManager } from "../../manager/certificate-manager.ts";
 import { SecureContextCache } from "./secure-contexts.ts";

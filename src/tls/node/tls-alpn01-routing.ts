@@ -1,3 +1,4 @@
+/// <reference types="node" />
 import type { Socket } from "node:net";
 import { createSecureContext, createServer, type Server as TlsServer } from "node:tls";
 import type { TlsAlpn01Solver } from "../../acme/solvers/tls-alpn01-solver.ts";

@@ -1,0 +1,178 @@
+import type { ManagedCertificate } from "../../manager/certificate-manager.ts";
+import { acmeHttpHandler, type FetchHandler } from "../fetch-http-handler.ts";
+import { startPeriodicTask, type PeriodicTask } from "../periodic-task.ts";
+import { startRenewalTimer, type RenewalTimer } from "../renewal-timer.ts";
+import { retryBind } from "../retry-bind.ts";
+import { lookUpCertificates, sameCertificates, type ServedCertificates, type ServingManager } from "../served-certificates.ts";
+
+// The slice of Bun's API used here, declared structurally so this file typechecks without bun-types.
+
+/** One entry of `Bun.serve({ tls: [...] })`. */
+export interface BunTlsEntry {
+  serverName: string;
+  cert: string;
+  key: string;
+}
+
+/** The slice of a Bun `Server` this helper uses (a real one has much more). */
+export interface BunServer {
+  readonly port?: number;
+  stop(closeActiveConnections?: boolean): unknown;
+}
+
+/** A Bun `fetch` handler: the request and Bun's `Server` (for `server.upgrade`, `requestIP`, …). */
+export type BunFetchHandler = (request: Request, server: BunServer) => Response | undefined | Promise<Response | undefined>;
+
+/** The slice of `Bun` this helper calls. */
+export interface BunRuntime {
+  serve(options: {
+    port: number;
+    hostname?: string;
+    reusePort?: boolean;
+    tls?: BunTlsEntry[];
+    fetch: BunFetchHandler;
+    [option: string]: unknown;
+  }): BunServer;
+}
+
+/** Options for {@link serveWithCertificates}. */
+export interface BunServeWithCertificatesOptions {
+  /** The names of the one certificate to obtain up front (`manager.manage(names)`) and serve. */
+  names: string[];
+  /** Serves HTTPS requests. */
+  fetch: BunFetchHandler;
+  /** HTTPS port. Default 443; 0 picks a free port. */
+  port?: number;
+  /** Address to bind. Default: every interface. */
+  hostname?: string;
+  /** Plain-HTTP port for http-01 and the redirect to HTTPS. Default 80; `false` for none. */
+  httpPort?: number | false;
+  /** Serves plain-HTTP requests that are not http-01, instead of the redirect. */
+  httpFallback?: FetchHandler;
+  /** How often to look for a renewed certificate. Default 60 000 ms (the manager's own cache time). */
+  checkIntervalMs?: number;
+  /** `renewDue` interval. Default one hour; `false` for no timer. */
+  renewIntervalMs?: number | false;
+  /** Other `Bun.serve` options for the HTTPS server (`websocket`, `error`, `idleTimeout`, …). */
+  serve?: Record<string, unknown>;
+  /** Told about failed checks, swaps and renewal runs. */
+  onError?: (error: unknown) => void;
+  /** The Bun runtime object. Default `globalThis.Bun`. */
+  bun?: BunRuntime;
+}
+
+/** What {@link serveWithCertificates} returns. */
+export interface ServingWithCertificates {
+  /** The HTTPS port. */
+  readonly port: number;
+  /** The plain-HTTP port, unless `httpPort: false`. */
+  readonly httpPort: number | undefined;
+  /** The certificate served for the first name. */
+  readonly certificate: ManagedCertificate;
+  /** Looks for a renewed certificate now and swaps servers if there is one; true when it swapped. */
+  refresh(): Promise<boolean>;
+  /** The renewal timer, unless `renewIntervalMs: false`. */
+  readonly renewal: RenewalTimer | undefined;
+  /** Stops the timers and servers; `force` also drops open connections. */
+  stop(force?: boolean): Promise<void>;
+}
+
+/**
+ * Automatic HTTPS for Bun: obtains the certificate (`manager.manage(names)`, answering http-01 on
+ * `httpPort`), serves it with `Bun.serve({ tls: [{ serverName, cert, key }, …] })` (one entry per
+ * name; the first also answers clients without SNI), and swaps in renewed certificates.
+ *
+ * Why a swap rather than `server.reload()`: Bun's `reload` replaces handlers but keeps the TLS
+ * configuration. So a renewed certificate starts a second server on the same port with
+ * `reusePort: true` (SO_REUSEPORT), and only then is the old one stopped gracefully — the port never
+ * stops accepting. Where SO_REUSEPORT is not available the old server is stopped first (a brief gap).
+ * tls-alpn-01 is not available in Bun (its TLS options cannot pick a certificate by ALPN): use http-01
+ * or dns-01.
+ */
+export async function serveWithCertificates(manager: ServingManager, options: BunServeWithCertificatesOptions): Promise<ServingWithCertificates> {
+  const bun = options.bun ?? (globalThis as { Bun?: BunRuntime }).Bun;
+  if (!bun) throw new Error("edgecert/tls/bun: Bun.serve is not available in this runtime");
+  const onError = options.onError ?? (() => {});
+  let httpsPort = options.port ?? 443;
+  let httpServer: BunServer | undefined;
+  let server: BunServer | undefined;
+  let checker: PeriodicTask<boolean> | undefined;
+  let renewal: RenewalTimer | undefined;
+
+  const stop = async (force = false) => {
+    checker?.stop();
+    renewal?.stop();
+    await Promise.all([server?.stop(force), httpServer?.stop(force)]);
+  };
+
+  try {
+    if (options.httpPort !== false) {
+      // The redirect target is read per request: with port 0 the HTTPS port is known only later.
+      httpServer = bun.serve({
+        port: options.httpPort ?? 80,
+        ...(options.hostname === undefined ? {} : { hostname: options.hostname }),
+        fetch: (request) =>
+          acmeHttpHandler(manager, { httpsPort, ...(options.httpFallback ? { fallback: options.httpFallback } : {}) })(request),
+      });
+    }
+    await manager.manage(options.names);
+    let served = await lookUpCertificates(manager, options.names);
+    const start = (certificates: ServedCertificates): BunServer => {
+      const entries = certificates.byName.map(({ name, certificate }) => ({ serverName: name, cert: certificate.chainPem, key: certificate.keyPem }));
+      if (entries.length === 0) throw new Error(`edgecert/tls/bun: no certificate for ${options.names.join(", ")}`);
+      return bun.serve({
+        ...options.serve,
+        port: httpsPort,
+        ...(options.hostname === undefined ? {} : { hostname: options.hostname }),
+        reusePort: true,
+        tls: entries,
+        fetch: options.fetch,
+      });
+    };
+    server = start(served);
+    httpsPort = server.port ?? httpsPort;
+
+    const swap = async (): Promise<boolean> => {
+      const next = await lookUpCertificates(manager, options.names);
+      if (next.byName.length === 0 || (server && sameCertificates(next, served))) return false;
+      const old = server;
+      let started: BunServer | undefined;
+      try {
+        started = start(next);
+      } catch (error) {
+        if (!old) throw error;
+      }
+      if (!started) {
+        // No SO_REUSEPORT here: free the port, then bind again (new connections are refused meanwhile).
+        server = undefined;
+        void Promise.resolve(old!.stop(false)).catch(onError);
+        started = await retryBind(() => start(next));
+      } else if (old) {
+        // Graceful: requests in flight on the old server finish; new connections reach the new one.
+        void Promise.resolve(old.stop(false)).catch(onError);
+      }
+      server = started;
+      served = next;
+      return true;
+    };
+    checker = startPeriodicTask(() => swap(), options.checkIntervalMs ?? 60_000, onError);
+    if (options.renewIntervalMs !== false) {
+      renewal = startRenewalTimer(manager, { ...(options.renewIntervalMs === undefined ? {} : { intervalMs: options.renewIntervalMs }), onError });
+    }
+    const httpPort = httpServer?.port;
+    const runningChecker = checker;
+    return {
+      port: httpsPort,
+      httpPort,
+      get certificate() {
+        return served.byName[0]!.certificate;
+      },
+      refresh: () => runningChecker.runNow(),
+      renewal,
+      stop,
+    };
+  } catch (error) {
+    await stop(true);
+    throw error;
+  }
+}

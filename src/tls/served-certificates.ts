@@ -1,0 +1,31 @@
+import type { CertificateManager, ManagedCertificate } from "../manager/certificate-manager.ts";
+
+/** What the Bun and Deno helpers need from the manager. */
+export type ServingManager = Pick<CertificateManager, "manage" | "getCertificate" | "httpChallengeResponse" | "renewDue">;
+
+/** The certificate served for each name, as of one look-up. */
+export interface ServedCertificates {
+  /** In the order of the names asked for; the first is also the default (no SNI). */
+  byName: Array<{ name: string; certificate: ManagedCertificate }>;
+}
+
+/**
+ * The certificate the manager serves for each name right now (`getCertificate`, which also starts a
+ * background renewal when one is due). Names it has nothing for are left out.
+ */
+export async function lookUpCertificates(manager: Pick<CertificateManager, "getCertificate">, names: string[]): Promise<ServedCertificates> {
+  const byName: ServedCertificates["byName"] = [];
+  for (const name of names) {
+    const certificate = await manager.getCertificate(name);
+    if (certificate) byName.push({ name, certificate });
+  }
+  return { byName };
+}
+
+/** Whether two look-ups serve the same certificates (same serial for every name). */
+export function sameCertificates(a: ServedCertificates, b: ServedCertificates): boolean {
+  return (
+    a.byName.length === b.byName.length &&
+    a.byName.every((entry, i) => entry.name === b.byName[i]?.name && entry.certificate.serialNumber === b.byName[i]?.certificate.serialNumber)
+  );
+}
