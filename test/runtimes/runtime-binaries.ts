@@ -83,3 +83,50 @@ export function runScript(binary: string, args: string[], env: Record<string, st
     });
   });
 }
+
+/** A long-running child (an example server) whose output can be waited on. */
+export interface RunningProcess {
+  /** Resolves with the first match of `pattern` in stdout, or rejects after `timeoutMs` or on exit. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** Everything printed so far. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once it exited. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/** Starts `binary args…` in the project root. */
+export function startProcess(binary: string, args: string[], env: Record<string, string>): RunningProcess {
+  const child = spawn(binary, args, {
+    cwd: root,
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve((exitCode = code))));
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const output = () => `--- stdout\n${stdout}\n--- stderr\n${stderr}`;
+  return {
+    output,
+    async waitFor(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const match = stdout.match(pattern);
+        if (match) return match;
+        if (exitCode !== undefined) throw new Error(`exited with ${exitCode} before printing ${pattern}\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`no ${pattern} within ${timeoutMs} ms\n${output()}`);
+    },
+    async stop(graceMs = 3_000) {
+      if (exitCode !== undefined) return exitCode;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Automatic HTTPS on Bun: `Bun.serve` with certificates from edgecert, swapped in when renewed.
+ *
+ *   DOMAINS=example.com,www.example.com EMAIL=ops@example.com bun run examples/bun.ts
+ *
+ * Needs ports 443 and 80 (http-01 and the redirect to HTTPS) reachable from the internet under those
+ * names. Uses Let's Encrypt *staging* unless ACME_DIRECTORY_URL says otherwise; state lives in
+ * EDGECERT_DIR (default `.edgecert`).
+ *
+ * From the published package:
+ *   import { CertificateManager } from "edgecert";
+ *   import { FileStorage } from "edgecert/storage/file";
+ *   import { serveWithCertificates } from "edgecert/tls/bun";
+ */
+import process from "node:process";
+import { CertificateManager, LETS_ENCRYPT_STAGING, consoleLogger } from "../src/index.ts";
+import { FileStorage } from "../src/storage/file.ts";
+import { serveWithCertificates } from "../src/tls/bun.ts";
+
+const names = (process.env.DOMAINS ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+if (names.length === 0) throw new Error("set DOMAINS=example.com[,www.example.com]");
+
+// Declared first: the manager's event hook below refers to it.
+let served: Awaited<ReturnType<typeof serveWithCertificates>> | undefined;
+const manager = new CertificateManager({
+  storage: new FileStorage({ dir: process.env.EDGECERT_DIR ?? ".edgecert" }),
+  directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),
+  logger: consoleLogger(),
+  // Swap as soon as a renewal lands rather than at the next check.
+  onEvent: (event) => {
+    if (event.type === "certificate_renewed") void served?.refresh();
+  },
+});
+
+const running = await serveWithCertificates(manager, {
+  names,
+  port: Number(process.env.HTTPS_PORT ?? 443),
+  httpPort: Number(process.env.HTTP_PORT ?? 80),
+  ...(process.env.HOST ? { hostname: process.env.HOST } : {}),
+  fetch: (request) => new Response(`Hello over HTTPS from Bun: ${new URL(request.url).host}\n`),
+  onError: (error) => console.error("edgecert:", error),
+});
+served = running;
+console.log(`serving https://${names[0]}:${running.port}/ with certificate ${running.certificate.serialNumber}`);
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void running.stop().then(() => process.exit(0)));
