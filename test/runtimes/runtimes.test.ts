@@ -78,3 +78,9 @@ it("deno without --unstable-net re-serves a renewal by shutting down and binding
   expect(renewal?.after).not.toBe(renewal?.before);
   expect(renewal?.port).toBe(reportOf(run, "served")?.port);
 });
+
+it("deno runs edgecert/tls/node too: SNI certificates from the manager, a renewal served on the same listener", async () => {
+  const run = await smoke("deno", "node-helper-smoke.ts");
+  const result = reportOf(run, "node-helper");
+  expect(result?.after).not.toBe(result?.before);
+});

@@ -85,9 +85,11 @@ export interface ServingWithCertificates {
  * Why a swap rather than `server.reload()`: Bun's `reload` replaces handlers but keeps the TLS
  * configuration. So a renewed certificate starts a second server on the same port with
  * `reusePort: true` (SO_REUSEPORT), and only then is the old one stopped gracefully — the port never
- * stops accepting. Where SO_REUSEPORT is not available the old server is stopped first (a brief gap).
- * tls-alpn-01 is not available in Bun (its TLS options cannot pick a certificate by ALPN): use http-01
- * or dns-01.
+ * stops accepting. A connection the kernel queued on the old listener in the instant it closes is
+ * reset (Linux drops that queue unless `net.ipv4.tcp_migrate_req=1`); clients retry. Where
+ * SO_REUSEPORT is not available the old server is stopped first (a brief gap). tls-alpn-01 is not
+ * available in Bun (its TLS options cannot pick a certificate by ALPN): use http-01 or dns-01.
+ * `edgecert/tls/node` does not run on Bun 1.4: its `node:tls` fails asynchronous `SNICallback`s.
  */
 export async function serveWithCertificates(manager: ServingManager, options: BunServeWithCertificatesOptions): Promise<ServingWithCertificates> {
   const bun = options.bun ?? (globalThis as { Bun?: BunRuntime }).Bun;

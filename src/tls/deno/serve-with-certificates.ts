@@ -108,10 +108,12 @@ interface Running {
  *
  * `Deno.serve` takes one certificate and cannot change it, so a renewal means a new server on the
  * same port: with `reusePort` (needs `--unstable-net`) the new one listens before the old one shuts
- * down gracefully; otherwise the old one shuts down first (in-flight requests still finish). One
+ * down gracefully (a connection queued on the old listener as it closes may still be reset, as in
+ * Bun); otherwise the old one shuts down first (in-flight requests still finish). One
  * certificate, no SNI selection: every name must be on it (`manage(names)` makes it so). tls-alpn-01
  * is not available (Deno's TLS options cannot pick a certificate by ALPN): use http-01 or dns-01. For
- * per-handshake certificate selection in Deno, `edgecert/tls/node` runs on Deno's `node:https`.
+ * per-handshake certificate selection in Deno (several certificates, renewals without a re-serve),
+ * `edgecert/tls/node`'s `listen` runs on Deno's `node:https`.
  */
 export async function serveWithCertificates(manager: ServingManager, options: DenoServeWithCertificatesOptions): Promise<DenoServingWithCertificates> {
   const deno = options.deno ?? (globalThis as { Deno?: DenoRuntime }).Deno;

@@ -24,7 +24,7 @@ const MAX_PEEK_BYTES = 20 * 1024;
  *
  * Why the ClientHello is read first: the challenge certificate must be chosen from the ALPN list the
  * client offers (exactly `acme-tls/1`, RFC 8737 §3), and Node's `SNICallback` is not told that list.
- * `ALPNCallback` (Node ≥ 20.4 / 18.19) is, but OpenSSL calls it after the certificate callback in
+ * `ALPNCallback` (in Node 20) is, but OpenSSL calls it after the certificate callback in
  * TLS 1.2 (before it only in TLS 1.3), so it cannot choose the certificate in general. Instead the
  * server's `'connection'` listeners are wrapped: the first bytes are buffered until the ClientHello is
  * complete, then put back (`unshift`) and the socket goes either to an internal server holding the
