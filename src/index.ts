@@ -8,3 +8,6 @@ export * from "./acme/index.ts";
 export { EdgecertError, isEdgecertError, type EdgecertErrorCode } from "./errors.ts";
 export { consoleLogger, silentLogger, type Logger, type LogLevel } from "./logger.ts";
 export * from "./manager/index.ts";
+export * from "./storage/index.ts";
+export * from "./dns/index.ts";
+export * from "./hono/index.ts";

@@ -1,5 +1,8 @@
+import { SENSITIVE_PREFIXES } from "../src/manager/index.ts";
 import { DurableObjectStorage } from "../src/storage/durable-object-storage.ts";
+import { EncryptedStorage } from "../src/storage/encrypted-storage.ts";
 import { KvStorage } from "../src/storage/kv-storage.ts";
+import { R2Storage } from "../src/storage/r2-storage.ts";
 import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "../src/storage/storage.ts";
 import type { Env } from "./env.ts";
 
@@ -39,9 +42,14 @@ class WorkerStorage implements Storage {
   }
 }
 
-/** Builds the storage for one invocation from the bindings. */
+/**
+ * Builds the storage for one invocation from the bindings. With `STORAGE_ENCRYPTION_KEY` set, every
+ * record holding a private key (accounts, certificates, pending orders) is sealed with AES-GCM, so a
+ * leaked KV / R2 / Durable Object dump does not leak keys.
+ */
 export function workerStorage(env: Env): Storage {
   const strong = new DurableObjectStorage(env.EDGECERT_STORE);
-  const bulk = env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
-  return new WorkerStorage(strong, bulk);
+  const bulk = env.CERT_BUCKET ? new R2Storage(env.CERT_BUCKET) : env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
+  const routed = new WorkerStorage(strong, bulk);
+  return env.STORAGE_ENCRYPTION_KEY ? new EncryptedStorage(routed, { secret: env.STORAGE_ENCRYPTION_KEY, encrypt: SENSITIVE_PREFIXES }) : routed;
 }

@@ -9,7 +9,7 @@ let worker: WorkerInstance;
 
 beforeAll(async () => {
   pebble = await startPebble();
-  worker = await startWorker(pebble, { vars: { ALLOWED_NAMES: "*.example.test,allowed.example.org" } });
+  worker = await startWorker(pebble, { vars: { ALLOWED_NAMES: "*.example.test,allowed.example.org", STORAGE_ENCRYPTION_KEY: "an-encryption-secret-of-32-chars!" } });
 });
 afterAll(async () => {
   await worker?.stop();
@@ -58,6 +58,15 @@ describe("edgecert Worker in workerd, against Pebble", () => {
     expect(body.privateKeyPem).toBeUndefined();
     const withKey = (await (await worker.admin(`/admin/certificates/${added.id}?include=privateKey`)).json()) as { privateKeyPem?: string };
     expect(withKey.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    // At rest, the record holding the key is sealed: no PEM in what KV stores.
+    const kv = await worker.mf.getKVNamespace("CERTS");
+    const stored = (await kv.list({ prefix: "certificates/" })).keys;
+    expect(stored.length).toBeGreaterThan(0);
+    for (const { name } of stored) {
+      const raw = new TextDecoder().decode(new Uint8Array((await kv.get(name, "arrayBuffer"))!));
+      expect(raw).not.toContain("PRIVATE KEY");
+      expect(raw).not.toContain("BEGIN CERTIFICATE");
+    }
 
     // Adding the same names again is idempotent.
     const again = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["w2.example.test", "w1.example.test"] }) });
