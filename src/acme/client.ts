@@ -173,9 +173,7 @@ export class AcmeClient {
   /** The CA's directory (RFC 8555 §7.1.1), fetched once and cached. */
   directory(options: RequestOptions = {}): Promise<AcmeDirectory> {
     if (!this.directoryPromise) {
-      this.directoryPromise = this.get(this.directoryUrl, options).then((r) =>
-        asDirectory(parseJsonObject(r.text, r.url, r.status), r.url),
-      );
+      this.directoryPromise = this.get(this.directoryUrl, options, (r) => asDirectory(parseJsonObject(r.text, r.url, r.status), r.url));
       // A failed fetch is not cached.
       this.directoryPromise.catch(() => (this.directoryPromise = undefined));
     }
@@ -190,7 +188,7 @@ export class AcmeClient {
   private async fetchNonce(signal?: AbortSignal): Promise<string> {
     const dir = await this.directory({ signal });
     for (let attempt = 0; ; attempt++) {
-      const res = await this.get(dir.newNonce, { signal }, "HEAD", false);
+      const res = await this.get(dir.newNonce, { signal }, (r) => r, "HEAD", false);
       const nonce = res.headers.get("replay-nonce");
       if (nonce) return nonce;
       if (attempt + 1 >= this.retry.maxAttempts) {
@@ -239,12 +237,14 @@ export class AcmeClient {
         throw new EdgecertError("invalid_input", "this CA requires External Account Binding (externalAccountBinding)");
       }
     }
-    const res = await this.post(dir.newAccount, payload, { ...options, jwkKey: this.accountKey });
-    const url = res.headers.get("location");
-    if (!url) throw new EdgecertError("bad_response", `${dir.newAccount} returned no account Location`);
-    this.accountUrl = url;
-    const account = asAccount(parseJsonObject(res.text, res.url, res.status), url);
-    this.logger.log("info", "acme.account", { url, created: res.status === 201 });
+    // Safe to repeat: the same key always names the same account (RFC 8555 §7.3.1).
+    const { account, created } = await this.post(dir.newAccount, payload, { ...options, jwkKey: this.accountKey }, (res) => {
+      const url = res.headers.get("location");
+      if (!url) throw new EdgecertError("bad_response", `${dir.newAccount} returned no account Location`);
+      return { account: asAccount(parseJsonObject(res.text, res.url, res.status), url), created: res.status === 201 };
+    });
+    this.accountUrl = account.url;
+    this.logger.log("info", "acme.account", { url: account.url, created });
     return account;
   }
 
@@ -256,8 +256,7 @@ export class AcmeClient {
   /** Fetches the account object (POST-as-GET to the account URL, RFC 8555 §7.3.3). */
   async getAccount(options: RequestOptions = {}): Promise<AcmeAccount> {
     const url = this.requireAccount();
-    const res = await this.post(url, undefined, options);
-    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+    return this.post(url, undefined, options, (res) => asAccount(parseJsonObject(res.text, res.url, res.status), url));
   }
 
   /** Updates the account's contacts (RFC 8555 §7.3.2). */
@@ -265,15 +264,13 @@ export class AcmeClient {
     const url = this.requireAccount();
     const payload: Record<string, unknown> = {};
     if (update.contact) payload.contact = update.contact;
-    const res = await this.post(url, payload, update);
-    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+    return this.post(url, payload, update, (res) => asAccount(parseJsonObject(res.text, res.url, res.status), url));
   }
 
   /** Deactivates the account; the CA will refuse it from now on (RFC 8555 §7.3.6). */
   async deactivateAccount(options: RequestOptions = {}): Promise<AcmeAccount> {
     const url = this.requireAccount();
-    const res = await this.post(url, { status: "deactivated" }, options);
-    return asAccount(parseJsonObject(res.text, res.url, res.status), url);
+    return this.post(url, { status: "deactivated" }, options, (res) => asAccount(parseJsonObject(res.text, res.url, res.status), url));
   }
 
   /**
@@ -304,11 +301,14 @@ export class AcmeClient {
     const urls: string[] = [];
     let next: string | undefined = account.orders;
     for (let page = 0; next && page < (options.maxPages ?? 10); page++) {
-      const res = await this.post(next, undefined, options);
-      const json = parseJsonObject(res.text, res.url, res.status);
-      if (!Array.isArray(json.orders)) throw new EdgecertError("bad_response", `${next} returned a malformed orders list`);
-      for (const u of json.orders) if (typeof u === "string") urls.push(u);
-      next = parseLinks(res.headers, res.url).find((l) => l.rel === "next")?.url;
+      const page: string = next;
+      const { orders, following } = await this.post(page, undefined, options, (res) => {
+        const json = parseJsonObject(res.text, res.url, res.status);
+        if (!Array.isArray(json.orders)) throw new EdgecertError("bad_response", `${page} returned a malformed orders list`);
+        return { orders: json.orders as unknown[], following: parseLinks(res.headers, res.url).find((l) => l.rel === "next")?.url };
+      });
+      for (const u of orders) if (typeof u === "string") urls.push(u);
+      next = following;
     }
     return urls;
   }
@@ -323,32 +323,26 @@ export class AcmeClient {
     if (options.notAfter !== undefined) payload.notAfter = rfc3339(options.notAfter);
     if (options.profile !== undefined) payload.profile = options.profile;
     if (options.replaces !== undefined) payload.replaces = options.replaces;
-    let res: RawResponse;
+    let order: AcmeOrder;
     try {
-      res = await this.post(dir.newOrder, payload, { ...options, unsafe: true });
+      order = await this.post(dir.newOrder, payload, { ...options, unsafe: true }, (res) => {
+        const url = res.headers.get("location");
+        if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
+        return this.orderFrom(res, url);
+      });
     } catch (err) {
-      // The order exists but its body was lost: fetch it rather than create a second one.
+      // The order exists but its body was lost or unusable: read it back rather than create a second one.
       if (err instanceof UnusableBodyError && err.location) return this.getOrder(err.location, options);
       throw err;
     }
-    const url = res.headers.get("location");
-    if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
-    let order: AcmeOrder;
-    try {
-      order = this.orderFrom(res, url);
-    } catch (err) {
-      // Same for a body that arrived but is not an order: the Location is enough to read it back.
-      if (err instanceof EdgecertError && err.code === "bad_response") return this.getOrder(url, options);
-      throw err;
-    }
+    const url = order.url;
     this.logger.log("info", "acme.order", { url, status: order.status, identifiers: identifiers.length });
     return order;
   }
 
   /** Fetches an order (POST-as-GET, RFC 8555 §7.1.3). */
   async getOrder(url: string, options: RequestOptions = {}): Promise<AcmeOrder> {
-    const res = await this.post(url, undefined, options);
-    return this.orderFrom(res, url);
+    return this.post(url, undefined, options, (res) => this.orderFrom(res, url));
   }
 
   /**
@@ -371,15 +365,17 @@ export class AcmeClient {
    */
   async finalizeOrder(order: AcmeOrder, csr: Uint8Array, options: RequestOptions = {}): Promise<AcmeOrder> {
     const payload = { csr: base64urlEncode(csr) };
+    const finalize = () => this.post(order.finalize, payload, { ...options, unsafe: true }, (res) => this.orderFrom(res, order.url));
     try {
-      const res = await this.post(order.finalize, payload, { ...options, unsafe: true });
-      return this.orderFrom(res, order.url);
+      return await finalize();
     } catch (err) {
-      if (err instanceof AcmeProblem || !(err instanceof EdgecertError) || err.code === "aborted") throw err;
+      // Transport failures, unusable bodies and server errors leave it open whether the CA acted:
+      // re-read the order, and finalize again only if it is still waiting for a CSR.
+      const ambiguous = err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
+      if (!ambiguous) throw err;
       const current = await this.getOrder(order.url, options);
       if (current.status !== "ready") return current;
-      const res = await this.post(order.finalize, payload, { ...options, unsafe: true });
-      return this.orderFrom(res, order.url);
+      return finalize();
     }
   }
 
@@ -394,11 +390,12 @@ export class AcmeClient {
 
   /** Fetches an authorization (POST-as-GET, RFC 8555 §7.5). */
   async getAuthorization(url: string, options: RequestOptions = {}): Promise<AcmeAuthorization> {
-    const res = await this.post(url, undefined, options);
-    const authz = asAuthorization(parseJsonObject(res.text, res.url, res.status), url);
-    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
-    if (retryAfterMs !== undefined) authz.retryAfterMs = retryAfterMs;
-    return authz;
+    return this.post(url, undefined, options, (res) => {
+      const authz = asAuthorization(parseJsonObject(res.text, res.url, res.status), url);
+      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+      if (retryAfterMs !== undefined) authz.retryAfterMs = retryAfterMs;
+      return authz;
+    });
   }
 
   /** Polls an authorization until it leaves `pending` (RFC 8555 §7.5.1). */
@@ -413,20 +410,39 @@ export class AcmeClient {
 
   /** Deactivates an authorization (RFC 8555 §7.5.2), e.g. to abandon a pending one. */
   async deactivateAuthorization(url: string, options: RequestOptions = {}): Promise<AcmeAuthorization> {
-    const res = await this.post(url, { status: "deactivated" }, options);
-    return asAuthorization(parseJsonObject(res.text, res.url, res.status), url);
+    return this.post(url, { status: "deactivated" }, options, (res) => asAuthorization(parseJsonObject(res.text, res.url, res.status), url));
   }
 
   /** Fetches a challenge (POST-as-GET, RFC 8555 §7.5). */
   async getChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
-    const res = await this.post(url, undefined, options);
-    return this.challengeFrom(res, url);
+    return this.post(url, undefined, options, (res) => this.challengeFrom(res, url));
   }
 
-  /** Tells the CA the challenge is ready to be validated: POST `{}` (RFC 8555 §7.5.1). */
+  /**
+   * Tells the CA the challenge is ready to be validated: POST `{}` (RFC 8555 §7.5.1). A CA may refuse
+   * a second `{}` once validation started, so when the answer is lost the challenge is read back
+   * instead of resent; it is accepted again only if it is still pending.
+   */
   async acceptChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
-    const res = await this.post(url, {}, options);
-    return this.challengeFrom(res, url);
+    const accept = () => this.post(url, {}, { ...options, unsafe: true }, (res) => this.challengeFrom(res, url));
+    try {
+      return await accept();
+    } catch (err) {
+      const ambiguous = err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
+      if (!ambiguous) throw err;
+      const current = await this.getChallenge(url, options);
+      if (current.status !== "pending") return current;
+      try {
+        return await accept();
+      } catch (again) {
+        // "pending" can also mean "being validated" (a CA without a processing state), and the CA
+        // refuses a new accept once it finished: what matters is where the challenge went.
+        if (!(again instanceof AcmeProblem)) throw again;
+        const settled = await this.getChallenge(url, options);
+        if (settled.status === "pending") throw again;
+        return settled;
+      }
+    }
   }
 
   private challengeFrom(res: RawResponse, url: string): AcmeChallenge {
@@ -447,18 +463,24 @@ export class AcmeClient {
     url: string,
     options: RequestOptions & { alternates?: boolean } = {},
   ): Promise<CertificateChain & { alternates?: CertificateChain[] }> {
-    const res = await this.post(url, undefined, { ...options, accept: "application/pem-certificate-chain" });
-    // A chain that does not decode is a bad response, not a certificate.
-    try {
-      pemDecode(res.text, "CERTIFICATE");
-    } catch (cause) {
-      throw new EdgecertError("bad_response", `${url} did not return a PEM certificate chain`, { cause });
-    }
-    const chain: CertificateChain & { alternates?: CertificateChain[] } = {
+    const chain: CertificateChain & { alternates?: CertificateChain[] } = await this.post(
       url,
-      pem: res.text,
-      alternateUrls: parseLinks(res.headers, res.url).filter((l) => l.rel === "alternate").map((l) => l.url),
-    };
+      undefined,
+      { ...options, accept: "application/pem-certificate-chain" },
+      (res) => {
+        // A chain that does not decode is a bad response (retried), not a certificate.
+        try {
+          pemDecode(res.text, "CERTIFICATE");
+        } catch (cause) {
+          throw new EdgecertError("bad_response", `${url} did not return a PEM certificate chain`, { cause });
+        }
+        return {
+          url,
+          pem: res.text,
+          alternateUrls: parseLinks(res.headers, res.url).filter((l) => l.rel === "alternate").map((l) => l.url),
+        };
+      },
+    );
     if (options.alternates) {
       chain.alternates = [];
       for (const alt of chain.alternateUrls) {
@@ -494,19 +516,20 @@ export class AcmeClient {
     if (!dir.renewalInfo) throw new EdgecertError("invalid_input", "this CA does not offer ARI (no renewalInfo in its directory)");
     const info = typeof certificate === "object" && "serialBytes" in certificate ? certificate : parseCertificate(certificate);
     const url = `${dir.renewalInfo.replace(/\/$/, "")}/${ariCertificateId(info)}`;
-    const res = await this.get(url, options);
-    const json = parseJsonObject(res.text, res.url, res.status);
-    const window = json.suggestedWindow as { start?: unknown; end?: unknown } | undefined;
-    const start = new Date(String(window?.start));
-    const end = new Date(String(window?.end));
-    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
-      throw new EdgecertError("bad_response", `${url} returned a malformed suggestedWindow`);
-    }
-    const out: RenewalInfo = { suggestedWindow: { start, end } };
-    if (typeof json.explanationURL === "string") out.explanationURL = json.explanationURL;
-    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
-    if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
-    return out;
+    return this.get(url, options, (res) => {
+      const json = parseJsonObject(res.text, res.url, res.status);
+      const window = json.suggestedWindow as { start?: unknown; end?: unknown } | undefined;
+      const start = new Date(String(window?.start));
+      const end = new Date(String(window?.end));
+      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
+        throw new EdgecertError("bad_response", `${url} returned a malformed suggestedWindow`);
+      }
+      const out: RenewalInfo = { suggestedWindow: { start, end } };
+      if (typeof json.explanationURL === "string") out.explanationURL = json.explanationURL;
+      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+      if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
+      return out;
+    });
   }
 
   // ---------------------------------------------------------------- transport
@@ -547,8 +570,14 @@ export class AcmeClient {
   }
 
   /** An unsigned request (directory, newNonce, renewalInfo) with transient-failure retries. */
-  private async get(url: string, options: RequestOptions, method = "GET", readNonce = true): Promise<RawResponse> {
-    return this.withRetries(url, options, false, async () => {
+  private get<T = RawResponse>(
+    url: string,
+    options: RequestOptions,
+    parse: (res: RawResponse) => T = (r) => r as T,
+    method = "GET",
+    readNonce = true,
+  ): Promise<T> {
+    return this.withRetries(url, options, false, parse, async () => {
       const res = await this.send(url, { method }, options.signal);
       const nonce = res.headers.get("replay-nonce");
       if (readNonce && nonce) this.nonces.add(nonce);
@@ -559,11 +588,13 @@ export class AcmeClient {
   /**
    * A signed POST (RFC 8555 §6.2) — POST-as-GET when `payload` is undefined (§6.3). Each attempt takes a
    * fresh nonce and is signed anew; `badNonce` retries immediately with the nonce that came back (§6.5).
+   * `parse` turns the 2xx response into the result inside the retry loop, so an unusable body is
+   * retried like any transient failure when the request is safe to repeat.
    */
-  private post(url: string, payload: unknown, options: PostOptions): Promise<RawResponse> {
+  private post<T = RawResponse>(url: string, payload: unknown, options: PostOptions, parse: (res: RawResponse) => T = (r) => r as T): Promise<T> {
     const headers: Record<string, string> = { "content-type": JOSE };
     if (options.accept) headers.accept = options.accept;
-    return this.withRetries(url, options, options.unsafe === true, async () => {
+    return this.withRetries(url, options, options.unsafe === true, parse, async () => {
       const nonce = await this.nonces.acquire(options.signal);
       let res: RawResponse | undefined;
       try {
@@ -586,20 +617,32 @@ export class AcmeClient {
    * network errors and 5xx with exponential backoff and jitter. Everything else is thrown as
    * {@link AcmeProblem} or `EdgecertError`.
    */
-  private async withRetries(
+  private async withRetries<T>(
     url: string,
     options: RequestOptions,
     unsafe: boolean,
+    parse: (res: RawResponse) => T,
     attempt: () => Promise<RawResponse>,
-  ): Promise<RawResponse> {
+  ): Promise<T> {
     const { signal } = options;
     let transient = 0;
     let badNonces = 0;
     for (;;) {
       throwIfAborted(signal);
       let res: RawResponse;
+      let result: { value: T } | undefined;
       try {
         res = await attempt();
+        if (res.status >= 200 && res.status < 300) {
+          try {
+            result = { value: parse(res) };
+          } catch (cause) {
+            // A 2xx whose body is not what it should be: the request may have acted, so callers of
+            // unsafe requests recover through Location instead of resending.
+            if (!(cause instanceof EdgecertError) || cause.code !== "bad_response") throw cause;
+            throw new UnusableBodyError(res.headers.get("location"), cause);
+          }
+        }
       } catch (err) {
         const retryable = err instanceof EdgecertError && (err.code === "network" || err.code === "bad_response");
         // A 2xx whose body was lost may still have acted: only idempotent requests are resent.
@@ -609,7 +652,7 @@ export class AcmeClient {
         await sleep(delay, signal);
         continue;
       }
-      if (res.status >= 200 && res.status < 300) return res;
+      if (result) return result.value;
       if (res.status >= 300 && res.status < 400) {
         throw new EdgecertError("bad_response", `${url} answered with a redirect (${res.status}); ACME servers must not redirect`);
       }

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CertificateManager, StorageHttp01Solver } from "../../src/manager/index.ts";
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import { EdgecertError } from "../../src/errors.ts";
+import { importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
+import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { startFaultProxy, type Fault, type FaultProxy } from "../support/fault-proxy.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+
+// Every fault, at every step of an issuance, through the manager (which stores what it gets):
+// it settles in bounded time as success or a typed error; never reuses a nonce; never orders twice;
+// never stores a certificate without its matching key.
+
+let pebble: PebbleInstance;
+let proxy: FaultProxy;
+let http: Http01Server;
+let tokens = new MemoryStorage();
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
+  http = await serveHttp01(pebble.httpPort, { respond: (path) => new StorageHttp01Solver(tokens).response(path.split("/").pop() ?? "") });
+});
+afterAll(async () => {
+  await http?.close();
+  await proxy?.close();
+  await pebble?.stop();
+});
+
+const STEPS: Array<{ step: string; method: string; path: string | RegExp }> = [
+  { step: "directory", method: "GET", path: "/dir" },
+  { step: "newNonce", method: "HEAD", path: "/nonce-plz" },
+  { step: "newAccount", method: "POST", path: "/sign-me-up" },
+  { step: "newOrder", method: "POST", path: "/order-plz" },
+  { step: "authorization", method: "POST", path: "/authZ/" },
+  { step: "challenge", method: "POST", path: "/chalZ/" },
+  { step: "order poll", method: "POST", path: "/my-order/" },
+  { step: "finalize", method: "POST", path: "/finalize-order/" },
+  { step: "certificate", method: "POST", path: "/certZ/" },
+];
+
+const FAULTS: Array<{ name: string; fault: Fault; times?: number }> = [
+  { name: "429 Retry-After", fault: { kind: "status", status: 429, retryAfter: "0" } },
+  { name: "500", fault: { kind: "status", status: 500 } },
+  { name: "503 x2", fault: { kind: "status", status: 503 }, times: 2 },
+  { name: "reset", fault: { kind: "reset" } },
+  { name: "stall past timeout", fault: { kind: "delay", ms: 1_500 } },
+  { name: "truncated body", fault: { kind: "truncate" } },
+  { name: "garbage body", fault: { kind: "garbage" } },
+  { name: "wrong content type", fault: { kind: "wrongContentType", contentType: "text/html" } },
+  { name: "oversized body", fault: { kind: "oversize", bytes: 2 * 1024 * 1024 } },
+  { name: "no Replay-Nonce", fault: { kind: "dropNonce" }, times: 3 },
+];
+
+let n = 0;
+describe("fault matrix: every fault at every step", () => {
+  for (const { step, method, path } of STEPS) {
+    for (const { name, fault, times } of FAULTS) {
+      it(`${name} at ${step}`, async () => {
+        proxy.clearRules();
+        tokens = new MemoryStorage();
+        const storage = tokens;
+        const names = [`fault${++n}.example.test`];
+        const start = proxy.requests.length;
+        proxy.addRule({ method, path, times: times ?? 1, fault });
+        const manager = new CertificateManager({
+          storage,
+          directoryUrl: proxy.directoryUrl,
+          fetch: proxy.fetch,
+          retry: { baseDelayMs: 5, maxDelayMs: 50, requestTimeoutMs: 500, maxAttempts: 4 },
+          lockTtlMs: 2_000,
+        });
+        const outcome = await manager.manage(names).then(
+          (cert) => ({ ok: true as const, cert }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+        const seen = proxy.requests.slice(start);
+        // Typed, whatever happened.
+        if (!outcome.ok) expect(outcome.error, String(outcome.error)).toBeInstanceOf(EdgecertError);
+        // No nonce sent twice.
+        const nonces = seen.map((r) => r.nonceSent).filter((x): x is string => !!x);
+        expect(new Set(nonces).size).toBe(nonces.length);
+        // At most one order for these names reached the CA (a fault answered by the proxy never did).
+        const orders = seen.filter((r) => r.method === "POST" && r.path === "/order-plz" && r.fault !== "status");
+        expect(orders.length).toBeLessThanOrEqual(1);
+        // Whatever is stored is a certificate with its own key.
+        const stored = (await storage.list("certificates/")).keys;
+        expect(stored.length).toBe(outcome.ok ? 1 : 0);
+        if (outcome.ok) {
+          const { publicKey } = await importPrivateKeyPem(outcome.cert.keyPem);
+          const spki = Buffer.from((await crypto.subtle.exportKey("spki", publicKey)) as ArrayBuffer);
+          expect(Buffer.from(parseCertificate(outcome.cert.chainPem).der).includes(spki)).toBe(true);
+          expect(parseCertificate(outcome.cert.chainPem).dnsNames).toEqual(names);
+        }
+        // Transient faults on steps that are safe to repeat are absorbed.
+        const absorbable = !(step === "newOrder" && (fault.kind === "reset" || fault.kind === "truncate" || (fault.kind === "status" && fault.status === 500) || fault.kind === "delay"));
+        if (absorbable) expect(outcome.ok, outcome.ok ? "" : String((outcome as { error: unknown }).error)).toBe(true);
+      });
+    }
+  }
+});
