@@ -124,6 +124,7 @@ export class CertificateManager {
   private readonly clients = new Map<string, Promise<AcmeClient>>();
   private readonly inflight = new Map<string, Promise<CertificateRecord>>();
   private readonly cache = new Map<string, { record: CertificateRecord; until: number }>();
+  private readonly listeners = new Set<(event: ManagerEvent) => void>();
 
   constructor(private readonly options: CertificateManagerOptions) {
     if (!options?.storage) throw new EdgecertError("invalid_input", "storage is required");
@@ -270,6 +271,15 @@ export class CertificateManager {
     if (!record) return false;
     await this.forget(record);
     return true;
+  }
+
+  /**
+   * Calls `listener` with every event from now on (e.g. to reload a TLS server on
+   * `certificate_renewed`); returns the function that unsubscribes it.
+   */
+  subscribe(listener: (event: ManagerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The http-01 key authorization for `token` when the default solver is in use, else undefined. */
@@ -608,10 +618,12 @@ export class CertificateManager {
       ...(event.notAfter ? { notAfter: event.notAfter.toISOString() } : {}),
       ...(event.error ? { error: String(event.error) } : {}),
     });
-    try {
-      this.options.onEvent?.(event);
-    } catch (err) {
-      this.logger.log("warn", "manager.on_event_threw", { error: String(err) });
+    for (const listener of [this.options.onEvent, ...this.listeners]) {
+      try {
+        listener?.(event);
+      } catch (err) {
+        this.logger.log("warn", "manager.on_event_threw", { error: String(err) });
+      }
     }
   }
 }

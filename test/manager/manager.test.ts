@@ -58,8 +58,12 @@ describe("CertificateManager", () => {
     const counter = countingFetch(pebble.fetch);
     const events: ManagerEvent[] = [];
     const m = manager(storage, { fetch: counter.fetch, onEvent: (e) => events.push(e) });
+    const subscribed: string[] = [];
+    const unsubscribe = m.subscribe((e) => subscribed.push(e.type));
     const list = names("m");
     const cert = await m.manage(list);
+    unsubscribe();
+    expect(subscribed).toEqual(events.map((e) => e.type));
     expect(parseCertificate(cert.chainPem).dnsNames.sort()).toEqual([...list].sort());
     expect(await keyMatches(cert.keyPem, cert.chainPem)).toBe(true);
     expect(events.map((e) => e.type)).toEqual(["certificate_obtaining", "account_created", "certificate_obtained"]);
