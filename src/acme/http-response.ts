@@ -3,14 +3,14 @@ import { EdgecertError } from "../errors.ts";
 /** Largest response body edgecert reads (a PEM chain or JSON object is a few KB). */
 export const MAX_BODY_BYTES = 1 << 20;
 
-/** Reads a response body as text, refusing bodies over `limit` bytes with `bad_response`. */
-export async function readBodyText(res: Response, url: string, limit = MAX_BODY_BYTES): Promise<string> {
+/** Reads a response body, refusing bodies over `limit` bytes with `bad_response` (without buffering them). */
+export async function readBodyBytes(res: Response, url: string, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length"));
   if (declared > limit) {
     await res.body?.cancel().catch(() => {});
     throw new EdgecertError("bad_response", `response from ${url} is too large (${declared} bytes)`);
   }
-  if (!res.body) return "";
+  if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -30,6 +30,12 @@ export async function readBodyText(res: Response, url: string, limit = MAX_BODY_
     all.set(c, offset);
     offset += c.length;
   }
+  return all;
+}
+
+/** Reads a response body as UTF-8 text, refusing bodies over `limit` bytes with `bad_response`. */
+export async function readBodyText(res: Response, url: string, limit = MAX_BODY_BYTES): Promise<string> {
+  const all = await readBodyBytes(res, url, limit);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
   } catch (cause) {

@@ -3,6 +3,7 @@
  * @module
  */
 import { EdgecertError } from "../errors.ts";
+import { readBodyBytes } from "../acme/http-response.ts";
 import { abortError } from "../acme/retry.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
 import { parseDnsJson } from "./json-format.ts";
@@ -85,7 +86,7 @@ export async function queryTxt(resolverUrl: string, name: string, options: DohQu
         `DoH resolver ${where} answered HTTP ${status}${transient ? "" : ` (is it a DoH endpoint for the ${format} format?)`}`,
       );
     }
-    body = await readBytes(res, where);
+    body = await readBodyBytes(res, `DoH resolver ${where}`, MAX_ANSWER_BYTES);
   } catch (cause) {
     if (options.signal?.aborted) throw abortError(options.signal);
     if (cause instanceof EdgecertError) throw cause;
@@ -123,26 +124,3 @@ export function txtValuesAt(name: string, answers: readonly DnsAnswer[]): string
   return [];
 }
 
-async function readBytes(res: Response, where: string): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw new EdgecertError("bad_response", `DoH resolver ${where} sent more than ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}

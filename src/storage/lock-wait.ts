@@ -1,3 +1,4 @@
+import { abortError, sleep as abortableSleep, throwIfAborted } from "../abort.ts";
 import { EdgecertError } from "../errors.ts";
 import type { Lease, LockOptions } from "./storage.ts";
 import { assertValidKey } from "./keys.ts";
@@ -70,31 +71,4 @@ export async function acquireWithin(name: string, settings: LockSettings, attemp
     await sleep(Math.min(delay, deadline - now), signal);
     pause = Math.min(pause * 1.5, MAX_POLL_MS);
   }
-}
-
-/** Throws `EdgecertError("aborted")` when `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
-}
-
-function abortError(signal: AbortSignal): EdgecertError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof EdgecertError) return reason;
-  return new EdgecertError("aborted", "waiting for the lock was aborted", { cause: reason });
-}
-
-/** `setTimeout` as a promise that rejects with `EdgecertError("aborted")` when `signal` fires. */
-export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
