@@ -99,3 +99,11 @@ export function toIdentifiers(names: ReadonlyArray<string | AcmeIdentifier>): Ac
   }
   return out;
 }
+
+/** Whether two identifier lists name the same set (order and duplicates aside). */
+export function sameIdentifiers(a: readonly AcmeIdentifier[], b: readonly AcmeIdentifier[]): boolean {
+  const key = (i: AcmeIdentifier) => `${i.type}:${i.value}`;
+  const left = new Set(a.map(key));
+  const right = new Set(b.map(key));
+  return left.size === right.size && [...right].every((k) => left.has(k));
+}

@@ -20,7 +20,7 @@ export {
   tlsAlpn01ServerName,
 } from "./challenge-helpers.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
-export { InvalidIdentifierError, isIpAddress, toIdentifier, toIdentifiers } from "./identifiers.ts";
+export { InvalidIdentifierError, isIpAddress, sameIdentifiers, toIdentifier, toIdentifiers } from "./identifiers.ts";
 export { IssuanceError, type IssuanceStep, type ValidationFailure } from "./issuance-error.ts";
 export {
   obtainCertificate,

@@ -6,7 +6,7 @@ import { pemDecode, splitPemChain } from "../webcrypto/pem.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
 import type { AcmeClient, NewAccountOptions } from "./client.ts";
 import { mapConcurrent } from "./concurrency.ts";
-import { toIdentifiers } from "./identifiers.ts";
+import { sameIdentifiers, toIdentifiers } from "./identifiers.ts";
 import { IssuanceError, type IssuanceStep, type ValidationFailure } from "./issuance-error.ts";
 import type { PollOptions } from "./poll.ts";
 import { AcmeProblem } from "./problem.ts";
@@ -464,10 +464,6 @@ function problemOf(challenge: AcmeChallenge, identifier: AcmeIdentifier): AcmePr
   return new AcmeProblem(challenge.error ?? { detail: `challenge ${challenge.type} is ${challenge.status}` }, { identifier, url: challenge.url });
 }
 
-function sameIdentifiers(a: AcmeIdentifier[], b: AcmeIdentifier[]): boolean {
-  const sa = new Set(a.map(key));
-  return a.length === b.length && b.every((id) => sa.has(key(id)));
-}
 
 function describeChain(chain: CertificateChain): IssuedChain {
   const certs = splitPemChain(chain.pem);

@@ -1,5 +1,5 @@
 import { AcmeClient } from "../acme/client.ts";
-import { toIdentifier, toIdentifiers } from "../acme/identifiers.ts";
+import { sameIdentifiers, toIdentifier, toIdentifiers } from "../acme/identifiers.ts";
 import { obtainCertificate, type ObtainedCertificate } from "../acme/obtain-certificate.ts";
 import { ariCertificateId } from "../acme/renewal-info.ts";
 import type { RetryPolicy } from "../acme/retry.ts";
@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from "../logger.ts";
 import type { Lease, Storage } from "../storage/storage.ts";
 import type { ExternalAccountBinding } from "../webcrypto/jws.ts";
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyAlgorithmName } from "../webcrypto/keys.ts";
-import { parseCertificate } from "../webcrypto/x509.ts";
+import { certificateMatchesKey, parseCertificate } from "../webcrypto/x509.ts";
 import type { ManagerEvent } from "./events.ts";
 import type { HostPolicy } from "./host-policy.ts";
 import type { AccountRecord, CertificateRecord, NameIndexRecord, PendingOrderRecord, RenewalState } from "./records.ts";
@@ -392,6 +392,11 @@ export class CertificateManager {
     });
 
     const leaf = parseCertificate(obtained.certificatePem);
+    // Never store a certificate with a key it was not issued for (a resumed order, a confused CA).
+    if (!(await certificateMatchesKey(leaf, keyPair))) {
+      await this.storage.delete(keys.order(id));
+      throw new EdgecertError("bad_response", `the certificate for ${identifiers.map((i) => i.value).join(", ")} does not match its key`);
+    }
     const record: CertificateRecord = {
       id,
       identifiers,
@@ -626,10 +631,4 @@ export class CertificateManager {
       }
     }
   }
-}
-
-function sameIdentifiers(a: AcmeIdentifier[], b: AcmeIdentifier[]): boolean {
-  const key = (i: AcmeIdentifier) => `${i.type}:${i.value}`;
-  const set = new Set(a.map(key));
-  return a.length === b.length && b.every((i) => set.has(key(i)));
 }

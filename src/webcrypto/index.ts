@@ -36,4 +36,4 @@ export {
   type TlsAlpn01Certificate,
   type TlsAlpn01CertificateOptions,
 } from "./tls-alpn-certificate.ts";
-export { parseCertificate, type CertificateInfo } from "./x509.ts";
+export { certificateMatchesKey, parseCertificate, type CertificateInfo } from "./x509.ts";

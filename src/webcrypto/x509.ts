@@ -9,6 +9,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { EdgecertError } from "../errors.ts";
 import { toBytes, toHex } from "./bytes.ts";
+import { exportJwk, exportSpki } from "./keys.ts";
 import { pemDecode } from "./pem.ts";
 
 /** What edgecert reads out of an X.509 certificate (RFC 5280). */
@@ -33,6 +34,8 @@ export interface CertificateInfo {
   authorityKeyIdentifierBytes?: Uint8Array<ArrayBuffer>;
   /** DER of the whole certificate. */
   der: Uint8Array<ArrayBuffer>;
+  /** DER of the certificate's SubjectPublicKeyInfo. */
+  spki: Uint8Array<ArrayBuffer>;
 }
 
 const SHORT_NAMES: Record<string, string> = {
@@ -102,6 +105,7 @@ export function parseCertificate(input: string | Uint8Array): CertificateInfo {
     issuer: issuer.text,
     subject: subject.text,
     der,
+    spki: new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
   };
   if (issuer.commonName !== undefined) info.issuerCommonName = issuer.commonName;
   if (subject.commonName !== undefined) info.subjectCommonName = subject.commonName;
@@ -110,4 +114,22 @@ export function parseCertificate(input: string | Uint8Array): CertificateInfo {
     info.authorityKeyIdentifierBytes = aki;
   }
   return info;
+}
+
+/**
+ * Whether `key` (either half of a pair) is the key the certificate was issued for: its public key's
+ * SPKI equals the certificate's. Checked before a certificate is stored with a key.
+ */
+export async function certificateMatchesKey(certificate: string | Uint8Array | CertificateInfo, key: CryptoKey | CryptoKeyPair): Promise<boolean> {
+  const info = typeof certificate === "object" && "spki" in certificate ? certificate : parseCertificate(certificate);
+  let publicKey: CryptoKey;
+  if ("publicKey" in key) publicKey = key.publicKey;
+  else if (key.type === "public") publicKey = key;
+  else {
+    // A private key alone: derive its public half through the JWK, as importPrivateKeyPem does.
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, key_ops: _ops, ...pub } = await exportJwk(key);
+    publicKey = await crypto.subtle.importKey("jwk", pub, key.algorithm as unknown as Parameters<typeof crypto.subtle.importKey>[2], true, ["verify"]);
+  }
+  const spki = new Uint8Array(await exportSpki(publicKey));
+  return spki.length === info.spki.length && spki.every((b, i) => b === info.spki[i]);
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateManager, StorageHttp01Solver, hostAllowList, type ManagerEvent } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
-import { importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
+import { certificateMatchesKey, importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
 import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
 import { Crash, crashable } from "../support/crashable.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
@@ -44,9 +44,7 @@ async function storedCertificates(storage: Storage): Promise<string[]> {
 }
 
 async function keyMatches(keyPem: string, chainPem: string): Promise<boolean> {
-  const { publicKey } = await importPrivateKeyPem(keyPem);
-  const spki = Buffer.from(await crypto.subtle.exportKey("spki", publicKey));
-  return Buffer.from(parseCertificate(chainPem).der).includes(spki);
+  return certificateMatchesKey(chainPem, await importPrivateKeyPem(keyPem));
 }
 
 let unique = 0;

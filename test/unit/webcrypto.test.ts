@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   base64urlDecode,
+  certificateMatchesKey,
   base64urlEncode,
   createCsr,
   createExternalAccountBinding,
@@ -214,6 +215,15 @@ describe("X.509 and tls-alpn-01", () => {
     expect(info.authorityKeyIdentifier).toMatch(/^[0-9a-f]{40}$/);
     expect(info.notAfter.getTime() - info.notBefore.getTime()).toBe(3 * 86400_000);
     expectCode(() => parseCertificate(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])), "malformed_der");
+  });
+
+  it("certificateMatchesKey: true for the certificate's own key in any form, false for another", async () => {
+    const cert = await createTlsAlpn01Certificate({ identifier: { type: "dns", value: "k.test" }, keyAuthorization: "a.b" });
+    expect(await certificateMatchesKey(cert.certificatePem, cert.keyPair)).toBe(true);
+    expect(await certificateMatchesKey(cert.certificateDer, cert.keyPair.publicKey)).toBe(true);
+    expect(await certificateMatchesKey(parseCertificate(cert.certificatePem), cert.keyPair.privateKey)).toBe(true);
+    expect(await certificateMatchesKey(cert.certificatePem, await generateKeyPair("ES256"))).toBe(false);
+    expect(await certificateMatchesKey(cert.certificatePem, await generateKeyPair("EdDSA"))).toBe(false);
   });
 
   it.each([
