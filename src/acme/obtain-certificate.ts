@@ -466,9 +466,19 @@ function problemOf(challenge: AcmeChallenge, identifier: AcmeIdentifier): AcmePr
 
 
 function describeChain(chain: CertificateChain): IssuedChain {
-  const certs = splitPemChain(chain.pem);
-  const top = parseCertificate(certs[certs.length - 1]!);
-  return { chainPem: chain.pem, issuerCommonName: top.issuerCommonName, url: chain.url };
+  let issuer: { cn: string | undefined } | undefined;
+  return {
+    chainPem: chain.pem,
+    url: chain.url,
+    // Parsed on first read: a single offered chain never needs it.
+    get issuerCommonName() {
+      if (!issuer) {
+        const certs = splitPemChain(chain.pem);
+        issuer = { cn: parseCertificate(certs[certs.length - 1]!).issuerCommonName };
+      }
+      return issuer.cn;
+    },
+  };
 }
 
 function chooseChain(chains: IssuedChain[], preferred: PreferredChain | undefined): IssuedChain {

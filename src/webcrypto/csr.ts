@@ -14,7 +14,8 @@ import {
 } from "@peculiar/asn1-x509";
 import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EdgecertError } from "../errors.ts";
-import { toBytes } from "./bytes.ts";
+import { concatBytes, toBytes } from "./bytes.ts";
+import { encodeDer } from "./der.ts";
 import { exportSpki } from "./keys.ts";
 import { signForX509 } from "./x509-signature.ts";
 
@@ -85,8 +86,11 @@ export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<A
   });
   const infoDer = new Uint8Array(AsnConvert.serialize(info));
   const { algorithm, signature } = await signForX509(options.key.privateKey, infoDer);
-  const csr = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: algorithm, signature });
-  return new Uint8Array(AsnConvert.serialize(csr));
+  // RFC 2986 §4.2: SEQUENCE { info, signatureAlgorithm, BIT STRING signature } — assembled from the bytes
+  // just signed rather than serializing the info a second time.
+  const bitString = new Uint8Array(signature.byteLength + 1);
+  bitString.set(new Uint8Array(signature), 1);
+  return encodeDer(0x30, concatBytes(infoDer, new Uint8Array(AsnConvert.serialize(algorithm)), encodeDer(0x03, bitString)));
 }
 
 /** The names a CSR asks for: SAN DNS names and IP addresses, or the subject CN when there is no SAN. */
