@@ -152,6 +152,23 @@ describe("faults injected in front of Pebble", () => {
     expect(err.subproblems).toEqual([{ type: "urn:ietf:params:acme:error:rejectedIdentifier", detail: "forbidden", identifier: { type: "dns", value: "bad.example.test" } }]);
   });
 
+  it("newOrder sends notBefore/notAfter, profile and replaces as RFC 8555 §7.4, RFC 9773 §5 and the profiles draft say", async () => {
+    const c = await client();
+    const notBefore = new Date(Date.now() + 60_000);
+    const notAfter = new Date(Date.now() + 86_400_000);
+    // Pebble 2.4 knows none of these fields beyond accepting the order; the proxy answers for it.
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "status", status: 400, problemType: "urn:ietf:params:acme:error:malformed", detail: "inspected" } });
+    await c.newOrder({ identifiers: ["fields.example.test", "192.0.2.1"], notBefore, notAfter, profile: "shortlived", replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE" }).catch(() => undefined);
+    const sent = proxy.requests.filter((r) => r.path === "/order-plz").at(-1)?.payload;
+    expect(sent).toEqual({
+      identifiers: [{ type: "dns", value: "fields.example.test" }, { type: "ip", value: "192.0.2.1" }],
+      notBefore: notBefore.toISOString(),
+      notAfter: notAfter.toISOString(),
+      profile: "shortlived",
+      replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+    });
+  });
+
   it("ARI: renewalInfo from the directory's endpoint, keyed by AKI and serial (RFC 9773)", async () => {
     const c = await client();
     const cert = await issue(c, "ari.example.test");

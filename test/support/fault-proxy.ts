@@ -125,6 +125,8 @@ export interface ProxiedRequest {
   fault?: Fault["kind"];
   /** `nonce` from the JWS protected header of a POST body, if parseable. */
   nonceSent?: string;
+  /** The decoded JWS payload of a POST, when it had one (POST-as-GET has none). */
+  payload?: unknown;
 }
 
 /** A running proxy. */
@@ -216,20 +218,26 @@ function pathMatches(matcher: FaultRule["path"], path: string): boolean {
   return matcher(path);
 }
 
-/** Extracts the `nonce` of a flattened JWS (`{"protected": b64url(JSON), ...}`), if any. */
-function jwsNonce(body: Buffer): string | undefined {
+/**
+ * Decodes a flattened JWS (`{"protected": b64url(JSON), "payload": b64url(JSON)}`): the header's
+ * `nonce` and the payload (undefined for POST-as-GET), when they parse.
+ */
+function decodeJws(body: Buffer): { nonce?: string; payload?: unknown } {
+  const out: { nonce?: string; payload?: unknown } = {};
   try {
-    const jws = JSON.parse(body.toString("utf8")) as unknown;
-    if (typeof jws !== "object" || jws === null) return undefined;
-    const protectedB64 = (jws as { protected?: unknown }).protected;
-    if (typeof protectedB64 !== "string") return undefined;
-    const header = JSON.parse(Buffer.from(protectedB64, "base64url").toString("utf8")) as unknown;
-    if (typeof header !== "object" || header === null) return undefined;
-    const nonce = (header as { nonce?: unknown }).nonce;
-    return typeof nonce === "string" ? nonce : undefined;
+    const jws = JSON.parse(body.toString("utf8")) as { protected?: unknown; payload?: unknown } | null;
+    if (typeof jws !== "object" || jws === null) return out;
+    if (typeof jws.protected === "string") {
+      const header = JSON.parse(Buffer.from(jws.protected, "base64url").toString("utf8")) as { nonce?: unknown } | null;
+      if (typeof header?.nonce === "string") out.nonce = header.nonce;
+    }
+    if (typeof jws.payload === "string" && jws.payload !== "") {
+      out.payload = JSON.parse(Buffer.from(jws.payload, "base64url").toString("utf8")) as unknown;
+    }
   } catch {
-    return undefined;
+    // Not a JWS: nothing to record.
   }
+  return out;
 }
 
 /** Reads a request body up to {@link MAX_BODY_BYTES}. */
@@ -482,8 +490,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     const body = await readBody(req);
     if (method === "POST") {
-      const nonce = jwsNonce(body);
+      const { nonce, payload } = decodeJws(body);
       if (nonce !== undefined) record.nonceSent = nonce;
+      if (payload !== undefined) record.payload = payload;
     }
     const fault = selectFault(method, path);
     if (fault !== undefined) record.fault = fault.kind;
