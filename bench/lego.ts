@@ -15,6 +15,7 @@ export async function legoIssuance(
   proxy: FaultProxy | undefined,
   names: string[],
   challenge: "http-01" | "dns-01",
+  dnsAdapterUrl?: string,
 ): Promise<Sample> {
   const dir = mkdtempSync(join(tmpdir(), "edgecert-lego-"));
   try {
@@ -26,15 +27,10 @@ export async function legoIssuance(
     if (challenge === "http-01") {
       args.push("--http", "--http.port", `127.0.0.1:${pebble.httpPort}`);
     } else {
-      // lego's exec provider: a script that sets and clears TXT records in pebble-challtestsrv.
-      const script = join(dir, "dns.sh");
-      writeFileSync(
-        script,
-        `#!/bin/sh\ncase "$1" in\n present) curl -s -X POST -d "{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}" ${pebble.challtestsrvUrl}/set-txt ;;\n cleanup) curl -s -X POST -d "{\\"host\\":\\"$2\\"}" ${pebble.challtestsrvUrl}/clear-txt ;;\nesac\n`,
-        { mode: 0o755 },
-      );
-      Object.assign(env, { EXEC_PATH: script, EXEC_POLLING_INTERVAL: "1", EXEC_PROPAGATION_TIMEOUT: "60" });
-      args.push("--dns", "exec", "--dns.resolvers", `127.0.0.1:${pebble.dnsPort}`, "--dns.disable-cp");
+      // lego's httpreq provider (not a sequential one: exec waits 60 s between names) pointed at an
+      // adapter that publishes into pebble-challtestsrv.
+      Object.assign(env, { HTTPREQ_ENDPOINT: dnsAdapterUrl!, HTTPREQ_POLLING_INTERVAL: "1", HTTPREQ_PROPAGATION_TIMEOUT: "60" });
+      args.push("--dns", "httpreq", "--dns.resolvers", `127.0.0.1:${pebble.dnsPort}`, "--dns.disable-cp");
     }
     args.push("run");
     const before = proxy?.requests.length ?? 0;
@@ -61,4 +57,31 @@ export async function legoIssuance(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A local endpoint for lego's httpreq DNS provider (`POST /present` and `/cleanup` with
+ * `{ fqdn, value }`) that sets and clears the TXT records in pebble-challtestsrv.
+ */
+export async function startLegoDnsAdapter(pebble: PebbleInstance): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      void (async () => {
+        try {
+          const { fqdn, value } = JSON.parse(body) as { fqdn: string; value: string };
+          if (req.url === "/present") await pebble.setTxt(fqdn, value);
+          else if (req.url === "/cleanup") await pebble.clearTxt(fqdn);
+          res.writeHead(200).end();
+        } catch {
+          res.writeHead(400).end();
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const address = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${address.port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -11,7 +11,7 @@ import { startPebble } from "../test/support/pebble.ts";
 import { bundleSizes } from "./bundle-size.ts";
 import { attributeCpu } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
-import { legoIssuance } from "./lego.ts";
+import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
 import { repeat, type Summary } from "./measure.ts";
 import { renewalScale } from "./renewal-scale.ts";
 
@@ -26,6 +26,7 @@ const LEGO_LARGE_RUNS = Math.max(1, Number(process.env.BENCH_LEGO_LARGE_RUNS ?? 
 ensurePebble();
 const pebble = await startPebble({ noSleep: true });
 const proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
+const legoDns = await startLegoDnsAdapter(pebble);
 let tag = 0;
 const names = (n: number) => {
   tag++;
@@ -54,7 +55,7 @@ for (const challenge of CHALLENGES) {
     if (WITH_LEGO) {
       // Through the counting proxy: it runs in this process, so it costs lego no CPU, and its latency
       // is small beside lego's own polling sleeps.
-      const lego = await repeat(n >= 100 ? LEGO_LARGE_RUNS : RUNS, () => legoIssuance(pebble, proxy, names(n), challenge));
+      const lego = await repeat(n >= 100 ? LEGO_LARGE_RUNS : RUNS, () => legoIssuance(pebble, proxy, names(n), challenge, legoDns.url));
       row.lego = { ...lego, requestsViaProxy: lego.requests };
     }
     rows.push(row);
@@ -62,6 +63,7 @@ for (const challenge of CHALLENGES) {
   }
 }
 await proxy.close();
+await legoDns.close();
 
 console.log("\nAttributing edgecert's CPU (V8 sampling profiler)…");
 const attributionSolver = new Http01Solver();
