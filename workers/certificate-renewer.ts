@@ -28,11 +28,12 @@ export class CertificateRenewer extends DurableObject<Env> {
     const index = this.env.RENEWAL_INDEX.get(this.env.RENEWAL_INDEX.idFromName("index"));
     const manager = buildManager(this.env, { now });
     try {
-      // The index said it is due: renew it (or obtain it if there is none yet).
+      // The manager decides at the tick's time: renew if due, refresh the ARI window if the CA asked
+      // to be asked again, obtain if missing. `force` (the admin API) renews regardless.
       const existing = await manager.find(entry.names);
-      const certificate = force || (existing && entry.status !== "pending") ? await manager.renew(entry.names) : (await manager.maintain(entry.names)).certificate;
+      const certificate = force ? await manager.renew(entry.names) : (await manager.maintain(entry.names)).certificate;
       const outcome: RenewerResult["outcome"] = !existing ? "issued" : certificate.serialNumber !== existing.serialNumber ? "renewed" : "unchanged";
-      const dueAt = certificate.renewAt.getTime();
+      const dueAt = certificate.nextCheckAt.getTime();
       await index.upsert({ ...entry, dueAt, status: "valid", notAfter: certificate.notAfter.getTime(), failures: 0, updatedAt: now() });
       return { id: entry.id, outcome, dueAt };
     } catch (err) {

@@ -87,6 +87,8 @@ export interface ManagedCertificate {
   serialNumber: string;
   issuer: string;
   renewAt: Date;
+  /** When a scheduler should look at it again: its renewal time, or sooner to re-ask the CA's ARI window. */
+  nextCheckAt: Date;
 }
 
 /** Result of {@link CertificateManager.renewDue}. */
@@ -106,6 +108,7 @@ const toManaged = (r: CertificateRecord): ManagedCertificate => ({
   serialNumber: r.serialNumber,
   issuer: r.issuer,
   renewAt: new Date(r.renewal.renewAt),
+  nextCheckAt: new Date(Math.min(r.renewal.renewAt, r.renewal.ariCheckAt ?? Infinity)),
 });
 
 /**
