@@ -2,14 +2,16 @@
 // requests per certificate (counted by a proxy in front of Pebble), wall time and CPU (median of
 // BENCH_RUNS, default 5), peak memory; bundle sizes against the asn1 + hono floor; renewal-tick cost
 // at 100,000 certificates. Prints a table and writes bench/results.json. Not part of npm test.
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Http01Solver, dns01Solver, type Solver } from "../src/index.ts";
 import { ensurePebble } from "../scripts/ensure-pebble.ts";
 import { serveHttp01 } from "../test/support/challenge-servers.ts";
 import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
 import { bundleSizes } from "./bundle-size.ts";
-import { attributeCpu } from "./cpu-attribution.ts";
+import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
 import { repeat, type Summary } from "./measure.ts";
@@ -65,12 +67,12 @@ for (const challenge of CHALLENGES) {
 await proxy.close();
 await legoDns.close();
 
-console.log("\nAttributing edgecert's CPU (V8 sampling profiler)…");
-const attributionSolver = new Http01Solver();
-const attributionServer = await serveHttp01(pebble.httpPort, attributionSolver);
-const cpuOne = await attributeCpu(pebble, attributionSolver, "http-01", 20, () => names(1));
-const cpuHundred = await attributeCpu(pebble, attributionSolver, "http-01", 3, () => names(100));
-await attributionServer.close();
+console.log("\nAttributing edgecert's CPU (V8 sampling profiler, in a fresh process)…");
+const attribution = JSON.parse(
+  execFileSync("npx", ["tsx", fileURLToPath(new URL("./cpu-attribution-main.ts", import.meta.url))], { encoding: "utf8" }).trim().split("\n").pop()!,
+) as { oneName: CpuAttribution; hundredNames: CpuAttribution };
+const cpuOne = attribution.oneName;
+const cpuHundred = attribution.hundredNames;
 
 console.log("\nMeasuring bundle sizes…");
 const sizes = await bundleSizes();

@@ -229,7 +229,9 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   const chains = [chain, ...(chain.alternates ?? [])].map(describeChain);
   const chosen = chooseChain(chains, options.preferredChain);
   const leafPem = splitPemChain(chosen.chainPem)[0]!;
-  const leaf = parseCertificate(leafPem);
+  let leaf: ReturnType<typeof parseCertificate> | undefined;
+  // The leaf is parsed only if its details are read (callers that store it parse it anyway).
+  const parsedLeaf = () => (leaf ??= parseCertificate(leafPem));
   const result: ObtainedCertificate = {
     certificatePem: leafPem,
     chainPem: chosen.chainPem,
@@ -237,9 +239,15 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     orderUrl: finalized.url,
     certificateUrl: finalized.certificate!,
     identifiers,
-    notBefore: leaf.notBefore,
-    notAfter: leaf.notAfter,
-    serialNumber: leaf.serialNumber,
+    get notBefore() {
+      return parsedLeaf().notBefore;
+    },
+    get notAfter() {
+      return parsedLeaf().notAfter;
+    },
+    get serialNumber() {
+      return parsedLeaf().serialNumber;
+    },
   };
   if (certificateKey) {
     result.certificateKey = certificateKey;
@@ -249,7 +257,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
       // Non-extractable keys stay inside WebCrypto; the caller holds the CryptoKey.
     }
   }
-  logger.log("info", "obtain.done", { order: finalized.url, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString() });
+  logger.log("info", "obtain.done", { order: finalized.url, certificate: finalized.certificate });
   return result;
 
   /** Validates every pending authorization of `current`; "retry" when a new order could do better. */

@@ -30,9 +30,26 @@ export function base64Decode(text: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** base64url without padding (RFC 7515 §2, RFC 4648 §5). */
+const URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * base64url without padding (RFC 7515 §2, RFC 4648 §5). Encoded directly from the alphabet: every JWS
+ * encodes two parts, and this is cheaper than base64 plus rewriting.
+ */
 export function base64urlEncode(data: BytesLike | string): string {
-  return base64Encode(data).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const b = toBytes(data);
+  let out = "";
+  let i = 0;
+  for (; i + 2 < b.length; i += 3) {
+    const n = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!;
+    out += URL_ALPHABET[n >> 18]! + URL_ALPHABET[(n >> 12) & 63]! + URL_ALPHABET[(n >> 6) & 63]! + URL_ALPHABET[n & 63]!;
+  }
+  if (i < b.length) {
+    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8);
+    out += URL_ALPHABET[n >> 18]! + URL_ALPHABET[(n >> 12) & 63]!;
+    if (i + 1 < b.length) out += URL_ALPHABET[(n >> 6) & 63]!;
+  }
+  return out;
 }
 
 /**
