@@ -1,4 +1,5 @@
 import { EdgecertError } from "../errors.ts";
+import { concatBytes } from "../webcrypto/bytes.ts";
 
 /** Largest response body edgecert reads (a PEM chain or JSON object is a few KB). */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -12,7 +13,7 @@ export async function readBodyBytes(res: Response, url: string, limit = MAX_BODY
   }
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -22,15 +23,9 @@ export async function readBodyBytes(res: Response, url: string, limit = MAX_BODY
       await reader.cancel().catch(() => {});
       throw new EdgecertError("bad_response", `response from ${url} is larger than ${limit} bytes`);
     }
-    chunks.push(value);
+    chunks.push(value as Uint8Array<ArrayBuffer>);
   }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.length;
-  }
-  return all;
+  return concatBytes(...chunks);
 }
 
 /** Reads a response body as UTF-8 text, refusing bodies over `limit` bytes with `bad_response`. */

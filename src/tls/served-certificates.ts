@@ -1,4 +1,5 @@
 import type { CertificateManager, ManagedCertificate } from "../manager/certificate-manager.ts";
+import type { RenewalTimer } from "./renewal-timer.ts";
 
 /** What the Bun and Deno helpers need from the manager. */
 export type ServingManager = Pick<CertificateManager, "manage" | "getCertificate" | "httpChallengeResponse" | "renewDue">;
@@ -28,4 +29,20 @@ export function sameCertificates(a: ServedCertificates, b: ServedCertificates): 
     a.byName.length === b.byName.length &&
     a.byName.every((entry, i) => entry.name === b.byName[i]?.name && entry.certificate.serialNumber === b.byName[i]?.certificate.serialNumber)
   );
+}
+
+/** What the Bun and Deno `serveWithCertificates` helpers return. */
+export interface ServingWithCertificates {
+  /** The HTTPS port. */
+  readonly port: number;
+  /** The plain-HTTP port, unless `httpPort: false`. */
+  readonly httpPort: number | undefined;
+  /** The certificate served for the first name. */
+  readonly certificate: ManagedCertificate;
+  /** Looks for a renewed certificate now and serves it if there is one; true when it did. */
+  refresh(): Promise<boolean>;
+  /** The renewal timer, unless `renewIntervalMs: false`. */
+  readonly renewal: RenewalTimer | undefined;
+  /** Stops the timers and servers; `force` also drops open connections. */
+  stop(force?: boolean): Promise<void>;
 }

@@ -3,7 +3,9 @@ import { acmeHttpHandler, type FetchHandler } from "../fetch-http-handler.ts";
 import { startPeriodicTask, type PeriodicTask } from "../periodic-task.ts";
 import { startRenewalTimer, type RenewalTimer } from "../renewal-timer.ts";
 import { retryBind } from "../retry-bind.ts";
-import { lookUpCertificates, sameCertificates, type ServedCertificates, type ServingManager } from "../served-certificates.ts";
+import { lookUpCertificates, sameCertificates, type ServedCertificates, type ServingManager, type ServingWithCertificates } from "../served-certificates.ts";
+
+export type { ServingWithCertificates };
 
 // The slice of Bun's API used here, declared structurally so this file typechecks without bun-types.
 
@@ -61,21 +63,6 @@ export interface BunServeWithCertificatesOptions {
   bun?: BunRuntime;
 }
 
-/** What {@link serveWithCertificates} returns. */
-export interface ServingWithCertificates {
-  /** The HTTPS port. */
-  readonly port: number;
-  /** The plain-HTTP port, unless `httpPort: false`. */
-  readonly httpPort: number | undefined;
-  /** The certificate served for the first name. */
-  readonly certificate: ManagedCertificate;
-  /** Looks for a renewed certificate now and swaps servers if there is one; true when it swapped. */
-  refresh(): Promise<boolean>;
-  /** The renewal timer, unless `renewIntervalMs: false`. */
-  readonly renewal: RenewalTimer | undefined;
-  /** Stops the timers and servers; `force` also drops open connections. */
-  stop(force?: boolean): Promise<void>;
-}
 
 /**
  * Automatic HTTPS for Bun: obtains the certificate (`manager.manage(names)`, answering http-01 on

@@ -3,7 +3,7 @@ import { acmeHttpHandler, type FetchHandler } from "../fetch-http-handler.ts";
 import { startPeriodicTask, type PeriodicTask } from "../periodic-task.ts";
 import { startRenewalTimer, type RenewalTimer } from "../renewal-timer.ts";
 import { retryBind } from "../retry-bind.ts";
-import type { ServingManager } from "../served-certificates.ts";
+import type { ServingManager, ServingWithCertificates } from "../served-certificates.ts";
 
 // The slice of Deno's API used here, declared structurally so this file typechecks with Node's types.
 
@@ -80,21 +80,9 @@ export interface DenoServeWithCertificatesOptions {
   deno?: DenoRuntime;
 }
 
-/** What {@link serveWithCertificates} returns. */
-export interface DenoServingWithCertificates {
-  /** The HTTPS port. */
-  readonly port: number;
-  /** The plain-HTTP port, unless `httpPort: false`. */
-  readonly httpPort: number | undefined;
-  /** The certificate being served. */
-  readonly certificate: ManagedCertificate;
-  /** Looks for a renewed certificate now and re-serves if there is one; true when it did. */
-  refresh(): Promise<boolean>;
-  /** The renewal timer, unless `renewIntervalMs: false`. */
-  readonly renewal: RenewalTimer | undefined;
-  /** Stops the timers and servers; `force` also drops open connections. */
-  stop(force?: boolean): Promise<void>;
-}
+/** What {@link serveWithCertificates} returns (the same as the Bun helper). */
+export type DenoServingWithCertificates = ServingWithCertificates;
+
 
 /** A started server with the switch that force-closes it. */
 interface Running {
