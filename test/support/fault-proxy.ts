@@ -35,8 +35,8 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent, fetch as undiciFetch } from "undici";
-import type { RequestInit as UndiciRequestInit } from "undici";
+import { Agent } from "undici";
+import { agentFetch } from "./agent-fetch.ts";
 
 /** What to do with a matched request. */
 export type Fault =
@@ -290,30 +290,6 @@ async function generateSelfSigned(): Promise<{ key: string; cert: string }> {
   }
 }
 
-/** A fetch routed through an undici Agent (for the TLS proxy), accepting strings/URLs/Requests. */
-function agentFetch(agent: Agent): typeof fetch {
-  const wrapped = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    let url: string;
-    let merged: RequestInit = { ...init };
-    if (typeof input === "string") url = input;
-    else if (input instanceof URL) url = input.href;
-    else {
-      url = input.url;
-      const body = input.body === null ? undefined : await input.arrayBuffer();
-      merged = {
-        method: input.method,
-        headers: input.headers,
-        redirect: input.redirect,
-        signal: input.signal,
-        ...(body === undefined ? {} : { body }),
-        ...init,
-      };
-    }
-    const response = await undiciFetch(url, { ...merged, dispatcher: agent } as unknown as UndiciRequestInit);
-    return response as unknown as Response;
-  };
-  return wrapped as typeof fetch;
-}
 
 /** Default problem type for a status. */
 function defaultProblemType(status: number): string {

@@ -21,7 +21,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, fetch as undiciFetch } from "undici";
-import type { RequestInit as UndiciRequestInit } from "undici";
+import { agentFetch } from "./agent-fetch.ts";
 
 /** Options for {@link startPebble}. Each maps to a Pebble env var or config field. */
 export interface PebbleOptions {
@@ -277,34 +277,6 @@ function fqdn(host: string): string {
   return host.endsWith(".") ? host : `${host}.`;
 }
 
-/** Builds a fetch that routes through `agent` (undici), accepting global Requests too. */
-function makeTrustingFetch(agent: Agent): typeof fetch {
-  const trustingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    let url: string;
-    let merged: RequestInit = { ...init };
-    if (typeof input === "string") {
-      url = input;
-    } else if (input instanceof URL) {
-      url = input.href;
-    } else {
-      // A (global) Request: undici@7's fetch would not recognise Node's bundled Request class.
-      url = input.url;
-      const body = input.body === null ? undefined : await input.arrayBuffer();
-      merged = {
-        method: input.method,
-        headers: input.headers,
-        redirect: input.redirect,
-        signal: input.signal,
-        ...(body === undefined ? {} : { body }),
-        ...init,
-      };
-    }
-    const undiciInit = { ...merged, dispatcher: agent } as unknown as UndiciRequestInit;
-    const response = await undiciFetch(url, undiciInit);
-    return response as unknown as Response;
-  };
-  return trustingFetch as typeof fetch;
-}
 
 /** Generates an EC P-256 CA and a `localhost`/`127.0.0.1` server cert signed by it. */
 async function generateCerts(dir: string): Promise<{ caPem: string; certFile: string; keyFile: string }> {
@@ -536,7 +508,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<PebbleIn
     const { caPem, certFile, keyFile } = await generateCerts(dir);
     const activeAgent = new Agent({ connect: { ca: caPem }, keepAliveTimeout: 1_000 });
     agent = activeAgent;
-    const trustingFetch = makeTrustingFetch(activeAgent);
+    const trustingFetch = agentFetch(activeAgent);
 
     let started: { pebble: Child; challtestsrv: Child; ports: Ports } | undefined;
     for (let attempt = 1; started === undefined; attempt++) {
