@@ -105,14 +105,14 @@ export function createApp() {
       throw new AdminError(400, "invalid_reason", `reason must be one of ${codes.join(", ")} (RFC 5280 §5.3.1)`);
     }
     const entry = await entryOr404(c.env, c.req.param("id"));
-    await buildManager(c.env).revoke(entry.names[0]!, reason as RevocationReasonCode | undefined);
+    await buildManager(c.env).revoke(entry.names, reason as RevocationReasonCode | undefined);
     await index(c.env).remove(entry.id);
     return c.json({ id: entry.id, revoked: true });
   });
 
   app.delete("/admin/certificates/:id", async (c) => {
     const entry = await entryOr404(c.env, c.req.param("id"));
-    await buildManager(c.env).remove(entry.names[0]!);
+    await buildManager(c.env).remove(entry.names);
     await index(c.env).remove(entry.id);
     return c.json({ id: entry.id, removed: true });
   });

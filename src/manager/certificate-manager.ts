@@ -258,22 +258,31 @@ export class CertificateManager {
     return out;
   }
 
-  /** Revokes the certificate serving `name` (RFC 8555 §7.6) and forgets it. */
-  async revoke(name: string, reason?: RevocationReasonCode): Promise<void> {
-    const record = await this.readByName(toIdentifier(name).value);
-    if (!record) throw new EdgecertError("invalid_input", `no certificate for ${name}`);
+  /**
+   * Revokes a certificate (RFC 8555 §7.6) and forgets it: the one for exactly the name set `names`,
+   * or — given one name as a string — the one currently serving that name.
+   */
+  async revoke(names: string | string[], reason?: RevocationReasonCode): Promise<void> {
+    const record = await this.readTarget(names);
+    if (!record) throw new EdgecertError("invalid_input", `no certificate for ${String(names)}`);
     const client = await this.client(this.issuers.find((i) => i.directoryUrl === record.directoryUrl) ?? { directoryUrl: record.directoryUrl });
     await client.revokeCertificate(record.chainPem, reason === undefined ? {} : { reason });
     await this.forget(record);
     this.emit({ type: "certificate_revoked", id: record.id, names: record.identifiers.map((i) => i.value), issuer: record.directoryUrl });
   }
 
-  /** Removes the certificate serving `name` from storage (no revocation). */
-  async remove(name: string): Promise<boolean> {
-    const record = await this.readByName(toIdentifier(name).value);
+  /** Removes a certificate from storage without revoking it (name set, or the one serving a name). */
+  async remove(names: string | string[]): Promise<boolean> {
+    const record = await this.readTarget(names);
     if (!record) return false;
     await this.forget(record);
     return true;
+  }
+
+  /** The certificate for exactly a name set (array), or the one serving a single name (string). */
+  private async readTarget(names: string | string[]): Promise<CertificateRecord | undefined> {
+    if (typeof names === "string") return this.readByName(toIdentifier(names).value);
+    return this.readCertificate(await certificateId(toIdentifiers(names)), true);
   }
 
   /**

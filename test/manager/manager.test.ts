@@ -177,5 +177,17 @@ describe("CertificateManager", () => {
     expect(await m.remove(b.names[0]!)).toBe(true);
     expect(await m.remove(b.names[0]!)).toBe(false);
     expect(await storedCertificates(storage)).toHaveLength(0);
+
+    // Overlapping name sets: a name set picks its own certificate, whatever serves the shared name.
+    const [shared, other] = names("overlap", 2);
+    const small = await m.manage([shared!]);
+    const big = await m.manage([shared!, other!]);
+    expect((await m.getCertificate(shared!))?.id).toBe(big.id);
+    await m.revoke([shared!], 4);
+    expect(await m.find([shared!])).toBeUndefined();
+    expect((await m.find([shared!, other!]))?.serialNumber).toBe(big.serialNumber);
+    expect(await m.remove([shared!, other!])).toBe(true);
+    expect(await storedCertificates(storage)).toHaveLength(0);
+    void small;
   });
 });
