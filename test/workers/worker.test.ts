@@ -132,6 +132,20 @@ describe("edgecert Worker in workerd, against Pebble", () => {
     }
   });
 
+  it("admin revoke and delete act on exactly that certificate, even when names overlap", async () => {
+    const single = await waitUntilIssued((await add(["overlap.example.test"])).id);
+    const pair = await waitUntilIssued((await add(["overlap.example.test", "overlap2.example.test"])).id);
+    expect((await worker.admin(`/admin/certificates/${single.id}/revoke`, { method: "POST", body: JSON.stringify({ reason: 99 }) })).status).toBe(400);
+    const revoked = await worker.admin(`/admin/certificates/${single.id}/revoke`, { method: "POST", body: JSON.stringify({ reason: 4 }) });
+    expect(revoked.status).toBe(200);
+    expect((await worker.admin(`/admin/certificates/${single.id}`)).status).toBe(404);
+    const kept = (await (await worker.admin(`/admin/certificates/${pair.id}`)).json()) as { certificate: { chainPem: string } | null };
+    expect(kept.certificate).not.toBeNull();
+    expect((await worker.admin(`/admin/certificates/${pair.id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await worker.admin(`/admin/certificates/${pair.id}`)).status).toBe(404);
+    expect((await worker.admin(`/admin/certificates/${pair.id}`, { method: "DELETE" })).status).toBe(404);
+  });
+
   it("http-01: unknown and malformed tokens are 404, never cached", async () => {
     for (const path of ["/.well-known/acme-challenge/unknownToken123", "/.well-known/acme-challenge/..%2Fx", "/.well-known/acme-challenge/"]) {
       const res = await fetch(new URL(path, worker.url));
