@@ -38,7 +38,7 @@ export async function startWorker(pebble: PebbleInstance, options: { port?: numb
     modules: true,
     scriptPath,
     compatibilityDate: "2025-04-01",
-    compatibilityFlags: ["nodejs_compat_v2"],
+    compatibilityFlags: [],
     host: "127.0.0.1",
     port: options.port ?? pebble.httpPort,
     cf: false,
