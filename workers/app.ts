@@ -1,4 +1,5 @@
-import { Hono, type Context } from "hono";
+import type { Context } from "hono";
+import { Hono } from "hono/tiny";
 import { certificateId } from "../src/manager/storage-keys.ts";
 import { hostAllowList } from "../src/manager/host-policy.ts";
 import { toIdentifiers } from "../src/acme/identifiers.ts";
