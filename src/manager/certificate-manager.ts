@@ -126,7 +126,9 @@ export class CertificateManager {
   private readonly solvers: Record<string, Solver>;
   private readonly clients = new Map<string, Promise<AcmeClient>>();
   private readonly inflight = new Map<string, Promise<CertificateRecord>>();
+  /** Certificates read recently, by id, and which id serves each name. */
   private readonly cache = new Map<string, { record: CertificateRecord; until: number }>();
+  private readonly cachedNames = new Map<string, string>();
   private readonly listeners = new Set<(event: ManagerEvent) => void>();
 
   constructor(private readonly options: CertificateManagerOptions) {
@@ -171,7 +173,8 @@ export class CertificateManager {
       return undefined;
     }
     const now = this.now();
-    const cached = this.cache.get(value);
+    const cachedId = this.cachedNames.get(value);
+    const cached = cachedId === undefined ? undefined : this.cache.get(cachedId);
     let record = cached && cached.until > now ? cached.record : await this.readByName(value);
     if (record && Date.parse(record.notAfter) > now) {
       if (isDue(record.renewal, now)) {
@@ -602,7 +605,8 @@ export class CertificateManager {
 
   private async readCertificate(id: string, bypassCache = false): Promise<CertificateRecord | undefined> {
     if (!bypassCache) {
-      for (const entry of this.cache.values()) if (entry.record.id === id && entry.until > this.now()) return entry.record;
+      const entry = this.cache.get(id);
+      if (entry && entry.until > this.now()) return entry.record;
     }
     const record = await this.readJson<CertificateRecord>(keys.certificate(id));
     if (record) this.remember(record);
@@ -616,15 +620,17 @@ export class CertificateManager {
 
   private remember(record: CertificateRecord): void {
     const until = this.now() + (this.options.cacheTtlMs ?? 60_000);
-    for (const i of record.identifiers) this.cache.set(i.value, { record, until });
+    this.cache.set(record.id, { record, until });
+    for (const i of record.identifiers) this.cachedNames.set(i.value, record.id);
   }
 
   private async forget(record: CertificateRecord): Promise<void> {
     await this.storage.delete(keys.certificate(record.id));
+    this.cache.delete(record.id);
     for (const i of record.identifiers) {
       const index = await this.readJson<NameIndexRecord>(keys.nameIndex(i.value));
       if (index?.id === record.id) await this.storage.delete(keys.nameIndex(i.value));
-      this.cache.delete(i.value);
+      if (this.cachedNames.get(i.value) === record.id) this.cachedNames.delete(i.value);
     }
   }
 

@@ -177,6 +177,10 @@ describe("CertificateManager", () => {
     expect(await m.remove(b.names[0]!)).toBe(true);
     expect(await m.remove(b.names[0]!)).toBe(false);
     expect(await storedCertificates(storage)).toHaveLength(0);
+    // Forgotten means forgotten, in memory too: managing the names again issues a new certificate.
+    const again = await m.manage(b.names);
+    expect(again.serialNumber).not.toBe(b.serialNumber);
+    expect(await m.remove(b.names)).toBe(true);
 
     // Overlapping name sets: a name set picks its own certificate, whatever serves the shared name.
     const [shared, other] = names("overlap", 2);
