@@ -1,4 +1,5 @@
 import type { CertificateManager, ManagedCertificate } from "../manager/certificate-manager.ts";
+import type { FetchHandler } from "./fetch-http-handler.ts";
 import type { RenewalTimer } from "./renewal-timer.ts";
 
 /** What the Bun and Deno helpers need from the manager. */
@@ -45,4 +46,24 @@ export interface ServingWithCertificates {
   readonly renewal: RenewalTimer | undefined;
   /** Stops the timers and servers; `force` also drops open connections. */
   stop(force?: boolean): Promise<void>;
+}
+
+/** Options the Bun and Deno `serveWithCertificates` helpers share. */
+export interface ServeWithCertificatesCommonOptions {
+  /** The names of the one certificate to obtain up front (`manager.manage(names)`) and serve. */
+  names: string[];
+  /** HTTPS port. Default 443; 0 picks a free port. */
+  port?: number;
+  /** Address to bind. Default: every interface. */
+  hostname?: string;
+  /** Plain-HTTP port for http-01 and the redirect to HTTPS. Default 80; `false` for none. */
+  httpPort?: number | false;
+  /** Serves plain-HTTP requests that are not http-01, instead of the redirect. */
+  httpFallback?: FetchHandler;
+  /** How often to look for a renewed certificate. Default 60 000 ms (the manager's own cache time). */
+  checkIntervalMs?: number;
+  /** `renewDue` interval. Default one hour; `false` for no timer. */
+  renewIntervalMs?: number | false;
+  /** Told about failed checks, swaps and renewal runs. */
+  onError?: (error: unknown) => void;
 }

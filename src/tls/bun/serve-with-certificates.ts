@@ -3,7 +3,7 @@ import { acmeHttpHandler, type FetchHandler } from "../fetch-http-handler.ts";
 import { startPeriodicTask, type PeriodicTask } from "../periodic-task.ts";
 import { startRenewalTimer, type RenewalTimer } from "../renewal-timer.ts";
 import { retryBind } from "../retry-bind.ts";
-import { lookUpCertificates, sameCertificates, type ServedCertificates, type ServingManager, type ServingWithCertificates } from "../served-certificates.ts";
+import { lookUpCertificates, sameCertificates, type ServedCertificates, type ServeWithCertificatesCommonOptions, type ServingManager, type ServingWithCertificates } from "../served-certificates.ts";
 
 export type { ServingWithCertificates };
 
@@ -38,31 +38,14 @@ export interface BunRuntime {
 }
 
 /** Options for {@link serveWithCertificates}. */
-export interface BunServeWithCertificatesOptions {
-  /** The names of the one certificate to obtain up front (`manager.manage(names)`) and serve. */
-  names: string[];
+export interface BunServeWithCertificatesOptions extends ServeWithCertificatesCommonOptions {
   /** Serves HTTPS requests. */
   fetch: BunFetchHandler;
-  /** HTTPS port. Default 443; 0 picks a free port. */
-  port?: number;
-  /** Address to bind. Default: every interface. */
-  hostname?: string;
-  /** Plain-HTTP port for http-01 and the redirect to HTTPS. Default 80; `false` for none. */
-  httpPort?: number | false;
-  /** Serves plain-HTTP requests that are not http-01, instead of the redirect. */
-  httpFallback?: FetchHandler;
-  /** How often to look for a renewed certificate. Default 60 000 ms (the manager's own cache time). */
-  checkIntervalMs?: number;
-  /** `renewDue` interval. Default one hour; `false` for no timer. */
-  renewIntervalMs?: number | false;
   /** Other `Bun.serve` options for the HTTPS server (`websocket`, `error`, `idleTimeout`, …). */
   serve?: Record<string, unknown>;
-  /** Told about failed checks, swaps and renewal runs. */
-  onError?: (error: unknown) => void;
   /** The Bun runtime object. Default `globalThis.Bun`. */
   bun?: BunRuntime;
 }
-
 
 /**
  * Automatic HTTPS for Bun: obtains the certificate (`manager.manage(names)`, answering http-01 on

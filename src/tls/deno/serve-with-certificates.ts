@@ -3,7 +3,7 @@ import { acmeHttpHandler, type FetchHandler } from "../fetch-http-handler.ts";
 import { startPeriodicTask, type PeriodicTask } from "../periodic-task.ts";
 import { startRenewalTimer, type RenewalTimer } from "../renewal-timer.ts";
 import { retryBind } from "../retry-bind.ts";
-import type { ServingManager, ServingWithCertificates } from "../served-certificates.ts";
+import type { ServeWithCertificatesCommonOptions, ServingManager, ServingWithCertificates } from "../served-certificates.ts";
 
 // The slice of Deno's API used here, declared structurally so this file typechecks with Node's types.
 
@@ -48,23 +48,9 @@ export interface DenoRuntime {
 }
 
 /** Options for {@link serveWithCertificates}. */
-export interface DenoServeWithCertificatesOptions {
-  /** The names of the one certificate to obtain up front (`manager.manage(names)`) and serve. */
-  names: string[];
+export interface DenoServeWithCertificatesOptions extends ServeWithCertificatesCommonOptions {
   /** Serves HTTPS requests. */
   handler: DenoServeHandler;
-  /** HTTPS port. Default 443; 0 picks a free port. */
-  port?: number;
-  /** Address to bind. Default: every interface. */
-  hostname?: string;
-  /** Plain-HTTP port for http-01 and the redirect to HTTPS. Default 80; `false` for none. */
-  httpPort?: number | false;
-  /** Serves plain-HTTP requests that are not http-01, instead of the redirect. */
-  httpFallback?: FetchHandler;
-  /** How often to look for a renewed certificate. Default 60 000 ms (the manager's own cache time). */
-  checkIntervalMs?: number;
-  /** `renewDue` interval. Default one hour; `false` for no timer. */
-  renewIntervalMs?: number | false;
   /**
    * Start the renewed server beside the old one (SO_REUSEPORT) before stopping the old one, so the
    * port never stops accepting. Deno 2.9 allows `reusePort` on TLS listeners only with
@@ -74,15 +60,12 @@ export interface DenoServeWithCertificatesOptions {
   reusePort?: boolean;
   /** Other `Deno.serve` options for the HTTPS server (`onError`, …). */
   serve?: Record<string, unknown>;
-  /** Told about failed checks, swaps and renewal runs. */
-  onError?: (error: unknown) => void;
   /** The Deno runtime object. Default `globalThis.Deno`. */
   deno?: DenoRuntime;
 }
 
 /** What {@link serveWithCertificates} returns (the same as the Bun helper). */
 export type DenoServingWithCertificates = ServingWithCertificates;
-
 
 /** A started server with the switch that force-closes it. */
 interface Running {
