@@ -3,6 +3,7 @@ import { EdgecertError } from "../../src/errors.ts";
 import { txtValuesAt } from "../../src/dns/doh-query.ts";
 import { parseDnsJson } from "../../src/dns/json-format.ts";
 import { DNS_TYPE_CNAME, DNS_TYPE_TXT, encodeDnsQuery, parseDnsResponse, type DnsResponse } from "../../src/dns/wire-format.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 const ascii = (s: string): number[] => [...Buffer.from(s, "latin1")];
@@ -37,17 +38,6 @@ function expectBadResponse(bytes: Uint8Array | number[], why: RegExp): void {
   expect((thrown as EdgecertError).message).toMatch(why);
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing input can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("DNS query encoding (RFC 1035 §4.1, RFC 8484 §4.1)", () => {
   it("encodes one TXT question with ID 0 and RD, byte for byte", () => {
@@ -162,7 +152,7 @@ describe("DNS parsers never throw anything but EdgecertError", () => {
   };
 
   it("random bytes (3 000 seeded inputs)", () => {
-    const random = prng(0x5eed);
+    const random = seededRandom(0x5eed);
     const outcomes = { ok: 0, rejected: 0 };
     for (let i = 0; i < 3_000; i++) {
       const bytes = Uint8Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256));
@@ -178,7 +168,7 @@ describe("DNS parsers never throw anything but EdgecertError", () => {
   });
 
   it("mutations of a valid response (3 000 seeded inputs): flipped bytes, truncations, pointer rewrites", () => {
-    const random = prng(0xd05);
+    const random = seededRandom(0xd05);
     const valid = sampleResponse();
     const outcomes = { ok: 0, rejected: 0 };
     for (let i = 0; i < 3_000; i++) {
@@ -201,7 +191,7 @@ describe("DNS parsers never throw anything but EdgecertError", () => {
   });
 
   it("random and mangled JSON answers (2 000 seeded inputs)", () => {
-    const random = prng(0x15);
+    const random = seededRandom(0x15);
     const pieces = ['{"Status":0,"Answer":[', '{"name":"a.","type":16,"TTL":1,"data":"\\"x\\""}', "]}", '"', "\\", "null", "[", "{", "1", ",", '"data":', "}"];
     const outcomes = { ok: 0, rejected: 0 };
     for (let i = 0; i < 2_000; i++) {

@@ -49,26 +49,31 @@ export interface ScriptRun {
   timedOut: boolean;
 }
 
+/** Spawns `binary args…` in the project root (offline switches set) and collects its output. */
+function spawnInRoot(binary: string, args: string[], env: Record<string, string>) {
+  const child = spawn(binary, args, {
+    cwd: root,
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out = { stdout: "", stderr: "" };
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out.stdout += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (out.stderr += c));
+  return { child, out };
+}
+
 /** Runs `binary args…` in the project root, killing it after `timeoutMs`. */
 export function runScript(binary: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<ScriptRun> {
   return new Promise((resolve) => {
-    const child = spawn(binary, args, {
-      cwd: root,
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
+    const { child, out } = spawnInRoot(binary, args, env);
     let timedOut = false;
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
     }, timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      const reports = stdout
+      const reports = out.stdout
         .split("\n")
         .filter((line) => line.startsWith("{"))
         .map((line) => {
@@ -79,7 +84,7 @@ export function runScript(binary: string, args: string[], env: Record<string, st
           }
         })
         .filter((r) => r.edgecert === "runtime-smoke");
-      resolve({ code, signal, stdout, stderr, reports, timedOut });
+      resolve({ code, signal, stdout: out.stdout, stderr: out.stderr, reports, timedOut });
     });
   });
 }
@@ -96,24 +101,16 @@ export interface RunningProcess {
 
 /** Starts `binary args…` in the project root. */
 export function startProcess(binary: string, args: string[], env: Record<string, string>): RunningProcess {
-  const child = spawn(binary, args, {
-    cwd: root,
-    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
+  const { child, out } = spawnInRoot(binary, args, env);
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve((exitCode = code))));
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const output = () => `--- stdout\n${stdout}\n--- stderr\n${stderr}`;
+  const output = () => `--- stdout\n${out.stdout}\n--- stderr\n${out.stderr}`;
   return {
     output,
     async waitFor(pattern, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        const match = stdout.match(pattern);
+        const match = out.stdout.match(pattern);
         if (match) return match;
         if (exitCode !== undefined) throw new Error(`exited with ${exitCode} before printing ${pattern}\n${output()}`);
         await new Promise((resolve) => setTimeout(resolve, 25));

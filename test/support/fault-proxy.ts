@@ -37,6 +37,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "undici";
 import { agentFetch } from "./agent-fetch.ts";
+import { seededRandom } from "./seeded-random.ts";
 
 /** What to do with a matched request. */
 export type Fault =
@@ -195,17 +196,6 @@ class ProxyHttpError extends Error {
   }
 }
 
-/** mulberry32: small, fast, deterministic PRNG returning [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Whether `path` (path + query) matches a rule/filter path matcher. */
 function pathMatches(matcher: FaultRule["path"], path: string): boolean {
@@ -330,7 +320,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const requests: ProxiedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const upstreamRequests = new Set<http.ClientRequest>();
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let closed = false;
   let proxyHost = ""; // "127.0.0.1:<port>", set once listening
   let newNoncePath: string | undefined;
