@@ -12,6 +12,8 @@
  * - `aborted`: the caller's `AbortSignal` fired.
  * - `challenge_failed`: a challenge solver or validation failed.
  * - `storage`: a storage backend failed or a lock could not be acquired.
+ * - `conflict`: a conditional write was refused because the record changed since it was read.
+ * - `lease_lost`: a write fenced by a lease was refused because that lease lapsed or was taken over.
  */
 export type EdgecertErrorCode =
   | "invalid_input"
@@ -25,7 +27,9 @@ export type EdgecertErrorCode =
   | "timeout"
   | "aborted"
   | "challenge_failed"
-  | "storage";
+  | "storage"
+  | "conflict"
+  | "lease_lost";
 
 /** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
 export class EdgecertError extends Error {

@@ -3,7 +3,16 @@
  * (Workers included). The file-system backend is in `edgecert/storage/file`.
  * @module
  */
-export type { Storage, StorageListOptions, StorageListResult, Lease, LockOptions } from "./storage.ts";
+export type {
+  Storage,
+  StorageEntry,
+  StorageListOptions,
+  StorageListResult,
+  Lease,
+  LockOptions,
+  Fence,
+  WriteConditions,
+} from "./storage.ts";
 export { MemoryStorage } from "./memory-storage.ts";
 export { KvStorage, type KvStorageOptions } from "./kv-storage.ts";
 export { R2Storage, type R2StorageOptions } from "./r2-storage.ts";

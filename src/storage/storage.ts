@@ -38,6 +38,36 @@ export interface Lease {
   renew(ttlMs?: number): Promise<void>;
 }
 
+/** A stored value together with the version a conditional write can name. */
+export interface StorageEntry {
+  readonly value: Uint8Array;
+  /** Opaque; changes whenever the key is written. Compare only for equality. */
+  readonly version: string;
+}
+
+/** The lease a write is fenced by: a {@link Lease} is one. */
+export interface Fence {
+  readonly name: string;
+  readonly token: number;
+}
+
+/**
+ * Conditions on {@link Storage.put} and {@link Storage.delete}. Every condition given must hold, and the
+ * backend checks them atomically with the write (each backend documents how).
+ */
+export interface WriteConditions {
+  /**
+   * Write only when the key's current version is this one; `null`: only when the key does not exist.
+   * Otherwise the write is refused with `EdgecertError("conflict")` and nothing changes.
+   */
+  ifVersion?: string | null;
+  /**
+   * Write only while this lease is the current, unexpired holder of lock `fence.name` with the same
+   * token. Otherwise the write is refused with `EdgecertError("lease_lost")` and nothing changes.
+   */
+  fence?: Fence;
+}
+
 /**
  * Where edgecert keeps accounts, keys and certificates, with locking. Keys are `/`-separated paths of
  * printable ASCII: 1–512 characters, no backslash, no empty, `.` or `..` segment (so no leading or
@@ -48,10 +78,15 @@ export interface Lease {
 export interface Storage {
   /** The value stored at `key`, or undefined. */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Stores `value` (text is stored as UTF-8) atomically. */
-  put(key: string, value: Uint8Array | string): Promise<void>;
-  /** Deletes `key`; deleting a missing key is not an error. */
-  delete(key: string): Promise<void>;
+  /**
+   * The value at `key` with its version, or undefined.
+   * (Optional only until every backend implements it; it becomes required.)
+   */
+  getEntry?(key: string): Promise<StorageEntry | undefined>;
+  /** Stores `value` (text is stored as UTF-8) atomically, when every condition in `when` holds. */
+  put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void>;
+  /** Deletes `key` when every condition in `when` holds; deleting a missing key is not an error. */
+  delete(key: string, when?: WriteConditions): Promise<void>;
   /** Keys starting with `prefix`, a page at a time. */
   list(prefix: string, options?: StorageListOptions): Promise<StorageListResult>;
   /** Acquires an exclusive lease on `name`, waiting up to `waitMs`. */
