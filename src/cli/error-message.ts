@@ -1,0 +1,105 @@
+/**
+ * Typed errors as one actionable line: what failed, for which name, what to check. `--verbose` adds
+ * the CA's problem document (RFC 7807 / RFC 8555 §6.7) as the CA sent it.
+ * @module
+ */
+import { IssuanceError } from "../acme/issuance-error.ts";
+import { AcmeProblem } from "../acme/problem.ts";
+import { EdgecertError } from "../errors.ts";
+import { CliError } from "./exit-codes.ts";
+
+/** Hints per ACME problem type (RFC 8555 §6.7), keyed by the short name. */
+const PROBLEM_HINTS: Readonly<Record<string, string>> = {
+  connection: "check that the CA can reach this host (DNS A/AAAA records, firewall, the port the challenge uses)",
+  unauthorized: "check that the name points at this host and that nothing else answers the challenge",
+  incorrectResponse: "check that requests for /.well-known/acme-challenge/ reach edgecert (or the --webroot directory)",
+  dns: "check the name's DNS records (and the TXT record for dns-01) with dig",
+  caa: "a CAA record forbids this CA: add one that allows it",
+  tls: "check that the tls-alpn-01 port reaches edgecert directly (no TLS-terminating proxy in front)",
+  rateLimited: "the CA's rate limit was hit: wait, or use --server letsencrypt-staging while testing",
+  externalAccountRequired: "this CA needs --eab-kid and --eab-hmac",
+  accountDoesNotExist: "the stored account is gone at the CA: run `edgecert account` to inspect it",
+  unauthorizedAccount: "the account may be deactivated: see `edgecert account`",
+  userActionRequired: "the CA's terms changed: visit the URL in the problem (--verbose) and accept them",
+  rejectedIdentifier: "the CA will not issue for this name (policy): check spelling, or choose another CA",
+  invalidContact: "check --email",
+  badCSR: "the CA refused the CSR: try --key-type ES256",
+  serverInternal: "the CA had an internal error: retry later",
+};
+
+const firstLine = (s: string) => s.split("\n")[0] ?? s;
+
+/** The problem behind an error, when there is one. */
+export function problemOf(err: unknown): AcmeProblem | undefined {
+  if (err instanceof AcmeProblem) return err;
+  if (err instanceof IssuanceError) return err.problem ?? err.failures.find((f) => f.problem)?.problem;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause && cause !== err ? problemOf(cause) : undefined;
+}
+
+/** One line for `err`, for the certificate `names` (when it concerns one). */
+export function errorLine(err: unknown, names: readonly string[] = []): string {
+  const subject = names.length ? ` for ${names.join(", ")}` : "";
+  if (err instanceof CliError) return err.message;
+  if (err instanceof IssuanceError) {
+    const problem = problemOf(err);
+    const failed = err.failures.length ? err.failures : err.identifier ? [{ identifier: err.identifier, problem }] : [];
+    const who = failed.length ? failed.map((f) => f.identifier.value).join(", ") : names.join(", ");
+    const how = err.failures[0]?.challengeType ? ` (${err.failures[0].challengeType})` : "";
+    const what = problem ? `${problem.kind}: ${firstLine(problem.detail || problem.message)}` : firstLine(err.message.replace(/^[a-z-]+: /, ""));
+    const hint = hintFor(err, problem);
+    return `${err.step} failed for ${who || "the certificate"}${how}: ${what}${hint ? ` — ${hint}` : ""}`;
+  }
+  if (err instanceof AcmeProblem) {
+    const hint = hintFor(err, err);
+    return `the CA refused${subject}: ${err.kind}: ${firstLine(err.detail || err.message)}${hint ? ` — ${hint}` : ""}`;
+  }
+  if (err instanceof EdgecertError) {
+    const hint = hintFor(err, undefined);
+    return `${err.code.replace(/_/g, " ")} error${subject}: ${firstLine(err.message)}${hint ? ` — ${hint}` : ""}`;
+  }
+  return `failed${subject}: ${firstLine(err instanceof Error ? err.message : String(err))}`;
+}
+
+function hintFor(err: EdgecertError, problem: AcmeProblem | undefined): string | undefined {
+  if (problem) {
+    const hint = PROBLEM_HINTS[problem.kind];
+    if (hint) return hint;
+  }
+  switch (err.code) {
+    case "network":
+      return "check the network, --server, and --ca-file for a private CA";
+    case "timeout":
+      return "the CA or a challenge took too long: retry, and check --verbose";
+    case "storage":
+      return "check the permissions of --dir / --storage (and whether another edgecert holds the lock)";
+    case "lease_lost":
+      return "another edgecert took over the lock: check the clocks of hosts sharing --storage";
+    case "unsupported_key":
+      return "choose another --key-type (ec256, ec384, rsa2048)";
+    default:
+      return undefined;
+  }
+}
+
+/** The CA's problem document(s) as JSON text, for `--verbose`; undefined when there is none. */
+export function problemDocument(err: unknown): string | undefined {
+  const problems: AcmeProblem[] = [];
+  if (err instanceof IssuanceError) for (const f of err.failures) if (f.problem) problems.push(f.problem);
+  const main = problemOf(err);
+  if (main && !problems.includes(main)) problems.unshift(main);
+  if (problems.length === 0) return undefined;
+  return problems
+    .map((p) =>
+      JSON.stringify({
+        type: p.type,
+        detail: p.detail,
+        ...(p.status !== undefined ? { status: p.status } : {}),
+        ...(p.identifier ? { identifier: p.identifier } : {}),
+        ...(p.subproblems.length ? { subproblems: p.subproblems } : {}),
+        ...(p.instance ? { instance: p.instance } : {}),
+        ...(p.url ? { url: p.url } : {}),
+      }),
+    )
+    .join("\n");
+}

@@ -1,0 +1,129 @@
+/**
+ * Test bed for the CLI: Pebble behind the fault proxy (which adds ARI, RFC 9773, that Pebble 2.4
+ * lacks, and counts every request the CLI sends), and a way to run the real `edgecert` executable as
+ * a child process in Node, Deno or Bun.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { findRuntime } from "../runtimes/runtime-binaries.ts";
+
+const root = join(import.meta.dirname, "..", "..");
+export const MAIN = join(root, "src", "cli", "main.ts");
+
+/** The runtimes the CLI runs in. */
+export type Runtime = "node" | "deno" | "bun";
+
+/** Pebble + ARI proxy + a temp dir holding the proxy's CA for `--ca-file`. */
+export interface CliBed {
+  pebble: PebbleInstance;
+  proxy: FaultProxy;
+  dir: string;
+  caFile: string;
+  /** The CA root(s) Pebble issues under, as a PEM file (for `openssl verify`). */
+  rootFile: string;
+  /** Sets the ARI window the proxy answers (RFC 9773 §4.2) and the Retry-After it sends. */
+  ariWindow(start: Date, end: Date, retryAfterSeconds?: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startCliBed(): Promise<CliBed> {
+  const pebble = await startPebble();
+  const proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
+  const dir = await mkdtemp(join(tmpdir(), "edgecert-cli-"));
+  const caFile = join(dir, "proxy-ca.pem");
+  await writeFile(caFile, proxy.caPem!);
+  const rootFile = join(dir, "root.pem");
+  await writeFile(rootFile, (await pebble.rootsPem())[0]!);
+  const ariWindow = (start: Date, end: Date, retryAfterSeconds = 21_600) => {
+    proxy.clearRules();
+    proxy.addRule({
+      method: "GET",
+      path: "/dir",
+      times: Infinity,
+      fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
+    });
+    proxy.addRule({
+      method: "GET",
+      path: "/renewal-info/",
+      times: Infinity,
+      fault: {
+        kind: "respond",
+        status: 200,
+        headers: { "content-type": "application/json", "retry-after": String(retryAfterSeconds) },
+        body: JSON.stringify({ suggestedWindow: { start: start.toISOString(), end: end.toISOString() } }),
+      },
+    });
+  };
+  // Default: a window far ahead (Pebble's certificates live five years).
+  ariWindow(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000));
+  return {
+    pebble,
+    proxy,
+    dir,
+    caFile,
+    rootFile,
+    ariWindow,
+    async stop() {
+      await proxy.close();
+      await pebble.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A finished CLI run. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Requests the proxy saw during the run (all of them went to the ACME server). */
+  requests: number;
+  /** `stdout` parsed, when `--json` was given. */
+  json: Record<string, unknown> | undefined;
+}
+
+/** The command line that runs the CLI from source in `runtime`. */
+export function cliCommand(runtime: Runtime): { binary: string; args: string[] } {
+  if (runtime === "node") return { binary: process.execPath, args: ["--import", "tsx", MAIN] };
+  const found = findRuntime(runtime);
+  if ("error" in found) throw new Error(found.error);
+  return runtime === "deno" ? { binary: found.path, args: ["run", "-A", "--no-lock", MAIN] } : { binary: found.path, args: [MAIN] };
+}
+
+/** Runs `edgecert args…` in `runtime` (killed after `timeoutMs`). */
+export function runCli(bed: CliBed, runtime: Runtime, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  const { binary, args: pre } = cliCommand(runtime);
+  const before = bed.proxy.requests.length;
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [...pre, ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bed.dir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", reject);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      let json: Record<string, unknown> | undefined;
+      if (args.includes("--json")) {
+        try {
+          json = JSON.parse(stdout) as Record<string, unknown>;
+        } catch {
+          json = undefined;
+        }
+      }
+      resolve({ code, stdout, stderr, requests: bed.proxy.requests.length - before, json });
+    });
+  });
+}
+
+/** Shows a run in assertion messages. */
+export const show = (run: CliRun) => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
