@@ -21,7 +21,27 @@ export {
 } from "./challenge-helpers.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
 export { InvalidIdentifierError, isIpAddress, sameIdentifiers, toIdentifier, toIdentifiers } from "./identifiers.ts";
-export { IssuanceError, type IssuanceStep, type ValidationFailure } from "./issuance-error.ts";
+export {
+  IssuanceError,
+  OrderNotResumableError,
+  type IssuanceStep,
+  type UnresumableOrderReason,
+  type ValidationFailure,
+} from "./issuance-error.ts";
+export type {
+  AccountProgress,
+  AuthorizationsProgress,
+  AuthorizationValidProgress,
+  ChallengesAcceptedProgress,
+  ChallengesPresentedProgress,
+  ChallengeSwitchProgress,
+  DoneProgress,
+  DownloadedProgress,
+  FinalizedProgress,
+  ObtainProgressBase,
+  ObtainProgressEvent,
+  OrderProgress,
+} from "./issuance/progress.ts";
 export {
   obtainCertificate,
   type IssuedChain,

@@ -52,3 +52,23 @@ export class IssuanceError extends EdgecertError {
     return this.problem?.retryAfterMs;
   }
 }
+
+/** Why a recorded order cannot be resumed (see {@link OrderNotResumableError}). */
+export type UnresumableOrderReason = "not_found" | "expired" | "invalid" | "deactivated" | "different_identifiers";
+
+/**
+ * The order `obtainCertificate` was asked to resume (`resumeOrderUrl`) cannot go on: the CA no
+ * longer knows it (404), it expired, it is invalid or deactivated, or it is for other identifiers.
+ * Nothing was created; the caller decides whether to drop what it recorded and order anew.
+ */
+export class OrderNotResumableError extends IssuanceError {
+  readonly orderUrl: string;
+  readonly reason: UnresumableOrderReason;
+
+  constructor(orderUrl: string, reason: UnresumableOrderReason, details: { problem?: AcmeProblem; cause?: unknown } = {}) {
+    super("new-order", `cannot resume order ${orderUrl}: ${reason.replace(/_/g, " ")}`, { code: "invalid_input", ...details });
+    this.name = "OrderNotResumableError";
+    this.orderUrl = orderUrl;
+    this.reason = reason;
+  }
+}

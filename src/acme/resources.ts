@@ -32,12 +32,14 @@ export function asAuthorization(json: Record<string, unknown>, url: string): Acm
   if (!isString(json.status) || !id || !isString(id.type) || !isString(id.value) || !Array.isArray(json.challenges)) {
     throw bad("authorization", url);
   }
-  for (const c of json.challenges as Array<Record<string, unknown>>) {
-    if (typeof c !== "object" || c === null || !isString(c.type) || !isString(c.url) || !isString(c.status)) {
-      throw bad("authorization (challenge)", url);
-    }
-  }
-  return { ...(json as unknown as AcmeAuthorization), url };
+  // A challenge this client cannot read (e.g. a newer type with another shape) is left out rather than
+  // failing the authorization: challenge selection only ever picks types it has a solver for.
+  const challenges = (json.challenges as unknown[]).filter(
+    (c): c is Record<string, unknown> =>
+      typeof c === "object" && c !== null && isString((c as Record<string, unknown>).type) &&
+      isString((c as Record<string, unknown>).url) && isString((c as Record<string, unknown>).status),
+  );
+  return { ...(json as unknown as AcmeAuthorization), challenges: challenges as unknown as AcmeAuthorization["challenges"], url };
 }
 
 /** Validates an account object (RFC 8555 §7.1.2) and attaches its URL. */

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AcmeClient,
   AcmeProblem,
@@ -16,26 +16,15 @@ import {
   splitPemChain,
   type Solver,
 } from "../../src/index.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { usePebbleBed } from "../support/pebble-bed.ts";
 import { countingFetch } from "../support/request-counter.ts";
 import { serveTlsAlpn01 } from "../support/tls-alpn-server.ts";
 
-let pebble: PebbleInstance;
-let http: Http01Server;
-const http01 = new Http01Solver();
+const bed = usePebbleBed({ alternateRoots: 1 });
+const http01 = bed.http01;
 
-beforeAll(async () => {
-  pebble = await startPebble({ alternateRoots: 1 });
-  http = await serveHttp01(pebble.httpPort, http01);
-});
-afterAll(async () => {
-  await http?.close();
-  await pebble?.stop();
-});
-
-async function newClient(fetchFn: typeof fetch = pebble.fetch): Promise<AcmeClient> {
-  const client = new AcmeClient({ directoryUrl: pebble.directoryUrl, accountKey: await generateKeyPair("ES256"), fetch: fetchFn });
+async function newClient(fetchFn: typeof fetch = bed.pebble.fetch): Promise<AcmeClient> {
+  const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair("ES256"), fetch: fetchFn });
   await client.newAccount({ termsOfServiceAgreed: true });
   return client;
 }
@@ -45,11 +34,11 @@ function challtestsrvDns01(calls: string[] = []): Solver {
   return dns01Solver({
     setTxt: async (name, value) => {
       calls.push(`set ${name}`);
-      await pebble.setTxt(name, value);
+      await bed.pebble.setTxt(name, value);
     },
     removeTxt: async (name) => {
       calls.push(`remove ${name}`);
-      await pebble.clearTxt(name);
+      await bed.pebble.clearTxt(name);
     },
   });
 }
@@ -99,7 +88,7 @@ describe("issuance against Pebble", () => {
 
   it("3 DNS names + 1 IP over tls-alpn-01 with our RFC 8737 certificate", async () => {
     const tls = new TlsAlpn01Solver();
-    const server = await serveTlsAlpn01(pebble.tlsPort, tls);
+    const server = await serveTlsAlpn01(bed.pebble.tlsPort, tls);
     try {
       const client = await newClient();
       const cert = await obtainCertificate({
@@ -121,8 +110,8 @@ describe("issuance against Pebble", () => {
   });
 
   it("rejects a wildcard without a dns-01 solver before sending anything", async () => {
-    const counter = countingFetch(pebble.fetch);
-    const client = new AcmeClient({ directoryUrl: pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
+    const counter = countingFetch(bed.pebble.fetch);
+    const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
     const err = await obtainCertificate({ client, names: ["*.x.example.test"], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     expect((err as IssuanceError).step).toBe("validate-input");

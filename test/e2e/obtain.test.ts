@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AcmeClient,
-  Http01Solver,
   IssuanceError,
   dns01Solver,
   generateKeyPair,
@@ -12,37 +11,28 @@ import {
   type Solver,
 } from "../../src/index.ts";
 import { EdgecertError } from "../../src/errors.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { serveHttp01 } from "../support/challenge-servers.ts";
+import { startPebble } from "../support/pebble.ts";
+import { usePebbleBed } from "../support/pebble-bed.ts";
 import { countingFetch, type CountingFetch } from "../support/request-counter.ts";
 
-let pebble: PebbleInstance;
-let http: Http01Server;
-const http01 = new Http01Solver();
-
-beforeAll(async () => {
-  pebble = await startPebble();
-  http = await serveHttp01(pebble.httpPort, http01);
-});
-afterAll(async () => {
-  await http?.close();
-  await pebble?.stop();
-});
+const bed = usePebbleBed();
+const http01 = bed.http01;
 
 function names(n: number, tag: string): string[] {
   return Array.from({ length: n }, (_, i) => `${tag}-${i}.example.test`);
 }
 
 async function freshClient(): Promise<{ client: AcmeClient; counter: CountingFetch }> {
-  const counter = countingFetch(pebble.fetch);
-  const client = new AcmeClient({ directoryUrl: pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
+  const counter = countingFetch(bed.pebble.fetch);
+  const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
   return { client, counter };
 }
 
 const dns01 = (): Solver =>
   dns01Solver({
-    setTxt: (name, value) => pebble.setTxt(name, value),
-    removeTxt: (name) => pebble.clearTxt(name),
+    setTxt: (name, value) => bed.pebble.setTxt(name, value),
+    removeTxt: (name) => bed.pebble.clearTxt(name),
   });
 
 /** Records present/cleanup calls, optionally failing `present` for one identifier. */

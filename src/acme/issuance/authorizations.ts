@@ -1,0 +1,85 @@
+import { mapConcurrent } from "../concurrency.ts";
+import { IssuanceError } from "../issuance-error.ts";
+import type { AcmeProblem } from "../problem.ts";
+import type { ChallengeContext, Solver } from "../solver.ts";
+import type { AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder } from "../types.ts";
+import { selectChallenge } from "./challenge-selection.ts";
+import { runStep, type IssuanceContext } from "./context.ts";
+
+/** One authorization still to validate, with the challenge chosen for it. */
+export interface ChallengeTask {
+  authz: AcmeAuthorization;
+  /** The identifier as ordered: `*.name` for a wildcard authorization. */
+  ordered: AcmeIdentifier;
+  challenge: AcmeChallenge;
+  solver: Solver;
+  ctx: ChallengeContext;
+  /** Known valid from a response, so the order need not be asked. */
+  valid: boolean;
+  /** The CA already said it failed. */
+  failed?: AcmeProblem;
+  /** When its accept was sent (for the progress event's duration). */
+  acceptedAt?: number;
+  /** Its `authorization_valid` event was sent. */
+  reported?: boolean;
+}
+
+/** What choosing challenges needs besides the authorizations. */
+export interface ChallengePlan {
+  solvers: Readonly<Record<string, Solver | undefined>>;
+  solverTypes: readonly string[];
+  preferred: readonly string[];
+  /** Challenge types that already failed, by `type:value` of the ordered identifier. */
+  avoid: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/** Map key of an identifier. */
+export const identifierKey = (id: AcmeIdentifier): string => `${id.type}:${id.value}`;
+
+/** Reads every authorization of the order (RFC 8555 §7.5), up to `concurrency` at once. */
+export function fetchAuthorizations(ctx: IssuanceContext, order: AcmeOrder): Promise<AcmeAuthorization[]> {
+  return runStep(ctx, "authorizations", () =>
+    mapConcurrent(order.authorizations, ctx.concurrency, (url) => ctx.client.getAuthorization(url, { signal: ctx.signal })),
+  );
+}
+
+/**
+ * One task per authorization that is not valid yet, each with the challenge to solve. Throws when an
+ * authorization cannot be validated (not pending, or no solver for any offered type).
+ */
+export async function planChallenges(ctx: IssuanceContext, authzs: AcmeAuthorization[], plan: ChallengePlan): Promise<ChallengeTask[]> {
+  const tasks: ChallengeTask[] = [];
+  for (const authz of authzs) {
+    if (authz.status === "valid") continue;
+    const identifier = authz.identifier;
+    const ordered = authz.wildcard ? { ...identifier, value: `*.${identifier.value}` } : identifier;
+    if (authz.status !== "pending") {
+      throw new IssuanceError("authorizations", `authorization for ${identifier.value} is ${authz.status}`, { identifier });
+    }
+    const challenge = selectChallenge({
+      authorization: authz,
+      ordered,
+      solverTypes: plan.solverTypes,
+      preferred: plan.preferred,
+      avoided: plan.avoid.get(identifierKey(ordered)),
+    });
+    const solver = challenge ? plan.solvers[challenge.type] : undefined;
+    if (!challenge || !solver) {
+      const offered = authz.challenges.map((c) => c.type).join(", ");
+      throw new IssuanceError("authorizations", `no usable solver for ${identifier.value} (offered: ${offered})`, {
+        code: "challenge_failed",
+        identifier,
+      });
+    }
+    const context: ChallengeContext = {
+      identifier,
+      wildcard: authz.wildcard === true,
+      authorization: authz,
+      keyAuthorization: await ctx.client.keyAuthorization(challenge.token),
+      signal: ctx.signal,
+      logger: ctx.logger,
+    };
+    tasks.push({ authz, ordered, challenge, solver, ctx: context, valid: challenge.status === "valid" });
+  }
+  return tasks;
+}
