@@ -35,3 +35,5 @@ export type {
 export { dueIndexOf, type DueIndex, type DueEntry, type StorageWithDueIndex } from "./due-index.ts";
 export { RedisStorage, type RedisStorageOptions } from "./redis/redis-storage.ts";
 export { fromNodeRedis, fromIoredis, fromBunRedis, type RedisScriptClient, type NodeRedisLike, type IoredisLike, type BunRedisLike } from "./redis/redis-client.ts";
+export { PostgresStorage, type PostgresStorageOptions } from "./postgres/postgres-storage.ts";
+export { fromPg, fromPostgresJs, type PostgresQueryClient, type PostgresRow, type PgLike, type PostgresJsLike } from "./postgres/postgres-client.ts";

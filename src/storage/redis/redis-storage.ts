@@ -2,7 +2,8 @@ import { EdgecertError } from "../../errors.ts";
 import { base64Decode, base64Encode } from "../../webcrypto/base64url.ts";
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../storage.ts";
 import { assertValidKey, assertValidPrefix } from "../keys.ts";
-import { decodeKeyCursor, encodeKeyCursor, listLimit } from "../list-page.ts";
+import { decodeKeyCursor, listLimit } from "../list-page.ts";
+import { pageOfFetched } from "../fetched-page.ts";
 import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
@@ -93,10 +94,7 @@ export class RedisStorage implements Storage, DueIndex {
     const min = after !== undefined && after >= prefix ? `(${after}` : `[${prefix}`;
     const max = `(${prefix}${AFTER_ALL_KEYS}`;
     const reply = await this.#eval("list", scripts.LIST, [this.#ns + "keys"], [min, max, String(limit + 1)]);
-    const keys = Array.isArray(reply) ? reply.map(String) : [];
-    if (keys.length <= limit) return { keys };
-    keys.length = limit;
-    return { keys, cursor: encodeKeyCursor(keys[limit - 1]!) };
+    return pageOfFetched(Array.isArray(reply) ? reply.map(String) : [], limit);
   }
 
   async lock(name: string, options?: LockOptions): Promise<Lease> {

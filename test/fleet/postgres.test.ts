@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import postgres from "postgres";
+import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
+import { fromPg, fromPostgresJs } from "../../src/storage/postgres/postgres-client.ts";
+import { runStorageConformance } from "../storage/conformance.ts";
+import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
+import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
+
+const bin = postgresBinDir();
+if (!bin) console.warn(process.env.CI ? "PostgreSQL missing in CI: the PostgreSQL tests will fail" : "SKIPPED: PostgreSQL is not installed — PostgresStorage tests did not run (apt-get install postgresql)");
+
+describe.skipIf(!bin && !process.env.CI)("PostgresStorage against a private PostgreSQL", () => {
+  let server: PostgresServer;
+  let pool: pg.Pool;
+  let sql: postgres.Sql;
+  beforeAll(async () => {
+    server = await startPostgres();
+    pool = new pg.Pool({ connectionString: server.url, max: 8 });
+    pool.on("error", () => undefined);
+    sql = postgres(server.url, { max: 8, onnotice: () => undefined });
+    await Promise.all([
+      new PostgresStorage({ client: fromPg(pool), table: "t_pg" }).migrate(),
+      new PostgresStorage({ client: fromPg(pool), table: "t_pg" }).migrate(),
+      new PostgresStorage({ client: fromPostgresJs(sql), table: "t_js" }).migrate(),
+    ]);
+  });
+  afterAll(async () => {
+    await pool?.end().catch(() => undefined);
+    await sql?.end({ timeout: 1 }).catch(() => undefined);
+    await server?.stop();
+  });
+
+  const viaPg = () => new PostgresStorage({ client: fromPg(pool), table: "t_pg" });
+  const viaPostgresJs = () => new PostgresStorage({ client: fromPostgresJs(sql), table: "t_js" });
+  runStorageConformance("PostgresStorage (pg)", viaPg);
+  runWriteConditionsConformance("PostgresStorage (pg)", viaPg);
+  runDueIndexConformance("PostgresStorage (pg)", viaPg);
+  runStorageConformance("PostgresStorage (postgres.js)", viaPostgresJs);
+  runWriteConditionsConformance("PostgresStorage (postgres.js)", viaPostgresJs);
+  runDueIndexConformance("PostgresStorage (postgres.js)", viaPostgresJs);
+
+  it("both clients share one table; migrate() is idempotent", async () => {
+    const a = new PostgresStorage({ client: fromPg(pool), table: "shared" });
+    const b = new PostgresStorage({ client: fromPostgresJs(sql), table: "shared" });
+    await a.migrate();
+    await b.migrate();
+    await a.put("x/bin", Uint8Array.of(0, 255, 10, 13, 92, 39));
+    expect(await b.get("x/bin")).toEqual(Uint8Array.of(0, 255, 10, 13, 92, 39));
+    const lease = await b.lock("x/lock", { ttlMs: 5_000 });
+    await a.put("x/bin", "fenced", { fence: lease });
+    await lease.release();
+    await expect(a.put("x/bin", "late", { fence: lease })).rejects.toMatchObject({ code: "lease_lost" });
+  });
+
+  it("before migrate(): a typed storage error that says to run it", async () => {
+    const s = new PostgresStorage({ client: fromPg(pool), table: "never_migrated" });
+    await expect(s.get("a")).rejects.toMatchObject({ code: "storage", message: expect.stringContaining("migrate()") });
+  });
+
+  it("a lease survives its connection: pg_terminate_backend on every other connection keeps the row and its token", async () => {
+    const s = viaPg();
+    const lease = await s.lock("term/lock", { ttlMs: 30_000 });
+    await pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'");
+    // The pool replaces dead connections; the first statement on a killed one may fail with a typed error.
+    let wrote = false;
+    for (let i = 0; i < 5 && !wrote; i++) {
+      try {
+        await s.put("term/k", "after terminate", { fence: lease });
+        wrote = true;
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe("storage");
+      }
+    }
+    expect(wrote).toBe(true);
+    await expect(s.lock("term/lock", { waitMs: 0 })).rejects.toMatchObject({ code: "storage" });
+    await lease.release();
+  });
+});
