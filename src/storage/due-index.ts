@@ -1,4 +1,5 @@
 import { EdgecertError } from "../errors.ts";
+import { assertValidKey } from "./keys.ts";
 import type { Storage } from "./storage.ts";
 
 /** One entry of a {@link DueIndex}: an id and when it falls due. */
@@ -42,4 +43,10 @@ export function checkDueTime(ms: number, what: string): number {
 export function checkDueLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 1) throw new EdgecertError("invalid_input", `due limit must be a positive integer, got ${String(limit)}`);
   return limit;
+}
+
+/** Checks `setDue` arguments: an id that follows the key rules and a finite time (floored to whole ms). */
+export function checkDueEntry(id: string, dueAtMs: number): number {
+  assertValidKey(id, "due id");
+  return checkDueTime(dueAtMs, "dueAtMs");
 }

@@ -37,3 +37,5 @@ export { RedisStorage, type RedisStorageOptions } from "./redis/redis-storage.ts
 export { fromNodeRedis, fromIoredis, fromBunRedis, type RedisScriptClient, type NodeRedisLike, type IoredisLike, type BunRedisLike } from "./redis/redis-client.ts";
 export { PostgresStorage, type PostgresStorageOptions } from "./postgres/postgres-storage.ts";
 export { fromPg, fromPostgresJs, type PostgresQueryClient, type PostgresRow, type PgLike, type PostgresJsLike } from "./postgres/postgres-client.ts";
+export { DenoKvStorage, type DenoKvStorageOptions } from "./deno-kv/deno-kv-storage.ts";
+export type { DenoKvLike, KvAtomicLike, KvEntryLike, KvKeyLike } from "./deno-kv/deno-kv-like.ts";

@@ -8,7 +8,7 @@ import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
 import { checkConditions, refusedWrite } from "../conditional-write.ts";
-import { checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
 import type { PostgresQueryClient, PostgresRow } from "./postgres-client.ts";
 
 /** Options for {@link PostgresStorage}. */
@@ -158,8 +158,7 @@ export class PostgresStorage implements Storage, DueIndex {
   }
 
   async setDue(id: string, dueAtMs: number): Promise<void> {
-    assertValidKey(id, "due id");
-    const at = checkDueTime(dueAtMs, "dueAtMs");
+    const at = checkDueEntry(id, dueAtMs);
     await this.#query(
       "setDue",
       `INSERT INTO ${this.#t} (kind, key, due_at) VALUES ('d', $1, $2::bigint) ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at`,

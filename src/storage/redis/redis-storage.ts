@@ -8,7 +8,7 @@ import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
 import { checkConditions, refusedWrite } from "../conditional-write.ts";
-import { checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
 import type { RedisScriptClient } from "./redis-client.ts";
 import * as scripts from "./redis-scripts.ts";
 
@@ -103,8 +103,7 @@ export class RedisStorage implements Storage, DueIndex {
   }
 
   async setDue(id: string, dueAtMs: number): Promise<void> {
-    assertValidKey(id, "due id");
-    const at = checkDueTime(dueAtMs, "dueAtMs");
+    const at = checkDueEntry(id, dueAtMs);
     await this.#eval("setDue", scripts.SET_DUE, [this.#ns + "due"], [id, String(at)]);
   }
 

@@ -1,0 +1,276 @@
+import { EdgecertError } from "../../errors.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../storage.ts";
+import { assertValidKey, assertValidPrefix } from "../keys.ts";
+import { decodeKeyCursor, listLimit } from "../list-page.ts";
+import { pageOfFetched } from "../fetched-page.ts";
+import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
+import { HeldLease, lapsed } from "../lease.ts";
+import { valueBytes } from "../value-bytes.ts";
+import { checkConditions, refusedWrite, type WriteRefusal } from "../conditional-write.ts";
+import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import type { DenoKvLike, KvAtomicLike, KvEntryLike, KvKeyLike } from "./deno-kv-like.ts";
+
+/** Options for {@link DenoKvStorage}. */
+export interface DenoKvStorageOptions {
+  /** An open `Deno.Kv` (`await Deno.openKv()` on Deno Deploy, or `Deno.openKv(path)` locally with `--unstable-kv`). */
+  kv: DenoKvLike;
+  /** First part of every Deno KV key this storage uses. Default `"edgecert"`. */
+  prefix?: string;
+}
+
+/** Deno KV refuses values over 64 KiB; larger ones are stored in chunks of this size. */
+const CHUNK_BYTES = 60_000;
+/** A compare-and-set that keeps losing to other writers gives up after this many rounds. */
+const MAX_ROUNDS = 50;
+const AFTER_ALL_KEYS = "\x7f";
+
+/** The head record of a value: the bytes inline, or the generation and count of its chunks. */
+type Head = { d: Uint8Array } | { g: string; n: number; len: number };
+/** A lock record: the last token handed out and when that lease lapses (0 once released). */
+interface LockRecord {
+  token: number;
+  expiresAt: number;
+}
+
+/**
+ * {@link Storage} in Deno KV: locally (`deno --unstable-kv`, SQLite, shared by the processes that open
+ * the same path) and on Deno Deploy (one store for every isolate and region).
+ *
+ * Layout under prefix `P`: `[P, "v", key]` holds a value (inline up to 60 KB; larger values in chunks
+ * `[P, "c", key, generation, i]` written before the head that names them, so a reader never sees half a
+ * value) — its versionstamp is the version; `[P, "l", name]` is a lock record `{ token, expiresAt }`
+ * that stays after a release, so tokens only grow; `[P, "d", dueAt, id]` and `[P, "di", id]` are the
+ * {@link DueIndex}.
+ *
+ * Consistency: strong (Deno KV's default reads). Every write is one `atomic()` commit with versionstamp
+ * checks on the head and, for a fenced write, on the lock record: a takeover, renewal or release of the
+ * lock between the check and the commit fails the commit, which is then re-judged from fresh reads. Deno
+ * KV has no server clock, so lease expiry is judged by the clock of the instance that acts (keep clocks
+ * in step and leases well above the skew). A crash between writing chunks and their head leaves
+ * unreferenced chunks behind (values over 60 KB only; edgecert's records are a few KB).
+ */
+export class DenoKvStorage implements Storage, DueIndex {
+  readonly #kv: DenoKvLike;
+  readonly #p: string;
+
+  constructor(options: DenoKvStorageOptions) {
+    if (!options || typeof options.kv?.atomic !== "function") throw new EdgecertError("invalid_input", "DenoKvStorage needs { kv } (a Deno.Kv)");
+    const prefix = options.prefix ?? "edgecert";
+    if (typeof prefix !== "string" || prefix.length === 0) throw new EdgecertError("invalid_input", "DenoKvStorage prefix must be a non-empty string");
+    this.#kv = options.kv;
+    this.#p = prefix;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.getEntry(key))?.value;
+  }
+
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
+    assertValidKey(key);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const head = await this.#call("get", () => this.#kv.get(this.#head(key)));
+      if (head.versionstamp === null) return undefined;
+      const value = await this.#readValue(key, head.value as Head);
+      // Chunks gone: an overwrite replaced this generation after we read its head. Read again.
+      if (value) return { value, version: head.versionstamp };
+    }
+    throw new EdgecertError("storage", `deno kv get of "${key}" kept racing with writers`);
+  }
+
+  async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
+    assertValidKey(key);
+    checkConditions(when);
+    const bytes = valueBytes(value);
+    let head: Head = { d: bytes };
+    let generation: string | undefined;
+    if (bytes.length > CHUNK_BYTES) {
+      generation = crypto.randomUUID();
+      const n = Math.ceil(bytes.length / CHUNK_BYTES);
+      for (let i = 0; i < n; i++) {
+        const chunk = bytes.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
+        await this.#call("put", () => this.#kv.set(this.#chunk(key, generation!, i), chunk));
+      }
+      head = { g: generation, n, len: bytes.length };
+    }
+    try {
+      await this.#conditionalWrite("put", key, when, (op) => op.set(this.#head(key), head));
+    } catch (error) {
+      if (generation) await this.#deleteChunks(key, generation).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async delete(key: string, when?: WriteConditions): Promise<void> {
+    assertValidKey(key);
+    checkConditions(when);
+    await this.#conditionalWrite("delete", key, when, (op, current) => (current.versionstamp === null ? undefined : op.delete(this.#head(key))));
+  }
+
+  async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
+    assertValidPrefix(prefix);
+    const limit = listLimit(options);
+    const after = options?.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
+    // The smallest string above `after` is `after` + NUL, which no key contains.
+    const start = after !== undefined && after >= prefix ? `${after}\u0000` : prefix;
+    const keys: string[] = [];
+    await this.#call("list", async () => {
+      for await (const entry of this.#kv.list({ start: [this.#p, "v", start], end: [this.#p, "v", prefix + AFTER_ALL_KEYS] }, { limit: limit + 1 })) {
+        keys.push(String(entry.key[2]));
+      }
+    });
+    return pageOfFetched(keys, limit);
+  }
+
+  async lock(name: string, options?: LockOptions): Promise<Lease> {
+    const settings = lockSettings(name, options);
+    return await acquireWithin(name, settings, () => this.#tryLock(name, settings.ttlMs));
+  }
+
+  async setDue(id: string, dueAtMs: number): Promise<void> {
+    const at = checkDueEntry(id, dueAtMs);
+    await this.#moveDue(id, at);
+  }
+
+  async clearDue(id: string): Promise<void> {
+    assertValidKey(id, "due id");
+    await this.#moveDue(id, undefined);
+  }
+
+  async due(untilMs: number, limit: number): Promise<DueEntry[]> {
+    const until = checkDueTime(untilMs, "untilMs");
+    checkDueLimit(limit);
+    const out: DueEntry[] = [];
+    await this.#call("due", async () => {
+      for await (const entry of this.#kv.list({ start: [this.#p, "d"], end: [this.#p, "d", until + 1] }, { limit })) {
+        out.push({ id: String(entry.key[3]), dueAtMs: Number(entry.key[2]) });
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Judges the conditions on fresh reads, then commits `mutate` with versionstamp checks on the head and
+   * the fence's lock record; a failed commit means something changed in between, so it judges again.
+   */
+  async #conditionalWrite(op: "put" | "delete", key: string, when: WriteConditions | undefined, mutate: (atomic: KvAtomicLike, current: KvEntryLike) => KvAtomicLike | undefined): Promise<void> {
+    const fence = when?.fence;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const [current, lock] = await Promise.all([
+        this.#call(op, () => this.#kv.get(this.#head(key))),
+        fence ? this.#call(op, () => this.#kv.get(this.#lockKey(fence.name))) : undefined,
+      ]);
+      const refusal = judge(when, current, lock);
+      if (refusal) throw refusedWrite(refusal, op, key, when);
+      const atomic = this.#kv.atomic().check({ key: this.#head(key), versionstamp: current.versionstamp });
+      if (fence && lock) atomic.check({ key: this.#lockKey(fence.name), versionstamp: lock.versionstamp });
+      const old = current.value as Head | undefined;
+      if (mutate(atomic, current) === undefined) return; // nothing to write (deleting a missing key)
+      const result = await this.#call(op, () => atomic.commit());
+      if (!result.ok) continue;
+      if (old && "g" in old) await this.#deleteChunks(key, old.g).catch(() => undefined);
+      return;
+    }
+    throw new EdgecertError("storage", `deno kv ${op} of "${key}" kept losing to concurrent writers (${MAX_ROUNDS} rounds)`);
+  }
+
+  async #tryLock(name: string, ttlMs: number): Promise<LockAttempt> {
+    const key = this.#lockKey(name);
+    const entry = await this.#call("lock", () => this.#kv.get(key));
+    const record = entry.value as LockRecord | undefined;
+    const now = Date.now();
+    if (record && record.expiresAt > now) return { heldUntil: record.expiresAt };
+    const token = (record?.token ?? 0) + 1;
+    const expiresAt = now + ttlMs;
+    const result = await this.#call("lock", () => this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord).commit());
+    if (!result.ok) return {}; // another instance took it first: look again
+    const lease = new HeldLease(name, token, expiresAt, ttlMs, {
+      renew: async (ttl) => {
+        const at = Date.now();
+        if (!(await this.#updateLock(name, token, at + ttl))) throw lapsed(name, token);
+        return at + ttl;
+      },
+      release: async () => {
+        await this.#updateLock(name, token, 0);
+      },
+    });
+    return { lease };
+  }
+
+  /** Sets the expiry of lease `token` on `name` while it still holds; false when it lapsed or was taken over. */
+  async #updateLock(name: string, token: number, expiresAt: number): Promise<boolean> {
+    const key = this.#lockKey(name);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const entry = await this.#call("lock", () => this.#kv.get(key));
+      const record = entry.value as LockRecord | undefined;
+      if (!record || record.token !== token || record.expiresAt <= Date.now()) return false;
+      const result = await this.#call("lock", () => this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord).commit());
+      if (result.ok) return true;
+    }
+    return false;
+  }
+
+  async #moveDue(id: string, at: number | undefined): Promise<void> {
+    const pointer: KvKeyLike = [this.#p, "di", id];
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const entry = await this.#call("setDue", () => this.#kv.get(pointer));
+      const atomic = this.#kv.atomic().check({ key: pointer, versionstamp: entry.versionstamp });
+      if (typeof entry.value === "number") atomic.delete([this.#p, "d", entry.value, id]);
+      if (at === undefined) atomic.delete(pointer);
+      else atomic.set([this.#p, "d", at, id], true).set(pointer, at);
+      if ((await this.#call("setDue", () => atomic.commit())).ok) return;
+    }
+    throw new EdgecertError("storage", `deno kv setDue of "${id}" kept losing to concurrent writers`);
+  }
+
+  /** The bytes a head names, or undefined when its chunks are gone (replaced meanwhile). */
+  async #readValue(key: string, head: Head): Promise<Uint8Array | undefined> {
+    if ("d" in head) return new Uint8Array(head.d);
+    const out = new Uint8Array(head.len);
+    let count = 0;
+    await this.#call("get", async () => {
+      for await (const entry of this.#kv.list({ prefix: [this.#p, "c", key, head.g] })) {
+        const i = Number(entry.key[4]);
+        const chunk = entry.value as Uint8Array;
+        out.set(chunk, i * CHUNK_BYTES);
+        count++;
+      }
+    });
+    return count === head.n ? out : undefined;
+  }
+
+  async #deleteChunks(key: string, generation: string): Promise<void> {
+    for await (const entry of this.#kv.list({ prefix: [this.#p, "c", key, generation] })) await this.#kv.delete(entry.key as KvKeyLike);
+  }
+
+  #head(key: string): KvKeyLike {
+    return [this.#p, "v", key];
+  }
+
+  #chunk(key: string, generation: string, i: number): KvKeyLike {
+    return [this.#p, "c", key, generation, i];
+  }
+
+  #lockKey(name: string): KvKeyLike {
+    return [this.#p, "l", name];
+  }
+
+  async #call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof EdgecertError) throw error;
+      throw new EdgecertError("storage", `deno kv ${op} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+}
+
+/** Which condition fails on these reads, if any; a lost lease first. */
+function judge(when: WriteConditions | undefined, current: KvEntryLike, lock: KvEntryLike | undefined): WriteRefusal | undefined {
+  if (when?.fence) {
+    const record = lock?.value as LockRecord | undefined;
+    if (!record || record.token !== when.fence.token || record.expiresAt <= Date.now()) return "lease_lost";
+  }
+  if (when?.ifVersion === null && current.versionstamp !== null) return "conflict";
+  if (typeof when?.ifVersion === "string" && current.versionstamp !== when.ifVersion) return "conflict";
+  return undefined;
+}

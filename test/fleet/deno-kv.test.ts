@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runStorageConformance } from "../storage/conformance.ts";
+import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
+import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
+
+const deno = denoBinary();
+if (!deno) console.warn("SKIPPED: no deno binary — DenoKvStorage tests did not run (npm ci installs it)");
+
+describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--unstable-kv, local SQLite)", () => {
+  let dir: string;
+  let a: DenoKvProcess;
+  let b: DenoKvProcess;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "edgecert-denokv-"));
+    // Two deno processes on one SQLite file: what several local instances sharing Deno KV look like.
+    [a, b] = await Promise.all([startDenoKv(join(dir, "kv.sqlite3")), startDenoKv(join(dir, "kv.sqlite3"))]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  runStorageConformance("DenoKvStorage", () => a.storage);
+  runWriteConditionsConformance("DenoKvStorage", () => a.storage);
+  runDueIndexConformance("DenoKvStorage", () => a.storage);
+
+  it("two deno processes on one store: values, versions and fencing agree", async () => {
+    await a.storage.put("shared/k", Uint8Array.of(0, 1, 255));
+    expect(await b.storage.get("shared/k")).toEqual(Uint8Array.of(0, 1, 255));
+    expect((await b.storage.getEntry("shared/k"))?.version).toBe((await a.storage.getEntry("shared/k"))?.version);
+    const lease = await a.storage.lock("shared/lock", { ttlMs: 300 });
+    await expect(b.storage.lock("shared/lock", { waitMs: 0 })).rejects.toMatchObject({ code: "storage" });
+    await b.storage.put("shared/k", "fenced", { fence: lease });
+    const next = await b.storage.lock("shared/lock", { ttlMs: 10_000, waitMs: 5_000 });
+    expect(next.token).toBeGreaterThan(lease.token);
+    await expect(a.storage.put("shared/k", "stale", { fence: lease })).rejects.toMatchObject({ code: "lease_lost" });
+    expect(new TextDecoder().decode(await a.storage.get("shared/k"))).toBe("fenced");
+    await next.release();
+  });
+
+  it("values over Deno KV's 64 KiB limit are chunked and replaced whole", async () => {
+    const big = new Uint8Array(200_000).map((_, i) => i % 251);
+    await a.storage.put("big/v", big);
+    expect(await b.storage.get("big/v")).toEqual(big);
+    const other = new Uint8Array(130_000).fill(7);
+    await b.storage.put("big/v", other);
+    expect(await a.storage.get("big/v")).toEqual(other);
+    await a.storage.put("big/v", "small again");
+    expect(new TextDecoder().decode(await b.storage.get("big/v"))).toBe("small again");
+  });
+});
