@@ -20,6 +20,7 @@ export {
   tlsAlpn01ServerName,
 } from "./challenge-helpers.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
+export * from "./dns-persist/index.ts";
 export { InvalidIdentifierError, isIpAddress, sameIdentifiers, toIdentifier, toIdentifiers } from "./identifiers.ts";
 export {
   IssuanceError,

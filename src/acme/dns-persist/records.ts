@@ -1,0 +1,78 @@
+/**
+ * The `_validation-persist` TXT records to create for a set of names and an account.
+ * @experimental draft-ietf-acme-dns-persist (revision: `DNS_PERSIST_DRAFT` in rules.ts).
+ * @module
+ */
+import { toIdentifiers } from "../identifiers.ts";
+import {
+  DnsPersistError,
+  formatDnsPersistRecord,
+  persistBaseName,
+  splitTxtCharacterStrings,
+  validationPersistName,
+} from "./rules.ts";
+
+/** One TXT record to create, ready for a DNS provider's form, API or zone file. @experimental */
+export interface DnsPersistRecordToCreate {
+  /** The record name, e.g. `_validation-persist.example.com` (no trailing dot). */
+  name: string;
+  type: "TXT";
+  /** The RDATA as one string (what most DNS provider APIs take). */
+  value: string;
+  /** The RDATA split into character-strings of at most 255 octets (§9.1). */
+  strings: string[];
+  /** A zone file line: `_validation-persist.example.com. IN TXT "..." "..."`. */
+  zoneFileLine: string;
+  /** The requested names this record authorizes. */
+  covers: string[];
+}
+
+/** Input of {@link dnsPersistRecordsFor}. @experimental */
+export interface DnsPersistRecordsOptions {
+  /** Names of the certificate(s): `example.com`, `*.example.com`, `www.example.com`. IP addresses are refused. */
+  names: readonly string[];
+  /** The account URI: the ACME account URL (`client.accountUrl`), or the challenge's `accounturi`. */
+  accountUri: string;
+  /** One of the CA's issuer domain names (the challenge's, or the directory's `caaIdentities`). */
+  issuerDomainName: string;
+  /** Optional end of the records' validity for new validations. */
+  persistUntil?: Date | number;
+}
+
+/**
+ * The exact records a domain owner creates once so that the CA can validate `names` for the account
+ * with dns-persist-01: one record per base name, with `policy=wildcard` when a wildcard of it is asked
+ * for (§5.1). Subdomains get a record of their own (narrowest scope); a parent record with
+ * `policy=wildcard` would cover them too.
+ * @experimental
+ */
+export function dnsPersistRecordsFor(options: DnsPersistRecordsOptions): DnsPersistRecordToCreate[] {
+  const identifiers = toIdentifiers(options.names);
+  const byBase = new Map<string, { wildcard: boolean; covers: string[] }>();
+  for (const id of identifiers) {
+    if (id.type !== "dns") throw new DnsPersistError("invalid_record_input", `dns-persist-01 validates DNS names only, not ${id.value} (§8.1)`);
+    const base = persistBaseName(id.value);
+    const entry = byBase.get(base) ?? { wildcard: false, covers: [] };
+    entry.wildcard ||= id.value.startsWith("*.");
+    entry.covers.push(id.value);
+    byBase.set(base, entry);
+  }
+  return [...byBase].map(([base, { wildcard, covers }]) => {
+    const value = formatDnsPersistRecord({
+      issuerDomainName: options.issuerDomainName,
+      accountUri: options.accountUri,
+      wildcard,
+      ...(options.persistUntil !== undefined ? { persistUntil: options.persistUntil } : {}),
+    });
+    const name = validationPersistName(base);
+    const strings = splitTxtCharacterStrings(value);
+    return {
+      name,
+      type: "TXT" as const,
+      value,
+      strings,
+      zoneFileLine: `${name}. IN TXT ${strings.map((s) => `"${s}"`).join(" ")}`,
+      covers,
+    };
+  });
+}
