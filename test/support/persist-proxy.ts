@@ -12,11 +12,11 @@
  * - Directory: adds `meta.profiles` (when configured) and `meta.caaIdentities` = the issuer domain names
  *   (the pre-provisioning hint of draft §4.5).
  * - Authorizations for DNS identifiers get one more challenge, `dns-persist-01` (§3.1), with `accounturi` =
- *   the account URL of the requester (the JWS `kid`, mode 3a of §4.1) and `issuer-domain-names`. Its `url`
- *   is Pebble's own dns-01 challenge URL under a second host name for the proxy (`localhost` instead of
- *   `127.0.0.1`): the client's signed POST can then be relayed to Pebble unchanged (Pebble checks the JWS
- *   `url` against `https://<Host><path>`), while the proxy still knows it was the dns-persist-01 challenge
- *   that was answered.
+ *   the account URL of the requester (the JWS `kid`, mode 3a of §4.1) and `issuer-domain-names`. It takes
+ *   the place of Pebble's dns-01 challenge and has its URL (the stand-in CA offers dns-persist-01 instead
+ *   of dns-01; http-01 and tls-alpn-01 stay): the client's signed POST can then be relayed to Pebble
+ *   unchanged, since Pebble checks the JWS `url` and `kid` against its own URLs, and a POST to that URL can
+ *   only be the dns-persist-01 answer.
  * - When the client answers dns-persist-01, the proxy performs the draft's validation itself against
  *   challtestsrv's DNS (the checks below, each citing its section). Only if it succeeds does it complete
  *   Pebble's authorization: it has challtestsrv serve the dns-01 answer for the underlying Pebble challenge
@@ -46,8 +46,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import * as http from "node:http";
 import * as https from "node:https";
-import type { AddressInfo, LookupFunction } from "node:net";
-import { lookup as dnsLookup } from "node:dns";
+import type { AddressInfo } from "node:net";
 import { Resolver } from "node:dns/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,7 +88,7 @@ export interface PersistValidation {
 export interface PersistProxy {
   /** `https://127.0.0.1:<port>/dir`. */
   directoryUrl: string;
-  /** Trusts the proxy's certificate and resolves `localhost` to 127.0.0.1. Reaches plain-HTTP loopback too. */
+  /** Trusts the proxy's certificate (and Pebble's). Reaches plain-HTTP loopback too. */
   fetch: typeof fetch;
   caPem: string;
   /** Every dns-persist-01 validation performed, in order. */
@@ -313,11 +312,11 @@ export async function startPersistProxy(pebble: PebbleInstance, options: Persist
     const failure = failed.get(authzPath);
     if (identifier.type === "dns" && dns01 && kid) {
       const pebbleUrl = new URL(dns01.url as string);
-      const persistUrl = `https://localhost:${port}${pebbleUrl.pathname}`;
       persistChallenges.set(pebbleUrl.pathname, { authzPath, identifier: identifier.value, wildcard: authz.wildcard === true, token: dns01.token as string });
+      challenges.splice(challenges.indexOf(dns01), 1);
       challenges.push({
         type: "dns-persist-01",
-        url: persistUrl,
+        url: dns01.url,
         status: failure ? "invalid" : dns01.status,
         accounturi: kid, // §4.1 item 3, mode 3a: the ACME account URL
         "issuer-domain-names": options.challengeIssuerDomainNames ?? issuers,
@@ -345,7 +344,6 @@ export async function startPersistProxy(pebble: PebbleInstance, options: Persist
     const path = (req.url ?? "/").split("?")[0]!;
     const jws = req.method === "POST" ? decodeJws(body) : undefined;
     const kid = typeof jws?.header.kid === "string" ? jws.header.kid : undefined;
-    const viaAlias = (req.headers.host ?? "").startsWith("localhost:");
 
     if (req.method === "GET" && path === "/dir") {
       const up = await forward(req, undefined);
@@ -397,12 +395,15 @@ export async function startPersistProxy(pebble: PebbleInstance, options: Persist
       return send(res, up, rewriteAuthz(JSON.parse(up.body.toString("utf8")) as Record<string, unknown>, path, kid));
     }
 
-    if (req.method === "POST" && path.startsWith("/chalZ/") && viaAlias) {
-      // The dns-persist-01 challenge was answered.
-      const target = persistChallenges.get(path);
-      if (!target || !kid) return problem(res, 404, "malformed", "unknown dns-persist-01 challenge", await freshNonce(req));
-      const earlier = failed.get(target.authzPath);
-      if (!earlier) {
+    const target = req.method === "POST" ? persistChallenges.get(path) : undefined;
+    if (target && kid) {
+      const persistObject = (ch: Record<string, unknown>) => {
+        const { token: _token, ...rest } = ch;
+        return { ...rest, type: "dns-persist-01", accounturi: kid, "issuer-domain-names": options.challengeIssuerDomainNames ?? issuers };
+      };
+      // The dns-persist-01 challenge was answered (a POST-as-GET of it only reads it).
+      const answering = jws?.payload !== undefined;
+      if (answering && !failed.has(target.authzPath)) {
         const result = await validate(resolver, target.identifier, target.wildcard, kid, issuers, now());
         validations.push({
           identifier: target.identifier,
@@ -419,18 +420,19 @@ export async function startPersistProxy(pebble: PebbleInstance, options: Persist
           if (!jwk) return problem(res, 400, "accountDoesNotExist", "the stand-in did not see this account being created", await freshNonce(req));
           const digest = createHash("sha256").update(`${target.token}.${thumbprint(jwk)}`).digest("base64url");
           await pebble.setTxt(`_acme-challenge.${target.identifier}`, digest);
-          const up = await forward(req, body);
-          if (up.status !== 200) return send(res, up);
-          const ch = JSON.parse(up.body.toString("utf8")) as Record<string, unknown>;
-          const { token: _token, ...rest } = ch;
-          return send(res, up, { ...rest, type: "dns-persist-01", url: `https://localhost:${port}${path}`, accounturi: kid, "issuer-domain-names": issuers });
         }
       }
-      const failure = failed.get(target.authzPath)!;
-      const nonce = await freshNonce(req);
-      const out = Buffer.from(JSON.stringify({ type: "dns-persist-01", url: `https://localhost:${port}${path}`, status: "invalid", accounturi: kid, "issuer-domain-names": issuers, error: failure }));
-      res.writeHead(200, { "content-type": "application/json", "content-length": out.length, ...(nonce ? { "replay-nonce": nonce } : {}), link: `<https://127.0.0.1:${port}${target.authzPath}>;rel="up"` });
-      return void res.end(out);
+      const failure = failed.get(target.authzPath);
+      if (failure) {
+        // Pebble never saw this answer: report the stand-in's verdict.
+        const nonce = await freshNonce(req);
+        const out = Buffer.from(JSON.stringify({ ...persistObject({ url: `https://${req.headers.host}${path}` }), status: "invalid", error: failure }));
+        res.writeHead(200, { "content-type": "application/json", "content-length": out.length, ...(nonce ? { "replay-nonce": nonce } : {}), link: `<https://${req.headers.host}${target.authzPath}>;rel="up"` });
+        return void res.end(out);
+      }
+      const up = await forward(req, body);
+      if (up.status !== 200) return send(res, up);
+      return send(res, up, persistObject(JSON.parse(up.body.toString("utf8")) as Record<string, unknown>));
     }
 
     const up = await forward(req, req.method === "GET" || req.method === "HEAD" ? undefined : body);
@@ -446,16 +448,7 @@ export async function startPersistProxy(pebble: PebbleInstance, options: Persist
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
 
-  // `localhost` is the proxy's second name; resolve it to the address the proxy listens on.
-  const lookup: LookupFunction = (hostname, opts, callback) => {
-    if (hostname === "localhost") {
-      if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
-      else callback(null, "127.0.0.1", 4);
-      return;
-    }
-    dnsLookup(hostname, opts, callback);
-  };
-  const agent = new Agent({ connect: { ca: [tls.cert, pebble.caPem], lookup } });
+  const agent = new Agent({ connect: { ca: [tls.cert, pebble.caPem] } });
 
   return {
     directoryUrl: `https://127.0.0.1:${port}/dir`,

@@ -32,10 +32,10 @@ export {
   type DnsPersistNameReport,
   type DnsPersistRecordStatus,
 } from "./checker.ts";
+export { DnsPersist01Solver, DnsPersistRecordsNotReadyError, type DnsPersist01SolverOptions } from "./solver.ts";
 export {
-  DnsPersist01Solver,
-  DnsPersistRecordsNotReadyError,
   dnsPersistPreference,
-  type DnsPersist01SolverOptions,
+  selectWithDnsPersist,
   type DnsPersistPreference,
-} from "./solver.ts";
+  type DnsPersistSelectionInput,
+} from "./selection.ts";

@@ -7,9 +7,9 @@
 import { EdgecertError } from "../../errors.ts";
 import type { DohFormat } from "../../dns/doh-query.ts";
 import type { ChallengeContext, Solver } from "../solver.ts";
-import type { AcmeAuthorization, AcmeChallenge } from "../types.ts";
+import type { AcmeChallenge } from "../types.ts";
 import { checkDnsPersistRecords, type DnsPersistNameReport } from "./checker.ts";
-import { DNS_PERSIST_01, parseDnsPersistChallenge, type DnsPersistChallenge } from "./rules.ts";
+import { parseDnsPersistChallenge, type DnsPersistChallenge } from "./rules.ts";
 
 /** Options of {@link DnsPersist01Solver}. @experimental */
 export interface DnsPersist01SolverOptions {
@@ -121,46 +121,5 @@ export class DnsPersist01Solver implements Solver {
     return preferred && parsed.issuerDomainNames.includes(preferred)
       ? [preferred, ...parsed.issuerDomainNames.filter((n) => n !== preferred)]
       : parsed.issuerDomainNames;
-  }
-}
-
-/** How challenge selection should treat dns-persist-01 for one authorization. @experimental */
-export type DnsPersistPreference =
-  /** Not offered, or offered malformed (ignored, §3.1), or no dns-persist-01 solver. */
-  | "unavailable"
-  /** The solver sees an acceptable record: pick dns-persist-01. */
-  | "prefer"
-  /** The record is not in place: pick another type when there is one. */
-  | "avoid"
-  /** The solver cannot tell (a custom solver): rank it like any other type. */
-  | "neutral";
-
-/**
- * Decides whether to prefer dns-persist-01 for `authz` (used by challenge selection). A malformed
- * dns-persist-01 challenge, or a failed record check, never breaks selection: it yields "unavailable" or
- * "avoid" and is logged.
- * @experimental
- */
-export async function dnsPersistPreference(
-  authz: AcmeAuthorization,
-  solver: Solver | undefined,
-  ctx: Omit<ChallengeContext, "keyAuthorization"> & { keyAuthorization?: string },
-): Promise<DnsPersistPreference> {
-  const challenge = authz.challenges.find((c) => c.type === DNS_PERSIST_01);
-  if (!challenge || !solver) return "unavailable";
-  const full: ChallengeContext = { ...ctx, keyAuthorization: ctx.keyAuthorization ?? "" };
-  try {
-    parseDnsPersistChallenge(challenge);
-  } catch (err) {
-    ctx.logger.log("warn", "dns_persist.malformed_challenge", { name: ctx.identifier.value, error: (err as Error).message });
-    return "unavailable";
-  }
-  const probe = (solver as Partial<Pick<DnsPersist01Solver, "recordsInPlace">>).recordsInPlace;
-  if (typeof probe !== "function") return "neutral";
-  try {
-    return (await probe.call(solver, challenge, full)) ? "prefer" : "avoid";
-  } catch (err) {
-    ctx.logger.log("warn", "dns_persist.check_failed", { name: ctx.identifier.value, error: (err as Error).message });
-    return "avoid";
   }
 }

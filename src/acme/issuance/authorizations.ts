@@ -3,7 +3,9 @@ import { IssuanceError } from "../issuance-error.ts";
 import type { AcmeProblem } from "../problem.ts";
 import type { ChallengeContext, Solver } from "../solver.ts";
 import type { AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder } from "../types.ts";
-import { selectChallenge } from "./challenge-selection.ts";
+import { DNS_PERSIST_01 } from "../dns-persist/rules.ts";
+import { selectWithDnsPersist } from "../dns-persist/selection.ts";
+import { allowedChallengeTypes, selectChallenge } from "./challenge-selection.ts";
 import { runStep, type IssuanceContext } from "./context.ts";
 
 /** One authorization still to validate, with the challenge chosen for it. */
@@ -56,12 +58,20 @@ export async function planChallenges(ctx: IssuanceContext, authzs: AcmeAuthoriza
     if (authz.status !== "pending") {
       throw new IssuanceError("authorizations", `authorization for ${identifier.value} is ${authz.status}`, { identifier });
     }
-    const challenge = selectChallenge({
+    const avoided = plan.avoid.get(identifierKey(ordered));
+    const challenge = await selectWithDnsPersist({
       authorization: authz,
-      ordered,
-      solverTypes: plan.solverTypes,
-      preferred: plan.preferred,
-      avoided: plan.avoid.get(identifierKey(ordered)),
+      allowed: allowedChallengeTypes(ordered, plan.solverTypes).includes(DNS_PERSIST_01) && !avoided?.has(DNS_PERSIST_01),
+      solver: plan.solvers[DNS_PERSIST_01],
+      ctx: { identifier, wildcard: authz.wildcard === true, authorization: authz, signal: ctx.signal, logger: ctx.logger },
+      pick: (alsoAvoid) =>
+        selectChallenge({
+          authorization: authz,
+          ordered,
+          solverTypes: plan.solverTypes,
+          preferred: plan.preferred,
+          avoided: alsoAvoid ? new Set([...(avoided ?? []), alsoAvoid]) : avoided,
+        }),
     });
     const solver = challenge ? plan.solvers[challenge.type] : undefined;
     if (!challenge || !solver) {
@@ -75,7 +85,8 @@ export async function planChallenges(ctx: IssuanceContext, authzs: AcmeAuthoriza
       identifier,
       wildcard: authz.wildcard === true,
       authorization: authz,
-      keyAuthorization: await ctx.client.keyAuthorization(challenge.token),
+      // dns-persist-01 has no token (draft-ietf-acme-dns-persist §3.1).
+      keyAuthorization: challenge.token ? await ctx.client.keyAuthorization(challenge.token) : "",
       signal: ctx.signal,
       logger: ctx.logger,
     };

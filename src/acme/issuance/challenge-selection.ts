@@ -1,3 +1,4 @@
+import { DNS_PERSIST_01 } from "../dns-persist/rules.ts";
 import type { AcmeAuthorization, AcmeChallenge, AcmeIdentifier } from "../types.ts";
 
 /** Types whose key authorization is built from the challenge's `token` (RFC 8555 §8.1, RFC 8737 §3). */
@@ -13,8 +14,9 @@ function solvable(c: AcmeChallenge): boolean {
  * through DNS (RFC 8555 §7.1.3, §8.4); IP identifiers never through DNS (RFC 8738 §7).
  */
 export function allowedChallengeTypes(id: AcmeIdentifier, solverTypes: readonly string[]): string[] {
-  if (id.value.startsWith("*.")) return solverTypes.filter((t) => t === "dns-01");
-  if (id.type === "ip") return solverTypes.filter((t) => t !== "dns-01");
+  // dns-persist-01 validates DNS names, wildcards with policy=wildcard (draft-ietf-acme-dns-persist §5, §8.1).
+  if (id.value.startsWith("*.")) return solverTypes.filter((t) => t === "dns-01" || t === DNS_PERSIST_01);
+  if (id.type === "ip") return solverTypes.filter((t) => t !== "dns-01" && t !== DNS_PERSIST_01);
   return [...solverTypes];
 }
 

@@ -39,7 +39,7 @@ export function readIssuanceInput(options: {
   const solverTypes = Object.keys(options.solvers).filter((t) => options.solvers[t]);
   for (const id of identifiers) {
     if (allowedChallengeTypes(id, solverTypes).length === 0) {
-      const need = id.value.startsWith("*.") ? "a dns-01 solver (wildcards)" : id.type === "ip" ? "an http-01 or tls-alpn-01 solver (IP addresses)" : "a solver";
+      const need = id.value.startsWith("*.") ? "a dns-01 or dns-persist-01 solver (wildcards)" : id.type === "ip" ? "an http-01 or tls-alpn-01 solver (IP addresses)" : "a solver";
       throw new IssuanceError("validate-input", `${id.value} needs ${need}`, { code: "invalid_input", identifier: id });
     }
   }
