@@ -70,6 +70,8 @@ export async function waitForTxt(
   const deadline = Date.now() + timeoutMs;
   const expected = [...new Set(expectedValues)];
   const pending = new Map<string, string>(resolvers.map((r) => [r, "not asked yet"]));
+  /** Each resolver's last answer that lacked a value, kept across later transport failures. */
+  const answers = new Map<string, string>();
 
   const started = Date.now();
   await sleep(Math.min(baseDelay, timeoutMs), signal);
@@ -94,12 +96,16 @@ export async function waitForTxt(
             logger.log("debug", "dns.propagated", { name, resolver, rounds: round + 1 });
           } else {
             const rcode = RCODE_NAMES[lookup.rcode] ?? `RCODE ${lookup.rcode}`;
-            pending.set(resolver, `${missing.length} of ${expected.length} value(s) missing; answer ${rcode} with ${lookup.values.length} TXT value(s)`);
+            const answered = `${missing.length} of ${expected.length} value(s) missing; answer ${rcode} with ${lookup.values.length} TXT value(s)`;
+            answers.set(resolver, answered);
+            pending.set(resolver, answered);
           }
         } catch (err) {
           // Misconfiguration (a 4xx, a bad URL) and aborts end the wait; the rest may clear up.
           if (!(err instanceof EdgecertError) || (err.code !== "network" && err.code !== "bad_response")) throw err;
-          pending.set(resolver, err.message);
+          // A transient failure must not hide what the resolver last answered: that is what the user acts on.
+          const answered = answers.get(resolver);
+          pending.set(resolver, answered === undefined ? err.message : `${answered}; then ${err.message}`);
         }
       }),
     );
