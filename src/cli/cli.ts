@@ -5,15 +5,39 @@
  * document with `--verbose`).
  * @module
  */
+import { accountCommand } from "./commands/account.ts";
 import { issueCommand } from "./commands/issue.ts";
-import { CliContext, type CliIo } from "./context.ts";
+import { listCommand } from "./commands/list.ts";
+import { renewCommand } from "./commands/renew.ts";
+import { revokeCommand } from "./commands/revoke.ts";
+import { CliContext, type CliIo, type CommonFlags } from "./context.ts";
 import { errorLine, problemDocument } from "./error-message.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { HELP } from "./help.ts";
-import { ISSUE_OPTIONS, parse } from "./options.ts";
+import type { ParseArgsConfig } from "node:util";
+import { ACCOUNT_OPTIONS, ISSUE_OPTIONS, LIST_OPTIONS, RENEW_OPTIONS, REVOKE_OPTIONS, parse, type ParsedFlags } from "./options.ts";
 
-/** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. */
-export async function runCli(argv: string[], io: CliIo): Promise<ExitCodeValue> {
+/** A command: its flags and what runs it. */
+interface CommandEntry {
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(ctx: CliContext, values: Record<string, unknown>, positionals: string[]): Promise<ExitCodeValue>;
+}
+
+const defineCommand = <T extends NonNullable<ParseArgsConfig["options"]>>(options: T, run: (ctx: CliContext, values: ParsedFlags<T>, positionals: string[]) => Promise<ExitCodeValue>): CommandEntry => ({
+  options,
+  run: run as unknown as CommandEntry["run"],
+});
+
+const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  issue: defineCommand(ISSUE_OPTIONS, issueCommand),
+  renew: defineCommand(RENEW_OPTIONS, (ctx, values) => renewCommand(ctx, values)),
+  list: defineCommand(LIST_OPTIONS, (ctx) => listCommand(ctx)),
+  revoke: defineCommand(REVOKE_OPTIONS, (ctx, values) => revokeCommand(ctx, values)),
+  account: defineCommand(ACCOUNT_OPTIONS, accountCommand),
+};
+
+/** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. `signal` interrupts it. */
+export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): Promise<ExitCodeValue> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     const topic = command === "help" && rest[0] && HELP[rest[0]] ? rest[0] : "main";
@@ -26,20 +50,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCodeValue> 
   }
   let ctx: CliContext | undefined;
   try {
-    switch (command) {
-      case "issue": {
-        const { values, positionals } = parse(command, rest, ISSUE_OPTIONS);
-        if (values.help) return help(io, command);
-        ctx = new CliContext(io, values);
-        return await issueCommand(ctx, values, positionals);
-      }
-      default:
-        throw new CliError(`unknown command ${JSON.stringify(command)}: use issue, renew, list, revoke or account (edgecert --help)`);
+    const entry = COMMANDS[command];
+    if (!entry) throw new CliError(`unknown command ${JSON.stringify(command)}: use issue, renew, list, revoke or account (edgecert --help)`);
+    const { values, positionals } = parse(command, rest, entry.options);
+    if (values.help) {
+      io.stdout(`${HELP[command]}\n`);
+      return ExitCode.ok;
     }
+    ctx = new CliContext(io, values as CommonFlags, signal);
+    return await entry.run(ctx, values, positionals);
   } catch (err) {
     const json = argv.includes("--json");
     const line = errorLine(err);
-    const exitCode = err instanceof CliError ? err.exitCode : ExitCode.failed;
+    const exitCode = err instanceof CliError ? err.exitCode : signal?.aborted ? ExitCode.interrupted : ExitCode.failed;
     if (json) io.stdout(`${JSON.stringify({ ok: false, command, error: line, problem: problemDocument(err) ?? null, requests: ctx?.requests ?? 0 })}\n`);
     else {
       io.stderr(`edgecert: ${line}\n`);
@@ -50,9 +73,4 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCodeValue> 
   } finally {
     ctx?.view.close();
   }
-}
-
-function help(io: CliIo, command: string): ExitCodeValue {
-  io.stdout(`${HELP[command]}\n`);
-  return ExitCode.ok;
 }

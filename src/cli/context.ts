@@ -63,7 +63,9 @@ export class CliContext {
   constructor(
     readonly io: CliIo,
     flags: CommonFlags,
+    interrupt?: AbortSignal,
   ) {
+    if (interrupt) interrupt.addEventListener("abort", () => this.abort.abort(interrupt.reason), { once: true });
     this.mode = { json: flags.json === true, quiet: flags.quiet === true && flags.json !== true, verbose: flags.verbose === true };
     this.dir = resolve(flags.dir ?? io.env.EDGECERT_DIR ?? defaultDir(io.env));
     this.storage = new FileStorage({ dir: resolve(flags.storage ?? join(this.dir, "storage")) });

@@ -4,6 +4,7 @@
  * a child process in Node, Deno or Bun.
  */
 import { spawn } from "node:child_process";
+import { build } from "esbuild";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,8 +26,13 @@ export interface CliBed {
   caFile: string;
   /** The CA root(s) Pebble issues under, as a PEM file (for `openssl verify`). */
   rootFile: string;
-  /** Sets the ARI window the proxy answers (RFC 9773 §4.2) and the Retry-After it sends. */
-  ariWindow(start: Date, end: Date, retryAfterSeconds?: number): void;
+  /**
+   * Sets the ARI window the proxy answers (RFC 9773 §4.2) and the Retry-After it sends; with `times`,
+   * only the next `times` renewalInfo requests get it and later ones the default window far ahead.
+   */
+  ariWindow(start: Date, end: Date, options?: { retryAfterSeconds?: number; times?: number }): void;
+  /** The CLI bundled for Node (one file, so a run starts in a fraction of a second). */
+  nodeBundle: string;
   stop(): Promise<void>;
 }
 
@@ -38,18 +44,11 @@ export async function startCliBed(): Promise<CliBed> {
   await writeFile(caFile, proxy.caPem!);
   const rootFile = join(dir, "root.pem");
   await writeFile(rootFile, (await pebble.rootsPem())[0]!);
-  const ariWindow = (start: Date, end: Date, retryAfterSeconds = 21_600) => {
-    proxy.clearRules();
-    proxy.addRule({
-      method: "GET",
-      path: "/dir",
-      times: Infinity,
-      fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
-    });
+  const windowRule = (start: Date, end: Date, times: number, retryAfterSeconds = 21_600) =>
     proxy.addRule({
       method: "GET",
       path: "/renewal-info/",
-      times: Infinity,
+      times,
       fault: {
         kind: "respond",
         status: 200,
@@ -57,9 +56,21 @@ export async function startCliBed(): Promise<CliBed> {
         body: JSON.stringify({ suggestedWindow: { start: start.toISOString(), end: end.toISOString() } }),
       },
     });
+  const ariWindow: CliBed["ariWindow"] = (start, end, options = {}) => {
+    proxy.clearRules();
+    proxy.addRule({
+      method: "GET",
+      path: "/dir",
+      times: Infinity,
+      fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
+    });
+    windowRule(start, end, options.times ?? Infinity, options.retryAfterSeconds);
+    // Default: a window far ahead (Pebble's certificates live five years).
+    if (options.times !== undefined) windowRule(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000), Infinity);
   };
-  // Default: a window far ahead (Pebble's certificates live five years).
   ariWindow(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000));
+  const nodeBundle = join(dir, "edgecert.mjs");
+  await build({ entryPoints: [MAIN], bundle: true, platform: "node", format: "esm", target: "node20", outfile: nodeBundle, logLevel: "warning" });
   return {
     pebble,
     proxy,
@@ -67,6 +78,7 @@ export async function startCliBed(): Promise<CliBed> {
     caFile,
     rootFile,
     ariWindow,
+    nodeBundle,
     async stop() {
       await proxy.close();
       await pebble.stop();
@@ -86,9 +98,9 @@ export interface CliRun {
   json: Record<string, unknown> | undefined;
 }
 
-/** The command line that runs the CLI from source in `runtime`. */
-export function cliCommand(runtime: Runtime): { binary: string; args: string[] } {
-  if (runtime === "node") return { binary: process.execPath, args: ["--import", "tsx", MAIN] };
+/** The command line that runs the CLI in `runtime`: Deno and Bun run the TypeScript source, Node the bundle of it. */
+export function cliCommand(bed: CliBed, runtime: Runtime): { binary: string; args: string[] } {
+  if (runtime === "node") return { binary: process.execPath, args: [bed.nodeBundle] };
   const found = findRuntime(runtime);
   if ("error" in found) throw new Error(found.error);
   return runtime === "deno" ? { binary: found.path, args: ["run", "-A", "--no-lock", MAIN] } : { binary: found.path, args: [MAIN] };
@@ -96,7 +108,7 @@ export function cliCommand(runtime: Runtime): { binary: string; args: string[] }
 
 /** Runs `edgecert args…` in `runtime` (killed after `timeoutMs`). */
 export function runCli(bed: CliBed, runtime: Runtime, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
-  const { binary, args: pre } = cliCommand(runtime);
+  const { binary, args: pre } = cliCommand(bed, runtime);
   const before = bed.proxy.requests.length;
   return new Promise((resolve, reject) => {
     const child = spawn(binary, [...pre, ...args], {

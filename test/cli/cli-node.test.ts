@@ -1,4 +1,4 @@
-import { lstat, readFile, readlink, stat } from "node:fs/promises";
+import { lstat, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openssl } from "../support/openssl.ts";
@@ -34,6 +34,20 @@ async function verifyLive(live: string): Promise<void> {
   expect((await stat(join(live, "privkey.pem"))).mode & 0o777).toBe(0o600);
 }
 
+/** A deploy hook that appends `name serial` to `log`, and how many times it ran. */
+const hookTo = (log: string) => `echo "$EDGECERT_CERT_NAME $EDGECERT_SERIAL" >> ${log}`;
+async function hookRuns(log: string): Promise<string[]> {
+  try {
+    return (await readFile(log, "utf8")).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+const HOUR = 3_600_000;
+const at = (ms: number) => ({ EDGECERT_NOW: new Date(Date.now() + ms).toISOString() });
+/** The `--dns-exec` command that publishes through challtestsrv. */
+const dnsExec = () => `${process.execPath} ${join(import.meta.dirname, "challtestsrv-hook.mjs")}`;
+
 describe("edgecert in Node", () => {
   it("issue over http-01: certbot layout, key 0600, deploy hook once; again: nothing changes, no hook", async () => {
     const dir = join(bed.dir, "issue-http");
@@ -63,5 +77,139 @@ describe("edgecert in Node", () => {
     const run = await runCli(bed, "node", ["issue", "-d", "tos.example.test", ...http(), ...common(join(bed.dir, "tos"))]);
     expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toMatch(/terms of service \(data:text\/plain,.*\).*--agree-tos/);
+  });
+
+  it("renew: no-op without a request, ARI check only when the CA asked, renews when due (hook once), list, revoke", async () => {
+    const dir = join(bed.dir, "renew");
+    const log = join(bed.dir, "renew-hook.log");
+    const flags = common(dir);
+    const issue = await runCli(bed, "node", ["issue", "-d", "renew.example.test", "--agree-tos", ...http(), ...flags, "--deploy-hook", hookTo(log), "--json"]);
+    expect(issue.code, show(issue)).toBe(0);
+    expect(await hookRuns(log)).toHaveLength(1);
+
+    // Nothing due, and the CA's Retry-After (6 h) has not passed: not one request.
+    const idle = await runCli(bed, "node", ["renew", ...flags, "--json"]);
+    expect(idle.code, show(idle)).toBe(0);
+    expect(idle.requests).toBe(0);
+    expect(idle.json).toMatchObject({ ok: true, certificates: [{ name: "renew.example.test", status: "not-due" }] });
+
+    // 7 h later: the ARI check only (directory + renewalInfo), window still ahead, no hook.
+    const ariOnly = await runCli(bed, "node", ["renew", ...flags, "--json"], at(7 * HOUR));
+    expect(ariOnly.code, show(ariOnly)).toBe(0);
+    expect(ariOnly.json).toMatchObject({ certificates: [{ status: "not-due" }] });
+    const ariPaths = bed.proxy.requests.slice(-ariOnly.requests).map((r) => `${r.method} ${r.path.replace(/\/renewal-info\/.*/, "/renewal-info/…")}`);
+    expect(ariPaths).toEqual(["GET /dir", "GET /renewal-info/…"]);
+    expect(await hookRuns(log)).toHaveLength(1);
+
+    // The CA moves the window into the past (RFC 9773 §4.2): the next run after Retry-After renews.
+    bed.ariWindow(new Date(Date.now() - 2 * HOUR), new Date(Date.now() - HOUR), { times: 1 });
+    const due = await runCli(bed, "node", ["renew", ...flags, "--json"], at(14 * HOUR));
+    expect(due.code, show(due)).toBe(0);
+    expect(due.json).toMatchObject({ ok: true, certificates: [{ status: "renewed" }] });
+    const renewed = (due.json!.certificates as Array<{ serialNumber: string }>)[0]!.serialNumber;
+    expect(renewed).not.toBe(issue.json!.serialNumber);
+    expect((await hookRuns(log)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, renewed]);
+    await verifyLive(join(dir, "live", "renew.example.test"));
+
+    // Renewed just now (the new certificate's window is ahead): nothing due again, no hook.
+    const after = await runCli(bed, "node", ["renew", ...flags, "--json"], at(14 * HOUR));
+    expect(after.code, show(after)).toBe(0);
+    expect(after.json).toMatchObject({ certificates: [{ status: "not-due" }] });
+    expect(await hookRuns(log)).toHaveLength(2);
+
+    const list = await runCli(bed, "node", ["list", ...flags, "--json"]);
+    expect(list.code, show(list)).toBe(0);
+    expect(list.requests).toBe(0);
+    expect(list.json).toMatchObject({ certificates: [{ name: "renew.example.test", serialNumber: renewed, lastError: null, failures: 0 }] });
+    const text = await runCli(bed, "node", ["list", ...flags]);
+    expect(text.stdout).toMatch(/renew\.example\.test: renew\.example\.test\n {2}expires .* next renewal .*\(ARI\)/);
+
+    const revoke = await runCli(bed, "node", ["revoke", "--cert-name", "renew.example.test", "--reason", "superseded", ...flags, "--json"]);
+    expect(revoke.code, show(revoke)).toBe(0);
+    expect(revoke.json).toMatchObject({ ok: true, revoked: true, serialNumber: renewed, reason: 4 });
+    expect(bed.proxy.requests.slice(-revoke.requests).filter((r) => r.method === "POST").map((r) => r.status)).toContain(200);
+    await expect(stat(join(dir, "live", "renew.example.test"))).rejects.toThrow();
+    const empty = await runCli(bed, "node", ["list", ...flags, "--json"]);
+    expect(empty.json).toMatchObject({ certificates: [] });
+    console.log(
+      `[cli] requests — issue ${issue.requests}, renew (nothing due) ${idle.requests}, renew (ARI check) ${ariOnly.requests}, renew (due) ${due.requests}, list ${list.requests}, revoke ${revoke.requests}`,
+    );
+  });
+
+  it("renew on a failure: exit 1 with a summary naming the certificate, the failure recorded for list; issue over dns-01 (--dns-exec)", async () => {
+    const dir = join(bed.dir, "dns");
+    const failSwitch = join(bed.dir, "dns-fail");
+    const env = { CHALLTESTSRV_URL: bed.pebble.challtestsrvUrl, HOOK_FAIL_FILE: failSwitch };
+    const flags = common(dir);
+    const issue = await runCli(bed, "node", ["issue", "-d", "dns.example.test", "-d", "*.dns.example.test", "--agree-tos", "--dns-exec", dnsExec(), ...flags, "--json"], env);
+    expect(issue.code, show(issue)).toBe(0);
+    expect(issue.json).toMatchObject({ name: "dns.example.test", names: ["dns.example.test", "*.dns.example.test"] });
+    await verifyLive(join(dir, "live", "dns.example.test"));
+
+    await writeFile(failSwitch, "");
+    const failed = await runCli(bed, "node", ["renew", "--force", ...flags], env);
+    await rm(failSwitch);
+    expect(failed.code, show(failed)).toBe(1);
+    expect(failed.stdout).toMatch(/dns\.example\.test: FAILED .*dns-exec present _acme-challenge\.dns\.example\.test\. exited 1/);
+    expect(failed.stdout).toMatch(/1 certificate\(s\): 0 renewed, 0 updated on disk, 0 not due, 1 failed/);
+    const list = await runCli(bed, "node", ["list", ...flags, "--json"]);
+    expect(list.json).toMatchObject({ certificates: [{ name: "dns.example.test", failures: 1, lastError: expect.stringContaining("exited 1") }] });
+  });
+
+  it("renew from two hosts' cron on one shared storage: one order, each host writes its files and runs its own hook once", async () => {
+    const shared = join(bed.dir, "shared-storage");
+    const hostA = join(bed.dir, "host-a");
+    const hostB = join(bed.dir, "host-b");
+    const logA = join(bed.dir, "host-a.log");
+    const logB = join(bed.dir, "host-b.log");
+    const base = ["--server", bed.proxy.directoryUrl, "--ca-file", bed.caFile, "--storage", shared];
+    const issue = await runCli(bed, "node", ["issue", "-d", "shared.example.test", "--agree-tos", ...http(), ...base, "--dir", hostA, "--deploy-hook", hookTo(logA), "--json"]);
+    expect(issue.code, show(issue)).toBe(0);
+    const orders = () => bed.proxy.requests.filter((r) => r.method === "POST" && r.path.startsWith("/order-plz")).length;
+    const before = orders();
+    // After the CA's Retry-After both hosts ask ARI and hear "renew now"; the new certificate's window is ahead.
+    bed.ariWindow(new Date(Date.now() - 2 * HOUR), new Date(Date.now() - HOUR), { times: 2 });
+    const later = at(7 * HOUR);
+    const [a, b] = await Promise.all([
+      runCli(bed, "node", ["renew", ...base, "--dir", hostA, "--json"], later),
+      runCli(bed, "node", ["renew", ...base, "--dir", hostB, "--deploy-hook", hookTo(logB), "--json"], later),
+    ]);
+    expect(a.code, show(a)).toBe(0);
+    expect(b.code, show(b)).toBe(0);
+    expect(orders() - before).toBe(1);
+    const serials = [a, b].map((r) => (r.json!.certificates as Array<{ serialNumber: string }>)[0]!.serialNumber);
+    expect(serials[0]).toBe(serials[1]);
+    expect((await hookRuns(logA)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, serials[0]]);
+    expect((await hookRuns(logB)).map((l) => l.split(" ")[1])).toEqual([serials[0]]);
+    await verifyLive(join(hostB, "live", "shared.example.test"));
+  });
+
+  it("account: show, update the contact, roll the key over, deactivate", async () => {
+    const dir = join(bed.dir, "account");
+    const flags = [...common(dir), "--email", "old@example.test"];
+    const issue = await runCli(bed, "node", ["issue", "-d", "account.example.test", "--agree-tos", ...http(), ...flags, "--json"]);
+    expect(issue.code, show(issue)).toBe(0);
+    const shown = await runCli(bed, "node", ["account", ...flags, "--json"]);
+    expect(shown.code, show(shown)).toBe(0);
+    expect(shown.json).toMatchObject({ status: "valid", contact: ["mailto:old@example.test"] });
+    const updated = await runCli(bed, "node", ["account", "update", "--new-email", "new@example.test", ...flags, "--json"]);
+    expect(updated.code, show(updated)).toBe(0);
+    expect(updated.json).toMatchObject({ contact: ["mailto:new@example.test"] });
+    const moved = [...common(dir), "--email", "new@example.test"];
+    const rolled = await runCli(bed, "node", ["account", "rollover", ...moved, "--json"]);
+    expect(rolled.code, show(rolled)).toBe(0);
+    // Signed with the new key, the account is still the same one.
+    const again = await runCli(bed, "node", ["account", ...moved, "--json"]);
+    expect(again.json).toMatchObject({ status: "valid", url: shown.json!.url, contact: ["mailto:new@example.test"] });
+    // The certificate follows the account to its new email: renew --force still works.
+    const renew = await runCli(bed, "node", ["renew", "--force", ...common(dir), "--json"]);
+    expect(renew.code, show(renew)).toBe(0);
+    const refused = await runCli(bed, "node", ["account", "deactivate", ...moved]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--yes");
+    const gone = await runCli(bed, "node", ["account", "deactivate", "--yes", ...moved, "--json"]);
+    expect(gone.code, show(gone)).toBe(0);
+    expect(gone.json).toMatchObject({ status: "deactivated" });
+    console.log(`[cli] requests — account show ${shown.requests}, update ${updated.requests}, rollover ${rolled.requests}, deactivate ${gone.requests}`);
   });
 });
