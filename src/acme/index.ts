@@ -21,6 +21,14 @@ export {
 } from "./challenge-helpers.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
 export * from "./dns-persist/index.ts";
+export {
+  ProfileMismatchError,
+  UnknownProfileError,
+  assertOrderProfile,
+  assertProfileOffered,
+  offeredProfiles,
+  type OfferedProfile,
+} from "./profiles.ts";
 export { InvalidIdentifierError, isIpAddress, sameIdentifiers, toIdentifier, toIdentifiers } from "./identifiers.ts";
 export {
   IssuanceError,

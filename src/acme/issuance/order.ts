@@ -2,6 +2,7 @@ import type { NewOrderOptions } from "../client.ts";
 import { sameIdentifiers } from "../identifiers.ts";
 import { OrderNotResumableError } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
+import { assertOrderProfile, assertProfileOffered } from "../profiles.ts";
 import type { AcmeIdentifier, AcmeOrder } from "../types.ts";
 import type { IssuanceContext } from "./context.ts";
 
@@ -44,6 +45,16 @@ export async function resumeOrder(ctx: IssuanceContext, url: string, identifiers
  * certificate already has a successor) is answered by ordering without it.
  */
 export async function createOrder(ctx: IssuanceContext, request: OrderRequest): Promise<AcmeOrder> {
+  const { profile } = request;
+  // draft-ietf-acme-profiles: only a profile the directory lists can be asked for, and the order says
+  // which one it got.
+  if (profile !== undefined) assertProfileOffered(await ctx.client.directory({ signal: ctx.signal }), profile, ctx.client.directoryUrl);
+  const order = await createOrderAsked(ctx, request);
+  if (profile !== undefined) assertOrderProfile(order, profile);
+  return order;
+}
+
+async function createOrderAsked(ctx: IssuanceContext, request: OrderRequest): Promise<AcmeOrder> {
   const { client, signal, logger } = ctx;
   const options: NewOrderOptions = { identifiers: request.identifiers, signal };
   if (request.profile !== undefined) options.profile = request.profile;
