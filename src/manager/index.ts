@@ -2,17 +2,27 @@
  * The certificate manager: what to issue and renew, when, under which lock; resumable orders.
  * @module
  */
-export {
-  CertificateManager,
-  type CertificateManagerOptions,
-  type IssuerOptions,
-  type ManagedCertificate,
-  type RenewDueResult,
-} from "./certificate-manager.ts";
+export { CertificateManager, type CertificateManagerOptions, type RenewDueResult } from "./certificate-manager.ts";
+export type { IssuerOptions } from "./accounts.ts";
+export { isOlderCertificate } from "./certificate-store.ts";
 export type { ManagerEvent, ManagerEventType } from "./events.ts";
 export { hostAllowList, type HostPolicy } from "./host-policy.ts";
-export type { AccountRecord, CertificateRecord, PendingOrderRecord, RenewalState } from "./records.ts";
-export { isDue, nextAttemptAfterFailure, renewAtFromAri, renewAtFromLifetime, type RenewBefore } from "./renewal-schedule.ts";
+export { DEFAULT_LOCK_TTL_MS, heartbeatIntervalMs, type Sleep } from "./lock-runner.ts";
+export { failureOf, type CertificateFailure, type ManagedCertificate } from "./managed-certificate.ts";
+export { covers, lookupNames } from "./name-index.ts";
+export type { OnDemandLimits } from "./on-demand-gate.ts";
+export type { AccountRecord, CertificateRecord, PendingOrderRecord, RenewalFailure, RenewalState } from "./records.ts";
+export {
+  failureAfter,
+  isDue,
+  MAX_RENEW_BEFORE_FRACTION,
+  nextAttemptAfterFailure,
+  nextCheckAt,
+  renewAtFromAri,
+  renewAtFromLifetime,
+  retryAfterOf,
+  type RenewBefore,
+} from "./renewal-schedule.ts";
 export { StorageHttp01Solver } from "./storage-http01-solver.ts";
 
 /** Storage key prefixes that hold private keys: wrap these with encryption at rest. */

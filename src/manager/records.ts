@@ -18,10 +18,22 @@ export interface RenewalState {
   ariWindow?: { start: number; end: number };
   /** When to ask the CA for renewal info again (Retry-After). */
   ariCheckAt?: number;
-  /** Consecutive failed attempts, and when the next one may run. */
+  /** Consecutive failed attempts, and when the next one may run (the one failure state: see {@link RenewalFailure}). */
   failures: number;
   nextAttemptAt?: number;
   lastError?: string;
+}
+
+/**
+ * The manager's one failure state for a certificate: how many attempts in a row failed, the last
+ * error, and the earliest next attempt (exponential backoff, never sooner than the CA's
+ * `Retry-After`). Every view — events, `ManagedCertificate.failure`, a scheduler's index — should show this.
+ */
+export interface RenewalFailure {
+  failures: number;
+  lastError: string;
+  /** Epoch ms. */
+  nextAttemptAt: number;
 }
 
 /**
@@ -60,6 +72,11 @@ export interface PendingOrderRecord {
   keyPem: string;
   /** Set once newOrder answered. */
   orderUrl?: string;
+  /**
+   * http-01 tokens this order put in storage, recorded before each is presented, so a run that
+   * resumes or abandons the order (after a crash) can remove them.
+   */
+  tokens?: string[];
   createdAt: string;
 }
 

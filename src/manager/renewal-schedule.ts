@@ -1,20 +1,32 @@
+import { AcmeProblem } from "../acme/problem.ts";
 import type { RenewalInfo } from "../acme/types.ts";
-import type { RenewalState } from "./records.ts";
+import type { RenewalFailure, RenewalState } from "./records.ts";
 
 /** When to renew, as one of these: a fixed time before expiry, or a fraction of the lifetime left. */
 export type RenewBefore = { ms: number } | { ratio: number };
 
+const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /**
+ * The most of a lifetime `renewBefore` may claim: a `renewBefore` longer than this (30 days on a
+ * 6-day certificate) would make every new certificate due at once, renewing in a loop.
+ */
+export const MAX_RENEW_BEFORE_FRACTION = 0.5;
+
+/** Longest `Retry-After` the manager waits for between attempts (a CA asking for more is capped). */
+export const MAX_RETRY_AFTER_MS = 7 * DAY;
+
+/**
  * Renewal time without ARI: `renewBefore.ms` before expiry, or when `ratio` of the lifetime remains
- * (default 1/3, as Let's Encrypt recommends).
+ * (default 1/3, as Let's Encrypt recommends) — never earlier than half-way through the lifetime.
  */
 export function renewAtFromLifetime(notBefore: number, notAfter: number, renewBefore: RenewBefore = { ratio: 1 / 3 }): number {
-  const lifetime = notAfter - notBefore;
-  const before = "ms" in renewBefore ? renewBefore.ms : lifetime * renewBefore.ratio;
-  return notAfter - Math.min(before, lifetime);
+  const lifetime = Math.max(0, notAfter - notBefore);
+  const asked = "ms" in renewBefore ? renewBefore.ms : lifetime * renewBefore.ratio;
+  const before = Math.min(Math.max(0, Number.isFinite(asked) ? asked : lifetime), lifetime * MAX_RENEW_BEFORE_FRACTION);
+  return notAfter - before;
 }
 
 /** RFC 9773 §4.2: pick a uniformly random time inside the suggested window (past starts mean now). */
@@ -31,12 +43,50 @@ export function renewAtFromAri(info: RenewalInfo, now: number, random: () => num
  */
 export function nextAttemptAfterFailure(failures: number, now: number, notAfter: number | undefined, random: () => number = Math.random): number {
   const cap = notAfter !== undefined && notAfter - now < 2 * DAY ? HOUR : DAY;
-  const base = Math.min(cap, 60_000 * 2 ** Math.max(0, failures - 1));
+  const base = Math.min(cap, MINUTE * 2 ** Math.max(0, failures - 1));
   return now + base / 2 + random() * (base / 2);
+}
+
+/** The CA's `Retry-After` carried by an error (an ACME problem, or an issuance error wrapping one), in ms. */
+export function retryAfterOf(error: unknown): number | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof AcmeProblem && e.retryAfterMs !== undefined) return e.retryAfterMs;
+    const own = (e as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof own === "number" && Number.isFinite(own)) return own;
+  }
+  return undefined;
+}
+
+/**
+ * The failure state after one more failed attempt: backoff from {@link nextAttemptAfterFailure}, and
+ * never before the CA's `Retry-After` (capped at {@link MAX_RETRY_AFTER_MS}).
+ */
+export function failureAfter(previousFailures: number, error: unknown, now: number, notAfter: number | undefined, random: () => number = Math.random): RenewalFailure {
+  const failures = previousFailures + 1;
+  let nextAttemptAt = nextAttemptAfterFailure(failures, now, notAfter, random);
+  const retryAfter = retryAfterOf(error);
+  if (retryAfter !== undefined) nextAttemptAt = Math.max(nextAttemptAt, now + Math.min(MAX_RETRY_AFTER_MS, Math.max(0, retryAfter)));
+  const message = error instanceof Error ? error.message : String(error);
+  return { failures, lastError: message.slice(0, 1000), nextAttemptAt };
+}
+
+/** The failure state kept in a renewal state, if its last attempt failed. */
+export function failureOfState(state: RenewalState): RenewalFailure | undefined {
+  if (state.failures === 0 || state.nextAttemptAt === undefined) return undefined;
+  return { failures: state.failures, lastError: state.lastError ?? "", nextAttemptAt: state.nextAttemptAt };
 }
 
 /** Whether a certificate should be renewed now. */
 export function isDue(state: RenewalState, now: number): boolean {
   if (state.nextAttemptAt !== undefined && now < state.nextAttemptAt) return false;
   return now >= state.renewAt;
+}
+
+/**
+ * When a scheduler should look at a certificate again: its renewal time, or sooner to re-ask the CA's
+ * ARI window — but not before a failed attempt's backoff ends.
+ */
+export function nextCheckAt(state: RenewalState): number {
+  const planned = Math.min(state.renewAt, state.ariCheckAt ?? Infinity);
+  return state.nextAttemptAt !== undefined && state.failures > 0 ? Math.max(planned, state.nextAttemptAt) : planned;
 }

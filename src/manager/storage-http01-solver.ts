@@ -1,6 +1,6 @@
 import type { ChallengeContext, Solver } from "../acme/solver.ts";
 import type { AcmeChallenge } from "../acme/types.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Fence, Storage } from "../storage/storage.ts";
 import { keys } from "./storage-keys.ts";
 
 /**
@@ -17,6 +17,29 @@ export class StorageHttp01Solver implements Solver {
 
   async cleanup(challenge: AcmeChallenge): Promise<void> {
     await this.storage.delete(keys.httpToken(challenge.token));
+  }
+
+  /**
+   * This solver with every token write and delete fenced by `fence` (the certificate lock the order
+   * runs under), calling `beforePresent` with each token before it is written — so the manager can
+   * record it for cleanup first. A lapsed holder can then neither publish nor remove a token.
+   */
+  fenced(fence: Fence, beforePresent: (token: string) => Promise<void>): Solver {
+    const when = { fence: { name: fence.name, token: fence.token } };
+    return {
+      present: async (challenge, ctx) => {
+        await beforePresent(challenge.token);
+        await this.storage.put(keys.httpToken(challenge.token), ctx.keyAuthorization, when);
+      },
+      cleanup: async (challenge) => {
+        await this.storage.delete(keys.httpToken(challenge.token), when);
+      },
+    };
+  }
+
+  /** Whether this solver keeps its tokens in `storage`. */
+  uses(storage: Storage): boolean {
+    return this.storage === storage;
   }
 
   /** The key authorization for a token, or undefined. Tokens are base64url (RFC 8555 §8.1). */

@@ -17,6 +17,7 @@ export async function certificateId(identifiers: AcmeIdentifier[]): Promise<stri
   return `${first.slice(0, 64)}-${base64urlEncode(new Uint8Array(digest).subarray(0, 9))}`;
 }
 
+/** Every storage key and lock name the manager uses. */
 export const keys = {
   account: (issuer: string, email: string | undefined) => `accounts/${issuer}/${(email ?? "default").replace(/[^A-Za-z0-9@.+-]/g, "_")}.json`,
   accountLock: (issuer: string) => `account/${issuer}`,
@@ -24,6 +25,8 @@ export const keys = {
   certificatePrefix: "certificates/",
   certificateLock: (id: string) => `certificate/${id}`,
   order: (id: string) => `orders/${id}.json`,
+  orderPrefix: "orders/",
   nameIndex: (name: string) => `names/${name.replace(/^\*\./, "_wildcard.")}`,
   httpToken: (token: string) => `challenges/http-01/${token}`,
+  httpTokenPrefix: "challenges/http-01/",
 } as const;

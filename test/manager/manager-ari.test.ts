@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateManager, StorageHttp01Solver, type ManagerEvent } from "../../src/manager/index.ts";
+import { CertificateManager, StorageHttp01Solver, failureOf, type CertificateRecord, type ManagerEvent } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import { parseCertificate } from "../../src/index.ts";
 import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
@@ -9,6 +9,8 @@ import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 // Pebble 2.4 has no ARI: a proxy adds renewalInfo to the directory and answers it.
 let pebble: PebbleInstance;
 let proxy: FaultProxy;
+/** A second CA front (same Pebble), for fallback-issuer tests. */
+let proxyB: FaultProxy;
 let http: Http01Server;
 const storage = new MemoryStorage();
 
@@ -16,21 +18,28 @@ beforeAll(async () => {
   pebble = await startPebble();
   proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
   http = await serveHttp01(pebble.httpPort, { respond: (path) => new StorageHttp01Solver(storage).response(path.split("/").pop() ?? "") });
-  proxy.addRule({
-    method: "GET",
-    path: "/dir",
-    times: Infinity,
-    fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
-  });
+  proxy.addRule(withAri(proxy));
+  proxyB = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
 });
 afterAll(async () => {
+  await proxyB?.close();
   await http?.close();
   await proxy?.close();
   await pebble?.stop();
 });
 
-function ariWindow(start: string, end: string, retryAfter = "3600") {
-  proxy.addRule({
+/** The rule that makes a proxy's directory offer renewalInfo (RFC 9773). */
+function withAri(p: FaultProxy) {
+  return {
+    method: "GET",
+    path: "/dir",
+    times: Infinity,
+    fault: { kind: "rewriteJson" as const, edit: (json: unknown) => ({ ...(json as object), renewalInfo: `${p.url}/renewal-info` }) },
+  };
+}
+
+function ariWindow(start: string, end: string, retryAfter = "3600", p: FaultProxy = proxy) {
+  p.addRule({
     method: "GET",
     path: "/renewal-info/",
     times: Infinity,
@@ -85,5 +94,72 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
     const cert = await m.manage(["fallback.example.test"]);
     expect(parseCertificate(cert.chainPem).dnsNames).toEqual(["fallback.example.test"]);
     expect(cert.issuer).toMatch(/Pebble/);
+  });
+
+  it("defect 1: an ARI refresh from a cached record never writes back the certificate another instance renewed", async () => {
+    proxy.clearRules();
+    proxy.addRule(withAri(proxy));
+    ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z");
+    const shared = new MemoryStorage();
+    let now = Date.now();
+    const options = { storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, now: () => now, solvers: { "http-01": new StorageHttp01Solver(storage) } };
+    // A serves from memory for a long time; B renews meanwhile.
+    const a = new CertificateManager({ ...options, cacheTtlMs: 10 * 3_600_000 });
+    const first = await a.manage(["lost-update.example.test"]);
+    now += 1_000;
+    const renewed = await new CertificateManager(options).renew(["lost-update.example.test"]);
+    expect(renewed.serialNumber).not.toBe(first.serialNumber);
+    // Past the CA's Retry-After, A's tick refreshes the renewal window.
+    now += 3_600_001;
+    await a.renewDue();
+    const stored = await new CertificateManager(options).find(["lost-update.example.test"]);
+    expect(stored?.serialNumber).toBe(renewed.serialNumber);
+    expect(stored?.keyPem).toBe(renewed.keyPem);
+  });
+
+  it("point 9: replaces is sent only to the CA that issued the certificate, not to a fallback", async () => {
+    proxy.clearRules();
+    proxy.addRule(withAri(proxy));
+    ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z");
+    proxyB.clearRules();
+    proxyB.addRule(withAri(proxyB));
+    ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z", "3600", proxyB);
+    const m = new CertificateManager({
+      storage: new MemoryStorage(),
+      directoryUrl: proxy.directoryUrl,
+      fetch: proxy.fetch,
+      issuers: [{ directoryUrl: proxyB.directoryUrl, fetch: proxyB.fetch }],
+      retry: { maxAttempts: 1 },
+      solvers: { "http-01": new StorageHttp01Solver(storage) },
+    });
+    const first = await m.manage(["replaces.example.test"]);
+    expect(first.directoryUrl).toBe(proxy.directoryUrl);
+    // The issuing CA is down for new orders: the fallback issues the renewal.
+    proxy.addRule({ method: "POST", path: "/order-plz", times: Infinity, fault: { kind: "status", status: 500, detail: "down" } });
+    const renewed = await m.renew(["replaces.example.test"]);
+    expect(renewed.directoryUrl).toBe(proxyB.directoryUrl);
+    const sent = proxyB.requests.filter((r) => r.method === "POST" && r.path === "/order-plz").map((r) => r.payload as Record<string, unknown>);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((p) => p.replaces === undefined)).toBe(true);
+  });
+
+  it("defect 8: the CA's Retry-After on a failed renewal pushes the next attempt out (one failure state)", async () => {
+    proxy.clearRules();
+    proxy.addRule(withAri(proxy));
+    ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z");
+    const shared = new MemoryStorage();
+    const m = new CertificateManager({ storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, retry: { maxAttempts: 1 }, solvers: { "http-01": new StorageHttp01Solver(storage) } });
+    const cert = await m.manage(["retry-after.example.test"]);
+    proxy.addRule({ method: "POST", path: "/order-plz", times: Infinity, fault: { kind: "status", status: 429, retryAfter: "7200", detail: "slow down", withNonce: true } });
+    const before = Date.now();
+    const err = await m.renew(["retry-after.example.test"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const stored = JSON.parse(new TextDecoder().decode(await shared.get(`certificates/${cert.id}.json`))) as CertificateRecord;
+    expect(stored.serialNumber).toBe(cert.serialNumber);
+    expect(stored.renewal.failures).toBe(1);
+    expect(stored.renewal.nextAttemptAt).toBeGreaterThanOrEqual(before + 7_200_000);
+    expect(failureOf(err)?.nextAttemptAt.getTime()).toBe(stored.renewal.nextAttemptAt);
+    proxy.clearRules();
+    proxy.addRule(withAri(proxy));
   });
 });

@@ -1,36 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateManager, StorageHttp01Solver, hostAllowList, type ManagerEvent } from "../../src/manager/index.ts";
+import { describe, expect, it } from "vitest";
+import { CertificateManager, hostAllowList, type ManagerEvent } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { certificateMatchesKey, importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { useManagerBed } from "../support/manager-bed.ts";
 import { Crash, crashable } from "../support/crashable.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { countingFetch } from "../support/request-counter.ts";
 
-let pebble: PebbleInstance;
-let http: Http01Server;
-/** The storage whose tokens the http-01 server answers from (set per test). */
-let tokenStorage: Storage = new MemoryStorage();
-
-beforeAll(async () => {
-  pebble = await startPebble();
-  http = await serveHttp01(pebble.httpPort, {
-    respond: (path) => new StorageHttp01Solver(tokenStorage).response(path.split("/").pop() ?? ""),
-  });
-});
-afterAll(async () => {
-  await http?.close();
-  await pebble?.stop();
-});
+const bed = useManagerBed();
 
 const fastRetry = { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 };
 
 function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) {
   return new CertificateManager({
     storage,
-    directoryUrl: pebble.directoryUrl,
-    fetch: pebble.fetch,
+    directoryUrl: bed.pebble.directoryUrl,
+    fetch: bed.pebble.fetch,
     email: "ops@example.test",
     retry: fastRetry,
     lockTtlMs: 400,
@@ -52,8 +37,8 @@ const names = (tag: string, n = 2) => Array.from({ length: n }, (_, i) => `${tag
 
 describe("CertificateManager", () => {
   it("manage() obtains once, stores one atomic record, and serves it from storage afterwards", async () => {
-    const storage = (tokenStorage = new MemoryStorage());
-    const counter = countingFetch(pebble.fetch);
+    const storage = (bed.tokens = new MemoryStorage());
+    const counter = countingFetch(bed.pebble.fetch);
     const events: ManagerEvent[] = [];
     const m = manager(storage, { fetch: counter.fetch, onEvent: (e) => events.push(e) });
     const subscribed: string[] = [];
@@ -80,7 +65,7 @@ describe("CertificateManager", () => {
   });
 
   it("getCertificate obtains on demand only when the host policy allows", async () => {
-    const storage = (tokenStorage = new MemoryStorage());
+    const storage = (bed.tokens = new MemoryStorage());
     const [allowed] = names("allowed", 1);
     const m = manager(storage, { hostPolicy: hostAllowList(allowed!) });
     expect(await m.getCertificate("denied.example.test")).toBeUndefined();
@@ -91,8 +76,8 @@ describe("CertificateManager", () => {
   });
 
   it("10 concurrent manage() calls on 10 instances sharing storage produce exactly one order", async () => {
-    const storage = (tokenStorage = new MemoryStorage());
-    const counter = countingFetch(pebble.fetch);
+    const storage = (bed.tokens = new MemoryStorage());
+    const counter = countingFetch(bed.pebble.fetch);
     const list = names("conc");
     // One account first, so the race is about the certificate.
     await manager(storage, { fetch: counter.fetch }).manage(names("warm", 1));
@@ -104,7 +89,7 @@ describe("CertificateManager", () => {
   });
 
   it("renewDue renews what is due, skips what is not, and backs off after a failure", async () => {
-    const storage = (tokenStorage = new MemoryStorage());
+    const storage = (bed.tokens = new MemoryStorage());
     let now = Date.now();
     const events: string[] = [];
     const m = manager(storage, { now: () => now, onEvent: (e) => events.push(e.type) });
@@ -124,7 +109,7 @@ describe("CertificateManager", () => {
     expect(events).toContain("certificate_renewed");
 
     // Break validation: renewal fails, is recorded with a backoff, and is not retried before it.
-    tokenStorage = new MemoryStorage();
+    bed.tokens = new MemoryStorage();
     now = renewed.renewAt.getTime() + 1;
     const failed = await m.renewDue();
     expect(failed.failed.map((f) => f.id)).toEqual([first.id]);
@@ -138,8 +123,8 @@ describe("CertificateManager", () => {
 
   it("survives a crash at every step: one certificate, a matching key, and one newOrder in all", async () => {
     // A clean run tells how many requests and writes there are to crash after.
-    const probeStorage = (tokenStorage = new MemoryStorage());
-    const probe = crashable({ fetch: pebble.fetch, storage: probeStorage }, {});
+    const probeStorage = (bed.tokens = new MemoryStorage());
+    const probe = crashable({ fetch: bed.pebble.fetch, storage: probeStorage }, {});
     await manager(probe.storage, { fetch: probe.fetch }).manage(names("probe", 1));
     const points = [
       ...Array.from({ length: probe.requests }, (_, i) => ({ request: i + 1 })),
@@ -147,9 +132,9 @@ describe("CertificateManager", () => {
     ];
     expect(points.length).toBeGreaterThan(10);
     for (const crashAt of points) {
-      const storage = (tokenStorage = new MemoryStorage());
+      const storage = (bed.tokens = new MemoryStorage());
       const list = names("crash", 1);
-      const counter = countingFetch(pebble.fetch);
+      const counter = countingFetch(bed.pebble.fetch);
       const dying = crashable({ fetch: counter.fetch, storage }, crashAt);
       const err = await manager(dying.storage, { fetch: dying.fetch }).manage(list).catch((e: unknown) => e);
       expect(dying.dead, JSON.stringify(crashAt)).toBe(true);
@@ -166,7 +151,7 @@ describe("CertificateManager", () => {
   });
 
   it("revoke() revokes at the CA and forgets the certificate; remove() only forgets", async () => {
-    const storage = (tokenStorage = new MemoryStorage());
+    const storage = (bed.tokens = new MemoryStorage());
     const events: string[] = [];
     const m = manager(storage, { onEvent: (e) => events.push(e.type) });
     const a = await m.manage(names("revoke", 1));

@@ -1,0 +1,95 @@
+import { EdgecertError } from "../errors.ts";
+import type { Fence, Storage } from "../storage/storage.ts";
+import type { CertificateRecord } from "./records.ts";
+import { keys } from "./storage-keys.ts";
+import { readJson, replacing, writeJson, type Versioned } from "./stored-json.ts";
+
+/**
+ * Whether `candidate` is an older certificate than `stored` (issued before it): a different serial
+ * with an earlier notBefore, or the same notBefore and an earlier notAfter, or both the same and an
+ * earlier store time. (Ties are not refused: under the lock, the compare-and-set on the version is
+ * what stops a stale writer; this rule stops one that has no version to compare.)
+ */
+export function isOlderCertificate(candidate: CertificateRecord, stored: CertificateRecord): boolean {
+  if (candidate.serialNumber === stored.serialNumber && candidate.issuer === stored.issuer) return false;
+  const order = [
+    Date.parse(candidate.notBefore) - Date.parse(stored.notBefore),
+    Date.parse(candidate.notAfter) - Date.parse(stored.notAfter),
+    Date.parse(candidate.issuedAt) - Date.parse(stored.issuedAt),
+  ].find((d) => d !== 0);
+  return order !== undefined && order < 0;
+}
+
+/**
+ * The one owner of certificate records (`certificates/<id>.json`) and of the rule that they move
+ * forward only. Every write replaces exactly the version that was read (compare-and-set) and carries
+ * the fence of the certificate's lock, so a lapsed holder or a stale read cannot write; a record
+ * holding an older certificate than the stored one is refused. Reads for serving may come from a
+ * short memory cache, which also only moves forward.
+ */
+export class CertificateStore {
+  readonly #cache = new Map<string, { record: CertificateRecord; until: number }>();
+  readonly #cachedNames = new Map<string, string>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly cacheTtlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** The stored record with its version (always from storage). */
+  async read(id: string): Promise<Versioned<CertificateRecord> | undefined> {
+    const read = await readJson<CertificateRecord>(this.storage, keys.certificate(id));
+    if (read) this.remember(read.value);
+    return read;
+  }
+
+  /** The record for serving: from memory while fresh, else from storage. */
+  async get(id: string): Promise<CertificateRecord | undefined> {
+    const entry = this.#cache.get(id);
+    if (entry && entry.until > this.now()) return entry.record;
+    return (await this.read(id))?.value;
+  }
+
+  /** The id a name was last served from, while that record is cached. */
+  cachedIdFor(name: string): string | undefined {
+    const id = this.#cachedNames.get(name);
+    const entry = id === undefined ? undefined : this.#cache.get(id);
+    return entry && entry.until > this.now() ? id : undefined;
+  }
+
+  /**
+   * Stores `next` in place of what `read` returned (undefined: nothing was stored), fenced by the
+   * certificate's lock. Refuses (`conflict`) to replace a certificate with an older one, and storage
+   * refuses the write if the record changed since `read` (`conflict`) or the lease is gone (`lease_lost`).
+   */
+  async write(next: CertificateRecord, read: Versioned<CertificateRecord> | undefined, fence: Fence): Promise<void> {
+    if (read && isOlderCertificate(next, read.value)) {
+      throw new EdgecertError(
+        "conflict",
+        `refusing to replace certificate ${read.value.serialNumber} of ${next.id} with the older ${next.serialNumber}`,
+      );
+    }
+    await writeJson(this.storage, keys.certificate(next.id), next, replacing(this.storage, read, fence));
+    this.remember(next);
+  }
+
+  /** Deletes exactly the version `read` returned, fenced by the certificate's lock. */
+  async delete(read: Versioned<CertificateRecord>, fence: Fence): Promise<void> {
+    await this.storage.delete(keys.certificate(read.value.id), replacing(this.storage, read, fence));
+    this.forget(read.value);
+  }
+
+  /** Drops a record from memory (after it was deleted). */
+  forget(record: CertificateRecord): void {
+    this.#cache.delete(record.id);
+    for (const i of record.identifiers) if (this.#cachedNames.get(i.value) === record.id) this.#cachedNames.delete(i.value);
+  }
+
+  private remember(record: CertificateRecord): void {
+    const cached = this.#cache.get(record.id)?.record;
+    if (cached && isOlderCertificate(record, cached)) return;
+    this.#cache.set(record.id, { record, until: this.now() + this.cacheTtlMs });
+    for (const i of record.identifiers) this.#cachedNames.set(i.value, record.id);
+  }
+}

@@ -1,0 +1,344 @@
+import type { AcmeClient } from "../acme/client.ts";
+import { sameIdentifiers } from "../acme/identifiers.ts";
+import { obtainCertificate } from "../acme/obtain-certificate.ts";
+import { AcmeProblem } from "../acme/problem.ts";
+import { ariCertificateId } from "../acme/renewal-info.ts";
+import type { Solver } from "../acme/solver.ts";
+import type { AcmeIdentifier } from "../acme/types.ts";
+import { EdgecertError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { Storage } from "../storage/storage.ts";
+import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyAlgorithmName } from "../webcrypto/keys.ts";
+import { certificateMatchesKey, parseCertificate } from "../webcrypto/x509.ts";
+import type { Accounts, IssuerOptions } from "./accounts.ts";
+import { renewalStateFor } from "./ari.ts";
+import type { CertificateStore } from "./certificate-store.ts";
+import type { ManagerEvent } from "./events.ts";
+import { underLock, type HeldLock, type LockTiming } from "./lock-runner.ts";
+import { attachFailure } from "./managed-certificate.ts";
+import type { NameIndex } from "./name-index.ts";
+import type { OrderIntents } from "./order-intents.ts";
+import type { CertificateRecord, PendingOrderRecord, RenewalFailure } from "./records.ts";
+import { failureAfter, isDue, type RenewBefore } from "./renewal-schedule.ts";
+import { StorageHttp01Solver } from "./storage-http01-solver.ts";
+import { keys } from "./storage-keys.ts";
+import type { Versioned } from "./stored-json.ts";
+
+/** What issuance needs from the manager. */
+export interface IssuanceContext {
+  storage: Storage;
+  store: CertificateStore;
+  index: NameIndex;
+  intents: OrderIntents;
+  accounts: Accounts;
+  issuers: IssuerOptions[];
+  solvers: Record<string, Solver>;
+  keyType: KeyAlgorithmName;
+  preferredChallenges: string[] | undefined;
+  profile: string | undefined;
+  renewBefore: RenewBefore | undefined;
+  lock: LockTiming;
+  now: () => number;
+  logger: Logger;
+  emit: (event: ManagerEvent) => void;
+}
+
+/** How to obtain. */
+export interface ObtainHow {
+  /** Renew even if not due (but not again if another instance renewed since the call). */
+  force: boolean;
+  signal?: AbortSignal | undefined;
+  /** Drop the order intent (and its key) whatever the failure (on-demand attempts). */
+  dropIntentOnFailure?: boolean;
+}
+
+/** Failures after which the order may still complete: keep its intent so a rerun resumes it. */
+const TRANSIENT = new Set(["aborted", "lease_lost", "network", "timeout", "storage"]);
+
+/**
+ * Issuance under a certificate's lock: one order per name set across processes, storage re-read
+ * after acquiring the lock, an order intent recorded before newOrder and resumed after a crash —
+ * unless the CA forgot it, it expired, went invalid or was already used — and every write (intent,
+ * tokens, certificate, name index, failure state) fenced by the lock, whose loss also aborts the CA
+ * calls.
+ */
+export class Issuance {
+  readonly #inflight = new Map<string, Promise<CertificateRecord>>();
+  /** Failure state of name sets that have no certificate yet (this process). */
+  readonly #firstFailures = new Map<string, RenewalFailure>();
+
+  constructor(private readonly ctx: IssuanceContext) {}
+
+  /** The failure state of a name set with no certificate yet, if its last attempt here failed. */
+  firstFailure(id: string): RenewalFailure | undefined {
+    return this.#firstFailures.get(id);
+  }
+
+  /** Obtains or renews certificate `id` (one operation per certificate per process at a time). */
+  obtain(id: string, identifiers: AcmeIdentifier[], how: ObtainHow): Promise<CertificateRecord> {
+    const running = this.#inflight.get(id);
+    if (running) return running;
+    const work = this.#locked(id, identifiers, how.force ? this.ctx.now() : undefined, how).finally(() => this.#inflight.delete(id));
+    this.#inflight.set(id, work);
+    return work;
+  }
+
+  async #locked(id: string, identifiers: AcmeIdentifier[], forcedSince: number | undefined, how: ObtainHow): Promise<CertificateRecord> {
+    const { ctx } = this;
+    return underLock(ctx.storage, keys.certificateLock(id), { ...ctx.lock, signal: how.signal }, async (held) => {
+      // Re-read under the lock: another instance may have done the work while we waited.
+      const existing = await ctx.store.read(id);
+      if (existing) {
+        const freshEnough =
+          forcedSince !== undefined ? Date.parse(existing.value.issuedAt) >= forcedSince : !isDue(existing.value.renewal, ctx.now());
+        if (freshEnough) return existing.value;
+      }
+      const names = identifiers.map((i) => i.value);
+      ctx.emit({ type: "certificate_obtaining", id, names });
+      let lastError: unknown;
+      for (const issuer of ctx.issuers) {
+        try {
+          const record = await this.#from(issuer, id, identifiers, existing, held, true);
+          this.#firstFailures.delete(id);
+          ctx.emit({
+            type: existing ? "certificate_renewed" : "certificate_obtained",
+            id,
+            names,
+            issuer: issuer.directoryUrl,
+            notAfter: new Date(record.notAfter),
+            renewAt: new Date(record.renewal.renewAt),
+          });
+          return record;
+        } catch (err) {
+          lastError = err;
+          ctx.logger.log("warn", "manager.issuer_failed", { id, issuer: issuer.directoryUrl, error: String(err) });
+          if (held.signal.aborted || (err instanceof EdgecertError && ["invalid_input", "invalid_identifier", "lease_lost", "conflict"].includes(err.code))) break;
+        }
+      }
+      const failure = await this.#recordFailure(id, existing, lastError, held);
+      const code = lastError instanceof EdgecertError ? lastError.code : undefined;
+      if (!held.signal.aborted && (how.dropIntentOnFailure || code === undefined || !TRANSIENT.has(code))) {
+        // Nothing to resume: do not leave a key-bearing intent (or its tokens) behind.
+        await this.#dropIntent(id, held).catch((err: unknown) => ctx.logger.log("warn", "manager.intent_cleanup_failed", { id, error: String(err) }));
+      }
+      attachFailure(lastError, failure);
+      ctx.emit({ type: "certificate_failed", id, names, error: lastError, nextAttemptAt: new Date(failure.nextAttemptAt) });
+      throw lastError;
+    });
+  }
+
+  async #from(
+    issuer: IssuerOptions,
+    id: string,
+    identifiers: AcmeIdentifier[],
+    existing: Versioned<CertificateRecord> | undefined,
+    held: HeldLock,
+    mayResume: boolean,
+  ): Promise<CertificateRecord> {
+    const { ctx } = this;
+    const { fence, signal } = held;
+    const client = await ctx.accounts.client(issuer);
+    const accountUrl = client.accountUrl!;
+    const picked = await this.#pickUpIntent(client, issuer, accountUrl, id, identifiers, existing?.value, held, mayResume);
+    let keyPair: CryptoKeyPair;
+    let intent: Versioned<PendingOrderRecord>;
+    if (picked) {
+      intent = picked;
+      keyPair = await importPrivateKeyPem(picked.value.keyPem);
+    } else {
+      keyPair = await generateKeyPair(ctx.keyType);
+      const record: PendingOrderRecord = {
+        id,
+        identifiers,
+        directoryUrl: issuer.directoryUrl,
+        accountUrl,
+        keyPem: await exportPrivateKeyPem(keyPair.privateKey),
+        createdAt: new Date(ctx.now()).toISOString(),
+      };
+      intent = await ctx.intents.save(record, undefined, fence);
+    }
+    const resumeOrderUrl = intent.value.orderUrl;
+    // Intent updates (order URL, tokens) may come from concurrent solver calls: one at a time.
+    let queue: Promise<unknown> = Promise.resolve();
+    const update = (change: (current: PendingOrderRecord) => PendingOrderRecord | undefined): Promise<void> => {
+      const run = queue.then(async () => {
+        const next = change(intent.value);
+        if (next) intent = await ctx.intents.save(next, intent, fence);
+      });
+      queue = run.catch(() => undefined);
+      return run;
+    };
+
+    const directory = await client.directory({ signal });
+    // RFC 9773 §5: `replaces` names a certificate of this CA; another CA does not know it.
+    const previous = existing?.value;
+    const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
+    const profile = issuer.profile ?? ctx.profile;
+    const obtained = await obtainCertificate({
+      client,
+      names: identifiers,
+      solvers: this.#fencedSolvers(held, (token) =>
+        update((i) => (i.tokens?.includes(token) ? undefined : { ...i, tokens: [...(i.tokens ?? []), token] })),
+      ),
+      certificateKey: keyPair,
+      signal,
+      logger: ctx.logger,
+      ...(ctx.preferredChallenges ? { preferredChallenges: ctx.preferredChallenges } : {}),
+      ...(resumeOrderUrl ? { resumeOrderUrl } : {}),
+      ...(replaces ? { replaces } : {}),
+      ...(profile ? { profile } : {}),
+      onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
+    });
+    await queue;
+
+    const leaf = parseCertificate(obtained.certificatePem);
+    // Never store a certificate with a key it was not issued for: a resumed order that was already
+    // used for another key (its certificate is that one) is dropped and ordered anew.
+    if (!(await certificateMatchesKey(leaf, keyPair))) {
+      await ctx.intents.drop(intent, fence);
+      if (resumeOrderUrl && mayResume) {
+        ctx.logger.log("warn", "manager.resumed_order_used", { id, order: resumeOrderUrl });
+        return this.#from(issuer, id, identifiers, existing, held, false);
+      }
+      throw new EdgecertError("bad_response", `the certificate for ${identifiers.map((i) => i.value).join(", ")} does not match its key`);
+    }
+    const record: CertificateRecord = {
+      id,
+      identifiers,
+      directoryUrl: issuer.directoryUrl,
+      chainPem: obtained.chainPem,
+      keyPem: intent.value.keyPem,
+      serialNumber: leaf.serialNumber,
+      issuer: leaf.issuer,
+      notBefore: leaf.notBefore.toISOString(),
+      notAfter: leaf.notAfter.toISOString(),
+      orderUrl: obtained.orderUrl,
+      issuedAt: new Date(ctx.now()).toISOString(),
+      renewal: await renewalStateFor(client, leaf, { now: ctx.now(), renewBefore: ctx.renewBefore, signal, logger: ctx.logger }),
+    };
+    if (leaf.authorityKeyIdentifierBytes) record.ariId = ariCertificateId(leaf);
+    // The certificate first (one put: chain, key and metadata), then the names, then the intent.
+    await ctx.store.write(record, existing, fence);
+    await ctx.index.point(record, fence);
+    await ctx.intents.drop(intent, fence);
+    return record;
+  }
+
+  /**
+   * The intent a rerun can continue, or undefined (a new order). The tokens an earlier run published
+   * are removed first (authorizations still pending are presented again; valid ones never are).
+   * Dropped: an intent for another CA, account or name set, one whose order became the stored
+   * certificate, and one whose order the CA forgot (404), let expire or invalidated.
+   */
+  async #pickUpIntent(
+    client: AcmeClient,
+    issuer: IssuerOptions,
+    accountUrl: string,
+    id: string,
+    identifiers: AcmeIdentifier[],
+    existing: CertificateRecord | undefined,
+    held: HeldLock,
+    mayResume: boolean,
+  ): Promise<Versioned<PendingOrderRecord> | undefined> {
+    const { intents } = this.ctx;
+    let read = await intents.read(id);
+    if (!read) return undefined;
+    const intent = read.value;
+    await intents.removeTokens(intent, held.fence);
+    const usable =
+      mayResume &&
+      intent.directoryUrl === issuer.directoryUrl &&
+      intent.accountUrl === accountUrl &&
+      sameIdentifiers(intent.identifiers, identifiers) &&
+      !(intent.orderUrl !== undefined && intent.orderUrl === existing?.orderUrl) &&
+      (intent.orderUrl === undefined || (await this.#resumable(client, intent.orderUrl, identifiers, held.signal)));
+    if (!usable) {
+      await intents.drop(read, held.fence);
+      return undefined;
+    }
+    if (intent.orderUrl === undefined) {
+      // The newOrder may have reached the CA before the crash: look for it before ordering again.
+      const lost = await this.#findLostOrder(client, identifiers, existing?.orderUrl, held.signal);
+      if (lost) read = await intents.save({ ...intent, orderUrl: lost }, read, held.fence);
+    }
+    return read;
+  }
+
+  /** Whether a recorded order can still lead to a certificate (RFC 8555 §7.1.6 states). */
+  async #resumable(client: AcmeClient, url: string, identifiers: AcmeIdentifier[], signal: AbortSignal): Promise<boolean> {
+    try {
+      const order = await client.getOrder(url, { signal });
+      if (order.status === "invalid") return false;
+      if (order.expires !== undefined && Date.parse(order.expires) <= this.ctx.now()) return false;
+      return sameIdentifiers(order.identifiers, identifiers);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // The CA answered with a problem (404: it no longer has the order): order anew. Anything else
+      // (the network) may pass: keep the intent and fail this attempt.
+      if (err instanceof AcmeProblem) {
+        this.ctx.logger.log("warn", "manager.recorded_order_gone", { url, error: err.message });
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * An order of ours for these names that is still pending or ready and not expired. A `valid` or
+   * `processing` one was finalized — which only happens after its URL was recorded — so it belongs
+   * to a certificate we already have (or had): never picked up.
+   */
+  async #findLostOrder(client: AcmeClient, identifiers: AcmeIdentifier[], usedOrderUrl: string | undefined, signal: AbortSignal): Promise<string | undefined> {
+    try {
+      const urls = await client.listOrders({ signal });
+      for (const url of urls.reverse()) {
+        if (url === usedOrderUrl) continue;
+        const order = await client.getOrder(url, { signal });
+        if (order.status !== "pending" && order.status !== "ready") continue;
+        if (order.expires !== undefined && Date.parse(order.expires) <= this.ctx.now()) continue;
+        if (sameIdentifiers(order.identifiers, identifiers)) {
+          this.ctx.logger.log("info", "manager.resumed_lost_order", { url });
+          return url;
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.ctx.logger.log("warn", "manager.order_lookup_failed", { error: String(err) });
+    }
+    return undefined;
+  }
+
+  /** The solvers for one order: the storage http-01 solver fenced by the lock, recording each token first. */
+  #fencedSolvers(held: HeldLock, record: (token: string) => Promise<void>): Record<string, Solver> {
+    const out: Record<string, Solver> = {};
+    for (const [type, solver] of Object.entries(this.ctx.solvers)) {
+      out[type] = solver instanceof StorageHttp01Solver && solver.uses(this.ctx.storage) ? solver.fenced(held.fence, record) : solver;
+    }
+    return out;
+  }
+
+  async #dropIntent(id: string, held: HeldLock): Promise<void> {
+    const read = await this.ctx.intents.read(id);
+    if (read) await this.ctx.intents.drop(read, held.fence);
+  }
+
+  /** Records a failed attempt: in the certificate record (fenced) when there is one, else in memory. */
+  async #recordFailure(id: string, existing: Versioned<CertificateRecord> | undefined, error: unknown, held: HeldLock): Promise<RenewalFailure> {
+    const { ctx } = this;
+    const now = ctx.now();
+    if (!existing) {
+      const failure = failureAfter(this.#firstFailures.get(id)?.failures ?? 0, error, now, undefined);
+      this.#firstFailures.set(id, failure);
+      return failure;
+    }
+    const record = existing.value;
+    const failure = failureAfter(record.renewal.failures, error, now, Date.parse(record.notAfter));
+    const updated: CertificateRecord = { ...record, renewal: { ...record.renewal, ...failure } };
+    try {
+      await ctx.store.write(updated, existing, held.fence);
+    } catch (err) {
+      ctx.logger.log("error", "manager.record_failure_failed", { id, error: String(err) });
+    }
+    return failure;
+  }
+}

@@ -1,0 +1,45 @@
+import { EdgecertError } from "../errors.ts";
+import type { Fence, Storage, WriteConditions } from "../storage/storage.ts";
+
+/** A JSON value read from storage with the version a conditional write can name. */
+export interface Versioned<T> {
+  value: T;
+  /** Undefined when the backend has no versioned reads (`getEntry`). */
+  version: string | undefined;
+}
+
+/** Reads and parses `key`; a value that is not JSON is a typed `storage` error, never a crash. */
+export async function readJson<T>(storage: Storage, key: string): Promise<Versioned<T> | undefined> {
+  let bytes: Uint8Array | undefined;
+  let version: string | undefined;
+  if (storage.getEntry) {
+    const entry = await storage.getEntry(key);
+    bytes = entry?.value;
+    version = entry?.version;
+  } else {
+    bytes = await storage.get(key);
+  }
+  if (bytes === undefined) return undefined;
+  try {
+    return { value: JSON.parse(new TextDecoder().decode(bytes)) as T, version };
+  } catch (cause) {
+    throw new EdgecertError("storage", `stored value ${key} is not valid JSON`, { cause });
+  }
+}
+
+/**
+ * The conditions for replacing exactly what `read` saw (a compare-and-set on its version; `undefined`
+ * means the key was absent), fenced by `fence` when the write is done under a lock.
+ */
+export function replacing(storage: Storage, read: Versioned<unknown> | undefined, fence: Fence | undefined): WriteConditions {
+  const when: WriteConditions = {};
+  if (fence) when.fence = { name: fence.name, token: fence.token };
+  if (read?.version !== undefined) when.ifVersion = read.version;
+  else if (!read && storage.getEntry) when.ifVersion = null;
+  return when;
+}
+
+/** Writes `value` as JSON under `when`. */
+export function writeJson(storage: Storage, key: string, value: unknown, when: WriteConditions): Promise<void> {
+  return storage.put(key, JSON.stringify(value), when);
+}

@@ -1,0 +1,266 @@
+import { describe, expect, it } from "vitest";
+import { CertificateManager, failureOf, hostAllowList, renewAtFromLifetime } from "../../src/manager/index.ts";
+import { certificateId } from "../../src/manager/storage-keys.ts";
+import { toIdentifiers } from "../../src/acme/identifiers.ts";
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { exportPrivateKeyPem, generateKeyPair } from "../../src/index.ts";
+import { useManagerBed } from "../support/manager-bed.ts";
+import { Crash, crashable } from "../support/crashable.ts";
+import { countingFetch } from "../support/request-counter.ts";
+
+// Each test reproduces one defect of issue 11 against real Pebble; each failed on the code before it.
+const bed = useManagerBed();
+
+const fastRetry = { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 };
+function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) {
+  return new CertificateManager({ storage, directoryUrl: bed.pebble.directoryUrl, fetch: bed.pebble.fetch, retry: fastRetry, lockWaitMs: 10_000, ...extra });
+}
+let unique = 0;
+const names = (tag: string, n = 1) => Array.from({ length: n }, (_, i) => `${tag}${++unique}-${i}.recovery.test`);
+const newOrders = (c: ReturnType<typeof countingFetch>) => c.requests.filter((r) => r.method === "POST" && r.url.includes("/order-plz")).length;
+
+/** A storage that "dies" right after the first put whose key matches. */
+function dieAfterPut(storage: Storage, pattern: RegExp) {
+  let dead = false;
+  const alive = () => {
+    if (dead) throw new Crash();
+  };
+  const wrapped: Storage = {
+    get: async (k) => (alive(), storage.get(k)),
+    getEntry: async (k) => (alive(), storage.getEntry ? storage.getEntry(k) : undefined),
+    put: async (k, v, when) => {
+      alive();
+      await storage.put(k, v, when);
+      if (pattern.test(k)) {
+        dead = true;
+        throw new Crash();
+      }
+    },
+    delete: async (k, when) => (alive(), storage.delete(k, when)),
+    list: async (p, o) => (alive(), storage.list(p, o)),
+    lock: async (n, o) => {
+      alive();
+      const lease = await storage.lock(n, o);
+      return {
+        name: lease.name,
+        token: lease.token,
+        get expiresAt() {
+          return lease.expiresAt;
+        },
+        renew: async (ttl?: number) => (alive(), lease.renew(ttl)),
+        // A dead process releases nothing: its lease lapses.
+        release: async () => (alive(), lease.release()),
+      };
+    },
+  };
+  if (!storage.getEntry) delete wrapped.getEntry;
+  return wrapped;
+}
+
+describe("manager recovery (issue 11)", () => {
+  it("defect 3: a crash between the certificate write and the name index — a fresh process serves every name after manage()", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const list = names("index", 3);
+    const dying = dieAfterPut(storage, /^certificates\//);
+    await expect(manager(dying, { lockTtlMs: 300 }).manage(list)).rejects.toThrow(Crash);
+    expect((await storage.list("certificates/")).keys).toHaveLength(1);
+    expect((await storage.list("names/")).keys).toHaveLength(0);
+    const counter = countingFetch(bed.pebble.fetch);
+    // The rerun finds the certificate (not due) and completes the index without a new order.
+    const cert = await manager(storage, { fetch: counter.fetch }).manage(list);
+    expect(newOrders(counter)).toBe(0);
+    const fresh = manager(storage, { fetch: counter.fetch });
+    for (const name of list) expect((await fresh.getCertificate(name))?.serialNumber, name).toBe(cert.serialNumber);
+    expect((await storage.list("orders/")).keys).toEqual([]);
+  });
+
+  it("defect 4: a run killed after its challenges were validated leaves no live token once the order is resumed", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const list = names("token", 2);
+    // Die right after the CA answered the last challenge POST: authorizations valid, tokens stored.
+    const probe = countingFetch(bed.pebble.fetch);
+    bed.tokens = new MemoryStorage();
+    const probeStorage = bed.tokens;
+    await manager(probeStorage, { fetch: probe.fetch }).manage(names("probe", 2));
+    const lastChallenge = probe.requests.map((r) => r.method === "POST" && r.url.includes("/chalZ/")).lastIndexOf(true);
+    expect(lastChallenge).toBeGreaterThan(0);
+    bed.tokens = storage;
+    const dying = crashable({ fetch: bed.pebble.fetch, storage }, { request: lastChallenge + 1 });
+    await expect(manager(dying.storage, { fetch: dying.fetch, lockTtlMs: 300 }).manage(list)).rejects.toThrow();
+    expect(dying.dead).toBe(true);
+    expect((await storage.list("challenges/")).keys.length).toBeGreaterThan(0);
+    const counter = countingFetch(bed.pebble.fetch);
+    const cert = await manager(storage, { fetch: counter.fetch }).manage(list);
+    expect(cert.names.sort()).toEqual([...list].sort());
+    expect(newOrders(counter)).toBe(0); // resumed, not ordered again
+    expect((await storage.list("challenges/")).keys).toEqual([]);
+    expect((await storage.list("orders/")).keys).toEqual([]);
+  });
+
+  it("defect 4: renewDue sweeps tokens no order intent lists, and abandoned intents after an hour", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    let now = Date.now();
+    const m = manager(storage, { now: () => now });
+    await m.manage(names("sweep"));
+    await storage.put("challenges/http-01/orphan-token", "orphan.key-authorization");
+    const key = await generateKeyPair("ES256");
+    const orphan = toIdentifiers(names("abandoned"));
+    const orphanId = await certificateId(orphan);
+    await storage.put(
+      `orders/${orphanId}.json`,
+      JSON.stringify({ id: orphanId, identifiers: orphan, directoryUrl: bed.pebble.directoryUrl, accountUrl: "x", keyPem: await exportPrivateKeyPem(key.privateKey), tokens: ["listed-token"], createdAt: new Date(now).toISOString() }),
+    );
+    await storage.put("challenges/http-01/listed-token", "listed.key-authorization");
+    await m.renewDue();
+    expect((await storage.list("challenges/")).keys).toEqual(["challenges/http-01/listed-token"]);
+    now += 3_600_001;
+    await m.renewDue();
+    expect((await storage.list("challenges/")).keys).toEqual([]);
+    expect((await storage.list("orders/")).keys).toEqual([]);
+  });
+
+  it("defect 5: a wildcard certificate serves the names it covers, one label deep (RFC 6125 §6.4.3)", async () => {
+    const storage = new MemoryStorage();
+    const id = "_wildcard.wild.test-x";
+    const record = {
+      id,
+      identifiers: [{ type: "dns", value: "*.wild.test" }],
+      directoryUrl: bed.pebble.directoryUrl,
+      chainPem: "chain",
+      keyPem: "key",
+      serialNumber: "01",
+      issuer: "CN=test",
+      notBefore: new Date(Date.now() - 1000).toISOString(),
+      notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+      orderUrl: "https://ca/order/1",
+      issuedAt: new Date().toISOString(),
+      renewal: { renewAt: Date.now() + 86_400_000 / 2, failures: 0 },
+    };
+    await storage.put(`certificates/${id}.json`, JSON.stringify(record));
+    await storage.put("names/_wildcard.wild.test", JSON.stringify({ id }));
+    const m = manager(storage);
+    expect((await m.getCertificate("www.wild.test"))?.id).toBe(id);
+    expect((await m.getCertificate("WWW.Wild.Test."))?.id).toBe(id);
+    expect(await m.getCertificate("wild.test")).toBeUndefined();
+    expect(await m.getCertificate("a.b.wild.test")).toBeUndefined();
+  });
+
+  it("defect 6: an order the CA no longer has (404) is dropped and ordered anew", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const list = names("forgot");
+    const identifiers = toIdentifiers(list);
+    const id = await certificateId(identifiers);
+    const m = manager(storage);
+    // Account first, so the intent can name it.
+    await m.manage(names("account"));
+    const accountKey = (await storage.list("accounts/")).keys[0]!;
+    const account = JSON.parse(new TextDecoder().decode(await storage.get(accountKey))) as { url: string };
+    const key = await generateKeyPair("ES256");
+    await storage.put(
+      `orders/${id}.json`,
+      JSON.stringify({ id, identifiers, directoryUrl: bed.pebble.directoryUrl, accountUrl: account.url, keyPem: await exportPrivateKeyPem(key.privateKey), orderUrl: `${new URL(bed.pebble.directoryUrl).origin}/my-order/forgotten`, createdAt: new Date().toISOString() }),
+    );
+    const cert = await manager(storage).manage(list);
+    expect(cert.names).toEqual(list);
+    expect((await storage.list("orders/")).keys).toEqual([]);
+  });
+
+  it("defect 6: lost-order recovery never picks up an order that was already used for the current certificate", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const list = names("used");
+    const identifiers = toIdentifiers(list);
+    const id = await certificateId(identifiers);
+    const first = await manager(storage).manage(list);
+    const account = JSON.parse(new TextDecoder().decode(await storage.get((await storage.list("accounts/")).keys[0]!))) as { url: string };
+    // A crash right after the renewal's intent was written, before newOrder answered: no order URL.
+    const key = await generateKeyPair("ES256");
+    await storage.put(
+      `orders/${id}.json`,
+      JSON.stringify({ id, identifiers, directoryUrl: bed.pebble.directoryUrl, accountUrl: account.url, keyPem: await exportPrivateKeyPem(key.privateKey), createdAt: new Date().toISOString() }),
+    );
+    const renewed = await manager(storage).renew(list);
+    expect(renewed.serialNumber).not.toBe(first.serialNumber);
+    expect(renewed.failure).toBeUndefined();
+  });
+
+  it("defect 7: a failing on-demand name starts one order per backoff window and leaves no key-bearing intent", async () => {
+    const storage = new MemoryStorage();
+    bed.tokens = new MemoryStorage(); // the CA sees no token: validation fails
+    const [name] = names("ondemand");
+    const counter = countingFetch(bed.pebble.fetch);
+    const m = manager(storage, { fetch: counter.fetch, hostPolicy: hostAllowList(`*.${name!.split(".").slice(1).join(".")}`, name!) });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) outcomes.push(await m.getCertificate(name!).then((c) => (c ? "cert" : "none"), () => "error"));
+    expect(outcomes).toEqual(["error", "none", "none", "none", "none", "none"]);
+    expect(newOrders(counter)).toBe(1);
+    expect((await storage.list("orders/")).keys).toEqual([]);
+    expect((await storage.list("challenges/")).keys).toEqual([]);
+  });
+
+  it("defect 7: on-demand orders are bounded per hour", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const list = names("hourly", 3);
+    const m = manager(storage, { hostPolicy: hostAllowList(...list), onDemand: { maxPerHour: 2 } });
+    expect((await m.getCertificate(list[0]!))?.names).toEqual([list[0]]);
+    expect((await m.getCertificate(list[1]!))?.names).toEqual([list[1]]);
+    expect(await m.getCertificate(list[2]!)).toBeUndefined();
+    // Served certificates are not orders: still served.
+    expect((await m.getCertificate(list[0]!))?.names).toEqual([list[0]]);
+  });
+
+  it("defect 8: one failure state — the certificate shows it, nextCheckAt waits for it, the error carries it", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    let now = Date.now();
+    const m = manager(storage, { now: () => now });
+    const list = names("failstate");
+    const cert = await m.manage(list);
+    expect(cert.failure).toBeUndefined();
+    bed.tokens = new MemoryStorage();
+    now = cert.renewAt.getTime() + 1;
+    const err = await m.maintain(list).catch((e: unknown) => e);
+    const failure = failureOf(err);
+    expect(failure?.failures).toBe(1);
+    expect(failure!.nextAttemptAt.getTime()).toBeGreaterThan(now);
+    const after = await m.find(list);
+    expect(after?.failure?.failures).toBe(1);
+    expect(after?.failure?.lastError).toBe((err as Error).message.slice(0, 1000));
+    // A scheduler using nextCheckAt does not come back before the backoff ends.
+    expect(after!.nextCheckAt.getTime()).toBe(failure!.nextAttemptAt.getTime());
+    // Until then maintain() does not try again; the certificate is still served.
+    expect((await m.maintain(list)).renewed).toBe(false);
+    bed.tokens = storage;
+    now = after!.nextCheckAt.getTime() + 1;
+    const healed = await m.maintain(list);
+    expect(healed.renewed).toBe(true);
+    expect(healed.certificate.failure).toBeUndefined();
+  });
+
+  it("point 9: a lease shorter than a slow issuance is kept alive by the heartbeat — one order, no lost lock", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const counter = countingFetch(bed.pebble.fetch);
+    const slow: typeof fetch = async (input, init) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (url.includes("/finalize-order/")) await new Promise((r) => setTimeout(r, 1_200));
+      return counter.fetch(input, init);
+    };
+    const list = names("heartbeat");
+    await manager(storage).manage(names("warm"));
+    counter.reset();
+    const [a, b] = await Promise.all([
+      manager(storage, { fetch: slow, lockTtlMs: 300 }).manage(list),
+      new Promise((r) => setTimeout(r, 100)).then(() => manager(storage, { fetch: counter.fetch, lockTtlMs: 300 }).manage(list)),
+    ]);
+    expect(a.serialNumber).toBe(b.serialNumber);
+    expect(newOrders(counter)).toBe(1);
+  });
+
+  it("point 9: renewBefore longer than the lifetime is clamped, so a new certificate is not due at once", () => {
+    const day = 86_400_000;
+    const t0 = Date.UTC(2027, 0, 1);
+    // 30 days before expiry on a 6-day certificate: at most half the lifetime.
+    expect(renewAtFromLifetime(t0, t0 + 6 * day, { ms: 30 * day })).toBe(t0 + 3 * day);
+    expect(renewAtFromLifetime(t0, t0 + 6 * day, { ratio: 5 })).toBe(t0 + 3 * day);
+    expect(renewAtFromLifetime(t0, t0 + 90 * day)).toBe(t0 + 60 * day);
+  });
+});
