@@ -1,7 +1,7 @@
 import type { AcmeClient } from "../acme/client.ts";
 import { sameIdentifiers } from "../acme/identifiers.ts";
 import { obtainCertificate } from "../acme/obtain-certificate.ts";
-import { AcmeProblem } from "../acme/problem.ts";
+import { OrderNotResumableError } from "../acme/issuance-error.ts";
 import { ariCertificateId } from "../acme/renewal-info.ts";
 import type { Solver } from "../acme/solver.ts";
 import type { AcmeIdentifier } from "../acme/types.ts";
@@ -174,21 +174,32 @@ export class Issuance {
     const previous = existing?.value;
     const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
     const profile = issuer.profile ?? ctx.profile;
-    const obtained = await obtainCertificate({
-      client,
-      names: identifiers,
-      solvers: this.#fencedSolvers(held, (token) =>
-        update((i) => (i.tokens?.includes(token) ? undefined : { ...i, tokens: [...(i.tokens ?? []), token] })),
-      ),
-      certificateKey: keyPair,
-      signal,
-      logger: ctx.logger,
-      ...(ctx.preferredChallenges ? { preferredChallenges: ctx.preferredChallenges } : {}),
-      ...(resumeOrderUrl ? { resumeOrderUrl } : {}),
-      ...(replaces ? { replaces } : {}),
-      ...(profile ? { profile } : {}),
-      onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
-    });
+    let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
+    try {
+      obtained = await obtainCertificate({
+        client,
+        names: identifiers,
+        solvers: this.#fencedSolvers(held, (token) =>
+          update((i) => (i.tokens?.includes(token) ? undefined : { ...i, tokens: [...(i.tokens ?? []), token] })),
+        ),
+        certificateKey: keyPair,
+        signal,
+        logger: ctx.logger,
+        ...(ctx.preferredChallenges ? { preferredChallenges: ctx.preferredChallenges } : {}),
+        ...(resumeOrderUrl ? { resumeOrderUrl } : {}),
+        ...(replaces ? { replaces } : {}),
+        ...(profile ? { profile } : {}),
+        onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
+      });
+    } catch (err) {
+      // The CA forgot the recorded order, it expired, went invalid or is for other names: drop it
+      // (with its key and tokens) and order anew, once.
+      if (!(err instanceof OrderNotResumableError) || !mayResume) throw err;
+      await queue.catch(() => undefined);
+      ctx.logger.log("warn", "manager.recorded_order_dropped", { id, order: err.orderUrl, reason: err.reason });
+      await ctx.intents.drop(intent, fence);
+      return this.#from(issuer, id, identifiers, existing, held, false);
+    }
     await queue;
 
     const leaf = parseCertificate(obtained.certificatePem);
@@ -227,8 +238,8 @@ export class Issuance {
   /**
    * The intent a rerun can continue, or undefined (a new order). The tokens an earlier run published
    * are removed first (authorizations still pending are presented again; valid ones never are).
-   * Dropped: an intent for another CA, account or name set, one whose order became the stored
-   * certificate, and one whose order the CA forgot (404), let expire or invalidated.
+   * Dropped: an intent for another CA, account or name set, and one whose order became the stored
+   * certificate. (One the CA forgot, let expire or invalidated is dropped when resuming it fails.)
    */
   async #pickUpIntent(
     client: AcmeClient,
@@ -250,8 +261,7 @@ export class Issuance {
       intent.directoryUrl === issuer.directoryUrl &&
       intent.accountUrl === accountUrl &&
       sameIdentifiers(intent.identifiers, identifiers) &&
-      !(intent.orderUrl !== undefined && intent.orderUrl === existing?.orderUrl) &&
-      (intent.orderUrl === undefined || (await this.#resumable(client, intent.orderUrl, identifiers, held.signal)));
+      !(intent.orderUrl !== undefined && intent.orderUrl === existing?.orderUrl);
     if (!usable) {
       await intents.drop(read, held.fence);
       return undefined;
@@ -262,25 +272,6 @@ export class Issuance {
       if (lost) read = await intents.save({ ...intent, orderUrl: lost }, read, held.fence);
     }
     return read;
-  }
-
-  /** Whether a recorded order can still lead to a certificate (RFC 8555 §7.1.6 states). */
-  async #resumable(client: AcmeClient, url: string, identifiers: AcmeIdentifier[], signal: AbortSignal): Promise<boolean> {
-    try {
-      const order = await client.getOrder(url, { signal });
-      if (order.status === "invalid") return false;
-      if (order.expires !== undefined && Date.parse(order.expires) <= this.ctx.now()) return false;
-      return sameIdentifiers(order.identifiers, identifiers);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      // The CA answered with a problem (404: it no longer has the order): order anew. Anything else
-      // (the network) may pass: keep the intent and fail this attempt.
-      if (err instanceof AcmeProblem) {
-        this.ctx.logger.log("warn", "manager.recorded_order_gone", { url, error: err.message });
-        return false;
-      }
-      throw err;
-    }
   }
 
   /**
