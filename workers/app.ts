@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { certificateId } from "../src/manager/storage-keys.ts";
 import { hostAllowList } from "../src/manager/host-policy.ts";
-import { toIdentifiers } from "../src/acme/identifiers.ts";
+import { checkDnsPersistRecords } from "../src/acme/dns-persist/checker.ts";
+import { isIpAddress, toIdentifiers } from "../src/acme/identifiers.ts";
 import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.ts";
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
 import { AdminError, readBody, readNames } from "./admin-body.ts";
@@ -65,6 +66,11 @@ export function createApp() {
     const body = await readBody(c.req.raw, ["names"]);
     const policy = c.env.ALLOWED_NAMES?.trim() ? hostAllowList(...c.env.ALLOWED_NAMES.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
     const names = await readNames(body, policy);
+    // Without DNS credentials a wildcard can only be validated with dns-persist-01.
+    const wildcard = names.find((n) => n.startsWith("*."));
+    if (wildcard && !c.env.DNS_PERSIST_RESOLVER) {
+      throw new AdminError(400, "wildcard_needs_dns_persist", `${wildcard} needs dns-persist-01: set DNS_PERSIST_RESOLVER, then create the records GET /admin/certificates/:id/dns-persist lists`);
+    }
     const id = await certificateId(toIdentifiers(names));
     const now = Date.now();
     const { entry, created } = await index(c.env).add(id, names, now);
@@ -87,6 +93,22 @@ export function createApp() {
       ...summary(entry),
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
       ...(withKey && cert ? { privateKeyPem: cert.keyPem } : {}),
+    });
+  });
+
+  // dns-persist-01 (experimental): the records to create once for this certificate, and what DNS shows now.
+  app.get("/admin/certificates/:id/dns-persist", async (c) => {
+    const resolver = c.env.DNS_PERSIST_RESOLVER;
+    if (!resolver) throw new AdminError(404, "dns_persist_off", "dns-persist-01 is not configured (set DNS_PERSIST_RESOLVER)");
+    const entry = await entryOr404(c.env, c.req.param("id"));
+    const names = entry.names.filter((n) => !isIpAddress(n));
+    const needed = await buildManager(c.env).dnsPersistRecords(names);
+    const reports = await checkDnsPersistRecords({ names, accountUri: needed.accountUri, issuerDomainNames: needed.issuerDomainNames, resolver });
+    return c.json({
+      accountUri: needed.accountUri,
+      issuerDomainName: needed.issuerDomainName,
+      records: needed.records,
+      names: reports.map((r) => ({ name: r.name, status: r.status, foundAt: r.foundAt ?? null, problems: r.rejections.map((x) => x.detail) })),
     });
   });
 

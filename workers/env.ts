@@ -11,6 +11,14 @@ export interface Env {
   KEY_TYPE?: string;
   /** Comma-separated names (`*.example.com` allows one level below) the admin API may add. Empty: any. */
   ALLOWED_NAMES?: string;
+  /**
+   * DoH resolver URL (RFC 8484). Setting it turns on dns-persist-01 (experimental,
+   * draft-ietf-acme-dns-persist): wildcards and names whose `_validation-persist` record is in place are
+   * validated with no DNS credentials; the resolver checks the records before the CA is asked.
+   */
+  DNS_PERSIST_RESOLVER?: string;
+  /** Certificate profile to ask the CA for (draft-ietf-acme-profiles), e.g. `shortlived`. */
+  ACME_PROFILE?: string;
   /** Most certificates one cron tick dispatches (default 50); the rest wait for the next tick. */
   RENEW_BATCH?: string;
   /** Secret: bearer token of the admin API. */

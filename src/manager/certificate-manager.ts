@@ -1,3 +1,4 @@
+import { dnsPersistRecordsForClient, type DnsPersistAccountRecords } from "../acme/dns-persist/records.ts";
 import { toIdentifier, toIdentifiers } from "../acme/identifiers.ts";
 import type { RetryPolicy } from "../acme/retry.ts";
 import type { Solver } from "../acme/solver.ts";
@@ -330,6 +331,15 @@ export class CertificateManager {
   subscribe(listener: (event: ManagerEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * dns-persist-01 (experimental, draft-ietf-acme-dns-persist): the `_validation-persist` TXT records to
+   * create once so the primary CA can validate `names` without DNS credentials — named for this
+   * manager's account there (created if needed) and an issuer domain name from the CA's `caaIdentities`.
+   */
+  async dnsPersistRecords(names: string[], options: { issuerDomainName?: string; signal?: AbortSignal } = {}): Promise<DnsPersistAccountRecords> {
+    return dnsPersistRecordsForClient(await this.accounts.client(this.issuers[0]!), names, options);
   }
 
   /** The http-01 key authorization for `token` when the default solver is in use, else undefined. */

@@ -25,7 +25,13 @@ export {
   type DnsPersistRejection,
   type DnsPersistVerdict,
 } from "./rules.ts";
-export { dnsPersistRecordsFor, type DnsPersistRecordToCreate, type DnsPersistRecordsOptions } from "./records.ts";
+export {
+  dnsPersistRecordsFor,
+  dnsPersistRecordsForClient,
+  type DnsPersistAccountRecords,
+  type DnsPersistRecordToCreate,
+  type DnsPersistRecordsOptions,
+} from "./records.ts";
 export {
   checkDnsPersistRecords,
   type DnsPersistCheckOptions,

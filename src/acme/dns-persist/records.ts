@@ -3,6 +3,7 @@
  * @experimental draft-ietf-acme-dns-persist (revision: `DNS_PERSIST_DRAFT` in rules.ts).
  * @module
  */
+import type { AcmeClient } from "../client.ts";
 import { toIdentifiers } from "../identifiers.ts";
 import {
   DnsPersistError,
@@ -75,4 +76,42 @@ export function dnsPersistRecordsFor(options: DnsPersistRecordsOptions): DnsPers
       covers,
     };
   });
+}
+
+/** The records one ACME account needs at one CA, from {@link dnsPersistRecordsForClient}. @experimental */
+export interface DnsPersistAccountRecords {
+  /** The account URL the records name (mode 3a, §4.1 item 3). */
+  accountUri: string;
+  /** The issuer domain name used, and all the CA lists in `caaIdentities`. */
+  issuerDomainName: string;
+  issuerDomainNames: string[];
+  records: DnsPersistRecordToCreate[];
+}
+
+/**
+ * Pre-provisioning (§4.5): the records for `names` under `client`'s account URL, with an issuer domain
+ * name from the directory's `caaIdentities` (or `issuerDomainName`, e.g. from the CA's CP/CPS). The
+ * client must have an account. Throws {@link DnsPersistError} when no issuer domain name is known.
+ * @experimental
+ */
+export async function dnsPersistRecordsForClient(
+  client: AcmeClient,
+  names: readonly string[],
+  options: { issuerDomainName?: string; persistUntil?: Date | number; signal?: AbortSignal } = {},
+): Promise<DnsPersistAccountRecords> {
+  const accountUri = client.accountUrl;
+  if (!accountUri) throw new DnsPersistError("invalid_record_input", "the client has no account yet: records name the account URL (§4.5)");
+  const listed = (await client.directory(options.signal ? { signal: options.signal } : {})).meta?.caaIdentities ?? [];
+  const issuerDomainNames = listed.filter((n): n is string => typeof n === "string").map((n) => n.toLowerCase());
+  const issuerDomainName = options.issuerDomainName ?? issuerDomainNames[0];
+  if (!issuerDomainName) {
+    throw new DnsPersistError("invalid_record_input", `${client.directoryUrl} lists no caaIdentities: pass the issuer domain name from the CA's CP/CPS (§4.5)`);
+  }
+  const records = dnsPersistRecordsFor({
+    names,
+    accountUri,
+    issuerDomainName,
+    ...(options.persistUntil !== undefined ? { persistUntil: options.persistUntil } : {}),
+  });
+  return { accountUri, issuerDomainName, issuerDomainNames: issuerDomainNames.length ? issuerDomainNames : [issuerDomainName], records };
 }
