@@ -1,6 +1,6 @@
 /**
  * edgecert: an ACME (RFC 8555) client and certificate manager for Cloudflare Workers, Deno, Bun and
- * Node, on WebCrypto alone.
+ * Node, on WebCrypto alone. The Hono middleware is `edgecert/hono`, so this entry needs no Hono.
  * @module
  */
 export * from "./webcrypto/index.ts";
@@ -10,4 +10,3 @@ export { consoleLogger, silentLogger, type Logger, type LogLevel } from "./logge
 export * from "./manager/index.ts";
 export * from "./storage/index.ts";
 export * from "./dns/index.ts";
-export * from "./hono/index.ts";

@@ -5,6 +5,7 @@ import {
   type TlsAlpn01Certificate,
 } from "../webcrypto/tls-alpn-certificate.ts";
 import type { AcmeIdentifier } from "./types.ts";
+import type { CryptoKey, CryptoKeyPair } from "../webcrypto/web-types.ts";
 
 /**
  * The key authorization for a challenge token: `token || '.' || thumbprint(accountKey)` (RFC 8555 §8.1).

@@ -39,6 +39,7 @@ import type {
   RenewalInfo,
   RevocationReasonCode,
 } from "./types.ts";
+import type { CryptoKeyPair } from "../webcrypto/web-types.ts";
 
 /** Options for {@link AcmeClient}. */
 export interface AcmeClientOptions {

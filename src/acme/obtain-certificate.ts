@@ -18,6 +18,7 @@ import { AcmeProblem } from "./problem.ts";
 import type { PollOptions } from "./poll.ts";
 import type { Solver } from "./solver.ts";
 import type { AcmeIdentifier, AcmeOrder } from "./types.ts";
+import type { CryptoKeyPair } from "../webcrypto/web-types.ts";
 
 export type { IssuedChain, PreferredChain } from "./issuance/chain.ts";
 

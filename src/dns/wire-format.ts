@@ -5,6 +5,7 @@
  * @module
  */
 import { EdgecertError } from "../errors.ts";
+import type { Bytes } from "../webcrypto/web-types.ts";
 
 /** RR type TXT (RFC 1035 §3.2.2). */
 export const DNS_TYPE_TXT = 16;
@@ -55,7 +56,7 @@ export function normalizeDnsName(name: string): string {
  * clients to use 0 so identical queries are cacheable by HTTP caches.
  * Throws `EdgecertError("invalid_input")` for names that cannot be encoded (use A-labels for IDNs).
  */
-export function encodeDnsQuery(name: string, type: number, options: DnsQueryOptions = {}): Uint8Array<ArrayBuffer> {
+export function encodeDnsQuery(name: string, type: number, options: DnsQueryOptions = {}): Bytes {
   const qname = encodeName(name);
   const out = new Uint8Array(12 + qname.length + 4);
   const view = new DataView(out.buffer);

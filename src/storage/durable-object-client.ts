@@ -3,6 +3,7 @@ import { HeldLease, lapsed } from "./lease.ts";
 import type { LockAttempt } from "./lock-wait.ts";
 import type { DurableObjectStubLike } from "./workers-bindings.ts";
 import { OBJECT_ORIGIN, Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+import type { Bytes } from "../webcrypto/web-types.ts";
 
 /**
  * Speaks the {@link EdgecertStorageObject} request format to one object. Keys and names are checked
@@ -22,7 +23,7 @@ export class StorageObjectClient {
     return new Uint8Array(await response.arrayBuffer());
   }
 
-  async put(key: string, value: Uint8Array<ArrayBuffer>): Promise<void> {
+  async put(key: string, value: Bytes): Promise<void> {
     await this.#send(`${Paths.value}?${new URLSearchParams({ key })}`, { method: "PUT", body: value }, [204]);
   }
 

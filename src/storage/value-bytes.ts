@@ -1,10 +1,12 @@
+import type { Bytes } from "../webcrypto/web-types.ts";
+
 const encoder = new TextEncoder();
 
 /**
  * Bytes of a value handed to `Storage.put`: text as UTF-8, bytes copied (the caller may reuse its
  * array). The result owns its whole `ArrayBuffer`, so `.buffer` can be handed to bindings as is.
  */
-export function valueBytes(value: Uint8Array | string): Uint8Array<ArrayBuffer> {
+export function valueBytes(value: Uint8Array | string): Bytes {
   if (typeof value === "string") {
     const bytes = encoder.encode(value) as Uint8Array<ArrayBuffer>;
     return bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();

@@ -1,5 +1,6 @@
 import { EdgecertError } from "../errors.ts";
 import { toBytes, type BytesLike } from "./bytes.ts";
+import type { Bytes } from "./web-types.ts";
 
 const CHUNK = 0x8000;
 
@@ -14,7 +15,7 @@ export function base64Encode(data: BytesLike | string): string {
 }
 
 /** Decodes standard base64; whitespace is ignored. Throws `EdgecertError("malformed_der")` on bad input. */
-export function base64Decode(text: string): Uint8Array<ArrayBuffer> {
+export function base64Decode(text: string): Bytes {
   const clean = text.replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 === 1) {
     throw new EdgecertError("malformed_der", "invalid base64 text");
@@ -56,7 +57,7 @@ export function base64urlEncode(data: BytesLike | string): string {
  * Decodes unpadded base64url (RFC 7515 §2). Padding and characters outside the URL-safe alphabet are
  * rejected with `EdgecertError("invalid_input")`.
  */
-export function base64urlDecode(text: string): Uint8Array<ArrayBuffer> {
+export function base64urlDecode(text: string): Bytes {
   if (typeof text !== "string" || !/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) {
     throw new EdgecertError("invalid_input", "invalid base64url text");
   }

@@ -1,15 +1,16 @@
 /** Anything WebCrypto accepts as bytes. */
+import type { Bytes } from "./web-types.ts";
 export type BytesLike = Uint8Array | ArrayBuffer;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** Views `data` as an ArrayBuffer-backed `Uint8Array`, copying only when it must. */
-export function toBytes(data: BytesLike | string): Uint8Array<ArrayBuffer> {
-  if (typeof data === "string") return encoder.encode(data) as Uint8Array<ArrayBuffer>;
+export function toBytes(data: BytesLike | string): Bytes {
+  if (typeof data === "string") return encoder.encode(data) as Bytes;
   if (!(data instanceof Uint8Array)) return new Uint8Array(data);
   // A view over a SharedArrayBuffer is copied: WebCrypto only takes ArrayBuffer-backed views.
-  return data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
+  return data.buffer instanceof ArrayBuffer ? (data as Bytes) : new Uint8Array(data);
 }
 
 /** Decodes UTF-8; throws a `TypeError` on invalid sequences. */
@@ -18,7 +19,7 @@ export function utf8Decode(data: BytesLike): string {
 }
 
 /** Concatenates byte arrays into a new one. */
-export function concatBytes(...parts: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
+export function concatBytes(...parts: Bytes[]): Bytes {
   let length = 0;
   for (const p of parts) length += p.length;
   const out = new Uint8Array(length);

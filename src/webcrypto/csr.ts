@@ -1,23 +1,13 @@
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
-import {
-  Attribute,
-  AttributeTypeAndValue,
-  AttributeValue,
-  Extension,
-  Extensions,
-  GeneralName,
-  Name,
-  RelativeDistinguishedName,
-  SubjectAlternativeName,
-  SubjectPublicKeyInfo,
-  id_ce_subjectAltName,
-} from "@peculiar/asn1-x509";
+import { Attribute, Extension, Extensions, SubjectAlternativeName, SubjectPublicKeyInfo, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EdgecertError } from "../errors.ts";
 import { concatBytes, toBytes } from "./bytes.ts";
 import { encodeDer } from "./der.ts";
 import { exportSpki } from "./keys.ts";
 import { signForX509 } from "./x509-signature.ts";
+import { OID_COMMON_NAME, commonNameSubject, subjectAltNameExtension } from "./x509-names.ts";
+import type { Bytes, CryptoKeyPair } from "./web-types.ts";
 
 /** Options for {@link createCsr}. */
 export interface CreateCsrOptions {
@@ -30,42 +20,26 @@ export interface CreateCsrOptions {
   /** Subject common name; defaults to the first DNS name when it fits (≤ 64 characters, RFC 5280 ub-common-name). */
   commonName?: string;
   /** Extra extensions to request (e.g. TLS Feature "must-staple"). */
-  extensions?: Extension[];
+  extensions?: CsrExtension[];
 }
 
-const OID_COMMON_NAME = "2.5.4.3";
+/** An X.509 extension to request in a CSR (RFC 5280 §4.1: `Extension`), by OID and DER value. */
+export interface CsrExtension {
+  /** The extension's OID, e.g. `"1.3.6.1.5.5.7.1.24"` for TLS Feature (RFC 7633). */
+  oid: string;
+  /** Whether the extension is critical. Default: false. */
+  critical?: boolean;
+  /** The DER encoding the extension's OCTET STRING wraps (`extnValue`). */
+  value: Uint8Array;
+}
+
 const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
-
-/** Builds a subject Name holding just a CN (or an empty Name). */
-export function commonNameSubject(commonName?: string): Name {
-  if (!commonName) return new Name([]);
-  return new Name([
-    new RelativeDistinguishedName([
-      new AttributeTypeAndValue({ type: OID_COMMON_NAME, value: new AttributeValue({ utf8String: commonName }) }),
-    ]),
-  ]);
-}
-
-/** Builds a subjectAltName extension from DNS names and IP addresses (RFC 5280 §4.2.1.6). */
-export function subjectAltNameExtension(names: string[], ipAddresses: string[], critical = false): Extension {
-  const generalNames = [
-    ...names.map((dNSName) => new GeneralName({ dNSName })),
-    ...ipAddresses.map((iPAddress) => new GeneralName({ iPAddress })),
-  ];
-  let value: ArrayBuffer;
-  try {
-    value = AsnConvert.serialize(new SubjectAlternativeName(generalNames));
-  } catch (cause) {
-    throw new EdgecertError("invalid_identifier", `cannot encode subjectAltName: ${String(cause)}`, { cause });
-  }
-  return new Extension({ extnID: id_ce_subjectAltName, critical, extnValue: new OctetString(value) });
-}
 
 /**
  * Creates a PKCS#10 certificate signing request (RFC 2986) with the names in a subjectAltName extension
  * request, as RFC 8555 §7.4 requires. Returns DER.
  */
-export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<ArrayBuffer>> {
+export async function createCsr(options: CreateCsrOptions): Promise<Bytes> {
   const names = options.names ?? [];
   const ips = options.ipAddresses ?? [];
   if (names.length + ips.length === 0) {
@@ -74,7 +48,10 @@ export async function createCsr(options: CreateCsrOptions): Promise<Uint8Array<A
   const cn = options.commonName ?? (names[0] !== undefined && names[0].length <= 64 ? names[0] : undefined);
   // RFC 5280 §4.2.1.6: the SAN is critical when the subject is empty.
   const san = subjectAltNameExtension(names, ips, !cn);
-  const extensions = new Extensions([san, ...(options.extensions ?? [])]);
+  const extra = (options.extensions ?? []).map(
+    (e) => new Extension({ extnID: e.oid, critical: e.critical ?? false, extnValue: new OctetString(toBytes(e.value)) }),
+  );
+  const extensions = new Extensions([san, ...extra]);
   const spki = await exportSpki(options.key.publicKey);
   const info = new CertificationRequestInfo({
     version: 0,

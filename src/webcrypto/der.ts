@@ -1,18 +1,19 @@
 import { EdgecertError } from "../errors.ts";
+import type { Bytes } from "./web-types.ts";
 
 /** One DER tag-length-value element. `value` is a view into the input. */
 export interface DerElement {
   tag: number;
   /** Offset just past this element in the input. */
   end: number;
-  value: Uint8Array<ArrayBuffer>;
+  value: Bytes;
 }
 
 /**
  * Reads one DER element at `offset` (X.690 §8.1). Only definite lengths up to 2^31 and single-byte
  * tags are accepted, which is all that certificates, keys and CSRs use.
  */
-export function readDer(input: Uint8Array<ArrayBuffer>, offset = 0): DerElement {
+export function readDer(input: Bytes, offset = 0): DerElement {
   const fail = (why: string): never => {
     throw new EdgecertError("malformed_der", `malformed DER at offset ${offset}: ${why}`);
   };
@@ -34,7 +35,7 @@ export function readDer(input: Uint8Array<ArrayBuffer>, offset = 0): DerElement 
 }
 
 /** Reads every element inside a constructed value (e.g. the members of a SEQUENCE). */
-export function readDerChildren(value: Uint8Array<ArrayBuffer>): DerElement[] {
+export function readDerChildren(value: Bytes): DerElement[] {
   const out: DerElement[] = [];
   let offset = 0;
   while (offset < value.length) {
@@ -46,7 +47,7 @@ export function readDerChildren(value: Uint8Array<ArrayBuffer>): DerElement[] {
 }
 
 /** Encodes one DER element. */
-export function encodeDer(tag: number, value: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+export function encodeDer(tag: number, value: Bytes): Bytes {
   const len = value.length;
   let header: number[];
   if (len < 0x80) header = [tag, len];
@@ -60,7 +61,7 @@ export function encodeDer(tag: number, value: Uint8Array<ArrayBuffer>): Uint8Arr
 }
 
 /** Decodes an OBJECT IDENTIFIER's content octets to dotted form (X.690 §8.19). */
-export function decodeOid(value: Uint8Array<ArrayBuffer>): string {
+export function decodeOid(value: Bytes): string {
   if (value.length === 0) throw new EdgecertError("malformed_der", "empty OBJECT IDENTIFIER");
   const arcs: number[] = [];
   let n = 0;
@@ -77,7 +78,7 @@ export function decodeOid(value: Uint8Array<ArrayBuffer>): string {
 }
 
 /** Minimal unsigned big-endian INTEGER content: strips leading zeros, adds one when the top bit is set. */
-export function encodeUnsignedInteger(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+export function encodeUnsignedInteger(bytes: Bytes): Bytes {
   let i = 0;
   while (i < bytes.length - 1 && bytes[i] === 0) i++;
   const trimmed = bytes.subarray(i);

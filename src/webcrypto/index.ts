@@ -5,7 +5,7 @@
  */
 export { base64Decode, base64Encode, base64urlDecode, base64urlEncode } from "./base64url.ts";
 export { concatBytes, toHex, type BytesLike } from "./bytes.ts";
-export { createCsr, readCsrNames, type CreateCsrOptions } from "./csr.ts";
+export { createCsr, readCsrNames, type CreateCsrOptions, type CsrExtension } from "./csr.ts";
 export { readDer, readDerChildren, type DerElement } from "./der.ts";
 export { exportPublicJwk, jwkThumbprint, type PublicJwk } from "./jwk.ts";
 export {
@@ -37,3 +37,4 @@ export {
   type TlsAlpn01CertificateOptions,
 } from "./tls-alpn-certificate.ts";
 export { certificateMatchesKey, parseCertificate, type CertificateInfo } from "./x509.ts";
+export type { Bytes, CryptoKey, CryptoKeyPair, JsonWebKey, StructuralCryptoKey } from "./web-types.ts";

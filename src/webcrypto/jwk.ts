@@ -1,6 +1,7 @@
 import { EdgecertError } from "../errors.ts";
 import { base64urlEncode } from "./base64url.ts";
 import { exportJwk, keyAlgorithmOf } from "./keys.ts";
+import type { CryptoKey } from "./web-types.ts";
 
 /** A public JWK holding only the members RFC 7638 §3.2 requires, so it is also the thumbprint input. */
 export type PublicJwk =

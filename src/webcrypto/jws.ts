@@ -3,6 +3,7 @@ import { base64urlDecode, base64urlEncode } from "./base64url.ts";
 import { toBytes, type BytesLike } from "./bytes.ts";
 import { exportPublicJwk, type PublicJwk } from "./jwk.ts";
 import { keyAlgorithmOf, signParams } from "./keys.ts";
+import type { CryptoKey, CryptoKeyPair } from "./web-types.ts";
 
 /** A JWS in flattened JSON serialization (RFC 7515 §7.2.2), the only form ACME accepts (RFC 8555 §6.2). */
 export interface FlattenedJws {

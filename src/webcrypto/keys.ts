@@ -1,6 +1,7 @@
 import { EdgecertError } from "../errors.ts";
 import { readDer, readDerChildren, decodeOid } from "./der.ts";
 import { pemDecode, pemEncode } from "./pem.ts";
+import type { Bytes, CryptoKey, CryptoKeyPair, JsonWebKey } from "./web-types.ts";
 
 /**
  * Key types edgecert signs with, named by their JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1).
@@ -135,7 +136,7 @@ export async function exportJwk(key: CryptoKey): Promise<JsonWebKey> {
 }
 
 /** Finds the key algorithm of a PKCS#8 PrivateKeyInfo or SPKI from its AlgorithmIdentifier. */
-function algorithmOfKeyDer(der: Uint8Array<ArrayBuffer>, kind: "pkcs8" | "spki"): KeyAlgorithmName {
+function algorithmOfKeyDer(der: Bytes, kind: "pkcs8" | "spki"): KeyAlgorithmName {
   const outer = readDer(der);
   if (outer.tag !== 0x30 || outer.end !== der.length) throw new EdgecertError("malformed_der", "key is not a DER SEQUENCE");
   const fields = readDerChildren(outer.value);

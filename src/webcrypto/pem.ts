@@ -1,11 +1,12 @@
 import { EdgecertError } from "../errors.ts";
 import { base64Decode, base64Encode } from "./base64url.ts";
 import { toBytes, type BytesLike } from "./bytes.ts";
+import type { Bytes } from "./web-types.ts";
 
 /** One decoded PEM block (RFC 7468). */
 export interface PemBlock {
   label: string;
-  der: Uint8Array<ArrayBuffer>;
+  der: Bytes;
 }
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
@@ -31,7 +32,7 @@ export function pemDecodeAll(text: string): PemBlock[] {
     }
     // RFC 7468 §2: headers (RFC 1421 style) are not allowed in the formats we read.
     if (body!.includes(":")) throw new EdgecertError("malformed_pem", `PEM block ${begin} has headers`);
-    let der: Uint8Array<ArrayBuffer>;
+    let der: Bytes;
     try {
       der = base64Decode(body!);
     } catch (cause) {

@@ -9,10 +9,11 @@ import {
   Version,
 } from "@peculiar/asn1-x509";
 import { toArrayBuffer } from "./bytes.ts";
-import { commonNameSubject, subjectAltNameExtension } from "./csr.ts";
+import { commonNameSubject, subjectAltNameExtension } from "./x509-names.ts";
 import { exportPrivateKeyPem, exportSpki, generateKeyPair } from "./keys.ts";
 import { pemEncode } from "./pem.ts";
 import { signForX509, x509SignatureAlgorithm } from "./x509-signature.ts";
+import type { Bytes, CryptoKeyPair } from "./web-types.ts";
 
 /** The ALPN protocol name a tls-alpn-01 validation negotiates (RFC 8737 §6.2). */
 export const ACME_TLS_ALPN_PROTOCOL = "acme-tls/1";
@@ -33,7 +34,7 @@ export interface TlsAlpn01CertificateOptions {
 /** A self-signed tls-alpn-01 certificate with its key, ready for a TLS server. */
 export interface TlsAlpn01Certificate {
   certificatePem: string;
-  certificateDer: Uint8Array<ArrayBuffer>;
+  certificateDer: Bytes;
   privateKeyPem: string;
   keyPair: CryptoKeyPair;
 }

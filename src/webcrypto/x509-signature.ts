@@ -2,6 +2,7 @@ import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { concatBytes, toArrayBuffer } from "./bytes.ts";
 import { encodeDer, encodeUnsignedInteger } from "./der.ts";
 import { keyAlgorithmOf, signParams, type KeyAlgorithmName } from "./keys.ts";
+import type { Bytes, CryptoKey } from "./web-types.ts";
 
 /** Signature AlgorithmIdentifiers for X.509 and PKCS#10 (RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3). */
 export function x509SignatureAlgorithm(privateKey: CryptoKey): AlgorithmIdentifier {
@@ -20,7 +21,7 @@ export function x509SignatureAlgorithm(privateKey: CryptoKey): AlgorithmIdentifi
 }
 
 /** Converts WebCrypto's raw r||s ECDSA signature into the DER Ecdsa-Sig-Value X.509 wants (RFC 5480 §2.2). */
-export function ecdsaRawToDer(raw: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+export function ecdsaRawToDer(raw: Bytes): Bytes {
   const half = raw.length / 2;
   const r = encodeUnsignedInteger(raw.subarray(0, half));
   const s = encodeUnsignedInteger(raw.subarray(half));
@@ -30,7 +31,7 @@ export function ecdsaRawToDer(raw: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuf
 /** Signs DER `data` (a TBSCertificate or CertificationRequestInfo) the way X.509 encodes signatures. */
 export async function signForX509(
   privateKey: CryptoKey,
-  data: Uint8Array<ArrayBuffer>,
+  data: Bytes,
 ): Promise<{ algorithm: AlgorithmIdentifier; signature: ArrayBuffer }> {
   const alg = keyAlgorithmOf(privateKey);
   const raw = new Uint8Array(await crypto.subtle.sign(signParams(alg), privateKey, data));

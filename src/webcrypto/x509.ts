@@ -11,13 +11,14 @@ import { EdgecertError } from "../errors.ts";
 import { toBytes, toHex } from "./bytes.ts";
 import { exportJwk, exportSpki } from "./keys.ts";
 import { pemDecode } from "./pem.ts";
+import type { Bytes, CryptoKey, CryptoKeyPair } from "./web-types.ts";
 
 /** What edgecert reads out of an X.509 certificate (RFC 5280). */
 export interface CertificateInfo {
   /** Serial number, lower-case hex of the DER INTEGER content (leading 00 kept if present). */
   serialNumber: string;
   /** Serial number content octets (for ARI certificate ids, RFC 9773 §4.1). */
-  serialBytes: Uint8Array<ArrayBuffer>;
+  serialBytes: Bytes;
   notBefore: Date;
   notAfter: Date;
   dnsNames: string[];
@@ -31,11 +32,11 @@ export interface CertificateInfo {
   /** Authority key identifier, lower-case hex, when the extension has a keyIdentifier. */
   authorityKeyIdentifier?: string;
   /** Authority key identifier bytes. */
-  authorityKeyIdentifierBytes?: Uint8Array<ArrayBuffer>;
+  authorityKeyIdentifierBytes?: Bytes;
   /** DER of the whole certificate. */
-  der: Uint8Array<ArrayBuffer>;
+  der: Bytes;
   /** DER of the certificate's SubjectPublicKeyInfo. */
-  spki: Uint8Array<ArrayBuffer>;
+  spki: Bytes;
 }
 
 const SHORT_NAMES: Record<string, string> = {
@@ -76,7 +77,7 @@ export function parseCertificate(input: string | Uint8Array): CertificateInfo {
   const tbs = cert.tbsCertificate;
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  let aki: Uint8Array<ArrayBuffer> | undefined;
+  let aki: Bytes | undefined;
   try {
     for (const ext of tbs.extensions ?? []) {
       if (ext.extnID === id_ce_subjectAltName) {

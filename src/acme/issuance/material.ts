@@ -1,6 +1,7 @@
 import { createCsr } from "../../webcrypto/csr.ts";
 import { generateKeyPair, type KeyAlgorithmName } from "../../webcrypto/keys.ts";
 import type { AcmeIdentifier } from "../types.ts";
+import type { CryptoKeyPair } from "../../webcrypto/web-types.ts";
 
 /** The CSR to finalize with, and the certificate key when edgecert made the CSR. */
 export interface CertificateMaterial {
