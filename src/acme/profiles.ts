@@ -8,7 +8,9 @@ import type { AcmeDirectory, AcmeOrder } from "./types.ts";
 
 /** One profile the CA offers: its name and the CA's description (often a URL). */
 export interface OfferedProfile {
+  /** The profile's name, as `newOrder` takes it. */
   name: string;
+  /** What the CA says about it (often a URL). */
   description: string;
 }
 
@@ -27,6 +29,7 @@ export class UnknownProfileError extends EdgecertError {
   readonly profile: string;
   /** The names the CA offers (empty when it offers no profiles at all). */
   readonly offered: string[];
+  /** `directoryUrl` names the CA in the message. */
   constructor(profile: string, offered: string[], directoryUrl: string | undefined) {
     const where = directoryUrl ? ` at ${directoryUrl}` : "";
     super(
@@ -47,6 +50,7 @@ export class ProfileMismatchError extends EdgecertError {
   readonly requested: string;
   /** What the order says (undefined: no `profile` member). */
   readonly echoed: string | undefined;
+  /** `orderUrl` names the order in the message. */
   constructor(requested: string, echoed: string | undefined, orderUrl: string) {
     super(
       "bad_response",

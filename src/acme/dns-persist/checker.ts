@@ -31,6 +31,7 @@ export type DnsPersistRecordStatus =
 export interface DnsPersistNameReport {
   /** The requested name (`*.example.com`). */
   name: string;
+  /** See {@link DnsPersistRecordStatus}. */
   status: DnsPersistRecordStatus;
   /** The record to create (or to fix) so the name validates. */
   expected: DnsPersistRecordToCreate;
@@ -46,6 +47,7 @@ export interface DnsPersistNameReport {
 
 /** Options of {@link checkDnsPersistRecords}. @experimental */
 export interface DnsPersistCheckOptions {
+  /** The certificate's names (`*.example.com`, `example.com`). */
   names: readonly string[];
   /** The URI the CA expects in `accounturi` (the challenge's, or the account URL). */
   accountUri: string;
@@ -53,12 +55,15 @@ export interface DnsPersistCheckOptions {
   issuerDomainNames: readonly string[];
   /** DoH resolver URL (RFC 8484), e.g. `https://cloudflare-dns.com/dns-query`. */
   resolver: string;
+  /** DoH format: `wire` (default) or `json`. */
   format?: DohFormat;
+  /** A `fetch` for the resolver. */
   fetch?: typeof fetch;
   /** Report `expiring` when `persistUntil` is closer than this. Default 30 days. */
   expiringWithinMs?: number;
   /** Clock (ms since the epoch). Default `Date.now`. */
   now?: () => number;
+  /** Aborts the lookups. */
   signal?: AbortSignal;
 }
 

@@ -17,6 +17,7 @@ import {
 export interface DnsPersistRecordToCreate {
   /** The record name, e.g. `_validation-persist.example.com` (no trailing dot). */
   name: string;
+  /** Always TXT. */
   type: "TXT";
   /** The RDATA as one string (what most DNS provider APIs take). */
   value: string;
@@ -84,7 +85,9 @@ export interface DnsPersistAccountRecords {
   accountUri: string;
   /** The issuer domain name used, and all the CA lists in `caaIdentities`. */
   issuerDomainName: string;
+  /** Every issuer domain name the CA lists (the challenge may name any of them). */
   issuerDomainNames: string[];
+  /** The records to create. */
   records: DnsPersistRecordToCreate[];
 }
 

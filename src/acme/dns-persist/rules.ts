@@ -46,6 +46,7 @@ export type DnsPersistErrorReason =
 export class DnsPersistError extends EdgecertError {
   /** What was wrong. */
   readonly reason: DnsPersistErrorReason;
+  /** The message gets the draft revision appended. */
   constructor(reason: DnsPersistErrorReason, message: string) {
     super(reason === "invalid_record_input" ? "invalid_input" : "bad_response", `${message} (${DNS_PERSIST_DRAFT})`);
     this.name = "DnsPersistError";
@@ -55,8 +56,11 @@ export class DnsPersistError extends EdgecertError {
 
 /** A parsed dns-persist-01 challenge object (§3.1). @experimental */
 export interface DnsPersistChallenge {
+  /** Always `dns-persist-01`. */
   type: typeof DNS_PERSIST_01;
+  /** Where the client POSTs `{}` when the record is in place (RFC 8555 §7.5.1). */
   url: string;
+  /** The challenge status (RFC 8555 §7.1.6). */
   status: AcmeStatus;
   /** The URI the CA expects in the record's `accounturi` (modes 3a/3b/3c, §4.1 item 3). */
   accountUri: string;
@@ -236,14 +240,19 @@ export type DnsPersistVerdict =
 
 /** Why one record was not accepted. @experimental */
 export interface DnsPersistRejection {
+  /** The record as found (character-strings joined). */
   rdata: string;
+  /** Which rule it broke. */
   problem: "malformed" | "wrong_account" | "expired" | "needs_wildcard_policy";
+  /** A sentence for people. */
   detail: string;
 }
 
 /** What a record is checked against: the challenge's names and account URI, the name asked for, the time. @experimental */
 export interface DnsPersistExpectation {
+  /** The challenge's issuer domain names. */
   issuerDomainNames: readonly string[];
+  /** The URI the CA expects in `accounturi`. */
   accountUri: string;
   /** The name the certificate asks for (`*.example.com`, `www.example.com`). */
   requestedName: string;

@@ -52,12 +52,15 @@ export async function dnsPersistPreference(
 
 /** What {@link selectWithDnsPersist} needs from the generic challenge selection. @experimental */
 export interface DnsPersistSelectionInput {
+  /** The authorization to choose a challenge for. */
   authorization: AcmeAuthorization;
   /** Whether dns-persist-01 may be used for this identifier (a solver exists, not avoided, not an IP). */
   allowed: boolean;
+  /** The dns-persist-01 solver, if any. */
   solver: Solver | undefined;
   /** The generic selection, optionally with one more type to avoid. */
   pick: (alsoAvoid?: string) => AcmeChallenge | undefined;
+  /** Identifier, signal and logger for the record check. */
   ctx: Omit<ChallengeContext, "keyAuthorization">;
 }
 

@@ -18,7 +18,9 @@ export interface DnsPersist01SolverOptions {
    * `https://cloudflare-dns.com/dns-query`; `false` answers without checking (the CA then decides).
    */
   resolver?: string | false;
+  /** DoH format: `wire` (default) or `json`. */
   format?: DohFormat;
+  /** A `fetch` for the resolver. */
   fetch?: typeof fetch;
   /** Issuer domain name to put in records when the challenge offers it. Default: the challenge's first. */
   issuerDomainName?: string;
@@ -35,6 +37,7 @@ export interface DnsPersist01SolverOptions {
 export class DnsPersistRecordsNotReadyError extends EdgecertError {
   /** What the check found, with the record to create. */
   readonly report: DnsPersistNameReport;
+  /** The message names the record to create. */
   constructor(report: DnsPersistNameReport) {
     const why = report.rejections.map((r) => r.detail).join("; ");
     super(
@@ -59,6 +62,7 @@ const requestedName = (ctx: ChallengeContext) => (ctx.wildcard ? `*.${ctx.identi
  * @experimental
  */
 export class DnsPersist01Solver implements Solver {
+  /** Every option has a default. */
   constructor(private readonly options: DnsPersist01SolverOptions = {}) {}
 
   /** Parses the challenge (typed `DnsPersistError` when malformed) and checks this name's record. */
@@ -106,6 +110,7 @@ export class DnsPersist01Solver implements Solver {
   /** Nothing to undo: the record persists by design (§1). */
   async cleanup(): Promise<void> {}
 
+  /** Parses the challenge; logs an account URI substitution. */
   private parse(challenge: AcmeChallenge, ctx: ChallengeContext): DnsPersistChallenge {
     const parsed = parseDnsPersistChallenge(challenge);
     const accountUrl = this.options.accountUrl;
@@ -116,6 +121,7 @@ export class DnsPersist01Solver implements Solver {
     return parsed;
   }
 
+  /** The challenge's issuer names, the configured one first. */
   private issuers(parsed: DnsPersistChallenge): string[] {
     const preferred = this.options.issuerDomainName?.toLowerCase();
     return preferred && parsed.issuerDomainNames.includes(preferred)
