@@ -15,6 +15,7 @@ import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts"
 import { startDohServer, type DohServer } from "../support/doh-server.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startPersistProxy, type PersistProxy } from "../support/persist-proxy.ts";
+import { countingFetch } from "../support/request-counter.ts";
 
 // Pebble 2.4 has no dns-persist-01: the stand-in in test/support/persist-proxy.ts adds it and performs the
 // draft's validation against challtestsrv's DNS before completing Pebble's authorization.
@@ -76,6 +77,17 @@ describe("dns-persist-01 through the stand-in CA (wildcard + apex, no DNS token)
     const done = ca.validations.slice(before);
     expect(done.map((v) => [v.identifier, v.wildcard, v.ok]).sort()).toEqual([["wild.test", false, true], ["wild.test", true, true]]);
     expect(done.every((v) => v.accountUri === client.accountUrl)).toBe(true);
+  });
+
+  it("keeps the request budget: a wildcard + apex with a new account takes at most 2N + 8 requests to the CA", async () => {
+    const counter = countingFetch(ca.fetch);
+    const client = new AcmeClient({ directoryUrl: ca.directoryUrl, accountKey: await generateKeyPair("ES256"), fetch: counter.fetch });
+    await client.newAccount({ termsOfServiceAgreed: true });
+    await publish(["*.budget.test", "budget.test"], client.accountUrl!);
+    // DoH checks go to the resolver, not the CA.
+    await obtainCertificate({ client, names: ["*.budget.test", "budget.test"], solvers: { "dns-persist-01": persistSolver() } });
+    console.log(`dns-persist-01 requests for 2 names: ${counter.count()} (budget 12)`);
+    expect(counter.count()).toBeLessThanOrEqual(2 * 2 + 8);
   });
 
   it("prefers dns-persist-01 when its record is in place and falls back to http-01 when it is not, without a failed validation", async () => {
