@@ -11,6 +11,7 @@ import { serveHttp01 } from "../test/support/challenge-servers.ts";
 import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
 import { bundleSizes } from "./bundle-size.ts";
+import { dnsPersistBench } from "./dns-persist.ts";
 import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
@@ -78,6 +79,8 @@ console.log("\nMeasuring bundle sizes…");
 const sizes = await bundleSizes();
 console.log("Measuring a renewal tick over 100,000 certificates (1 % due)…");
 const scale = await renewalScale(pebble, 100_000, 0.01);
+console.log("Wildcard + apex through the dns-persist-01 stand-in…");
+const persist = await dnsPersistBench(pebble, RUNS, [1, 10]);
 await pebble.stop();
 
 // ---------------------------------------------------------------- report
@@ -121,6 +124,13 @@ lines.push(`  CPU by where it went, per 100-name issuance (${cpuHundred.issuance
 lines.push(`  Worker bundle ≤ 1.15× floor (gzip): worker ${kb(sizes.worker.min)} min / ${kb(sizes.worker.gzip)} gzip; floor (asn1-* + hono) ${kb(sizes.floor.min)} / ${kb(sizes.floor.gzip)}; ratio ${workerRatio.toFixed(2)} ${mark(workerRatio <= 1.15)}`);
 lines.push(`  root export bundle: ${kb(sizes.root.min)} min / ${kb(sizes.root.gzip)} gzip`);
 lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certificates, ${scale.due} due: ${scale.rowsRead} index rows read, ${scale.dispatched} renewer subrequests (batch ${scale.batch}); idle tick: ${scale.idleRowsRead} rows read`);
+lines.push("");
+lines.push(`wildcard + apex per base name, through the dns-persist-01 stand-in (new account, median of ${RUNS}):`);
+lines.push("challenge      | base names | CA requests [≤2N+8] | DoH queries | DNS writes by the client | wall ms");
+for (const p of persist) {
+  const budget = 2 * 2 * p.baseNames + 8;
+  lines.push(`${p.challenge.padEnd(14)} | ${String(p.baseNames).padEnd(10)} | ${`${p.caRequests} [${budget} ${mark(p.caRequests <= budget)}]`.padEnd(19)} | ${String(p.dohQueries).padEnd(11)} | ${String(p.dnsWrites).padEnd(24)} | ${p.wallMs}`);
+}
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -50,6 +50,8 @@ export class DnsPersistRecordsNotReadyError extends EdgecertError {
 }
 
 const DEFAULT_RESOLVER = "https://cloudflare-dns.com/dns-query";
+/** How long a record check is reused between selection and `present`. */
+const RECENT_MS = 10_000;
 
 /** The name a certificate asks for, as the authorization says it: `*.example.com` for a wildcard. */
 const requestedName = (ctx: ChallengeContext) => (ctx.wildcard ? `*.${ctx.identifier.value}` : ctx.identifier.value);
@@ -62,11 +64,29 @@ const requestedName = (ctx: ChallengeContext) => (ctx.wildcard ? `*.${ctx.identi
  * @experimental
  */
 export class DnsPersist01Solver implements Solver {
+  /** Reports of the last few seconds by challenge URL: selection's check is reused by `present`. */
+  readonly #recent = new Map<string, { at: number; report: Promise<DnsPersistNameReport> }>();
+
   /** Every option has a default. */
   constructor(private readonly options: DnsPersist01SolverOptions = {}) {}
 
-  /** Parses the challenge (typed `DnsPersistError` when malformed) and checks this name's record. */
-  async check(challenge: AcmeChallenge, ctx: ChallengeContext): Promise<DnsPersistNameReport> {
+  /**
+   * Parses the challenge (typed `DnsPersistError` when malformed) and checks this name's record. A
+   * check of the same challenge in the last 10 seconds is reused (one DoH query per authorization).
+   */
+  check(challenge: AcmeChallenge, ctx: ChallengeContext): Promise<DnsPersistNameReport> {
+    const now = Date.now();
+    for (const [url, entry] of this.#recent) if (now - entry.at > RECENT_MS) this.#recent.delete(url);
+    const key = `${challenge.url} ${requestedName(ctx)}`;
+    const cached = this.#recent.get(key);
+    if (cached) return cached.report;
+    const report = this.#check(challenge, ctx);
+    this.#recent.set(key, { at: now, report });
+    report.catch(() => this.#recent.delete(key));
+    return report;
+  }
+
+  async #check(challenge: AcmeChallenge, ctx: ChallengeContext): Promise<DnsPersistNameReport> {
     const parsed = this.parse(challenge, ctx);
     const resolver = this.options.resolver ?? DEFAULT_RESOLVER;
     const issuers = this.issuers(parsed);
