@@ -26,6 +26,7 @@ function summary(e: IndexEntry) {
     nextWorkAt: new Date(e.dueAt).toISOString(),
     failures: e.failures,
     lastError: e.lastError ?? null,
+    profile: e.profile ?? null,
   };
 }
 
@@ -63,7 +64,12 @@ export function createApp() {
   });
 
   app.post("/admin/certificates", async (c) => {
-    const body = await readBody(c.req.raw, ["names"]);
+    const body = await readBody(c.req.raw, ["names", "profile"]);
+    const profile = body.profile;
+    // draft-ietf-acme-profiles: a profile name; whether the CA offers it is checked when ordering.
+    if (profile !== undefined && (typeof profile !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile))) {
+      throw new AdminError(400, "invalid_profile", "profile must be a profile name the CA lists in its directory (e.g. shortlived)");
+    }
     const policy = c.env.ALLOWED_NAMES?.trim() ? hostAllowList(...c.env.ALLOWED_NAMES.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
     const names = await readNames(body, policy);
     // Without DNS credentials a wildcard can only be validated with dns-persist-01.
@@ -73,7 +79,7 @@ export function createApp() {
     }
     const id = await certificateId(toIdentifiers(names));
     const now = Date.now();
-    const { entry, created } = await index(c.env).add(id, names, now);
+    const { entry, created } = await index(c.env).add(id, names, now, profile as string | undefined);
     // Issue right away in an invocation of its own; the cron tick retries if this fails.
     if (created) c.executionCtx.waitUntil(renewer(c.env, id).run(entry, now).then(() => undefined));
     return c.json(summary(entry), created ? 202 : 200);

@@ -31,7 +31,8 @@ export class CertificateRenewer extends DurableObject<Env> {
       // The manager decides at the tick's time: renew if due, refresh the ARI window if the CA asked
       // to be asked again, obtain if missing. `force` (the admin API) renews regardless.
       const existing = await manager.find(entry.names);
-      const certificate = force ? await manager.renew(entry.names) : (await manager.maintain(entry.names)).certificate;
+      const how = entry.profile ? { profile: entry.profile } : {};
+      const certificate = force ? await manager.renew(entry.names, how) : (await manager.maintain(entry.names, how)).certificate;
       const outcome: RenewerResult["outcome"] = !existing ? "issued" : certificate.serialNumber !== existing.serialNumber ? "renewed" : "unchanged";
       const dueAt = certificate.nextCheckAt.getTime();
       await index.upsert({ ...entry, dueAt, status: "valid", notAfter: certificate.notAfter.getTime(), failures: 0, updatedAt: now() });

@@ -11,6 +11,8 @@ export interface IndexEntry {
   notAfter?: number;
   failures: number;
   lastError?: string;
+  /** Certificate profile asked for this certificate (draft-ietf-acme-profiles), if any. */
+  profile?: string;
   updatedAt: number;
 }
 
@@ -32,6 +34,7 @@ interface Row extends Record<string, SqlStorageValue> {
   failures: number;
   last_error: string | null;
   updated_at: number;
+  profile: string | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -42,6 +45,7 @@ const toEntry = (r: Row): IndexEntry => ({
   ...(r.not_after !== null ? { notAfter: r.not_after } : {}),
   failures: r.failures,
   ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  ...(r.profile !== null && r.profile !== undefined ? { profile: r.profile } : {}),
   updatedAt: r.updated_at,
 });
 
@@ -59,6 +63,9 @@ export class RenewalIndex extends DurableObject<Env> {
       id TEXT PRIMARY KEY, names TEXT NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL,
       not_after INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER NOT NULL)`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_due ON certificates (due_at)");
+    // Added later: indexes created before have no profile column yet.
+    const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(certificates)").toArray().map((c) => c.name);
+    if (!columns.includes("profile")) this.sql.exec("ALTER TABLE certificates ADD COLUMN profile TEXT");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
@@ -76,19 +83,21 @@ export class RenewalIndex extends DurableObject<Env> {
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
-         not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+         not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
+         profile = excluded.profile`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
+      entry.profile ?? null,
     );
   }
 
   /** Adds a certificate to manage if it is not there yet; returns the entry either way. */
-  add(id: string, names: string[], now: number): { entry: IndexEntry; created: boolean } {
+  add(id: string, names: string[], now: number, profile?: string): { entry: IndexEntry; created: boolean } {
     const existing = this.get(id);
     if (existing) return { entry: existing, created: false };
-    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now };
+    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now, ...(profile ? { profile } : {}) };
     this.upsert(entry);
     return { entry, created: true };
   }

@@ -166,9 +166,10 @@ export class CertificateManager {
    * Ensures a valid certificate exists for exactly these names (one certificate per name set),
    * obtaining or renewing it when missing or due, and that every one of its names is served (the name
    * index is completed after a crash). Concurrent calls — in this process or in others sharing the
-   * storage — produce one order.
+   * storage — produce one order. `profile` asks the CA for a certificate profile for this certificate
+   * (draft-ietf-acme-profiles) from its next issuance on; renewals keep asking for it.
    */
-  async manage(names: string[], options: { signal?: AbortSignal } = {}): Promise<ManagedCertificate> {
+  async manage(names: string[], options: { signal?: AbortSignal; profile?: string } = {}): Promise<ManagedCertificate> {
     const identifiers = toIdentifiers(names);
     const id = await certificateId(identifiers);
     const current = await this.store.get(id);
@@ -176,7 +177,7 @@ export class CertificateManager {
       await this.completeIndex(current, options.signal);
       return toManaged(current);
     }
-    return toManaged(await this.issuance.obtain(id, identifiers, { force: false, signal: options.signal }));
+    return toManaged(await this.issuance.obtain(id, identifiers, { force: false, signal: options.signal, profile: options.profile }));
   }
 
   /**
@@ -253,11 +254,11 @@ export class CertificateManager {
    * renews it if due; obtains it if missing. What a scheduler calls per certificate. On failure the
    * error carries the manager's failure state ({@link failureOf}).
    */
-  async maintain(names: string[], options: { signal?: AbortSignal } = {}): Promise<{ certificate: ManagedCertificate; renewed: boolean }> {
+  async maintain(names: string[], options: { signal?: AbortSignal; profile?: string } = {}): Promise<{ certificate: ManagedCertificate; renewed: boolean }> {
     const identifiers = toIdentifiers(names);
     const id = await certificateId(identifiers);
     const record = (await this.store.read(id))?.value;
-    if (!record) return { certificate: toManaged(await this.issuance.obtain(id, identifiers, { force: false, signal: options.signal })), renewed: true };
+    if (!record) return { certificate: toManaged(await this.issuance.obtain(id, identifiers, { force: false, signal: options.signal, profile: options.profile })), renewed: true };
     const { record: current, renewed } = await this.maintainRecord(record, options.signal);
     return { certificate: toManaged(current), renewed };
   }
@@ -269,10 +270,10 @@ export class CertificateManager {
   }
 
   /** Renews the certificate for these names now, whether or not it is due. */
-  async renew(names: string[], options: { signal?: AbortSignal } = {}): Promise<ManagedCertificate> {
+  async renew(names: string[], options: { signal?: AbortSignal; profile?: string } = {}): Promise<ManagedCertificate> {
     const identifiers = toIdentifiers(names);
     const id = await certificateId(identifiers);
-    return toManaged(await this.issuance.obtain(id, identifiers, { force: true, signal: options.signal }));
+    return toManaged(await this.issuance.obtain(id, identifiers, { force: true, signal: options.signal, profile: options.profile }));
   }
 
   /** Every stored certificate (for listings), without re-reading from the CA. */

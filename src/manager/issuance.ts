@@ -48,6 +48,11 @@ export interface ObtainHow {
   /** Renew even if not due (but not again if another instance renewed since the call). */
   force: boolean;
   signal?: AbortSignal | undefined;
+  /**
+   * The certificate profile to ask for (draft-ietf-acme-profiles), kept in the record so renewals ask
+   * for it again. Default: the one the certificate was issued with, else the issuer's or manager's.
+   */
+  profile?: string | undefined;
   /** Drop the order intent (and its key) whatever the failure (on-demand attempts). */
   dropIntentOnFailure?: boolean;
 }
@@ -98,7 +103,7 @@ export class Issuance {
       let lastError: unknown;
       for (const issuer of ctx.issuers) {
         try {
-          const record = await this.#from(issuer, id, identifiers, existing, held, true);
+          const record = await this.#from(issuer, id, identifiers, existing, held, true, how.profile ?? existing?.value.profile);
           this.#firstFailures.delete(id);
           ctx.emit({
             type: existing ? "certificate_renewed" : "certificate_obtained",
@@ -134,6 +139,7 @@ export class Issuance {
     existing: Versioned<CertificateRecord> | undefined,
     held: HeldLock,
     mayResume: boolean,
+    wantedProfile: string | undefined,
   ): Promise<CertificateRecord> {
     const { ctx } = this;
     const { fence, signal } = held;
@@ -173,7 +179,7 @@ export class Issuance {
     // RFC 9773 §5: `replaces` names a certificate of this CA; another CA does not know it.
     const previous = existing?.value;
     const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
-    const profile = issuer.profile ?? ctx.profile;
+    const profile = wantedProfile ?? issuer.profile ?? ctx.profile;
     let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
     try {
       obtained = await obtainCertificate({
@@ -198,7 +204,7 @@ export class Issuance {
       await queue.catch(() => undefined);
       ctx.logger.log("warn", "manager.recorded_order_dropped", { id, order: err.orderUrl, reason: err.reason });
       await ctx.intents.drop(intent, fence);
-      return this.#from(issuer, id, identifiers, existing, held, false);
+      return this.#from(issuer, id, identifiers, existing, held, false, wantedProfile);
     }
     await queue;
 
@@ -209,7 +215,7 @@ export class Issuance {
       await ctx.intents.drop(intent, fence);
       if (resumeOrderUrl && mayResume) {
         ctx.logger.log("warn", "manager.resumed_order_used", { id, order: resumeOrderUrl });
-        return this.#from(issuer, id, identifiers, existing, held, false);
+        return this.#from(issuer, id, identifiers, existing, held, false, wantedProfile);
       }
       throw new EdgecertError("bad_response", `the certificate for ${identifiers.map((i) => i.value).join(", ")} does not match its key`);
     }
@@ -228,6 +234,7 @@ export class Issuance {
       renewal: await renewalStateFor(client, leaf, { now: ctx.now(), renewBefore: ctx.renewBefore, signal, logger: ctx.logger }),
     };
     if (leaf.authorityKeyIdentifierBytes) record.ariId = ariCertificateId(leaf);
+    if (wantedProfile !== undefined) record.profile = wantedProfile;
     // The certificate first (one put: chain, key and metadata), then the names, then the intent.
     await ctx.store.write(record, existing, fence);
     await ctx.index.point(record, fence);

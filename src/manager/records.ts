@@ -54,6 +54,8 @@ export interface CertificateRecord {
   notAfter: string;
   /** ARI id of this certificate, for `replaces` on renewal. */
   ariId?: string;
+  /** The profile asked for this certificate (draft-ietf-acme-profiles), asked for again on renewal. */
+  profile?: string;
   orderUrl: string;
   issuedAt: string;
   renewal: RenewalState;

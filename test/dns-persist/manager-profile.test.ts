@@ -49,3 +49,25 @@ describe("CertificateManager with dns-persist-01 and a profile", () => {
     expect((cause as UnknownProfileError).offered).toEqual(["classic", "shortlived"]);
   });
 });
+
+describe("per-certificate profile in the manager", () => {
+  it("manage(names, { profile }) asks for it, keeps it in the record and asks again on renewal", async () => {
+    const storage = new MemoryStorage();
+    const m = new CertificateManager({
+      storage,
+      directoryUrl: ca.directoryUrl,
+      fetch: ca.fetch,
+      profile: "classic",
+      solvers: { "dns-persist-01": new DnsPersist01Solver({ resolver: doh.url, fetch: ca.fetch }) },
+    });
+    const names = ["per-cert.mgr.test"];
+    for (const r of (await m.dnsPersistRecords(names)).records) await pebble.setTxt(r.name, r.value);
+    const before = ca.requestedProfiles.length;
+    await m.manage(names, { profile: "shortlived" });
+    // Another certificate of the same manager keeps the manager's default.
+    for (const r of (await m.dnsPersistRecords(["other.mgr.test"])).records) await pebble.setTxt(r.name, r.value);
+    await m.manage(["other.mgr.test"]);
+    await m.renew(names);
+    expect(ca.requestedProfiles.slice(before)).toEqual(["shortlived", "classic", "shortlived"]);
+  });
+});

@@ -104,4 +104,29 @@ describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
     expect(parseCertificate(body.certificate.chainPem).ipAddresses).toEqual(["127.0.0.1"]);
     expect(ca.requestedProfiles.slice(before)).toEqual(["shortlived"]);
   });
+
+  it("a per-certificate profile from the admin API is asked for, shown, and a bad one refused", async () => {
+    const bad = await plain.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["p.plain.test"], profile: "no spaces please" }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("invalid_profile");
+
+    // `worker` defaults to shortlived (ACME_PROFILE); this certificate asks for classic.
+    const before = ca.requestedProfiles.length;
+    const added = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["classic.edge.test"], profile: "classic" }) });
+    expect(added.status).toBe(202);
+    const summary = (await added.json()) as Summary & { profile: string | null };
+    expect(summary.profile).toBe("classic");
+    // No _validation-persist record for it: http-01 (against the Worker) is used instead, with no failed validation.
+    const done = await settle(worker, summary.id);
+    expect(done.status).toBe("valid");
+    expect(ca.requestedProfiles.slice(before)).toEqual(["classic"]);
+    // A forced renewal asks for the same profile again.
+    expect((await worker.admin(`/admin/certificates/${summary.id}/renew`, { method: "POST" })).status).toBe(200);
+    expect(ca.requestedProfiles.slice(before)).toEqual(["classic", "classic"]);
+    // An unoffered profile: the failure names the offered ones.
+    const unoffered = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["u.edge.test"], profile: "longlived" }) });
+    const failed = await settle(worker, ((await unoffered.json()) as Summary).id);
+    expect(failed.status).toBe("failed");
+    expect(failed.lastError).toMatch(/does not offer the profile "longlived"; it offers: classic, shortlived/);
+  });
 });
