@@ -19,6 +19,7 @@ export {
   tlsAlpn01Certificate,
   tlsAlpn01ServerName,
 } from "./challenge-helpers.ts";
+export { LatencyMeter } from "./latency.ts";
 export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
 export * from "./dns-persist/index.ts";
 export {

@@ -5,21 +5,30 @@ type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) 
 /**
  * Replay nonces (RFC 8555 §6.5), spent so that no request is made just for a nonce when one is
  * coming: every response's `Replay-Nonce` refills the pool, and a caller that finds the pool empty
- * while signed requests are in flight waits for their nonces instead of sending `HEAD newNonce`.
- * Only when nothing in flight can deliver one does a caller fetch a fresh nonce itself. Concurrent
- * signed requests are therefore paced by the nonces the CA hands out — one HEAD per session.
+ * while signed requests (or nonce fetches) are in flight waits for their nonces instead of sending
+ * `HEAD newNonce`. Only when nothing in flight can deliver one does a caller fetch a fresh nonce
+ * itself. Concurrent signed requests are therefore paced by the nonces in circulation: one per session
+ * unless {@link reserve} adds more (what a client does when the CA is far away).
  */
 export class NoncePool {
   private readonly pool: string[] = [];
   private readonly waiters: Waiter[] = [];
+  /** Signed requests holding a nonce. */
   private inFlight = 0;
+  /** Nonce fetches under way (a caller's own, or reserved ones). */
+  private fetching = 0;
   private readonly maxSize: number;
 
   constructor(
     private readonly fetchNonce: (signal?: AbortSignal) => Promise<string>,
     options: { maxSize?: number } = {},
   ) {
-    this.maxSize = options.maxSize ?? 32;
+    this.maxSize = options.maxSize ?? 64;
+  }
+
+  /** Nonces pooled, held by requests in flight, or being fetched: what can pace concurrent requests. */
+  get circulating(): number {
+    return this.pool.length + this.inFlight + this.fetching;
   }
 
   /** Takes a nonce for one signed request; pair every call with exactly one {@link release}. */
@@ -29,19 +38,21 @@ export class NoncePool {
       this.inFlight++;
       return pooled;
     }
-    if (this.inFlight > 0) {
+    if (this.inFlight + this.fetching > 0) {
       const handed = await this.wait(signal);
       if (handed !== null) {
         this.inFlight++;
         return handed;
       }
     }
-    this.inFlight++;
+    this.fetching++;
     try {
-      return await this.fetchNonce(signal);
-    } catch (err) {
-      this.release(null);
-      throw err;
+      const nonce = await this.fetchNonce(signal);
+      this.inFlight++;
+      return nonce;
+    } finally {
+      this.fetching--;
+      this.wakeIfStarved();
     }
   }
 
@@ -49,10 +60,7 @@ export class NoncePool {
   release(nonce: string | null): void {
     this.inFlight--;
     if (nonce) this.add(nonce);
-    else if (this.inFlight === 0 && this.waiters.length > 0) {
-      // Nothing in flight can deliver a nonce any more: let one waiter fetch its own.
-      this.waiters.shift()!.resolve(null);
-    }
+    else this.wakeIfStarved();
   }
 
   /** Adds a nonce seen outside a signed request (e.g. from HEAD newNonce or a GET). */
@@ -63,9 +71,44 @@ export class NoncePool {
     if (this.pool.length > this.maxSize) this.pool.shift();
   }
 
+  /**
+   * Brings the nonces in circulation up to `count` with `fetchOnce` (one HEAD newNonce each, all at
+   * once). Fetched nonces go to waiting callers or the pool; a failed fetch is dropped (a caller that
+   * then finds nothing in flight fetches its own). Returns how many fetches were started and a promise
+   * that settles when they did.
+   */
+  reserve(count: number, fetchOnce: () => Promise<string | null>): { started: number; settled: Promise<void> } {
+    const missing = Math.max(0, count - this.circulating);
+    const fetches: Promise<void>[] = [];
+    for (let i = 0; i < missing; i++) {
+      this.fetching++;
+      fetches.push(
+        fetchOnce()
+          .then(
+            (nonce) => {
+              if (nonce) this.add(nonce);
+            },
+            () => undefined,
+          )
+          .finally(() => {
+            this.fetching--;
+            this.wakeIfStarved();
+          }),
+      );
+    }
+    return { started: missing, settled: Promise.all(fetches).then(() => undefined) };
+  }
+
   /** Drops every pooled nonce (e.g. after the directory changed). */
   clear(): void {
     this.pool.length = 0;
+  }
+
+  /** Nothing in flight can deliver a nonce any more: let one waiter fetch its own. */
+  private wakeIfStarved(): void {
+    if (this.inFlight + this.fetching === 0 && this.pool.length === 0 && this.waiters.length > 0) {
+      this.waiters.shift()!.resolve(null);
+    }
   }
 
   private wait(signal?: AbortSignal): Promise<string | null> {

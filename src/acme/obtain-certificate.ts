@@ -54,7 +54,12 @@ export interface ObtainCertificateOptions {
    * A resumed order that cannot go on throws {@link OrderNotResumableError} instead.
    */
   onOrder?: (order: AcmeOrder) => void | Promise<void>;
-  /** Most concurrent requests / solver calls (default 8). Nonces still pace signed requests. */
+  /**
+   * Most requests / solver calls in flight at once (default 32). Near the CA, signed requests are
+   * still paced by the nonce each response brings back (no request is spent on nonces); far from it
+   * the client fetches up to `concurrency − 1` extra nonces per step so that many run in parallel.
+   * See `AcmeClientOptions.parallelNonces`.
+   */
   concurrency?: number;
   /** Most orders tried when switching challenge types after a failure (default 3). */
   maxAttempts?: number;
@@ -110,7 +115,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     client,
     signal: options.signal ?? new AbortController().signal,
     logger,
-    concurrency: options.concurrency ?? 8,
+    concurrency: Math.max(1, options.concurrency ?? 32),
     poll: options.poll,
     progress: progressReporter(logger, options.onProgress, startedAt),
   };
@@ -118,9 +123,13 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   const { identifiers } = input;
   logger.log("info", "obtain.start", { names: identifiers.map((i) => i.value) });
   const material = prepareMaterial(identifiers, { csrDer: input.csrDer, certificateKey: options.certificateKey, keyAlgorithm: options.keyAlgorithm });
+  // Meanwhile: the directory, the first nonce and — far from the CA — the nonces the parallel steps
+  // will need, sent alongside the account or order request.
+  const reserved = client.reserveNonces(Math.min(ctx.concurrency, identifiers.length), { signal: ctx.signal }).catch(() => 0);
 
   if (!client.accountUrl) await ensureAccount(ctx, options.account);
   const order = await orderAndValidate(ctx, options, input);
+  await reserved;
 
   const { csr, key: certificateKey } = await material;
   const finalized = await finalizeOrder(ctx, order, csr);

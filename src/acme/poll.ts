@@ -18,6 +18,9 @@ export interface PollOptions {
   delayFirst?: boolean;
 }
 
+/** Smallest delay between two polls (without `Retry-After`). */
+const MIN_POLL_DELAY_MS = 25;
+
 /**
  * Polls `fetchOnce` until `done` says so. Waits what the CA's `Retry-After` asks (RFC 8555 §7.4: clients
  * SHOULD honour it); without one, starts at tens of milliseconds and grows ×1.6 with ±25 % jitter to a
@@ -35,9 +38,11 @@ export async function poll<T extends { retryAfterMs?: number }>(
   let delay = options.initialDelayMs ?? 25;
   const cap = options.maxDelayMs ?? 2_000;
   const jittered = () => delay * (0.75 + Math.random() * 0.5);
+  // Later polls back off from at least MIN_POLL_DELAY_MS, even after a first poll sent at once.
+  const grow = () => (delay = Math.min(cap, Math.max(MIN_POLL_DELAY_MS, delay) * 1.6));
   if (options.delayFirst) {
     await sleep(jittered(), options.signal);
-    delay = Math.min(cap, delay * 1.6);
+    grow();
   }
   for (let n = 0; ; n++) {
     const value = await fetchOnce(options.signal);
@@ -48,6 +53,6 @@ export async function poll<T extends { retryAfterMs?: number }>(
     }
     await sleep(wait, options.signal);
     throwIfAborted(options.signal);
-    delay = Math.min(cap, delay * 1.6);
+    grow();
   }
 }

@@ -84,6 +84,8 @@ export interface AcmeChallenge {
   token: string;
   validated?: string;
   error?: AcmeProblemDocument;
+  /** Milliseconds the server asked us to wait before checking again (Retry-After, RFC 8555 §8.2), if any. */
+  retryAfterMs?: number;
 }
 
 /** An authorization object (RFC 8555 §7.1.4) plus its URL. */

@@ -84,6 +84,58 @@ describe("obtainCertificate request counts", () => {
   });
 });
 
+/** A fetch that records the most signed requests (POSTs) that were in flight at once. */
+function inFlightFetch(inner: typeof fetch): { fetch: typeof fetch; maxPosts: () => number } {
+  let posts = 0;
+  let max = 0;
+  const wrapped: typeof fetch = async (input, init) => {
+    const post = (init?.method ?? "GET").toUpperCase() === "POST";
+    if (post) max = Math.max(max, ++posts);
+    try {
+      return await inner(input, init);
+    } finally {
+      if (post) posts--;
+    }
+  };
+  return { fetch: wrapped, maxPosts: () => max };
+}
+
+describe("parallel signed requests (issue 14)", () => {
+  // The near/far decision is forced here: tests do not depend on measured round trips.
+  it.each([
+    [10, 4],
+    [10, 32],
+    [30, 8],
+  ])("far mode, %i names, concurrency %i: up to `concurrency` signed requests in flight; the extra requests are HEADs, at most concurrency − 1", async (n, concurrency) => {
+    const counter = countingFetch(bed.pebble.fetch);
+    const flight = inFlightFetch(counter.fetch);
+    const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "always" });
+    const cert = await obtainCertificate({ client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
+    expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
+    const heads = counter.requests.filter((r) => r.method === "HEAD").length;
+    const others = counter.count() - heads;
+    console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} HEAD), at most ${flight.maxPosts()} signed in flight`);
+    // Same requests as near the CA (2N + 7 besides the first HEAD) ...
+    expect(others).toBeLessThanOrEqual(2 * n + 7);
+    // ... plus the nonces for `concurrency` parallel requests: the first, and at most concurrency − 1 more
+    // (every response's nonce is reused, so no step after the first needs another HEAD).
+    expect(heads).toBeGreaterThan(1);
+    expect(heads).toBeLessThanOrEqual(Math.min(n, concurrency));
+    expect(flight.maxPosts()).toBeGreaterThan(1);
+    expect(flight.maxPosts()).toBeLessThanOrEqual(concurrency);
+  });
+
+  it("near mode (forced): one HEAD, one signed request at a time, exactly 2N + 8", async () => {
+    const counter = countingFetch(bed.pebble.fetch);
+    const flight = inFlightFetch(counter.fetch);
+    const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "never" });
+    await obtainCertificate({ client, names: names(10, "near10"), solvers: { "http-01": http01 } });
+    expect(counter.requests.filter((r) => r.method === "HEAD").length).toBe(1);
+    expect(flight.maxPosts()).toBe(1);
+    expect(counter.count()).toBeLessThanOrEqual(2 * 10 + 8);
+  });
+});
+
 describe("obtainCertificate at scale", () => {
   it("100 names over http-01 in one order", async () => {
     const { client, counter } = await freshClient();
@@ -194,6 +246,14 @@ describe("rejected nonces", () => {
         if (parseCertificate(cert.certificatePem).dnsNames[0] === `nonce-${i}.example.test`) ok++;
       }
       expect(ok).toBe(30);
+      // Far mode under the same rejections: parallel requests, each badNonce retried with the nonce that
+      // came back, never one nonce twice (Pebble would reject a reused one as badNonce, and we would fail).
+      for (let i = 0; i < 5; i++) {
+        const client = new AcmeClient({ directoryUrl: flaky.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces: "always" });
+        const list = names(6, `farnonce${i}`);
+        const cert = await obtainCertificate({ client, names: list, solvers: { "http-01": http01 }, concurrency: 6 });
+        expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual(list.sort());
+      }
     } finally {
       await server?.close();
       await flaky.stop();

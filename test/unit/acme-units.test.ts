@@ -102,6 +102,39 @@ describe("nonce pool", () => {
     expect(await waiter).toBe("fetched-2");
   });
 
+  it("reserve tops up what circulates to `count`, hands fetched nonces to waiters, and drops failed fetches", async () => {
+    let fetched = 0;
+    const pool = new NoncePool(async () => `own-${++fetched}`);
+    const held = await pool.acquire(); // one in flight
+    expect(held).toBe("own-1");
+    let extra = 0;
+    const failing = new Set([2]);
+    const { started, settled } = pool.reserve(4, async () => {
+      const n = ++extra;
+      if (failing.has(n)) throw new Error("429");
+      return `extra-${n}`;
+    });
+    // 1 in flight, so 3 more: at most count − 1 beyond what circulates.
+    expect(started).toBe(3);
+    expect(pool.circulating).toBe(4);
+    const waiting = pool.acquire();
+    await settled;
+    expect(await waiting).toMatch(/^extra-/);
+    // Two of three extra fetches delivered; the failed one is simply gone.
+    expect(pool.circulating).toBe(3);
+    expect(pool.reserve(2, async () => "never").started).toBe(0);
+    expect(fetched).toBe(1);
+  });
+
+  it("a waiter whose only hope was a failed reserved fetch fetches its own", async () => {
+    let fetched = 0;
+    const pool = new NoncePool(async () => `own-${++fetched}`);
+    pool.reserve(1, async () => {
+      throw new Error("reset");
+    });
+    expect(await pool.acquire()).toBe("own-1");
+  });
+
   it("a waiter that is aborted leaves the queue", async () => {
     const pool = new NoncePool(async () => "f");
     await pool.acquire();

@@ -38,11 +38,15 @@ export interface ChallengePlan {
 /** Map key of an identifier. */
 export const identifierKey = (id: AcmeIdentifier): string => `${id.type}:${id.value}`;
 
-/** Reads every authorization of the order (RFC 8555 §7.5), up to `concurrency` at once. */
+/**
+ * Reads every authorization of the order (RFC 8555 §7.5), up to `concurrency` at once (with nonces
+ * reserved for that many when the CA is far).
+ */
 export function fetchAuthorizations(ctx: IssuanceContext, order: AcmeOrder): Promise<AcmeAuthorization[]> {
-  return runStep(ctx, "authorizations", () =>
-    mapConcurrent(order.authorizations, ctx.concurrency, (url) => ctx.client.getAuthorization(url, { signal: ctx.signal })),
-  );
+  return runStep(ctx, "authorizations", async () => {
+    await ctx.client.reserveNonces(Math.min(ctx.concurrency, order.authorizations.length), { signal: ctx.signal });
+    return mapConcurrent(order.authorizations, ctx.concurrency, (url) => ctx.client.getAuthorization(url, { signal: ctx.signal }));
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { AcmeChallenge, AcmeIdentifier, AcmeOrder } from "../types.ts";
 import { allowedChallengeTypes } from "./challenge-selection.ts";
 import { identifierKey, type ChallengeTask } from "./authorizations.ts";
 import { runStep, type IssuanceContext } from "./context.ts";
-import { firstPollDelay } from "./poll-timing.ts";
+import { firstPollDelay, type PollSignals } from "./poll-timing.ts";
 
 /** Problem types a different challenge type might avoid (RFC 8555 §6.7). */
 const SWITCHABLE = new Set(["connection", "dns", "tls", "unauthorized", "incorrectResponse", "caa"]);
@@ -36,8 +36,8 @@ export async function validateChallenges(
   const presented: ChallengeTask[] = [];
   try {
     await presentAll(ctx, tasks, presented);
-    const slowestAccept = await acceptAll(ctx, tasks);
-    const settled = await settle(ctx, order, tasks, slowestAccept);
+    const signals = await acceptAll(ctx, tasks);
+    const settled = await settle(ctx, order, tasks, signals);
     if (settled.status === "ready" || settled.status === "valid" || settled.status === "processing") {
       reportValid(ctx, tasks);
       return settled;
@@ -78,30 +78,35 @@ async function presentAll(ctx: IssuanceContext, tasks: ChallengeTask[], presente
   ctx.progress({ type: "challenges_presented", count: tasks.length, durationMs: Date.now() - started });
 }
 
-/** Accepts every challenge not known valid; returns the slowest accept's duration. */
-async function acceptAll(ctx: IssuanceContext, tasks: ChallengeTask[]): Promise<number> {
+/**
+ * Accepts every challenge not known valid, up to `concurrency` at once (with nonces reserved for that
+ * many when the CA is far). Returns what the first poll should be timed by.
+ */
+async function acceptAll(ctx: IssuanceContext, tasks: ChallengeTask[]): Promise<PollSignals> {
   const started = Date.now();
-  let slowest = 0;
-  await mapConcurrent(tasks, ctx.concurrency, async (t) => {
-    if (t.valid) return;
+  const toAccept = tasks.filter((t) => !t.valid);
+  await ctx.client.reserveNonces(Math.min(ctx.concurrency, toAccept.length), { signal: ctx.signal });
+  const mark = ctx.client.latency.samples;
+  let retryAfterMs: number | undefined;
+  await mapConcurrent(toAccept, ctx.concurrency, async (t) => {
     t.acceptedAt = Date.now();
     const answered = await runStep(ctx, "accept", () => ctx.client.acceptChallenge(t.challenge.url, { signal: ctx.signal }), t.ctx.identifier);
-    slowest = Math.max(slowest, Date.now() - t.acceptedAt);
+    if (answered.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, answered.retryAfterMs);
     if (answered.status === "valid") {
       t.valid = true;
       reportValid(ctx, [t]);
     } else if (answered.status === "invalid") t.failed = problemOf(answered, t.ctx.identifier);
   });
-  ctx.progress({ type: "challenges_accepted", count: tasks.length, durationMs: Date.now() - started });
-  return slowest;
+  ctx.progress({ type: "challenges_accepted", count: toAccept.length, durationMs: Date.now() - started });
+  return { retryAfterMs, serverMs: ctx.client.latency.serverTimeSince(mark), roundTripMs: ctx.client.latency.roundTripMs };
 }
 
 /** The order once validation settled; without asking when every challenge answered `valid`. */
-async function settle(ctx: IssuanceContext, order: AcmeOrder, tasks: ChallengeTask[], slowestAccept: number): Promise<AcmeOrder> {
+async function settle(ctx: IssuanceContext, order: AcmeOrder, tasks: ChallengeTask[], signals: PollSignals): Promise<AcmeOrder> {
   if (tasks.every((t) => t.valid)) return { ...order, status: "ready" };
   if (tasks.some((t) => t.failed)) return runStep(ctx, "validation", () => ctx.client.getOrder(order.url, { signal: ctx.signal }));
   return runStep(ctx, "validation", () =>
-    ctx.client.waitOrder(order.url, { delayFirst: true, initialDelayMs: firstPollDelay(slowestAccept), ...ctx.poll, signal: ctx.signal }),
+    ctx.client.waitOrder(order.url, { delayFirst: true, initialDelayMs: firstPollDelay(signals), ...ctx.poll, signal: ctx.signal }),
   );
 }
 

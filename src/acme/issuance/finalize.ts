@@ -14,6 +14,7 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
   return runStep(ctx, "finalize", async () => {
     let current = order;
     const started = Date.now();
+    const mark = client.latency.samples;
     if (current.status === "ready") {
       try {
         current = await client.finalizeOrder(current, csr, { signal });
@@ -27,7 +28,11 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
     if (current.status === "processing" || current.status === "ready") {
       current = await client.waitOrder(current.url, {
         delayFirst: true,
-        initialDelayMs: firstPollDelay(Date.now() - started),
+        initialDelayMs: firstPollDelay({
+          retryAfterMs: current.retryAfterMs,
+          serverMs: client.latency.serverTimeSince(mark),
+          roundTripMs: client.latency.roundTripMs,
+        }),
         ...ctx.poll,
         signal,
       });

@@ -1,9 +1,28 @@
+/** What the first poll's timing is decided from. */
+export interface PollSignals {
+  /** The CA's `Retry-After` on the responses that started the work, if it sent one. */
+  retryAfterMs?: number | undefined;
+  /**
+   * How long the CA itself took on the slowest of those requests (duration less the network round
+   * trip; never time spent waiting for a nonce).
+   */
+  serverMs: number;
+  /** The network round trip to the CA. */
+  roundTripMs: number | undefined;
+}
+
 /**
- * How long to wait before the first poll after accepting challenges or finalizing. The CA works for
- * about as long as a few of its round trips (a validation is several fetches), and a loaded CA or
- * client shows longer round trips, so the first poll scales with the slowest one seen: early enough
- * to notice a fast CA in tens of milliseconds, late enough that it usually finds the order settled.
+ * How long to wait before the first poll after accepting challenges or finalizing. A CA that says
+ * (`Retry-After`, RFC 8555 §7.4 / §8.2) is believed. Otherwise the CA's work (a validation is a few
+ * fetches of its own; issuing is signing) is taken as a few times what its slowest request cost it,
+ * at least 50 ms — a loaded CA shows slower requests — and the poll is sent one network round trip
+ * before that work should end, since it spends half a round trip on the way there and the work began
+ * half a round trip before the last response arrived. Near the CA this waits tens of milliseconds, so
+ * the first poll usually finds the order settled (no extra request); far from it, the poll leaves at
+ * once. Capped at one second; later polls back off (see `poll`).
  */
-export function firstPollDelay(slowestRoundTripMs: number): number {
-  return Math.min(1_000, Math.max(25, 4 * slowestRoundTripMs));
+export function firstPollDelay(signals: PollSignals): number {
+  if (signals.retryAfterMs !== undefined) return signals.retryAfterMs;
+  const work = Math.max(50, 4 * signals.serverMs);
+  return Math.min(1_000, Math.max(0, work - (signals.roundTripMs ?? 0)));
 }
