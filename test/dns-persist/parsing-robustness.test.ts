@@ -44,3 +44,20 @@ describe("unknown or malformed challenges never break an authorization", () => {
     expect(await dnsPersistPreference(authz, undefined, ctx)).toBe("unavailable");
   });
 });
+
+describe("account URI substitution (§3.1, §7.2.3)", () => {
+  it("a challenge naming another accounturi than the account URL is logged for review, and its value used", async () => {
+    const events: Array<{ level: string; event: string; fields?: Record<string, unknown> }> = [];
+    const logger = { log: (level: string, event: string, fields?: Record<string, unknown>) => events.push({ level, event, ...(fields ? { fields } : {}) }) };
+    const challenge = { type: "dns-persist-01", url: "https://ca.example/chal/3", status: "pending", accounturi: "https://ca.example/alt/opaque-7", "issuer-domain-names": ["ca.example"] };
+    const authz = asAuthorization({ identifier: { type: "dns", value: "example.com" }, status: "pending", challenges: [challenge] }, "https://ca.example/authz/1");
+    const ctx = { identifier: authz.identifier, wildcard: false, authorization: authz, keyAuthorization: "", signal: new AbortController().signal, logger };
+    await new DnsPersist01Solver({ resolver: false, accountUrl: "https://ca.example/acct/1" }).present(authz.challenges[0]!, ctx);
+    expect(events).toEqual([
+      { level: "warn", event: "dns_persist.account_uri_substituted", fields: { accountUrl: "https://ca.example/acct/1", challengeAccountUri: "https://ca.example/alt/opaque-7", name: "example.com" } },
+    ]);
+    events.length = 0;
+    await new DnsPersist01Solver({ resolver: false, accountUrl: "https://ca.example/alt/opaque-7" }).present(authz.challenges[0]!, ctx);
+    expect(events).toEqual([]);
+  });
+});
