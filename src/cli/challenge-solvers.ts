@@ -11,6 +11,8 @@ import { mkdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { ChallengeContext, Solver } from "../acme/solver.ts";
+import { DnsPersist01Solver } from "../acme/dns-persist/solver.ts";
+import { DNS_PERSIST_01 } from "../acme/dns-persist/rules.ts";
 import { dns01Solver } from "../acme/solvers/dns01-solver.ts";
 import { Http01Solver } from "../acme/solvers/http01-solver.ts";
 import { TlsAlpn01Solver } from "../acme/solvers/tls-alpn01-solver.ts";
@@ -32,8 +34,11 @@ export interface ChallengeConfig {
   dns?: "cloudflare";
   /** dns-01 through a command: `CMD present|cleanup <record FQDN> <TXT value>`. */
   dnsExec?: string;
-  /** dns-persist-01 (draft-ietf-acme-dns-persist). */
-  dnsPersist?: boolean;
+  /**
+   * dns-persist-01 (draft-ietf-acme-dns-persist, experimental): the owner creates the persistent
+   * `_validation-persist` TXT records once; edgecert only checks them (over DoH, at `resolver`).
+   */
+  dnsPersist?: { resolver?: string };
 }
 
 /** Solvers for one command, and the servers to close when it ends. */
@@ -64,9 +69,6 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
     solvers[type] = solver;
     preferred.push(type);
   };
-  if (config.dnsPersist) {
-    throw new CliError("--dns-persist is not supported yet: this edgecert has no dns-persist-01 solver (use --dns or --dns-exec)");
-  }
   if (config.http) {
     const standalone = new StandaloneHttp01(config.http.port, config.http.address);
     add("http-01", standalone, "--http");
@@ -74,6 +76,11 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
   }
   if (config.webroot) add("http-01", webrootSolver(config.webroot), "--webroot");
   if (config.tlsAlpn) {
+    if ((globalThis as { Deno?: unknown }).Deno) {
+      // Seen with Deno 2.9: its node:tls server never completes the acme-tls/1 handshake through
+      // SNICallback, and Deno.listenTls takes one certificate, not one per validated name.
+      throw new CliError("--tls-alpn does not work under Deno (its TLS server cannot pick a challenge certificate per name): use --http, --webroot or dns-01 there, or run edgecert with Node or Bun");
+    }
     const standalone = new StandaloneTlsAlpn01(config.tlsAlpn.port, config.tlsAlpn.address);
     add("tls-alpn-01", standalone, "--tls-alpn");
     closers.push(() => standalone.close());
@@ -87,8 +94,12 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
     throw new CliError(`--dns ${JSON.stringify(config.dns)} is not a provider edgecert knows (known: cloudflare; any other: --dns-exec CMD)`);
   }
   if (config.dnsExec) add("dns-01", execDnsSolver(config.dnsExec), "--dns-exec");
+  if (config.dnsPersist) {
+    const resolver = config.dnsPersist.resolver;
+    add(DNS_PERSIST_01, new DnsPersist01Solver({ fetch: fetchFn, ...(resolver ? { resolver } : {}) }), "--dns-persist");
+  }
   if (preferred.length === 0) {
-    throw new CliError("choose how to prove control of the names: --http, --webroot DIR, --tls-alpn, --dns cloudflare or --dns-exec CMD");
+    throw new CliError("choose how to prove control of the names: --http, --webroot DIR, --tls-alpn, --dns cloudflare, --dns-exec CMD or --dns-persist");
   }
   return {
     solvers,

@@ -69,7 +69,9 @@ Challenge (one or more; renew reuses them):
                        CMD cleanup <record FQDN.> <TXT value>; also in the environment as
                        EDGECERT_DNS_ACTION, EDGECERT_DNS_RECORD, EDGECERT_DNS_VALUE, EDGECERT_DOMAIN.
                        present must exit 0 once the record is published.
-  --dns-persist        dns-persist-01 (not supported yet)
+  --dns-persist [--doh-resolver URL]   dns-persist-01 (experimental draft): no DNS writes; you
+                       create _validation-persist.NAME TXT once (the error says exactly which
+                       record); edgecert checks it over DNS-over-HTTPS before answering
 
 Examples:
   edgecert issue -d example.com -d www.example.com --email me@example.com --agree-tos --http

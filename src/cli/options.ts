@@ -44,6 +44,7 @@ export const ISSUE_OPTIONS = {
   dns: { type: "string" },
   "dns-exec": { type: "string" },
   "dns-persist": { type: "boolean" },
+  "doh-resolver": { type: "string" },
   "eab-kid": { type: "string" },
   "eab-hmac": { type: "string" },
   "deploy-hook": { type: "string" },

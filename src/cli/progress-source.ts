@@ -1,7 +1,8 @@
 /**
- * Turns what the library reports into {@link ProgressEvent}s: the solvers (a challenge presented or
- * cleaned up, per name) and the structured log records of the ACME layer (order created, challenges
- * accepted, certificate downloaded). The log is read only for its event names, never for key material.
+ * Turns what the library reports into {@link ProgressEvent}s: `obtainCertificate`'s progress events
+ * (`ObtainProgressEvent`, which the manager passes on to its logger as `obtain.<type>` records) and
+ * the solvers (which challenge type a name uses). Log records are read for their event names and
+ * progress fields only; they never carry key material.
  * @module
  */
 import type { Logger, LogLevel } from "../logger.ts";
@@ -17,34 +18,57 @@ export interface ProgressSink {
   verbose: boolean;
 }
 
-/** A logger that feeds the progress view. */
+const seconds = (ms: unknown) => (typeof ms === "number" ? `${(ms / 1000).toFixed(1)}s` : "");
+
+/** A logger that feeds the progress view from `obtain.<type>` progress records. */
 export function progressLogger(sink: ProgressSink): Logger {
   return {
-    log(level: LogLevel, event: string, fields?: Record<string, unknown>) {
+    log(level: LogLevel, event: string, fields: Record<string, unknown> = {}) {
       const cert = sink.current();
       if (!cert) return;
-      if (event === "acme.order") sink.emit({ type: "step", cert, step: "authorization", detail: "order created" });
-      else if (event === "obtain.accepted") sink.emit({ type: "step", cert, step: "validation" });
-      else if (event === "obtain.done") sink.emit({ type: "step", cert, step: "download" });
-      else if (sink.verbose && (level === "warn" || level === "error")) {
-        const detail = fields ? Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ") : "";
-        sink.emit({ type: "note", cert, message: `${level}: ${event}${detail ? ` ${detail}` : ""}`.slice(0, 300) });
+      const emit = (e: ProgressEvent) => sink.emit(e);
+      switch (event) {
+        case "obtain.order":
+          emit({ type: "step", cert, step: "authorization", detail: fields.resumed ? "order resumed" : "order created" });
+          break;
+        case "obtain.authorizations":
+          emit({ type: "step", cert, step: "authorization", detail: `${String(fields.pending)} of ${String(fields.total)} to validate` });
+          break;
+        case "obtain.accepted":
+          emit({ type: "step", cert, step: "validation" });
+          break;
+        case "obtain.authorization_valid": {
+          const identifier = fields.identifier as { value?: string } | undefined;
+          const how = fields.reused ? "reused" : `${String(fields.challengeType ?? "")} ${seconds(fields.durationMs)}`.trim();
+          // Validation of this name is over; the order's finalize comes next.
+          if (identifier?.value) {
+            for (const name of [identifier.value, `*.${identifier.value}`]) emit({ type: "step", cert, step: "finalize", name, detail: how });
+          }
+          break;
+        }
+        case "obtain.finalized":
+          emit({ type: "step", cert, step: "download" });
+          break;
+        case "obtain.downloaded":
+          emit({ type: "step-done", cert, step: "download" });
+          break;
+        default:
+          if (sink.verbose && (level === "warn" || level === "error")) {
+            const detail = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+            emit({ type: "note", cert, message: `${level}: ${event}${detail ? ` ${detail}` : ""}`.slice(0, 300) });
+          }
       }
     },
   };
 }
 
-/** A solver listener that feeds the progress view: present = authorization, cleanup = validated. */
+/** A solver listener that feeds the progress view: which challenge type each name is proved with. */
 export function progressSolverListener(sink: ProgressSink): SolverListener {
   return {
     present(name, challengeType) {
       const cert = sink.current();
       if (cert) sink.emit({ type: "step", cert, step: "authorization", name, detail: challengeType });
     },
-    cleanup(name) {
-      const cert = sink.current();
-      // Challenges are cleaned up once the order settled: validation is over for this name.
-      if (cert) sink.emit({ type: "step", cert, step: "finalize", name });
-    },
+    cleanup() {},
   };
 }

@@ -42,9 +42,15 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 /** One line per event: `2026-12-02T06:50:01.123Z example.com authorization www.example.com http-01`. */
 export function lineView(out: ProgressOutput, now: () => number = Date.now): ProgressView {
   const started = new Map<string, number>();
+  const names = new Map<string, Set<string>>();
   return {
     event(e) {
-      if (e.type === "start") started.set(e.cert, now());
+      if (e.type === "start") {
+        started.set(e.cert, now());
+        names.set(e.cert, new Set(e.names));
+      }
+      // Events for a name the certificate does not have (a wildcard's base name) say nothing new.
+      if ((e.type === "step" || e.type === "step-done") && e.name && !names.get(e.cert)?.has(e.name)) return;
       const elapsed = seconds(now() - (started.get(e.cert) ?? now()));
       const stamp = new Date(now()).toISOString();
       const text =

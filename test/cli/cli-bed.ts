@@ -5,10 +5,12 @@
  */
 import { spawn } from "node:child_process";
 import { build } from "esbuild";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
+import { openssl } from "../support/openssl.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { findRuntime } from "../runtimes/runtime-binaries.ts";
 
@@ -24,6 +26,8 @@ export interface CliBed {
   proxy: FaultProxy;
   dir: string;
   caFile: string;
+  /** Pebble's own HTTPS CA, for runs that talk to Pebble directly. */
+  pebbleCaFile: string;
   /** The CA root(s) Pebble issues under, as a PEM file (for `openssl verify`). */
   rootFile: string;
   /**
@@ -42,6 +46,8 @@ export async function startCliBed(): Promise<CliBed> {
   const dir = await mkdtemp(join(tmpdir(), "edgecert-cli-"));
   const caFile = join(dir, "proxy-ca.pem");
   await writeFile(caFile, proxy.caPem!);
+  const pebbleCaFile = join(dir, "pebble-ca.pem");
+  await writeFile(pebbleCaFile, pebble.caPem);
   const rootFile = join(dir, "root.pem");
   await writeFile(rootFile, (await pebble.rootsPem())[0]!);
   const windowRule = (start: Date, end: Date, times: number, retryAfterSeconds = 21_600) =>
@@ -76,6 +82,7 @@ export async function startCliBed(): Promise<CliBed> {
     proxy,
     dir,
     caFile,
+    pebbleCaFile,
     rootFile,
     ariWindow,
     nodeBundle,
@@ -139,3 +146,20 @@ export function runCli(bed: CliBed, runtime: Runtime, args: string[], env: Recor
 
 /** Shows a run in assertion messages. */
 export const show = (run: CliRun) => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+
+/** Checks a live/<name> directory with openssl: the chain verifies to Pebble's root, the key matches, privkey.pem is 0600. */
+export async function verifyLive(bed: CliBed, live: string): Promise<void> {
+  const files = {
+    "cert.pem": await readFile(join(live, "cert.pem")),
+    "chain.pem": await readFile(join(live, "chain.pem")),
+    "fullchain.pem": await readFile(join(live, "fullchain.pem")),
+    "root.pem": await readFile(bed.rootFile),
+    "privkey.pem": await readFile(join(live, "privkey.pem")),
+  };
+  expect(await openssl(["verify", "-CAfile", "{dir}/root.pem", "-untrusted", "{dir}/chain.pem", "{dir}/cert.pem"], files)).toContain("cert.pem: OK");
+  expect(await openssl(["verify", "-CAfile", "{dir}/root.pem", "-untrusted", "{dir}/fullchain.pem", "{dir}/fullchain.pem"], files)).toContain("OK");
+  const fromKey = await openssl(["pkey", "-in", "{dir}/privkey.pem", "-pubout"], files);
+  const fromCert = await openssl(["x509", "-in", "{dir}/cert.pem", "-noout", "-pubkey"], files);
+  expect(fromKey.trim()).toBe(fromCert.trim());
+  expect((await stat(join(live, "privkey.pem"))).mode & 0o777).toBe(0o600);
+}

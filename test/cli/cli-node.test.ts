@@ -1,8 +1,7 @@
 import { lstat, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openssl } from "../support/openssl.ts";
-import { runCli, show, startCliBed, type CliBed } from "./cli-bed.ts";
+import { runCli, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
 
 /** The real `edgecert` executable in Node against Pebble: issue, renew, list, revoke, account. */
 let bed: CliBed;
@@ -17,22 +16,6 @@ afterAll(async () => {
 const common = (dir: string) => ["--dir", dir, "--server", bed.proxy.directoryUrl, "--ca-file", bed.caFile];
 const http = () => ["--http", "--http-port", String(bed.pebble.httpPort), "--http-address", "127.0.0.1"];
 
-/** Checks the files with openssl: the chain verifies to Pebble's root and the key matches. */
-async function verifyLive(live: string): Promise<void> {
-  const files = {
-    "cert.pem": await readFile(join(live, "cert.pem")),
-    "chain.pem": await readFile(join(live, "chain.pem")),
-    "fullchain.pem": await readFile(join(live, "fullchain.pem")),
-    "root.pem": await readFile(bed.rootFile),
-    "privkey.pem": await readFile(join(live, "privkey.pem")),
-  };
-  expect(await openssl(["verify", "-CAfile", "{dir}/root.pem", "-untrusted", "{dir}/chain.pem", "{dir}/cert.pem"], files)).toContain("cert.pem: OK");
-  expect(await openssl(["verify", "-CAfile", "{dir}/root.pem", "-untrusted", "{dir}/fullchain.pem", "{dir}/fullchain.pem"], files)).toContain("OK");
-  const fromKey = await openssl(["pkey", "-in", "{dir}/privkey.pem", "-pubout"], files);
-  const fromCert = await openssl(["x509", "-in", "{dir}/cert.pem", "-noout", "-pubkey"], files);
-  expect(fromKey.trim()).toBe(fromCert.trim());
-  expect((await stat(join(live, "privkey.pem"))).mode & 0o777).toBe(0o600);
-}
 
 /** A deploy hook that appends `name serial` to `log`, and how many times it ran. */
 const hookTo = (log: string) => `echo "$EDGECERT_CERT_NAME $EDGECERT_SERIAL" >> ${log}`;
@@ -60,7 +43,7 @@ describe("edgecert in Node", () => {
     const live = join(dir, "live", "node.example.test");
     expect((await lstat(live)).isSymbolicLink()).toBe(true);
     expect(await readlink(live)).toBe(join("..", "archive", "node.example.test", String(first.json!.serialNumber)));
-    await verifyLive(live);
+    await verifyLive(bed, live);
     const hookLines = (await readFile(hookLog, "utf8")).trim().split("\n");
     expect(hookLines).toEqual([`node.example.test|node.example.test www.node.example.test|${first.json!.serialNumber}|${join(live, "fullchain.pem")}`]);
 
@@ -109,7 +92,7 @@ describe("edgecert in Node", () => {
     const renewed = (due.json!.certificates as Array<{ serialNumber: string }>)[0]!.serialNumber;
     expect(renewed).not.toBe(issue.json!.serialNumber);
     expect((await hookRuns(log)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, renewed]);
-    await verifyLive(join(dir, "live", "renew.example.test"));
+    await verifyLive(bed, join(dir, "live", "renew.example.test"));
 
     // Renewed just now (the new certificate's window is ahead): nothing due again, no hook.
     const after = await runCli(bed, "node", ["renew", ...flags, "--json"], at(14 * HOUR));
@@ -144,7 +127,7 @@ describe("edgecert in Node", () => {
     const issue = await runCli(bed, "node", ["issue", "-d", "dns.example.test", "-d", "*.dns.example.test", "--agree-tos", "--dns-exec", dnsExec(), ...flags, "--json"], env);
     expect(issue.code, show(issue)).toBe(0);
     expect(issue.json).toMatchObject({ name: "dns.example.test", names: ["dns.example.test", "*.dns.example.test"] });
-    await verifyLive(join(dir, "live", "dns.example.test"));
+    await verifyLive(bed, join(dir, "live", "dns.example.test"));
 
     await writeFile(failSwitch, "");
     const failed = await runCli(bed, "node", ["renew", "--force", ...flags], env);
@@ -181,7 +164,7 @@ describe("edgecert in Node", () => {
     expect(serials[0]).toBe(serials[1]);
     expect((await hookRuns(logA)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, serials[0]]);
     expect((await hookRuns(logB)).map((l) => l.split(" ")[1])).toEqual([serials[0]]);
-    await verifyLive(join(hostB, "live", "shared.example.test"));
+    await verifyLive(bed, join(hostB, "live", "shared.example.test"));
   });
 
   it("account: show, update the contact, roll the key over, deactivate", async () => {

@@ -31,7 +31,7 @@ export function challengeConfig(flags: IssueFlags): ChallengeConfig {
   }
   if (flags.dns !== undefined) config.dns = flags.dns as "cloudflare";
   if (flags["dns-exec"]) config.dnsExec = flags["dns-exec"];
-  if (flags["dns-persist"]) config.dnsPersist = true;
+  if (flags["dns-persist"]) config.dnsPersist = flags["doh-resolver"] ? { resolver: flags["doh-resolver"] } : {};
   return config;
 }
 
