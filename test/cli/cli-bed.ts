@@ -35,6 +35,11 @@ export interface CliBed {
    * only the next `times` renewalInfo requests get it and later ones the default window far ahead.
    */
   ariWindow(start: Date, end: Date, options?: { retryAfterSeconds?: number; times?: number }): void;
+  /**
+   * ARI answered per certificate: the first certificate asked about from now on gets a window in the
+   * past ("renew now"), every other one the default window far ahead. Deterministic whichever host asks first.
+   */
+  ariRenewFirstOnly(): void;
   /** The CLI bundled for Node (one file, so a run starts in a fraction of a second). */
   nodeBundle: string;
   stop(): Promise<void>;
@@ -75,6 +80,33 @@ export async function startCliBed(): Promise<CliBed> {
     if (options.times !== undefined) windowRule(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000), Infinity);
   };
   ariWindow(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000));
+  const ariRenewFirstOnly = () => {
+    ariWindow(new Date(), new Date());
+    proxy.clearRules();
+    let first: string | undefined;
+    proxy.addRule({
+      method: "GET",
+      path: "/dir",
+      times: Infinity,
+      fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) },
+    });
+    proxy.addRule({
+      method: "GET",
+      path: "/renewal-info/",
+      times: Infinity,
+      fault: {
+        kind: "rewriteJson",
+        status: 200,
+        headers: { "content-type": "application/json", "retry-after": "21600" },
+        edit: (_json, req) => {
+          first ??= req.path;
+          const day = 86_400_000;
+          const [start, end] = req.path === first ? [Date.now() - 2 * day, Date.now() - day] : [Date.now() + 300 * day, Date.now() + 302 * day];
+          return { suggestedWindow: { start: new Date(start).toISOString(), end: new Date(end).toISOString() } };
+        },
+      },
+    });
+  };
   const nodeBundle = join(dir, "edgecert.mjs");
   await build({ entryPoints: [MAIN], bundle: true, platform: "node", format: "esm", target: "node20", outfile: nodeBundle, logLevel: "warning" });
   return {
@@ -85,6 +117,7 @@ export async function startCliBed(): Promise<CliBed> {
     pebbleCaFile,
     rootFile,
     ariWindow,
+    ariRenewFirstOnly,
     nodeBundle,
     async stop() {
       await proxy.close();

@@ -139,7 +139,7 @@ describe("edgecert in Node", () => {
     expect(list.json).toMatchObject({ certificates: [{ name: "dns.example.test", failures: 1, lastError: expect.stringContaining("exited 1") }] });
   });
 
-  it("renew from two hosts' cron on one shared storage: one order, each host writes its files and runs its own hook once", async () => {
+  it("renew from two hosts' cron on one shared storage: one order; each host ends with the new files and runs its own hook once per certificate", async () => {
     const shared = join(bed.dir, "shared-storage");
     const hostA = join(bed.dir, "host-a");
     const hostB = join(bed.dir, "host-b");
@@ -150,8 +150,8 @@ describe("edgecert in Node", () => {
     expect(issue.code, show(issue)).toBe(0);
     const orders = () => bed.proxy.requests.filter((r) => r.method === "POST" && r.path.startsWith("/order-plz")).length;
     const before = orders();
-    // After the CA's Retry-After both hosts ask ARI and hear "renew now"; the new certificate's window is ahead.
-    bed.ariWindow(new Date(Date.now() - 2 * HOUR), new Date(Date.now() - HOUR), { times: 2 });
+    // After the CA's Retry-After both hosts ask ARI: "renew now" for the current certificate, the new one's window is ahead.
+    bed.ariRenewFirstOnly();
     const later = at(7 * HOUR);
     const [a, b] = await Promise.all([
       runCli(bed, "node", ["renew", ...base, "--dir", hostA, "--json"], later),
@@ -160,10 +160,25 @@ describe("edgecert in Node", () => {
     expect(a.code, show(a)).toBe(0);
     expect(b.code, show(b)).toBe(0);
     expect(orders() - before).toBe(1);
-    const serials = [a, b].map((r) => (r.json!.certificates as Array<{ serialNumber: string }>)[0]!.serialNumber);
-    expect(serials[0]).toBe(serials[1]);
-    expect((await hookRuns(logA)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, serials[0]]);
-    expect((await hookRuns(logB)).map((l) => l.split(" ")[1])).toEqual([serials[0]]);
+    const entry = (r: typeof a) => (r.json!.certificates as Array<{ serialNumber: string; status: string }>)[0]!;
+    // Whichever host took the lock first renewed; the other either waited and found the new
+    // certificate, or (the lock held while it looked) kept the current one for now.
+    expect([entry(a).status, entry(b).status].filter((s) => s === "renewed")).toHaveLength(1);
+    const renewed = entry(a).status === "renewed" ? entry(a).serialNumber : entry(b).serialNumber;
+    // Next cron run on both hosts: both converge on the new certificate, without another order.
+    const [a2, b2] = await Promise.all([
+      runCli(bed, "node", ["renew", ...base, "--dir", hostA, "--json"], later),
+      runCli(bed, "node", ["renew", ...base, "--dir", hostB, "--deploy-hook", hookTo(logB), "--json"], later),
+    ]);
+    expect([entry(a2).serialNumber, entry(b2).serialNumber]).toEqual([renewed, renewed]);
+    expect(orders() - before).toBe(1);
+    // Each host's hook ran once per certificate that reached its disk, ending with the new one.
+    for (const log of [logA, logB]) {
+      const serials = (await hookRuns(log)).map((l) => l.split(" ")[1]);
+      expect(serials.at(-1)).toBe(renewed);
+      expect(new Set(serials).size).toBe(serials.length);
+    }
+    expect((await hookRuns(logA)).map((l) => l.split(" ")[1])).toEqual([issue.json!.serialNumber, renewed]);
     await verifyLive(bed, join(hostB, "live", "shared.example.test"));
   });
 
