@@ -196,3 +196,31 @@ export async function verifyLive(bed: CliBed, live: string): Promise<void> {
   expect(fromKey.trim()).toBe(fromCert.trim());
   expect((await stat(join(live, "privkey.pem"))).mode & 0o777).toBe(0o600);
 }
+
+/**
+ * Runs `edgecert args…` (Node bundle) under a pseudo-terminal (python3's pty module, in Debian's
+ * python3), returning everything the terminal received and the exit code.
+ */
+export function runCliInPty(bed: CliBed, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const script = [
+    "import os, pty, sys",
+    "status = pty.spawn(sys.argv[1:])",
+    "sys.exit(os.waitstatus_to_exitcode(status))",
+  ].join("\n");
+  return new Promise((resolve, reject) => {
+    const child = spawn("python3", ["-c", script, process.execPath, bed.nodeBundle, ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bed.dir, TERM: "xterm-256color", COLUMNS: "120", LINES: "40" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (output += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (output += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", reject);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}

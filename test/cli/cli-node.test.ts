@@ -1,7 +1,7 @@
 import { lstat, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
+import { runCli, runCliInPty, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
 
 /** The real `edgecert` executable in Node against Pebble: issue, renew, list, revoke, account. */
 let bed: CliBed;
@@ -209,5 +209,29 @@ describe("edgecert in Node", () => {
     expect(gone.code, show(gone)).toBe(0);
     expect(gone.json).toMatchObject({ status: "deactivated" });
     console.log(`[cli] requests — account show ${shown.requests}, update ${updated.requests}, rollover ${rolled.requests}, deactivate ${gone.requests}`);
+  });
+});
+
+describe("edgecert on a terminal", () => {
+  it("renders the live progress view (steps per name, elapsed time) and leaves the terminal clean", async () => {
+    const dir = join(bed.dir, "tty");
+    const run = await runCliInPty(bed, ["issue", "-d", "tty.example.test", "-d", "www.tty.example.test", "--agree-tos", ...http(), ...common(dir)]);
+    expect(run.code, run.output).toBe(0);
+    const out = run.output;
+    // Cursor hidden while drawing, redrawn in place (cursor up + clear line), shown again at the end.
+    expect(out).toContain("\x1b[?25l");
+    expect(out).toMatch(/\x1b\[\d+A\r\x1b\[2K/);
+    expect(out.lastIndexOf("\x1b[?25h")).toBeGreaterThan(out.lastIndexOf("\x1b[?25l"));
+    // The last frame: every step done for both names, the block marked done with its elapsed time.
+    const frames = out.split("\x1b[2K");
+    const last = frames.slice(-4).join("");
+    expect(last).toMatch(/✓ issuing tty\.example\.test {2}\d+\.\ds/);
+    for (const name of ["tty.example.test", "www.tty.example.test"]) {
+      expect(last).toMatch(new RegExp(`${name.replace(/\./g, "\\.")} +✓ authorization {2}✓ validation {2}✓ finalize {2}✓ download`));
+    }
+    // Intermediate frames showed work in progress (a spinner on a running step) and the challenge type.
+    expect(out).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (authorization|validation|finalize|download)/);
+    expect(out).toContain("http-01");
+    expect(out).toContain("Certificate for tty.example.test, www.tty.example.test saved in");
   });
 });
