@@ -422,12 +422,7 @@ export class CertificateManager {
     }
     await underLock(this.storage, keys.certificateLock(record.id), { ...this.lock, signal }, async (held) => {
       const read = await this.store.read(record.id);
-      if (!read) return;
-      const written = await this.index.complete(read.value, exists, held.fence);
-      if (written > 0) this.logger.log("warn", "manager.index_completed", { id: record.id, names: written });
-      const intent = await this.intents.read(record.id);
-      // Under the lock no order is running for this certificate, and it is not due: the intent is over.
-      if (intent && !isDue(read.value.renewal, this.now())) await this.intents.drop(intent, held.fence);
+      if (read) await this.issuance.complete(read.value, held);
     });
     this.indexChecked.add(record.id);
   }
@@ -471,8 +466,13 @@ export class CertificateManager {
     if (cursor) return; // too many intents to be sure what is listed: leave tokens for the next sweep
     for (const key of tokens) {
       if (listed.has(key.slice(keys.httpTokenPrefix.length))) continue;
-      const entry = this.storage.getEntry ? await this.storage.getEntry(key) : undefined;
-      await this.storage.delete(key, entry ? { ifVersion: entry.version } : {}).catch(() => undefined);
+      if (!this.storage.getEntry) {
+        await this.storage.delete(key).catch(() => undefined);
+        continue;
+      }
+      // A compare-and-set delete: a token published again since it was listed stays.
+      const entry = await this.storage.getEntry(key);
+      if (entry) await this.storage.delete(key, { ifVersion: entry.version }).catch(() => undefined);
     }
   }
 

@@ -96,7 +96,11 @@ export class Issuance {
       if (existing) {
         const freshEnough =
           forcedSince !== undefined ? Date.parse(existing.value.issuedAt) >= forcedSince : !isDue(existing.value.renewal, ctx.now());
-        if (freshEnough) return existing.value;
+        if (freshEnough) {
+          // The holder that wrote it may have died before the index: complete it (idempotent).
+          await this.complete(existing.value, held);
+          return existing.value;
+        }
       }
       const names = identifiers.map((i) => i.value);
       ctx.emit({ type: "certificate_obtaining", id, names });
@@ -279,6 +283,20 @@ export class Issuance {
       if (lost) read = await intents.save({ ...intent, orderUrl: lost }, read, held.fence);
     }
     return read;
+  }
+
+  /**
+   * Under the certificate's lock, with `record` the stored, not-due certificate: points every name
+   * that lacks a live entry at it, and drops an intent left by a run that died after its certificate
+   * was written (no order runs while we hold the lock). Returns how many index entries it wrote.
+   */
+  async complete(record: CertificateRecord, held: HeldLock): Promise<number> {
+    const { ctx } = this;
+    const written = await ctx.index.complete(record, async (id) => (await ctx.store.get(id)) !== undefined, held.fence);
+    if (written > 0) ctx.logger.log("warn", "manager.index_completed", { id: record.id, names: written });
+    const intent = await ctx.intents.read(record.id);
+    if (intent && !isDue(record.renewal, ctx.now())) await ctx.intents.drop(intent, held.fence);
+    return written;
   }
 
   /**

@@ -34,10 +34,10 @@ export function heartbeatIntervalMs(ttlMs: number): number {
 }
 
 /**
- * Runs `fn` holding the lock `name`, renewing the lease every third of its TTL. When a renewal fails
- * the lease is treated as lost: the work's signal fires (aborting CA calls), and every write the work
- * still makes is refused by storage because it carries the lease's fence. The lock is released at
- * the end whatever happened.
+ * Runs `fn` holding the lock `name`, renewing the lease every third of its TTL. When a renewal fails,
+ * or none succeeded within 90 % of the TTL, the lease is treated as lost: the work's signal fires
+ * (aborting CA calls), and every write the work still makes is refused by storage because it carries
+ * the lease's fence. The lock is released at the end whatever happened.
  */
 export async function underLock<T>(
   storage: Storage,
@@ -51,6 +51,25 @@ export async function underLock<T>(
   const stop = new AbortController();
   const signal = timing.signal ? AbortSignal.any([timing.signal, lost.signal]) : lost.signal;
   const sleep = timing.sleep ?? abortableSleep;
+  const lose = (err: EdgecertError) => {
+    if (lost.signal.aborted || stop.signal.aborted) return;
+    timing.logger.log("error", "manager.lease_lost", { lock: name, error: err.message });
+    lost.abort(err);
+  };
+  // Watchdog: a lease not renewed within 90 % of its TTL is treated as lost at once (a paused or
+  // partitioned holder stops making CA calls before another instance can take the lock over).
+  let watchdog: AbortController | undefined;
+  const arm = () => {
+    watchdog?.abort();
+    const armed = (watchdog = new AbortController());
+    sleep(ttlMs * 0.9, AbortSignal.any([armed.signal, stop.signal])).then(
+      () => {
+        if (!armed.signal.aborted) lose(new EdgecertError("lease_lost", `the lease on ${name} ran out before it could be renewed`));
+      },
+      () => undefined,
+    );
+  };
+  arm();
   const heartbeat = (async () => {
     for (;;) {
       try {
@@ -58,12 +77,12 @@ export async function underLock<T>(
       } catch {
         return;
       }
-      if (stop.signal.aborted) return;
+      if (stop.signal.aborted || lost.signal.aborted) return;
       try {
         await lease.renew(ttlMs);
+        arm();
       } catch (err) {
-        timing.logger.log("error", "manager.lease_lost", { lock: name, error: String(err) });
-        lost.abort(new EdgecertError("lease_lost", `lost the lock ${name}`, { cause: err }));
+        lose(new EdgecertError("lease_lost", `lost the lock ${name}`, { cause: err }));
         return;
       }
     }
