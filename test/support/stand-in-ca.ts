@@ -35,7 +35,8 @@ import {
 import { ariCertificateId } from "../../src/acme/renewal-info.ts";
 import { base64urlDecode, base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { readDer, readDerChildren } from "../../src/webcrypto/der.ts";
-import { commonNameSubject, readCsrNames, subjectAltNameExtension } from "../../src/webcrypto/csr.ts";
+import { readCsrNames } from "../../src/webcrypto/csr.ts";
+import { commonNameSubject, subjectAltNameExtension } from "../../src/webcrypto/x509-names.ts";
 import { jwkThumbprint, type PublicJwk } from "../../src/webcrypto/jwk.ts";
 import { generateKeyPair } from "../../src/webcrypto/keys.ts";
 import { pemEncode } from "../../src/webcrypto/pem.ts";
