@@ -379,12 +379,12 @@ export class CertificateManager {
   /**
    * Asks the CA again for the renewal window when it said to (Retry-After). Done under the
    * certificate's lock on the record storage holds then, so it can never write back an older
-   * certificate; skipped when another instance holds the lock (it is renewing or refreshing).
+   * certificate; when another instance held the lock (renewing), its result is what is read.
    */
   private async refreshAri(record: CertificateRecord, signal?: AbortSignal): Promise<CertificateRecord> {
     if (record.renewal.ariCheckAt === undefined || record.renewal.ariCheckAt > this.now()) return record;
     try {
-      const done = await ifUnlocked(this.storage, keys.certificateLock(record.id), { ...this.lock, signal }, async (held) => {
+      return await underLock(this.storage, keys.certificateLock(record.id), { ...this.lock, signal }, async (held) => {
         const read = await this.store.read(record.id);
         if (!read) return record;
         const current = read.value;
@@ -400,7 +400,6 @@ export class CertificateManager {
         await this.store.write(updated, read, held.fence);
         return updated;
       });
-      return done?.value ?? record;
     } catch (err) {
       this.logger.log("warn", "manager.ari_refresh_failed", { id: record.id, error: String(err) });
       return record;
