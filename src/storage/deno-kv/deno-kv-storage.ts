@@ -165,7 +165,7 @@ export class DenoKvStorage implements Storage, DueIndex {
       if (fence && lock) atomic.check({ key: this.#lockKey(fence.name), versionstamp: lock.versionstamp });
       const old = current.value as Head | undefined;
       if (mutate(atomic, current) === undefined) return; // nothing to write (deleting a missing key)
-      const result = await this.#call(op, () => atomic.commit());
+      const result = await this.#commit(op, atomic);
       if (!result.ok) continue;
       if (old && "g" in old) await this.#deleteChunks(key, old.g).catch(() => undefined);
       return;
@@ -181,7 +181,7 @@ export class DenoKvStorage implements Storage, DueIndex {
     if (record && record.expiresAt > now) return { heldUntil: record.expiresAt };
     const token = (record?.token ?? 0) + 1;
     const expiresAt = now + ttlMs;
-    const result = await this.#call("lock", () => this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord).commit());
+    const result = await this.#commit("lock", this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord));
     if (!result.ok) return {}; // another instance took it first: look again
     const lease = new HeldLease(name, token, expiresAt, ttlMs, {
       renew: async (ttl) => {
@@ -203,7 +203,7 @@ export class DenoKvStorage implements Storage, DueIndex {
       const entry = await this.#call("lock", () => this.#kv.get(key));
       const record = entry.value as LockRecord | undefined;
       if (!record || record.token !== token || record.expiresAt <= Date.now()) return false;
-      const result = await this.#call("lock", () => this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord).commit());
+      const result = await this.#commit("lock", this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord));
       if (result.ok) return true;
     }
     return false;
@@ -217,7 +217,7 @@ export class DenoKvStorage implements Storage, DueIndex {
       if (typeof entry.value === "number") atomic.delete([this.#p, "d", entry.value, id]);
       if (at === undefined) atomic.delete(pointer);
       else atomic.set([this.#p, "d", at, id], true).set(pointer, at);
-      if ((await this.#call("setDue", () => atomic.commit())).ok) return;
+      if ((await this.#commit("setDue", atomic)).ok) return;
     }
     throw new EdgecertError("storage", `deno kv setDue of "${id}" kept losing to concurrent writers`);
   }
@@ -254,14 +254,42 @@ export class DenoKvStorage implements Storage, DueIndex {
     return [this.#p, "l", name];
   }
 
+  /**
+   * Runs one Deno KV call. Local Deno KV is SQLite: processes sharing a file meet "database is locked"
+   * under contention, which is retried (bounded) rather than reported; anything else becomes
+   * `EdgecertError("storage")`.
+   */
   async #call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (error instanceof EdgecertError) throw error;
+        if (isBusy(error) && attempt < BUSY_RETRIES) {
+          await new Promise((r) => setTimeout(r, Math.min(100, 2 ** attempt) * (0.5 + Math.random())));
+          continue;
+        }
+        throw new EdgecertError("storage", `deno kv ${op} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    }
+  }
+
+  /** Commits `atomic`; a busy database counts as a failed check (the caller re-reads and builds a new operation). */
+  async #commit(op: string, atomic: KvAtomicLike): Promise<{ ok: boolean }> {
     try {
-      return await fn();
+      return await atomic.commit();
     } catch (error) {
-      if (error instanceof EdgecertError) throw error;
+      if (isBusy(error)) return { ok: false };
       throw new EdgecertError("storage", `deno kv ${op} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
   }
+}
+
+/** How often a call that met a locked SQLite database is tried again (about 4 s in all). */
+const BUSY_RETRIES = 50;
+
+function isBusy(error: unknown): boolean {
+  return /database is locked|SQLITE_BUSY/i.test(error instanceof Error ? error.message : String(error));
 }
 
 /** Which condition fails on these reads, if any; a lost lease first. */
