@@ -12,6 +12,7 @@ import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
 import { bundleSizes } from "./bundle-size.ts";
 import { dnsPersistBench } from "./dns-persist.ts";
+import { fleetStorageBench } from "./fleet-storage.ts";
 import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
@@ -82,6 +83,8 @@ const scale = await renewalScale(pebble, 100_000, 0.01);
 console.log("Wildcard + apex through the dns-persist-01 stand-in…");
 const persist = await dnsPersistBench(pebble, RUNS, [1, 10]);
 await pebble.stop();
+console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
+const fleet = await fleetStorageBench();
 
 // ---------------------------------------------------------------- report
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
@@ -131,6 +134,9 @@ for (const p of persist) {
   const budget = 2 * 2 * p.baseNames + 8;
   lines.push(`${p.challenge.padEnd(14)} | ${String(p.baseNames).padEnd(10)} | ${`${p.caRequests} [${budget} ${mark(p.caRequests <= budget)}]`.padEnd(19)} | ${String(p.dohQueries).padEnd(11)} | ${String(p.dnsWrites).padEnd(24)} | ${p.wallMs}`);
 }
+for (const f of fleet) {
+  lines.push(`fleet storage ${f.backend}: lock acquire+release median ${f.lockMedianMs.toFixed(2)} ms, p99 ${f.lockP99Ms.toFixed(2)} ms; due-index pass over ${f.dueRecords.toLocaleString("en")} records: ${f.dueRead} read in ${f.duePassMs.toFixed(2)} ms`);
+}
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");
