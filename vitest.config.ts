@@ -27,7 +27,8 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./test/storage/workers/wrangler.jsonc" },
-            miniflare: { cf: false },
+            // EDGECERT_STORAGE_SEED replays the storage conformance's seeded cases inside workerd too.
+            miniflare: { cf: false, bindings: { EDGECERT_STORAGE_SEED: process.env.EDGECERT_STORAGE_SEED ?? "" } },
           }),
         ],
         test: {

@@ -3,7 +3,7 @@ import { DurableObjectStorage } from "../src/storage/durable-object-storage.ts";
 import { EncryptedStorage } from "../src/storage/encrypted-storage.ts";
 import { KvStorage } from "../src/storage/kv-storage.ts";
 import { R2Storage } from "../src/storage/r2-storage.ts";
-import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "../src/storage/storage.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../src/storage/storage.ts";
 import type { Env } from "./env.ts";
 
 /** Key prefixes read often and written rarely: fine in KV / R2. Everything else needs strong consistency. */
@@ -28,11 +28,14 @@ class WorkerStorage implements Storage {
   get(key: string): Promise<Uint8Array | undefined> {
     return this.route(key).get(key);
   }
-  put(key: string, value: Uint8Array | string): Promise<void> {
-    return this.route(key).put(key, value);
+  getEntry(key: string): Promise<StorageEntry | undefined> {
+    return this.route(key).getEntry(key);
   }
-  delete(key: string): Promise<void> {
-    return this.route(key).delete(key);
+  put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
+    return this.route(key).put(key, value, when);
+  }
+  delete(key: string, when?: WriteConditions): Promise<void> {
+    return this.route(key).delete(key, when);
   }
   list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
     return this.route(prefix).list(prefix, options);

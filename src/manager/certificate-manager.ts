@@ -465,10 +465,6 @@ export class CertificateManager {
     if (cursor) return; // too many intents to be sure what is listed: leave tokens for the next sweep
     for (const key of tokens) {
       if (listed.has(key.slice(keys.httpTokenPrefix.length))) continue;
-      if (!this.storage.getEntry) {
-        await this.storage.delete(key).catch(() => undefined);
-        continue;
-      }
       // A compare-and-set delete: a token published again since it was listed stays.
       const entry = await this.storage.getEntry(key);
       if (entry) await this.storage.delete(key, { ifVersion: entry.version }).catch(() => undefined);

@@ -20,7 +20,6 @@ export class OrderIntents {
   /** Stores `intent` in place of `read`; returns the new read state (version re-read when the backend has versions). */
   async save(intent: PendingOrderRecord, read: Versioned<PendingOrderRecord> | undefined, fence: Fence): Promise<Versioned<PendingOrderRecord>> {
     await writeJson(this.storage, keys.order(intent.id), intent, replacing(this.storage, read, fence));
-    if (!this.storage.getEntry) return { value: intent, version: undefined };
     return (await this.read(intent.id)) ?? { value: intent, version: undefined };
   }
 

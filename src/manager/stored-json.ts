@@ -4,22 +4,15 @@ import type { Fence, Storage, WriteConditions } from "../storage/storage.ts";
 /** A JSON value read from storage with the version a conditional write can name. */
 export interface Versioned<T> {
   value: T;
-  /** Undefined when the backend has no versioned reads (`getEntry`). */
+  /** Undefined only for a value not read from storage (just written, version not re-read). */
   version: string | undefined;
 }
 
 /** Reads and parses `key`; a value that is not JSON is a typed `storage` error, never a crash. */
 export async function readJson<T>(storage: Storage, key: string): Promise<Versioned<T> | undefined> {
-  let bytes: Uint8Array | undefined;
-  let version: string | undefined;
-  if (storage.getEntry) {
-    const entry = await storage.getEntry(key);
-    bytes = entry?.value;
-    version = entry?.version;
-  } else {
-    bytes = await storage.get(key);
-  }
-  if (bytes === undefined) return undefined;
+  const entry = await storage.getEntry(key);
+  if (entry === undefined) return undefined;
+  const { value: bytes, version } = entry;
   try {
     return { value: JSON.parse(new TextDecoder().decode(bytes)) as T, version };
   } catch (cause) {
@@ -35,7 +28,7 @@ export function replacing(storage: Storage, read: Versioned<unknown> | undefined
   const when: WriteConditions = {};
   if (fence) when.fence = { name: fence.name, token: fence.token };
   if (read?.version !== undefined) when.ifVersion = read.version;
-  else if (!read && storage.getEntry) when.ifVersion = null;
+  else if (!read) when.ifVersion = null;
   return when;
 }
 

@@ -2,13 +2,20 @@ import { EdgecertError } from "../errors.ts";
 import { HeldLease, lapsed } from "./lease.ts";
 import type { LockAttempt } from "./lock-wait.ts";
 import type { DurableObjectStubLike } from "./workers-bindings.ts";
-import { OBJECT_ORIGIN, Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+import type { StorageEntry, WriteConditions } from "./storage.ts";
 import type { Bytes } from "../webcrypto/web-types.ts";
+import { conditionParams, OBJECT_ORIGIN, Paths, REFUSED_STATUS, VERSION_HEADER, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+
+/** Which value table of the object: {@link DurableObjectStorage}'s, or {@link KvStorage}'s copies. */
+export type ValueSpace = "value" | "kvValue";
+
+/** A value read from the object, or why there is none (`none`: the object never had this key). */
+export type ObjectEntry = StorageEntry | { absent: "deleted" | "none" };
 
 /**
  * Speaks the {@link EdgecertStorageObject} request format to one object. Keys and names are checked
  * by the callers; failures come back as `EdgecertError("storage")` (`invalid_input` when the object
- * rejected the input).
+ * rejected the input, `conflict` / `lease_lost` when it refused a conditional write).
  */
 export class StorageObjectClient {
   readonly #stub: DurableObjectStubLike;
@@ -17,18 +24,29 @@ export class StorageObjectClient {
     this.#stub = stub;
   }
 
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const response = await this.#send(`${Paths.value}?${new URLSearchParams({ key })}`, { method: "GET" }, [200, 404]);
-    if (response.status === 404) return undefined;
-    return new Uint8Array(await response.arrayBuffer());
+  /** The value and version at `key` in `space`. */
+  async getEntry(key: string, space: ValueSpace = "value"): Promise<ObjectEntry> {
+    const response = await this.#send(`${Paths[space]}?${new URLSearchParams({ key })}`, { method: "GET" }, [200, 404]);
+    if (response.status === 404) return { absent: response.headers.get("x-edgecert-row") === "none" ? "none" : "deleted" };
+    const version = response.headers.get(VERSION_HEADER);
+    if (version === null) throw new EdgecertError("storage", "storage Durable Object answered a value without its version");
+    return { value: new Uint8Array(await response.arrayBuffer()), version };
   }
 
-  async put(key: string, value: Bytes): Promise<void> {
-    await this.#send(`${Paths.value}?${new URLSearchParams({ key })}`, { method: "PUT", body: value }, [204]);
+  /** Writes `key` in `space` when `when` holds; returns the new version. */
+  async put(key: string, value: Bytes, when?: WriteConditions, space: ValueSpace = "value"): Promise<string> {
+    return await this.#write(key, { method: "PUT", body: value }, when, space);
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#send(`${Paths.value}?${new URLSearchParams({ key })}`, { method: "DELETE" }, [204]);
+  /** Deletes `key` in `space` when `when` holds. */
+  async delete(key: string, when?: WriteConditions, space: ValueSpace = "value"): Promise<void> {
+    await this.#write(key, { method: "DELETE" }, when, space);
+  }
+
+  async #write(key: string, init: RequestInit, when: WriteConditions | undefined, space: ValueSpace): Promise<string> {
+    const params = conditionParams(new URLSearchParams({ key }), when);
+    const response = await this.#send(`${Paths[space]}?${params}`, init, [204]);
+    return response.headers.get(VERSION_HEADER) ?? "";
   }
 
   async list(prefix: string, after: string | undefined, limit: number): Promise<ListAnswer> {
@@ -71,11 +89,16 @@ export class StorageObjectClient {
     }
     if (expected.includes(response.status)) return response;
     let message = `HTTP ${response.status}`;
+    let code: ErrorAnswer["code"];
     try {
-      message = ((await response.json()) as ErrorAnswer).error ?? message;
+      const answer = (await response.json()) as ErrorAnswer;
+      message = answer.error ?? message;
+      code = answer.code;
     } catch {
       // Not one of our error bodies; keep the status.
     }
+    // A refused write is the caller's condition failing, reported as the object worded it.
+    if (response.status === REFUSED_STATUS && code !== undefined) throw new EdgecertError(code, message);
     throw new EdgecertError(response.status === 400 ? "invalid_input" : "storage", `storage Durable Object: ${message}`);
   }
 }

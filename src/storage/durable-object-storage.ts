@@ -1,10 +1,11 @@
-import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
 import { decodeKeyCursor, encodeKeyCursor, listLimit } from "./list-page.ts";
 import { acquireWithin, lockSettings } from "./lock-wait.ts";
 import { valueBytes } from "./value-bytes.ts";
 import type { DurableObjectNamespaceLike } from "./workers-bindings.ts";
 import { StorageObjectClient } from "./durable-object-client.ts";
+import { checkConditionsLocally } from "./conditional-write.ts";
 
 /** Options for {@link DurableObjectStorage}. */
 export interface DurableObjectStorageOptions {
@@ -22,6 +23,11 @@ export interface DurableObjectStorageOptions {
  *
  * Locks: leases and fencing counters live in the same object and are granted transactionally; expiry
  * follows the object's clock. Waiting is polling (a few ms, growing to 200 ms) from the caller.
+ * Fencing tokens keep growing across releases and restarts (the lock rows are never deleted).
+ *
+ * Conditional writes: the object checks `ifVersion` and the fence (lock held with that token and
+ * unexpired by the object's clock) and writes in one SQLite transaction, so the check is atomic with
+ * the write. Versions are a counter per object, never reused (also not after a delete).
  */
 export class DurableObjectStorage implements Storage {
   readonly #client: StorageObjectClient;
@@ -32,18 +38,26 @@ export class DurableObjectStorage implements Storage {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    assertValidKey(key);
-    return await this.#client.get(key);
+    return (await this.getEntry(key))?.value;
   }
 
-  async put(key: string, value: Uint8Array | string): Promise<void> {
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
     assertValidKey(key);
-    await this.#client.put(key, valueBytes(value));
+    const entry = await this.#client.getEntry(key);
+    return "absent" in entry ? undefined : entry;
   }
 
-  async delete(key: string): Promise<void> {
+  async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
     assertValidKey(key);
-    await this.#client.delete(key);
+    const bytes = valueBytes(value);
+    checkConditionsLocally(when);
+    await this.#client.put(key, bytes, when);
+  }
+
+  async delete(key: string, when?: WriteConditions): Promise<void> {
+    assertValidKey(key);
+    checkConditionsLocally(when);
+    await this.#client.delete(key, when);
   }
 
   async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {

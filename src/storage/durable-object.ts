@@ -2,7 +2,31 @@ import { EdgecertError, isEdgecertError } from "../errors.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
 import { MAX_LIST_LIMIT } from "./list-page.ts";
 import type { DurableObjectStateLike, SqlValueLike } from "./workers-bindings.ts";
-import { Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+import type { Fence, WriteConditions } from "./storage.ts";
+import { checkConditions, checkVersion, leaseLost } from "./conditional-write.ts";
+import {
+  conditionsFrom,
+  LEGACY_KV_VERSION_PREFIX,
+  Paths,
+  REFUSED_STATUS,
+  VERSION_HEADER,
+  type ErrorAnswer,
+  type ListAnswer,
+  type LockAnswer,
+  type LockRequest,
+  type ReleaseRequest,
+  type RenewAnswer,
+  type RenewRequest,
+} from "./durable-object-protocol.ts";
+
+/**
+ * Which value table a request is for: {@link DurableObjectStorage}'s values (a delete removes the
+ * row), or {@link KvStorage}'s authoritative copies (a delete leaves a row with a NULL value, so the
+ * object can tell "deleted" from "never written here").
+ */
+type Space = { table: "edgecert_values"; tombstones: false } | { table: "edgecert_kv_values"; tombstones: true };
+const DO_SPACE: Space = { table: "edgecert_values", tombstones: false };
+const KV_SPACE: Space = { table: "edgecert_kv_values", tombstones: true };
 
 /**
  * The Durable Object behind {@link DurableObjectStorage} and behind {@link KvStorage}'s locks. Export it
@@ -17,10 +41,14 @@ import { Paths, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockReq
  * export { EdgecertStorageObject } from "edgecert/storage";
  * ```
  *
- * Values live in the object's SQLite database (table `edgecert_values`, at most 2 MB per value);
- * locks in `edgecert_locks`, one row per name whose `token` column only grows. Each request runs as one
- * synchronous SQLite transaction, and an object handles one request at a time, so every operation is
- * atomic and strongly consistent; lease expiry follows the object's clock.
+ * Values live in the object's SQLite database (table `edgecert_values`, at most 2 MB per value), each
+ * with a version from one counter per object (`edgecert_meta`), so a version is never reused, also
+ * after a delete; {@link KvStorage}'s authoritative copies are in `edgecert_kv_values`. Locks are in
+ * `edgecert_locks`, one row per name whose `token` column only grows (rows are never deleted, so
+ * tokens keep growing across releases and restarts). Each request runs as one synchronous SQLite
+ * transaction, and an object handles one request at a time, so every operation — a conditional
+ * write's check of version and fence included — is atomic and strongly consistent; lease expiry
+ * follows the object's clock.
  *
  * It answers `fetch` (not RPC) so that it needs no `cloudflare:workers` import and this module loads
  * anywhere; the request format is internal to edgecert.
@@ -33,7 +61,15 @@ export class EdgecertStorageObject {
     const storage = ctx.storage;
     this.#sql = storage.sql;
     this.#transaction = (fn) => storage.transactionSync(fn);
-    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_values (key TEXT PRIMARY KEY, value BLOB NOT NULL)");
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_values (key TEXT PRIMARY KEY, value BLOB NOT NULL, version INTEGER)");
+    try {
+      this.#sql.exec("SELECT version FROM edgecert_values LIMIT 0");
+    } catch {
+      // Made by a release before versions: its rows read as version 0 until written again.
+      this.#sql.exec("ALTER TABLE edgecert_values ADD COLUMN version INTEGER");
+    }
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_kv_values (key TEXT PRIMARY KEY, value BLOB, version INTEGER NOT NULL)");
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
     this.#sql.exec("CREATE TABLE IF NOT EXISTS edgecert_locks (name TEXT PRIMARY KEY, token INTEGER NOT NULL, owner TEXT, expires_at INTEGER NOT NULL)");
   }
 
@@ -44,12 +80,20 @@ export class EdgecertStorageObject {
       const route = `${request.method} ${url.pathname}`;
       switch (route) {
         case `GET ${Paths.value}`:
-          return this.#get(keyParam(url));
+          return this.#get(DO_SPACE, keyParam(url));
+        case `GET ${Paths.kvValue}`:
+          return this.#get(KV_SPACE, keyParam(url));
         case `PUT ${Paths.value}`:
-          return this.#put(keyParam(url), await request.arrayBuffer());
+        case `PUT ${Paths.kvValue}`:
         case `DELETE ${Paths.value}`:
-          this.#sql.exec("DELETE FROM edgecert_values WHERE key = ?", keyParam(url));
-          return new Response(null, { status: 204 });
+        case `DELETE ${Paths.kvValue}`: {
+          const key = keyParam(url);
+          const when = conditionsFrom(url.searchParams);
+          checkConditions(when);
+          const value = request.method === "PUT" ? await request.arrayBuffer() : null;
+          const version = this.#write(url.pathname === Paths.value ? DO_SPACE : KV_SPACE, key, value, when);
+          return new Response(null, { status: 204, headers: { [VERSION_HEADER]: version } });
+        }
         case `GET ${Paths.list}`:
           return json(this.#list(url.searchParams));
         case `POST ${Paths.lock}`:
@@ -63,21 +107,62 @@ export class EdgecertStorageObject {
           return json({ error: `no route ${route}` } satisfies ErrorAnswer, 404);
       }
     } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (isEdgecertError(error, "conflict") || isEdgecertError(error, "lease_lost")) {
+        return json({ error: message, code: error.code as "conflict" | "lease_lost" } satisfies ErrorAnswer, REFUSED_STATUS);
+      }
       const status = isEdgecertError(error, "invalid_input") ? 400 : 500;
-      return json({ error: error instanceof Error ? error.message : String(error) } satisfies ErrorAnswer, status);
+      return json({ error: message } satisfies ErrorAnswer, status);
     }
   }
 
-  #get(key: string): Response {
-    const row = this.#sql.exec("SELECT value FROM edgecert_values WHERE key = ?", key).toArray()[0];
-    if (!row) return new Response(null, { status: 404 });
+  /** 200 with the value and its version; 404 when absent (`x-edgecert-row: none` when never written here). */
+  #get(space: Space, key: string): Response {
+    const row = this.#sql.exec(`SELECT value, version FROM ${space.table} WHERE key = ?`, key).toArray()[0];
+    if (!row || row.value === null) return new Response(null, { status: 404, headers: { "x-edgecert-row": row ? "deleted" : "none" } });
     const value = row.value;
-    return new Response(value instanceof ArrayBuffer ? value : new ArrayBuffer(0), { headers: { "content-type": "application/octet-stream" } });
+    return new Response(value instanceof ArrayBuffer ? value : new ArrayBuffer(0), {
+      headers: { "content-type": "application/octet-stream", [VERSION_HEADER]: String(row.version ?? 0) },
+    });
   }
 
-  #put(key: string, value: ArrayBuffer): Response {
-    this.#sql.exec("INSERT INTO edgecert_values (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
-    return new Response(null, { status: 204 });
+  /**
+   * Writes (`value`) or deletes (null) `key` when `when` holds, in one transaction; returns the new
+   * version. Throws `lease_lost` / `conflict` (nothing written) otherwise.
+   */
+  #write(space: Space, key: string, value: ArrayBuffer | null, when: WriteConditions): string {
+    return this.#transaction(() => {
+      if (when.fence) this.#checkFence(when.fence);
+      const row = this.#sql.exec(`SELECT version, value IS NULL AS gone FROM ${space.table} WHERE key = ?`, key).toArray()[0];
+      const current = row && !row.gone ? String(row.version ?? 0) : undefined;
+      // KvStorage read a value written before it had this object (version "kv-…"): good while the
+      // object still has no row for the key; any write through the object makes such versions stale.
+      const legacy = space.tombstones && !row && typeof when.ifVersion === "string" && when.ifVersion.startsWith(LEGACY_KV_VERSION_PREFIX);
+      if (!legacy) checkVersion(key, current, when.ifVersion);
+      const version = this.#nextVersion();
+      if (value === null && !space.tombstones) {
+        this.#sql.exec(`DELETE FROM ${space.table} WHERE key = ?`, key);
+      } else {
+        this.#sql.exec(
+          `INSERT INTO ${space.table} (key, value, version) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version`,
+          key,
+          value,
+          version,
+        );
+      }
+      return String(version);
+    });
+  }
+
+  /** `lease_lost` unless lock `fence.name` is held, unexpired by this object's clock, with `fence.token`. */
+  #checkFence(fence: Fence): void {
+    const row = this.#sql.exec("SELECT token, owner, expires_at FROM edgecert_locks WHERE name = ?", fence.name).toArray()[0];
+    if (!row || row.owner === null || Number(row.token) !== fence.token || Number(row.expires_at) <= Date.now()) throw leaseLost(fence);
+  }
+
+  #nextVersion(): number {
+    this.#sql.exec("INSERT INTO edgecert_meta (name, value) VALUES ('version', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
+    return Number(this.#sql.exec("SELECT value FROM edgecert_meta WHERE name = 'version'").toArray()[0]!.value);
   }
 
   #list(params: URLSearchParams): ListAnswer {

@@ -1,5 +1,5 @@
 import { EdgecertError } from "../errors.ts";
-import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { valueBytes } from "./value-bytes.ts";
 
 /** A secret and the id written in front of every value it sealed. */
@@ -42,7 +42,8 @@ const encoder = new TextEncoder();
  * encrypted) makes `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes.
  *
  * Keys, `list`, `delete` and locks pass through, so key names are not hidden. Consistency is the
- * wrapped storage's.
+ * wrapped storage's, and so are versions and write conditions: `getEntry` returns the inner version,
+ * and `put`/`delete` hand `when` to the inner storage unchanged.
  */
 export class EncryptedStorage implements Storage {
   readonly #inner: Storage;
@@ -72,13 +73,19 @@ export class EncryptedStorage implements Storage {
     return await this.#open(key, stored);
   }
 
-  async put(key: string, value: Uint8Array | string): Promise<void> {
-    if (!this.#shouldEncrypt(key)) return await this.#inner.put(key, value);
-    await this.#inner.put(key, await this.#seal(key, valueBytes(value)));
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
+    const stored = await this.#inner.getEntry(key);
+    if (stored === undefined || !this.#shouldEncrypt(key)) return stored;
+    return { value: await this.#open(key, stored.value), version: stored.version };
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#inner.delete(key);
+  async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
+    if (!this.#shouldEncrypt(key)) return await this.#inner.put(key, value, when);
+    await this.#inner.put(key, await this.#seal(key, valueBytes(value)), when);
+  }
+
+  async delete(key: string, when?: WriteConditions): Promise<void> {
+    await this.#inner.delete(key, when);
   }
 
   async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {

@@ -42,6 +42,35 @@ export async function readIfExists(path: string): Promise<Uint8Array | undefined
 }
 
 /**
+ * The file's bytes and an identity of this very file: `<inode>-<mtime ms>-<SHA-256 prefix of the
+ * bytes>`, or undefined when it does not exist. Bytes and identity come from one open handle, so they
+ * belong together even while the file is being replaced.
+ */
+export async function readWithIdentity(path: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; identity: string } | undefined> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw fsError("read", path, error);
+  }
+  try {
+    const stats = await handle.stat();
+    const buf = await handle.readFile();
+    const bytes = new Uint8Array(buf.byteLength);
+    bytes.set(buf);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    let hash = "";
+    for (const b of digest.subarray(0, 12)) hash += b.toString(16).padStart(2, "0");
+    return { bytes, identity: `${stats.ino.toString(36)}-${stats.mtimeMs.toString(36)}-${hash}` };
+  } catch (error) {
+    throw fsError("read", path, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Replaces `dir/name` with `bytes` atomically: the bytes go to a fresh temp file in the same directory
  * (same file system, so the rename cannot be a copy), are flushed to disk, then renamed over the
  * target. Readers see the old file or the new one, never a partial write.
@@ -55,6 +84,30 @@ export async function writeAtomic(dir: string, name: string, bytes: Uint8Array):
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error instanceof EdgecertError ? error : fsError("write", target, error);
+  }
+  // The rename is only durable once the directory entry is: without this, a power cut can bring the
+  // old file back after the write was reported done.
+  await syncDir(dir);
+}
+
+/**
+ * Flushes a directory's entries (renames, creates, deletes in it) to disk. Where a directory cannot
+ * be opened for that (Windows), this is a no-op: there the file system orders metadata itself.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, "r");
+  } catch (error) {
+    if (["EISDIR", "EPERM", "EACCES", "ENOENT"].includes(errnoCode(error) ?? "")) return;
+    throw fsError("open directory", dir, error);
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    if (!["EINVAL", "EBADF", "EPERM", "ENOTSUP"].includes(errnoCode(error) ?? "")) throw fsError("sync directory", dir, error);
+  } finally {
+    await handle.close();
   }
 }
 

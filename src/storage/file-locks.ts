@@ -6,7 +6,7 @@ import type { Lease } from "./storage.ts";
 import type { LockAttempt } from "./lock-wait.ts";
 import { HeldLease, lapsed } from "./lease.ts";
 import { encodeSegment } from "./file-names.ts";
-import { ensureDir, errnoCode, fsError, readIfExists, removeIfExists, writeAtomic, writeNew } from "./file-io.ts";
+import { ensureDir, errnoCode, fsError, readIfExists, removeIfExists, syncDir, writeAtomic, writeNew } from "./file-io.ts";
 
 /** What a lease file holds. */
 interface LeaseRecord {
@@ -70,6 +70,8 @@ export class FileLocks {
       if (errnoCode(error) === "EEXIST") return {}; // another contender took this number first
       throw fsError("create lease file in", dir, error);
     }
+    // The new number must survive a crash, or a restart could hand the same token out again.
+    await syncDir(dir);
 
     // The previous holder renewed between our read and our create: leave it the lock.
     if (previous !== undefined) {
@@ -86,6 +88,17 @@ export class FileLocks {
     }
     await this.#removeOlder(dir, token);
     return { lease: this.#lease(dir, record, ttlMs) };
+  }
+
+  /**
+   * Whether lock `name` is held right now with `token`: that token is the newest lease file, it is not
+   * released, and its expiry (by this process's clock) has not passed.
+   */
+  async holds(name: string, token: number): Promise<boolean> {
+    const dir = await this.#dir(name);
+    if ((await newestToken(dir)) !== token) return false;
+    const current = await readLease(dir, token);
+    return current?.record !== undefined && current.record.expiresAt > Date.now();
   }
 
   #lease(dir: string, held: LeaseRecord, ttlMs: number): Lease {

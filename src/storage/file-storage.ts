@@ -1,14 +1,18 @@
 /// <reference types="node" />
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
 import { compareKeys, decodeKeyCursor, pageOfSortedKeys } from "./list-page.ts";
 import { acquireWithin, lockSettings } from "./lock-wait.ts";
 import { valueBytes } from "./value-bytes.ts";
 import { decodeSegment, DIR_MARK, encodeSegment, keyPath } from "./file-names.ts";
-import { ensureDir, errnoCode, fsError, readIfExists, removeIfExists, writeAtomic } from "./file-io.ts";
+import { ensureDir, errnoCode, fsError, readIfExists, readWithIdentity, removeIfExists, syncDir, writeAtomic } from "./file-io.ts";
 import { FileLocks } from "./file-locks.ts";
+import { checkConditionsLocally, checkVersion, leaseLost } from "./conditional-write.ts";
+
+/** Writes in flight per file path in this process, so that each key's check-and-write runs alone. */
+const writing = new Map<string, Promise<unknown>>();
 
 /** Options for {@link FileStorage}. */
 export interface FileStorageOptions {
@@ -54,16 +58,50 @@ export class FileStorage implements Storage {
     return await readIfExists(this.#path(key).file);
   }
 
-  async put(key: string, value: Uint8Array | string): Promise<void> {
-    const { dir, name } = this.#path(key);
-    const bytes = valueBytes(value);
-    await ensureDir(dir);
-    await writeAtomic(dir, name, bytes);
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
+    const found = await readWithIdentity(this.#path(key).file);
+    return found === undefined ? undefined : { value: found.bytes, version: found.identity };
   }
 
-  async delete(key: string): Promise<void> {
-    // Directories are left in place: removing one could race a concurrent put into it.
-    await removeIfExists(this.#path(key).file);
+  async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
+    const { dir, name, file } = this.#path(key);
+    const bytes = valueBytes(value);
+    checkConditionsLocally(when);
+    await this.#alone(file, async () => {
+      await this.#check(key, file, when);
+      await ensureDir(dir);
+      await writeAtomic(dir, name, bytes);
+    });
+  }
+
+  async delete(key: string, when?: WriteConditions): Promise<void> {
+    const { dir, file } = this.#path(key);
+    checkConditionsLocally(when);
+    await this.#alone(file, async () => {
+      await this.#check(key, file, when);
+      // Directories are left in place: removing one could race a concurrent put into it.
+      await removeIfExists(file);
+      await syncDir(dir);
+    });
+  }
+
+  /** Runs one write of `file` after every earlier one in this process. */
+  async #alone(file: string, write: () => Promise<void>): Promise<void> {
+    const before = writing.get(file) ?? Promise.resolve();
+    const run = before.then(write);
+    const settled = run.catch(() => undefined);
+    writing.set(file, settled);
+    try {
+      await run;
+    } finally {
+      if (writing.get(file) === settled) writing.delete(file);
+    }
+  }
+
+  /** The backend-side check of `when`, inside the key's exclusive section. */
+  async #check(key: string, file: string, when: WriteConditions | undefined): Promise<void> {
+    if (when?.fence && !(await this.#locks.holds(when.fence.name, when.fence.token))) throw leaseLost(when.fence);
+    if (when?.ifVersion !== undefined) checkVersion(key, (await readWithIdentity(file))?.identity, when.ifVersion);
   }
 
   async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {

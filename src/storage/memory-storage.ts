@@ -1,9 +1,15 @@
-import type { Lease, LockOptions, Storage, StorageListOptions, StorageListResult } from "./storage.ts";
+import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
 import { compareKeys, pageOfSortedKeys } from "./list-page.ts";
 import { acquireWithin, lockSettings, type LockAttempt, type LockSleep } from "./lock-wait.ts";
 import { HeldLease, lapsed } from "./lease.ts";
 import { valueBytes } from "./value-bytes.ts";
+import { checkConditionsLocally, checkVersion, leaseLost } from "./conditional-write.ts";
+
+interface MemoryEntry {
+  value: Uint8Array<ArrayBuffer>;
+  version: string;
+}
 
 interface MemoryLock {
   token: number;
@@ -19,27 +25,49 @@ interface MemoryLock {
  *
  * Locks: leases expire after `ttlMs` by the local clock; fencing tokens count up per name for the
  * life of the instance, also across releases. A release wakes waiters in this process at once.
+ *
+ * Conditional writes: checked and applied in one synchronous step, so they are atomic. Versions are
+ * a counter shared by all keys of the instance (never reused, also after a delete).
  */
 export class MemoryStorage implements Storage {
-  readonly #values = new Map<string, Uint8Array<ArrayBuffer>>();
+  readonly #values = new Map<string, MemoryEntry>();
+  #nextVersion = 1;
   readonly #locks = new Map<string, MemoryLock>();
   readonly #fences = new Map<string, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    assertValidKey(key);
-    const value = this.#values.get(key);
-    return value === undefined ? undefined : new Uint8Array(value);
+    return (await this.getEntry(key))?.value;
   }
 
-  async put(key: string, value: Uint8Array | string): Promise<void> {
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
     assertValidKey(key);
-    this.#values.set(key, valueBytes(value));
+    const entry = this.#values.get(key);
+    return entry === undefined ? undefined : { value: new Uint8Array(entry.value), version: entry.version };
   }
 
-  async delete(key: string): Promise<void> {
+  async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
     assertValidKey(key);
+    const bytes = valueBytes(value);
+    this.#check(key, when);
+    this.#values.set(key, { value: bytes, version: String(this.#nextVersion++) });
+  }
+
+  async delete(key: string, when?: WriteConditions): Promise<void> {
+    assertValidKey(key);
+    this.#check(key, when);
     this.#values.delete(key);
+  }
+
+  /** The backend-side check; runs in the same synchronous step as the write that follows it. */
+  #check(key: string, when: WriteConditions | undefined): void {
+    checkConditionsLocally(when);
+    if (when?.fence) {
+      const { name, token } = when.fence;
+      const held = this.#locks.get(name);
+      if (!held || held.token !== token || held.expiresAt <= Date.now()) throw leaseLost(when.fence);
+    }
+    checkVersion(key, this.#values.get(key)?.version, when?.ifVersion);
   }
 
   async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {

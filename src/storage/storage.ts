@@ -41,7 +41,10 @@ export interface Lease {
 /** A stored value together with the version a conditional write can name. */
 export interface StorageEntry {
   readonly value: Uint8Array;
-  /** Opaque; changes whenever the key is written. Compare only for equality. */
+  /**
+   * Opaque; changes on every write of the key (each backend documents what it is: a counter, an
+   * etag, ...). Compare only for equality, and only for the same key of the same storage.
+   */
   readonly version: string;
 }
 
@@ -52,18 +55,24 @@ export interface Fence {
 }
 
 /**
- * Conditions on {@link Storage.put} and {@link Storage.delete}. Every condition given must hold, and the
- * backend checks them atomically with the write (each backend documents how).
+ * Conditions on {@link Storage.put} and {@link Storage.delete}. Every condition given must hold, or the
+ * write is refused with a typed error and nothing changes (value and version stay as they were). Each
+ * backend checks them atomically with the write where it can and documents its guarantee.
+ *
+ * When both fail, the fence is reported (`lease_lost`), not the version.
  */
 export interface WriteConditions {
   /**
-   * Write only when the key's current version is this one; `null`: only when the key does not exist.
+   * `"v"`: write only when the key's current version is `"v"`; `null`: only when the key is absent.
    * Otherwise the write is refused with `EdgecertError("conflict")` and nothing changes.
    */
   ifVersion?: string | null;
   /**
-   * Write only while this lease is the current, unexpired holder of lock `fence.name` with the same
-   * token. Otherwise the write is refused with `EdgecertError("lease_lost")` and nothing changes.
+   * Write only while lock `fence.name` is currently held with this same `fence.token` and its lease
+   * has not expired, as the backend sees it. A lease that lapsed (even if nobody took the lock over
+   * yet), was released or was taken over cannot write: the write is refused with
+   * `EdgecertError("lease_lost")` and nothing changes. When `fence` is a {@link Lease}, its
+   * `expiresAt` is also checked against the local clock before anything is sent.
    */
   fence?: Fence;
 }
@@ -79,13 +88,20 @@ export interface Storage {
   /** The value stored at `key`, or undefined. */
   get(key: string): Promise<Uint8Array | undefined>;
   /**
-   * The value at `key` with its version, or undefined.
-   * (Optional only until every backend implements it; it becomes required.)
+   * The value at `key` with its version, or undefined. Pass the version as `ifVersion` to write the
+   * key only if nobody wrote it since (compare-and-set).
    */
-  getEntry?(key: string): Promise<StorageEntry | undefined>;
-  /** Stores `value` (text is stored as UTF-8) atomically, when every condition in `when` holds. */
+  getEntry(key: string): Promise<StorageEntry | undefined>;
+  /**
+   * Stores `value` (text is stored as UTF-8) atomically, when every condition in `when` holds;
+   * otherwise rejects with `EdgecertError("conflict")` / `EdgecertError("lease_lost")` and changes
+   * nothing. Every successful write gives the key a new version.
+   */
   put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void>;
-  /** Deletes `key` when every condition in `when` holds; deleting a missing key is not an error. */
+  /**
+   * Deletes `key` when every condition in `when` holds (refusals as for `put`); deleting a missing key
+   * is not an error (with `ifVersion: null` it is the only way to succeed).
+   */
   delete(key: string, when?: WriteConditions): Promise<void>;
   /** Keys starting with `prefix`, a page at a time. */
   list(prefix: string, options?: StorageListOptions): Promise<StorageListResult>;

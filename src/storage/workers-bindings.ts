@@ -16,10 +16,13 @@ export interface KvNamespaceLike {
   }>;
 }
 
-/** An R2 object's identity: key and entity tag. */
+/** An R2 object's identity: key, entity tag, upload id and custom metadata. */
 export interface R2ObjectLike {
   readonly key: string;
   readonly etag: string;
+  /** Unique per upload (R2's object version). */
+  readonly version: string;
+  readonly customMetadata?: Record<string, string>;
 }
 
 /** An R2 object with its body. */
@@ -36,11 +39,12 @@ export interface R2ConditionalLike {
 /** What {@link R2Storage} uses of an `R2Bucket` binding. */
 export interface R2BucketLike {
   get(key: string): Promise<R2ObjectBodyLike | null>;
+  head(key: string): Promise<R2ObjectLike | null>;
   /** Resolves to null when an `onlyIf` precondition fails. */
-  put(key: string, value: ArrayBuffer, options?: { onlyIf?: R2ConditionalLike }): Promise<R2ObjectLike | null>;
+  put(key: string, value: ArrayBuffer, options?: { onlyIf?: R2ConditionalLike; customMetadata?: Record<string, string> }): Promise<R2ObjectLike | null>;
   delete(key: string): Promise<void>;
-  list(options: { prefix?: string; limit?: number; cursor?: string }): Promise<{
-    objects: { key: string }[];
+  list(options: { prefix?: string; limit?: number; cursor?: string; include?: "customMetadata"[] }): Promise<{
+    objects: { key: string; customMetadata?: Record<string, string> }[];
     truncated: boolean;
     cursor?: string;
   }>;

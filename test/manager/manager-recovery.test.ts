@@ -28,7 +28,7 @@ function dieAfterPut(storage: Storage, pattern: RegExp) {
   };
   const wrapped: Storage = {
     get: async (k) => (alive(), storage.get(k)),
-    getEntry: async (k) => (alive(), storage.getEntry ? storage.getEntry(k) : undefined),
+    getEntry: async (k) => (alive(), storage.getEntry(k)),
     put: async (k, v, when) => {
       alive();
       await storage.put(k, v, when);
@@ -54,7 +54,6 @@ function dieAfterPut(storage: Storage, pattern: RegExp) {
       };
     },
   };
-  if (!storage.getEntry) delete wrapped.getEntry;
   return wrapped;
 }
 

@@ -2,10 +2,13 @@
  * One behavioural contract for every {@link Storage} backend. Each backend's test file calls
  * `runStorageConformance(name, makeStorage)`; the same suite runs under Node and inside workerd.
  * Tests use a fresh random key prefix and lock names, so backends may share state between tests.
+ * The conditional-write cases come from the exported suite (`edgecert/storage/conformance`); its
+ * seeded cases take their seed from `EDGECERT_STORAGE_SEED` (under Node the environment variable,
+ * inside workerd the binding of that name, which vitest.config.ts fills from the same variable).
  */
 import { describe, expect, it } from "vitest";
+import { expectRefusal, runStorageConformance as runExportedConformance } from "../../src/storage/conformance.ts";
 import type { Lease, Storage } from "../../src/storage/storage.ts";
-import { isEdgecertError, type EdgecertErrorCode } from "../../src/errors.ts";
 
 const utf8 = new TextEncoder();
 
@@ -24,16 +27,7 @@ function randomBytes(length: number): Uint8Array {
 }
 
 /** Resolves with the error `promise` rejects with; fails the test if it resolves or has another code. */
-export async function expectCode(promise: Promise<unknown>, code: EdgecertErrorCode): Promise<Error> {
-  let result: unknown;
-  try {
-    result = await promise;
-  } catch (error) {
-    if (!isEdgecertError(error, code)) throw new Error(`expected EdgecertError(${code}), got ${String(error)}`, { cause: error });
-    return error;
-  }
-  throw new Error(`expected EdgecertError(${code}), but it resolved with ${String(result)}`);
-}
+export const expectCode = expectRefusal;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -56,7 +50,17 @@ async function allKeys(storage: Storage, prefix: string, limit: number): Promise
   return { keys, pages };
 }
 
-export function runStorageConformance(name: string, makeStorage: () => Storage | Promise<Storage>): void {
+/** The replay seed from `EDGECERT_STORAGE_SEED`, when set (`binding`: the workerd binding's value). */
+export function conformanceSeed(binding?: string): number | undefined {
+  const text = binding ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.EDGECERT_STORAGE_SEED;
+  if (text === undefined || text === "") return undefined;
+  const seed = Number(text);
+  if (!Number.isInteger(seed)) throw new Error(`EDGECERT_STORAGE_SEED must be an integer, got ${JSON.stringify(text)}`);
+  return seed;
+}
+
+export function runStorageConformance(name: string, makeStorage: () => Storage | Promise<Storage>, seed: number | undefined = conformanceSeed()): void {
+  runExportedConformance(name, makeStorage, { describe, it }, seed === undefined ? {} : { seed });
   describe(`${name} (storage conformance)`, () => {
     describe("values", () => {
       it("round-trips text as UTF-8", async () => {

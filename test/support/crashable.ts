@@ -52,15 +52,16 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
   });
   const storage: Storage = {
     get: async (key) => (alive(), inner.storage.get(key)),
-    put: async (key, value) => {
+    getEntry: async (key) => (alive(), inner.storage.getEntry(key)),
+    put: async (key, value, when) => {
       alive();
-      await inner.storage.put(key, value);
+      await inner.storage.put(key, value, when);
       if (++puts === crashAt.put) {
         dead = true;
         throw new Crash();
       }
     },
-    delete: async (key) => (alive(), inner.storage.delete(key)),
+    delete: async (key, when) => (alive(), inner.storage.delete(key, when)),
     list: async (prefix: string, options?: StorageListOptions) => (alive(), inner.storage.list(prefix, options)),
     lock: async (name: string, options?: LockOptions) => (alive(), wrapLease(await inner.storage.lock(name, options))),
   };

@@ -92,7 +92,7 @@ export class RemoteStorage implements Storage, DueIndex {
 /** A fence as plain { name, token } (a Lease object does not survive JSON). */
 function plainConditions(when: WriteConditions | undefined): unknown {
   if (!when) return null;
-  return { ...(when.ifVersion !== undefined ? { ifVersion: when.ifVersion } : {}), ...(when.fence ? { fence: { name: when.fence.name, token: when.fence.token } } : {}) };
+  return { ...(when.ifVersion !== undefined ? { ifVersion: when.ifVersion } : {}), ...(when.fence !== undefined ? { fence: when.fence && typeof when.fence === "object" ? { name: when.fence.name, token: when.fence.token } : when.fence } : {}) };
 }
 
 /** JSON has no NaN or Infinity: send them tagged, so the remote side checks the caller's real value. */

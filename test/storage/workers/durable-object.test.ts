@@ -2,10 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DurableObjectStorage } from "../../../src/storage/index.ts";
 import { OBJECT_ORIGIN } from "../../../src/storage/durable-object-protocol.ts";
-import { expectCode, runStorageConformance } from "../conformance.ts";
+import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
 
 // A fresh object per storage instance: tests do not share an object's single-threaded queue.
-runStorageConformance("DurableObjectStorage", () => new DurableObjectStorage(env.EDGECERT, { name: `conformance-${crypto.randomUUID()}` }));
+runStorageConformance("DurableObjectStorage", () => new DurableObjectStorage(env.EDGECERT, { name: `conformance-${crypto.randomUUID()}` }), conformanceSeed(env.EDGECERT_STORAGE_SEED));
 
 describe("DurableObjectStorage", () => {
   it("shares data and locks between instances naming the same object, not across objects", async () => {

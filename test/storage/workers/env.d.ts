@@ -5,5 +5,7 @@ declare module "cloudflare:workers" {
     KV: import("../../../src/storage/workers-bindings.ts").KvNamespaceLike;
     BUCKET: import("../../../src/storage/workers-bindings.ts").R2BucketLike;
     EDGECERT: import("../../../src/storage/workers-bindings.ts").DurableObjectNamespaceLike;
+    /** Replay seed of the storage conformance's seeded cases ("" when unset). */
+    EDGECERT_STORAGE_SEED: string;
   };
 }

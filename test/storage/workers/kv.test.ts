@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { KvStorage } from "../../../src/storage/index.ts";
-import { expectCode, runStorageConformance } from "../conformance.ts";
+import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
 
-runStorageConformance("KvStorage (locks in EdgecertStorageObject)", () => new KvStorage(env.KV, { locks: env.EDGECERT, lockObjectName: `kv-locks-${crypto.randomUUID()}` }));
+runStorageConformance("KvStorage (locks in EdgecertStorageObject)", () => new KvStorage(env.KV, { locks: env.EDGECERT, lockObjectName: `kv-locks-${crypto.randomUUID()}` }), conformanceSeed(env.EDGECERT_STORAGE_SEED));
 
 describe("KvStorage", () => {
   it("fails to lock without a Durable Object namespace", async () => {

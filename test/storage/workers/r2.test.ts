@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { R2Storage } from "../../../src/storage/index.ts";
-import { expectCode, runStorageConformance } from "../conformance.ts";
+import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
 
-runStorageConformance("R2Storage", () => new R2Storage(env.BUCKET));
+runStorageConformance("R2Storage", () => new R2Storage(env.BUCKET), conformanceSeed(env.EDGECERT_STORAGE_SEED));
 
 describe("R2Storage", () => {
   it("keeps lock objects under the reserved prefix, out of list, with the token as the counter", async () => {
