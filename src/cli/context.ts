@@ -17,6 +17,7 @@ import type { AccountRecord } from "../manager/records.ts";
 import { FileStorage } from "../storage/file-storage.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import { fetchTrusting } from "./ca-fetch.ts";
+import { problemDocument } from "./error-message.ts";
 import { CliError } from "./exit-codes.ts";
 import { lineView, silentView, ttyView, type ProgressEvent, type ProgressView } from "./progress.ts";
 import { progressLogger, type ProgressSink } from "./progress-source.ts";
@@ -152,6 +153,13 @@ export class CliContext {
   result(json: Record<string, unknown>, text: string[]): void {
     if (this.mode.json) this.io.stdout(`${JSON.stringify({ ...json, requests: this.requests })}\n`);
     else if (!this.mode.quiet) for (const line of text) this.io.stdout(`${line}\n`);
+  }
+
+  /** Reports a failed operation on stderr: its one line, and the CA's problem document with `--verbose`. */
+  failure(line: string, err: unknown): void {
+    this.error(line);
+    const doc = this.mode.verbose && !this.mode.json ? problemDocument(err) : undefined;
+    if (doc) this.io.stderr(`${doc}\n`);
   }
 
   /** Prints a warning or error line on stderr (also with `--quiet`; not with `--json`). */

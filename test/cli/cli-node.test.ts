@@ -62,6 +62,24 @@ describe("edgecert in Node", () => {
     expect(run.stderr).toMatch(/terms of service \(data:text\/plain,.*\).*--agree-tos/);
   });
 
+  it("a failed validation: exit 1, one actionable line naming the name and what to check; --verbose adds the CA's problem document", async () => {
+    const dir = join(bed.dir, "broken");
+    const args = ["issue", "-d", "broken.example.test", "--agree-tos", "--webroot", join(bed.dir, "unserved"), ...common(dir)];
+    const quiet = await runCli(bed, "node", [...args, "--quiet"]);
+    expect(quiet.code, show(quiet)).toBe(1);
+    expect(quiet.stdout).toBe("");
+    expect(quiet.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^edgecert: validation failed for broken\.example\.test \(http-01\): connection: .* — check that the CA can reach this host/),
+    ]);
+    const verbose = await runCli(bed, "node", [...args, "--verbose"]);
+    expect(verbose.code, show(verbose)).toBe(1);
+    const doc = verbose.stderr.split("\n").find((l) => l.startsWith("{"));
+    expect(JSON.parse(doc ?? "{}")).toMatchObject({ type: "urn:ietf:params:acme:error:connection", identifier: { type: "dns", value: "broken.example.test" } });
+    // Nothing remembered for renew after a failed first issue.
+    const list = await runCli(bed, "node", ["list", ...common(dir), "--json"]);
+    expect(list.json).toMatchObject({ certificates: [] });
+  });
+
   it("renew: no-op without a request, ARI check only when the CA asked, renews when due (hook once), list, revoke", async () => {
     const dir = join(bed.dir, "renew");
     const log = join(bed.dir, "renew-hook.log");

@@ -78,7 +78,9 @@ export async function issueCommand(ctx: CliContext, flags: IssueFlags, positiona
   const eab = flags["eab-kid"] && flags["eab-hmac"] ? { kid: flags["eab-kid"], hmacKey: flags["eab-hmac"] } : undefined;
   const outcome = await obtainAndDeploy(ctx, lineage, { force: flags["force-renewal"] === true, eab, action: "issue" });
   if (outcome.error) {
-    ctx.result({ ok: false, command: "issue", name, names, error: errorLine(outcome.error, names), problem: problemDocument(outcome.error) ?? null }, []);
+    const line = errorLine(outcome.error, names);
+    ctx.result({ ok: false, command: "issue", name, names, error: line, problem: problemDocument(outcome.error) ?? null }, []);
+    ctx.failure(line, outcome.error);
     return ExitCode.failed;
   }
   // Remembered only once it worked: a failed first issue leaves nothing for renew to retry forever.

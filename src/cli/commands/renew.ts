@@ -38,6 +38,7 @@ export async function renewCommand(ctx: CliContext, flags: ParsedFlags<typeof RE
     if (outcome.error) {
       const line = errorLine(outcome.error, lineage.names);
       entries.push({ ...base, status: "failed", error: line, problem: problemDocument(outcome.error) ?? null });
+      if (ctx.mode.verbose) ctx.failure(`${lineage.name}: ${line}`, outcome.error);
       exitCode = ExitCode.failed;
       continue;
     }
