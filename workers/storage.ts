@@ -52,7 +52,7 @@ class WorkerStorage implements Storage {
  */
 export function workerStorage(env: Env): Storage {
   const strong = new DurableObjectStorage(env.EDGECERT_STORE);
-  const bulk = env.CERT_BUCKET ? new R2Storage(env.CERT_BUCKET) : env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
+  const bulk = env.CERT_BUCKET ? new R2Storage(env.CERT_BUCKET, { locks: strong }) : env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
   const routed = new WorkerStorage(strong, bulk);
   return env.STORAGE_ENCRYPTION_KEY ? new EncryptedStorage(routed, { secret: env.STORAGE_ENCRYPTION_KEY, encrypt: SENSITIVE_PREFIXES }) : routed;
 }

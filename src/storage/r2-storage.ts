@@ -15,6 +15,13 @@ export interface R2StorageOptions {
    * Default `".edgecert-locks/"`.
    */
   lockPrefix?: string;
+  /**
+   * Where the locks live when they are not this bucket's (the Worker takes every lock in its Durable
+   * Object): `lock` is delegated to it, and a fenced write is checked there, by a fenced write of a
+   * small marker key under `.edgecert-fence-checks/` (atomic with the lock state in that storage),
+   * before the etag compare-and-set here. Default: lock objects in this bucket.
+   */
+  locks?: Storage;
 }
 
 /** What a lock object holds. */
@@ -32,6 +39,8 @@ const DELETED = "edgecert-deleted";
 /** Custom metadata of a data object: lock name and token of the fenced write that wrote it. */
 const FENCE_NAME = "edgecert-fence";
 const FENCE_TOKEN = "edgecert-fence-token";
+/** Marker keys in {@link R2StorageOptions.locks} whose fenced writes check a lease there. */
+const FENCE_CHECK_PREFIX = ".edgecert-fence-checks/";
 /** Bound on re-reads when other writers keep changing a key between our read and our write. */
 const MAX_WRITE_ROUNDS = 50;
 
@@ -66,11 +75,13 @@ const MAX_WRITE_ROUNDS = 50;
 export class R2Storage implements Storage {
   readonly #bucket: R2BucketLike;
   readonly #lockPrefix: string;
+  readonly #locks: Storage | undefined;
 
   /** `bucket`: the R2 bucket binding. */
   constructor(bucket: R2BucketLike, options: R2StorageOptions = {}) {
     this.#bucket = bucket;
     this.#lockPrefix = options.lockPrefix ?? ".edgecert-locks/";
+    this.#locks = options.locks;
     if (this.#lockPrefix === "") throw new EdgecertError("invalid_input", "R2Storage lockPrefix must not be empty");
   }
 
@@ -128,6 +139,11 @@ export class R2Storage implements Storage {
   async #checkFence(fence: Fence, head: R2ObjectLike | null): Promise<void> {
     const written = head?.customMetadata;
     if (written?.[FENCE_NAME] === fence.name && Number(written[FENCE_TOKEN]) > fence.token) throw leaseLost(fence, "a newer holder of the lock already wrote this key");
+    if (this.#locks) {
+      // The lock storage refuses this marker write with lease_lost unless the fence holds its lock now.
+      await this.#locks.put(`${FENCE_CHECK_PREFIX}${fence.name}`, String(fence.token), { fence: { name: fence.name, token: fence.token } });
+      return;
+    }
     const lock = await this.#readLock(this.#lockPrefix + fence.name);
     if (!lock || lock.record.token !== fence.token || lock.record.expiresAt <= Date.now()) throw leaseLost(fence);
   }
@@ -143,6 +159,7 @@ export class R2Storage implements Storage {
   }
 
   async lock(name: string, options?: LockOptions): Promise<Lease> {
+    if (this.#locks) return await this.#locks.lock(name, options);
     const settings = lockSettings(name, options);
     return await acquireWithin(name, settings, () => this.#tryLock(name, settings.ttlMs));
   }

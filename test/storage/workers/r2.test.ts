@@ -1,11 +1,29 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { R2Storage } from "../../../src/storage/index.ts";
+import { DurableObjectStorage, R2Storage } from "../../../src/storage/index.ts";
 import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
 
 runStorageConformance("R2Storage", () => new R2Storage(env.BUCKET), conformanceSeed(env.EDGECERT_STORAGE_SEED));
+// As the Worker builds it: values in R2, locks (and so fences) in the Durable Object.
+runStorageConformance(
+  "R2Storage with locks in a Durable Object",
+  () => new R2Storage(env.BUCKET, { locks: new DurableObjectStorage(env.EDGECERT) }),
+  conformanceSeed(env.EDGECERT_STORAGE_SEED),
+);
 
 describe("R2Storage", () => {
+  it("accepts a write fenced by a Durable Object lease when its locks are there (the Worker's layout), and refuses it once released", async () => {
+    const strong = new DurableObjectStorage(env.EDGECERT);
+    const bulk = new R2Storage(env.BUCKET, { locks: strong });
+    const key = `certificates/${crypto.randomUUID()}.json`;
+    const lease = await strong.lock(`certificate/${crypto.randomUUID()}`);
+    await bulk.put(key, "renewed", { fence: lease });
+    expect(new TextDecoder().decode(await bulk.get(key))).toBe("renewed");
+    await lease.release();
+    await expectCode(bulk.put(key, "stale", { fence: lease }), "lease_lost");
+    expect(new TextDecoder().decode(await bulk.get(key))).toBe("renewed");
+  });
+
   it("keeps lock objects under the reserved prefix, out of list, with the token as the counter", async () => {
     const s = new R2Storage(env.BUCKET, { lockPrefix: "locks-r2test/" });
     const name = `job-${crypto.randomUUID()}`;
