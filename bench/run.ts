@@ -17,6 +17,7 @@ import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
 import { repeat, type Summary } from "./measure.ts";
+import { wanCells } from "./wan.ts";
 import { renewalScale } from "./renewal-scale.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
@@ -68,6 +69,13 @@ for (const challenge of CHALLENGES) {
 }
 await proxy.close();
 await legoDns.close();
+
+// WAN cells (issue 14): each issuance in a fresh process (process start included) through a TCP proxy
+// adding BENCH_WAN_RTT_MS (default 100) of round trip in front of Pebble; http-01, new account.
+const WAN_RTT_MS = Number(process.env.BENCH_WAN_RTT_MS ?? 100);
+const WAN_RUNS = Math.max(1, Number(process.env.BENCH_WAN_RUNS ?? 3));
+console.log(`\nWAN cells: ${WAN_RTT_MS} ms RTT, median of ${WAN_RUNS}…`);
+const wan = process.env.BENCH_WAN === "0" ? [] : await wanCells(pebble, { sizes: SIZES, runs: WAN_RUNS, rttMs: WAN_RTT_MS, names });
 
 console.log("\nAttributing edgecert's CPU (V8 sampling profiler, in a fresh process)…");
 const attribution = JSON.parse(
@@ -137,6 +145,23 @@ for (const p of persist) {
 for (const f of fleet) {
   lines.push(`fleet storage ${f.backend}: lock acquire+release median ${f.lockMedianMs.toFixed(2)} ms, p99 ${f.lockP99Ms.toFixed(2)} ms; due-index pass over ${f.dueRecords.toLocaleString("en")} records: ${f.dueRead} read in ${f.duePassMs.toFixed(2)} ms`);
 }
+lines.push("");
+lines.push(`edgecert at a distance: ${WAN_RTT_MS} ms RTT (TCP proxy) in front of Pebble, http-01, new account, process start included, median of ${WAN_RUNS}`);
+lines.push("N   | wall (RTTs) [target]     | requests (HEAD) at distance | requests on loopback [2N+8] | TCP connections");
+const WAN_TARGET: Record<number, number> = { 1: 13, 10: 15, 100: 22 };
+for (const c of wan) {
+  const loop = rows.find((r) => r.challenge === "http-01" && r.names === c.names)?.edgecert.requestsViaProxy;
+  const target = WAN_TARGET[c.names];
+  lines.push(
+    [
+      String(c.names).padEnd(3),
+      `${c.wallMs} ms (${c.rtts})${target ? ` [≤${target} ${mark(c.rtts <= target)}]` : ""}`.padEnd(24),
+      `${c.requests} (${c.heads})`.padEnd(27),
+      `${loop ?? "–"} [${2 * c.names + 8}]`.padEnd(27),
+      String(c.connections),
+    ].join(" | "),
+  );
+}
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -18,7 +18,7 @@ import { LatencyMeter } from "./latency.ts";
 import { NoncePool } from "./nonce-pool.ts";
 import { poll, type PollOptions } from "./poll.ts";
 import { AcmeProblem } from "./problem.ts";
-import { ariCertificateId } from "./renewal-info.ts";
+import { ariCertificateId, clampAriRetryAfter } from "./renewal-info.ts";
 import { asAccount, asAuthorization, asDirectory, asOrder } from "./resources.ts";
 import {
   abortError,
@@ -69,6 +69,13 @@ export interface AcmeClientOptions {
   parallelNonces?: "auto" | "always" | "never";
   /** The round trip (ms) from which `parallelNonces: "auto"` treats the CA as far. Default 25. */
   farRoundTripMs?: number;
+  /**
+   * Origins (e.g. `https://acme-certs.example.net`) besides the directory's own that URLs the CA hands
+   * out (`Location`, `Link` alternates and pages, resource URLs) may point to. By default only the
+   * directory's origin is followed, so a CA response cannot send the client's signed requests, or its
+   * polling, anywhere else.
+   */
+  allowedOrigins?: string[];
 }
 
 /** Options every method takes. */
@@ -128,6 +135,8 @@ interface PostOptions extends RequestOptions {
 }
 
 const JOSE = "application/jose+json";
+/** Most alternate chains downloaded for one certificate (a CA offers one or two). */
+const MAX_ALTERNATES = 8;
 
 /** Thrown when a 2xx response's body cannot be used; carries the `Location` header for recovery. */
 class UnusableBodyError extends EdgecertError {
@@ -155,6 +164,7 @@ export class AcmeClient {
   private readonly logger: Logger;
   private readonly nonces: NoncePool;
   private readonly parallelNonces: "auto" | "always" | "never";
+  private readonly origins: ReadonlySet<string>;
   private readonly farRoundTripMs: number;
   /** Durations of this client's requests (network and CA time, never time spent waiting for a nonce). */
   readonly latency: LatencyMeter = new LatencyMeter();
@@ -185,6 +195,7 @@ export class AcmeClient {
     this.nonces = new NoncePool((signal) => this.fetchNonce(signal));
     this.parallelNonces = options.parallelNonces ?? "auto";
     this.farRoundTripMs = options.farRoundTripMs ?? 25;
+    this.origins = new Set([new URL(options.directoryUrl).origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
   }
 
   // ---------------------------------------------------------------- directory and nonces
@@ -237,8 +248,11 @@ export class AcmeClient {
     return started;
   }
 
-  /** Whether extra nonces pay off: forced by `parallelNonces`, or a round trip of at least `farRoundTripMs`. */
-  private isFar(): boolean {
+  /**
+   * Whether this client treats the CA as far (see {@link AcmeClientOptions.parallelNonces}): forced by
+   * `parallelNonces`, or a measured round trip of at least `farRoundTripMs`.
+   */
+  isFar(): boolean {
     if (this.parallelNonces !== "auto") return this.parallelNonces === "always";
     const rtt = this.latency.roundTripMs;
     return rtt !== undefined && rtt >= this.farRoundTripMs;
@@ -295,6 +309,7 @@ export class AcmeClient {
       if (!url) throw new EdgecertError("bad_response", `${dir.newAccount} returned no account Location`);
       return { account: asAccount(parseJsonObject(res.text, res.url, res.status), url), created: res.status === 201 };
     });
+    this.requireFollowable(account.url, "the account Location");
     this.accountUrl = account.url;
     this.logger.log("info", "acme.account", { url: account.url, created });
     return account;
@@ -332,12 +347,36 @@ export class AcmeClient {
   async rolloverAccountKey(newKey: CryptoKeyPair, options: RequestOptions = {}): Promise<void> {
     const url = this.requireAccount();
     const dir = await this.directory(options);
-    const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
-    await this.post(dir.keyChange, inner, options);
+    for (let attempt = 1; ; attempt++) {
+      const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
+      try {
+        await this.post(dir.keyChange, inner, { ...options, unsafe: true });
+        break;
+      } catch (err) {
+        // Not idempotent: once the CA acted, the old key no longer signs for the account. After a
+        // failure that may have acted, ask which account the new key names before trying again.
+        if (!isAmbiguous(err)) throw err;
+        if (await this.keyNamesAccount(newKey, url, options)) break;
+        if (attempt >= this.retry.maxAttempts) throw err;
+        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
+      }
+    }
     this.accountKey = newKey;
     this.jwkPromise = undefined;
     this.thumbprintPromise = undefined;
     this.logger.log("info", "acme.key_rollover", { account: url });
+  }
+
+  /** Whether `key` already names the account at `url` (RFC 8555 §7.3.1 `onlyReturnExisting`). */
+  private async keyNamesAccount(key: CryptoKeyPair, url: string, options: RequestOptions): Promise<boolean> {
+    const dir = await this.directory(options);
+    try {
+      const location = await this.post(dir.newAccount, { onlyReturnExisting: true }, { ...options, jwkKey: key }, (res) => res.headers.get("location"));
+      return location === url;
+    } catch (err) {
+      if (err instanceof AcmeProblem && err.is("accountDoesNotExist")) return false;
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------- orders
@@ -387,6 +426,7 @@ export class AcmeClient {
       if (err instanceof UnusableBodyError && err.location) return this.getOrder(err.location, options);
       throw err;
     }
+    this.requireFollowable(order.url, "the order Location");
     const url = order.url;
     this.logger.log("info", "acme.order", { url, status: order.status, identifiers: identifiers.length });
     return order;
@@ -423,8 +463,7 @@ export class AcmeClient {
     } catch (err) {
       // Transport failures, unusable bodies and server errors leave it open whether the CA acted:
       // re-read the order, and finalize again only if it is still waiting for a CSR.
-      const ambiguous = err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
-      if (!ambiguous) throw err;
+      if (!isAmbiguous(err)) throw err;
       const current = await this.getOrder(order.url, options);
       if (current.status !== "ready") return current;
       return finalize();
@@ -472,27 +511,22 @@ export class AcmeClient {
 
   /**
    * Tells the CA the challenge is ready to be validated: POST `{}` (RFC 8555 §7.5.1). A CA may refuse
-   * a second `{}` once validation started, so when the answer is lost the challenge is read back
-   * instead of resent; it is accepted again only if it is still pending.
+   * a second `{}` once validation started, so after any failure the challenge is read back: if it
+   * left `pending` (processing, valid or invalid) the accept took effect and that is the answer. A
+   * challenge still pending after a failure that may not have reached the CA (transport, 5xx) is
+   * accepted again, up to `retry.maxAttempts` times with backoff; after a refusal it is thrown.
    */
   async acceptChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
     const accept = () => this.post(url, {}, { ...options, unsafe: true }, (res) => this.challengeFrom(res, url));
-    try {
-      return await accept();
-    } catch (err) {
-      const ambiguous = err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
-      if (!ambiguous) throw err;
-      const current = await this.getChallenge(url, options);
-      if (current.status !== "pending") return current;
+    for (let attempt = 1; ; attempt++) {
       try {
         return await accept();
-      } catch (again) {
-        // "pending" can also mean "being validated" (a CA without a processing state), and the CA
-        // refuses a new accept once it finished: what matters is where the challenge went.
-        if (!(again instanceof AcmeProblem)) throw again;
-        const settled = await this.getChallenge(url, options);
-        if (settled.status === "pending") throw again;
-        return settled;
+      } catch (err) {
+        if (!(err instanceof EdgecertError) || err.code === "aborted") throw err;
+        const current = await this.getChallenge(url, options);
+        if (current.status !== "pending") return current;
+        if (!isAmbiguous(err) || attempt >= this.retry.maxAttempts) throw err;
+        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
       }
     }
   }
@@ -538,7 +572,17 @@ export class AcmeClient {
     );
     if (options.alternates) {
       chain.alternates = [];
-      for (const alt of chain.alternateUrls) {
+      // RFC 8555 §7.4.2: alternates are the CA's links; follow a bounded number, on allowed origins only.
+      const seen = new Set([url]);
+      const followed = chain.alternateUrls.filter((alt) => {
+        if (seen.has(alt)) return false;
+        seen.add(alt);
+        if (this.followable(alt)) return true;
+        this.logger.log("warn", "acme.alternate_skipped", { url: alt, reason: "outside the allowed origins" });
+        return false;
+      });
+      if (followed.length > MAX_ALTERNATES) this.logger.log("warn", "acme.alternates_capped", { offered: followed.length, followed: MAX_ALTERNATES });
+      for (const alt of followed.slice(0, MAX_ALTERNATES)) {
         const { alternates: _ignored, ...altChain } = await this.downloadCertificate(alt, { signal: options.signal });
         chain.alternates.push(altChain);
       }
@@ -555,9 +599,19 @@ export class AcmeClient {
     const dir = await this.directory(options);
     const payload: Record<string, unknown> = { certificate: base64urlEncode(der) };
     if (options.reason !== undefined) payload.reason = options.reason;
-    const post: PostOptions = { ...options };
+    const post: PostOptions = { ...options, unsafe: true };
     if (options.certificateKey) post.jwkKey = options.certificateKey;
-    await this.post(dir.revokeCert, payload, post);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.post(dir.revokeCert, payload, post);
+        break;
+      } catch (err) {
+        // After a failure that may have acted, `alreadyRevoked` on the next try means it did.
+        if (attempt > 1 && err instanceof AcmeProblem && err.is("alreadyRevoked")) break;
+        if (!isAmbiguous(err) || attempt >= this.retry.maxAttempts) throw err;
+        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
+      }
+    }
     this.logger.log("info", "acme.revoked", { reason: options.reason ?? 0 });
   }
 
@@ -582,7 +636,7 @@ export class AcmeClient {
       const out: RenewalInfo = { suggestedWindow: { start, end } };
       if (typeof json.explanationURL === "string") out.explanationURL = json.explanationURL;
       const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
-      if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
+      if (retryAfterMs !== undefined) out.retryAfterMs = clampAriRetryAfter(retryAfterMs);
       return out;
     });
   }
@@ -594,6 +648,26 @@ export class AcmeClient {
       throw new EdgecertError("invalid_input", "no account: call newAccount() or findAccount() first, or pass accountUrl");
     }
     return this.accountUrl;
+  }
+
+  /** Whether the client may follow `url`: on the directory's origin or an allowed one. */
+  private followable(url: string): boolean {
+    try {
+      return this.origins.has(new URL(url).origin);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The error for a CA-supplied URL outside the allowed origins (see `allowedOrigins`). */
+  private refusal(url: string, what = "the URL"): EdgecertError {
+    const origin = new URL(this.directoryUrl).origin;
+    return new EdgecertError("bad_response", `the CA sent ${what} ${url}, outside the directory's origin ${origin}; refusing to follow it (allow it with allowedOrigins)`);
+  }
+
+  /** Throws {@link refusal} for a URL the client may not follow. */
+  private requireFollowable(url: string, what: string): void {
+    if (!this.followable(url)) throw this.refusal(url, what);
   }
 
   /** One fetch with the per-request timeout joined to the caller's signal. */
@@ -634,6 +708,7 @@ export class AcmeClient {
     method = "GET",
     readNonce = true,
   ): Promise<T> {
+    if (!this.followable(url)) return Promise.reject(this.refusal(url));
     return this.withRetries(url, options, false, parse, async () => {
       const res = await this.send(url, { method }, options.signal);
       const nonce = res.headers.get("replay-nonce");
@@ -649,6 +724,7 @@ export class AcmeClient {
    * retried like any transient failure when the request is safe to repeat.
    */
   private post<T = RawResponse>(url: string, payload: unknown, options: PostOptions, parse: (res: RawResponse) => T = (r) => r as T): Promise<T> {
+    if (!this.followable(url)) return Promise.reject(this.refusal(url));
     const headers: Record<string, string> = { "content-type": JOSE };
     if (options.accept) headers.accept = options.accept;
     return this.withRetries(url, options, options.unsafe === true, parse, async () => {
@@ -731,6 +807,14 @@ export class AcmeClient {
       throw problem;
     }
   }
+}
+
+/**
+ * Whether a failed non-idempotent request may still have acted: a transport failure, an unusable
+ * body or a server error — not a problem the CA answered with (it refused), not an abort.
+ */
+function isAmbiguous(err: unknown): boolean {
+  return err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
 }
 
 /** Builds an {@link AcmeProblem} from an error response, tolerating bodies that are not problem JSON. */

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   AcmeClient,
   AcmeProblem,
+  OrderNotResumableError,
   Http01Solver,
   ariCertificateId,
   generateKeyPair,
@@ -193,5 +194,105 @@ describe("faults injected in front of Pebble", () => {
     // Without the endpoint in the directory, a clear error.
     const noAri = await c.renewalInfo(cert.certificatePem).catch((e: unknown) => e);
     expect((noAri as EdgecertError).message).toMatch(/does not offer ARI/);
+  });
+
+});
+
+describe("requests that are not idempotent, after a failure that may have acted (issue 11 point 9)", () => {
+  it("acceptChallenge: two lost accepts are re-read and accepted again, not given up", async () => {
+    const c = await client();
+    // Reset before forwarding: the CA never saw these two accepts; POST-as-GET reads pass.
+    proxy.addRule({ method: "POST", path: "/chalZ/", body: "payload", times: 2, fault: { kind: "reset" } });
+    const cert = await issue(c, "accept-lost.example.test");
+    expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["accept-lost.example.test"]);
+    expect(proxy.requests.filter((r) => r.fault === "reset").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("rolloverAccountKey: a response lost after the CA acted is not resent with the old key; the new key signs", async () => {
+    const c = await client({ ...fastRetry, requestTimeoutMs: 400 });
+    const newKey = await generateKeyPair();
+    // Forwarded (the CA rolls the key over), answer held past the client's timeout.
+    proxy.addRule({ method: "POST", path: "/rollover-account-key", fault: { kind: "delay", ms: 1_500 } });
+    await c.rolloverAccountKey(newKey);
+    expect((await c.getAccount()).status).toBe("valid");
+    const byNewKey = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: newKey, fetch: proxy.fetch });
+    expect((await byNewKey.findAccount()).url).toBe(c.accountUrl);
+  });
+
+  it("revokeCertificate: a response lost after the CA acted ends in success (alreadyRevoked on the re-POST)", async () => {
+    const c = await client({ ...fastRetry, requestTimeoutMs: 400 });
+    const cert = await issue(c, "revoke-lost.example.test");
+    proxy.addRule({ method: "POST", path: "/revoke-cert", fault: { kind: "delay", ms: 1_500 } });
+    await c.revokeCertificate(cert.certificatePem);
+    // It really is revoked: a fresh request says so.
+    const again = await c.revokeCertificate(cert.certificatePem).catch((e: unknown) => e);
+    expect((again as AcmeProblem).kind).toBe("alreadyRevoked");
+  });
+});
+
+describe("CA-supplied URLs and ARI bounds (issue 11 point 9)", () => {
+  it("an order Location on another origin is refused, not followed", async () => {
+    const c = await client();
+    proxy.addRule({
+      method: "POST",
+      path: "/order-plz",
+      fault: { kind: "rewriteJson", edit: (json) => json, headers: { location: "https://127.0.0.2:9/my-order/evil" } },
+    });
+    const err = await c.newOrder({ identifiers: ["elsewhere.example.test"] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgecertError);
+    expect((err as Error).message).toMatch(/outside the directory's origin/);
+  });
+
+  it("alternates: at most 8 followed, duplicates and other origins skipped", async () => {
+    const c = await client();
+    const { chainPem } = await issue(c, "alternates-src.example.test");
+    // 20 distinct alternates on the directory's origin (answered by the proxy), one duplicate, one elsewhere.
+    const links = [
+      ...Array.from({ length: 20 }, (_, i) => `<${proxy.url}/alt/${i}>;rel="alternate"`),
+      `<${proxy.url}/alt/0>;rel="alternate"`,
+      `<https://127.0.0.2:9/evil>;rel="alternate"`,
+    ].join(", ");
+    proxy.addRule({ method: "POST", path: "/certZ/", fault: { kind: "setHeaders", headers: { link: links } } });
+    proxy.addRule({ method: "POST", path: "/alt/", times: Infinity, fault: { kind: "respond", status: 200, headers: { "content-type": "application/pem-certificate-chain" }, body: chainPem } });
+    const before = proxy.requests.length;
+    const cert = await issue(c, "alternates.example.test");
+    expect(cert.alternates.length).toBe(1 + 8);
+    expect(proxy.requests.slice(before).filter((r) => r.path.startsWith("/alt/")).length).toBe(8);
+  });
+
+  it("ARI Retry-After is held between a minute and a day (RFC 9773 §4.3)", async () => {
+    const c = await client();
+    const cert = await issue(c, "ari-clamp.example.test");
+    const id = ariCertificateId(parseCertificate(cert.certificatePem));
+    proxy.addRule({ method: "GET", path: "/dir", times: Infinity, fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) } });
+    const answer = (retryAfter: string) =>
+      proxy.addRule({
+        method: "GET",
+        path: `/renewal-info/${id}`,
+        fault: { kind: "respond", status: 200, headers: { "content-type": "application/json", "retry-after": retryAfter }, body: JSON.stringify({ suggestedWindow: { start: "2027-01-01T00:00:00Z", end: "2027-01-02T00:00:00Z" } }) },
+      });
+    const fresh = () => new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: cert.certificateKey!, fetch: proxy.fetch });
+    answer("1");
+    expect((await fresh().renewalInfo(cert.certificatePem)).retryAfterMs).toBe(60_000);
+    proxy.clearRules();
+    proxy.addRule({ method: "GET", path: "/dir", times: Infinity, fault: { kind: "rewriteJson", edit: (json) => ({ ...(json as object), renewalInfo: `${proxy.url}/renewal-info` }) } });
+    answer("31536000");
+    expect((await fresh().renewalInfo(cert.certificatePem)).retryAfterMs).toBe(86_400_000);
+  });
+});
+
+describe("resuming an order (issue 11 point 6: typed errors the manager acts on)", () => {
+  it("an order the CA does not know is OrderNotResumableError not_found; one for other names is different_identifiers", async () => {
+    const c = await client();
+    const order = await c.newOrder({ identifiers: ["resume-a.example.test"] });
+    const gone = await obtainCertificate({ client: c, names: ["resume-a.example.test"], solvers: { "http-01": http01 }, resumeOrderUrl: `${order.url}x` }).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(OrderNotResumableError);
+    expect((gone as OrderNotResumableError).reason).toBe("not_found");
+    const other = await obtainCertificate({ client: c, names: ["resume-b.example.test"], solvers: { "http-01": http01 }, resumeOrderUrl: order.url }).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(OrderNotResumableError);
+    expect((other as OrderNotResumableError).reason).toBe("different_identifiers");
+    // And the right one resumes.
+    const cert = await obtainCertificate({ client: c, names: ["resume-a.example.test"], solvers: { "http-01": http01 }, resumeOrderUrl: order.url });
+    expect(cert.orderUrl).toBe(order.url);
   });
 });

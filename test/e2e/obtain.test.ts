@@ -113,10 +113,14 @@ describe("parallel signed requests (issue 14)", () => {
     const cert = await obtainCertificate({ client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
     const heads = counter.requests.filter((r) => r.method === "HEAD").length;
-    const others = counter.count() - heads;
-    console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} HEAD), at most ${flight.maxPosts()} signed in flight`);
-    // Same requests as near the CA (2N + 7 besides the first HEAD) ...
-    expect(others).toBeLessThanOrEqual(2 * n + 7);
+    const polls = counter.requests.filter((r) => r.url.includes("/my-order/")).length;
+    const others = counter.count() - heads - polls;
+    console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} HEAD, ${polls} polls), at most ${flight.maxPosts()} signed in flight`);
+    // The same requests as near the CA: directory, account, order, N authorizations, N challenges,
+    // finalize, certificate (polls are counted apart: far mode polls at once, so how many depends on
+    // how fast this machine's Pebble validates — a timing this test must not depend on) ...
+    expect(others).toBe(2 * n + 5);
+    expect(polls).toBeGreaterThanOrEqual(1);
     // ... plus the nonces for `concurrency` parallel requests: the first, and at most concurrency − 1 more
     // (every response's nonce is reused, so no step after the first needs another HEAD).
     expect(heads).toBeGreaterThan(1);

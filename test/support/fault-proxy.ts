@@ -60,7 +60,9 @@ export type Fault =
   | { kind: "oversize"; bytes: number }
   /** Forward, but strip the Replay-Nonce header. */
   | { kind: "dropNonce" }
-  /** Forward the body unchanged but replace Content-Type. */
+  /** Forward unchanged but set these response headers (a function gets the request path). */
+  | { kind: "setHeaders"; headers: Record<string, string> | ((path: string) => Record<string, string>) }
+    /** Forward the body unchanged but replace Content-Type. */
   | { kind: "wrongContentType"; contentType: string }
   /**
    * Forward, parse the upstream JSON body (`undefined` when empty, the raw text when
@@ -92,6 +94,11 @@ export interface FaultRule {
   times?: number;
   /** Within the nth/times window, apply with this probability (seeded PRNG, deterministic). */
   probability?: number;
+  /**
+   * For POSTs: only JWS with a payload (`"payload"`, e.g. a challenge accept `{}`) or only POST-as-GET
+   * (`"post-as-get"`, RFC 8555 §6.3). Any when omitted.
+   */
+  body?: "payload" | "post-as-get";
   fault: Fault;
 }
 
@@ -406,11 +413,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   /** Picks the fault for a request; every matching rule counts it, the first that fires wins. */
-  const selectFault = (method: string, path: string): Fault | undefined => {
+  const selectFault = (method: string, path: string, hasPayload: boolean): Fault | undefined => {
     let selected: Fault | undefined;
     for (const entry of rules) {
       const { rule } = entry;
       if (rule.method !== undefined && rule.method.toUpperCase() !== method) continue;
+      if (rule.body !== undefined && (rule.body === "payload") !== hasPayload) continue;
       let matches: boolean;
       try {
         matches = pathMatches(rule.path, path);
@@ -460,7 +468,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (nonce !== undefined) record.nonceSent = nonce;
       if (payload !== undefined) record.payload = payload;
     }
-    const fault = selectFault(method, path);
+    const fault = selectFault(method, path, record.payload !== undefined);
     if (fault !== undefined) record.fault = fault.kind;
 
     // Faults answered without upstream.
@@ -551,6 +559,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       case "dropNonce":
         headers.delete("replay-nonce");
         break;
+      case "setHeaders": {
+        const set = typeof fault.headers === "function" ? fault.headers(path) : fault.headers;
+        for (const [name, value] of Object.entries(set)) headers.set(name.toLowerCase(), [value]);
+        break;
+      }
       case "wrongContentType":
         headers.set("content-type", [fault.contentType]);
         break;

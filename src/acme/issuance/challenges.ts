@@ -88,9 +88,11 @@ async function acceptAll(ctx: IssuanceContext, tasks: ChallengeTask[]): Promise<
   await ctx.client.reserveNonces(Math.min(ctx.concurrency, toAccept.length), { signal: ctx.signal });
   const mark = ctx.client.latency.samples;
   let retryAfterMs: number | undefined;
+  let slowestCallMs = 0;
   await mapConcurrent(toAccept, ctx.concurrency, async (t) => {
     t.acceptedAt = Date.now();
     const answered = await runStep(ctx, "accept", () => ctx.client.acceptChallenge(t.challenge.url, { signal: ctx.signal }), t.ctx.identifier);
+    slowestCallMs = Math.max(slowestCallMs, Date.now() - t.acceptedAt);
     if (answered.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, answered.retryAfterMs);
     if (answered.status === "valid") {
       t.valid = true;
@@ -98,7 +100,13 @@ async function acceptAll(ctx: IssuanceContext, tasks: ChallengeTask[]): Promise<
     } else if (answered.status === "invalid") t.failed = problemOf(answered, t.ctx.identifier);
   });
   ctx.progress({ type: "challenges_accepted", count: toAccept.length, durationMs: Date.now() - started });
-  return { retryAfterMs, serverMs: ctx.client.latency.serverTimeSince(mark), roundTripMs: ctx.client.latency.roundTripMs };
+  return {
+    retryAfterMs,
+    serverMs: ctx.client.latency.serverTimeSince(mark),
+    roundTripMs: ctx.client.latency.roundTripMs,
+    far: ctx.client.isFar(),
+    slowestCallMs,
+  };
 }
 
 /** The order once validation settled; without asking when every challenge answered `valid`. */

@@ -32,6 +32,8 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
           retryAfterMs: current.retryAfterMs,
           serverMs: client.latency.serverTimeSince(mark),
           roundTripMs: client.latency.roundTripMs,
+          far: client.isFar(),
+          slowestCallMs: Date.now() - started,
         }),
         ...ctx.poll,
         signal,
