@@ -12,8 +12,12 @@ export interface EncryptionSecret {
 
 /** Options for {@link EncryptedStorage}. */
 export interface EncryptedStorageOptions {
-  /** Secret that seals new values (the key is derived from it with HKDF-SHA-256). */
-  secret: string;
+  /**
+   * Secret that seals new values (the key is derived from it with HKDF-SHA-256). Omit it, giving the
+   * old secret in `previousSecrets`, to turn encryption off: values are then still opened, and written
+   * back in clear.
+   */
+  secret?: string;
   /** Id of `secret`. Default `"1"`. */
   keyId?: string;
   /** Earlier secrets, still used to open values after a rotation (new writes use `secret`). */
@@ -21,11 +25,35 @@ export interface EncryptedStorageOptions {
   /** HKDF salt; the same for every instance that must read the data. Default `"edgecert/encrypted-storage/v1"`. */
   salt?: string | Uint8Array;
   /**
-   * Which keys are sealed: key prefixes, or a predicate. Default: keys ending in `.key` or containing
-   * `/keys/` (private keys). Other values pass through unchanged.
+   * Which keys are sealed: key prefixes, or a predicate. Default {@link sealedByDefault}: every key
+   * except the public http-01 tokens under `challenges/` (so accounts, certificates, pending orders and
+   * anything else holding a private key are sealed). Other values pass through unchanged.
    */
   encrypt?: readonly string[] | ((key: string) => boolean);
+  /**
+   * Whether a value stored in clear under a sealed key is read as it is (default true), so encryption
+   * can be turned on over an existing store: such values are sealed on their next write, or all at
+   * once with {@link EncryptedStorage.reseal}. Set false once every record is sealed, to refuse values
+   * written without the key.
+   */
+  readPlaintext?: boolean;
 }
+
+/** Key prefixes whose values must stay readable without the secret: public http-01 key authorizations. */
+export const CLEAR_PREFIXES: readonly string[] = ["challenges/"];
+
+/** The default `encrypt` predicate: seal every key except those under {@link CLEAR_PREFIXES}. */
+export function sealedByDefault(key: string): boolean {
+  return !CLEAR_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
+
+/**
+ * What {@link EncryptedStorage.reseal} found at a key, and did: `absent`; `clear` (a key that is not
+ * sealed); `current` (already sealed with the current secret, untouched); `sealed-plaintext` /
+ * `sealed-previous` (re-sealed with the current secret from clear text / from a previous secret);
+ * `unsealed` (encryption is being turned off: written back in clear).
+ */
+export type ResealOutcome = "absent" | "clear" | "current" | "sealed-plaintext" | "sealed-previous" | "unsealed";
 
 const VERSION = 1;
 const IV_BYTES = 12;
@@ -38,8 +66,15 @@ const encoder = new TextEncoder();
  * A sealed value is `[version 1][key id length][key id][96-bit random IV][ciphertext + 128-bit tag]`.
  * The key is derived per key id with HKDF-SHA-256 from the secret and salt. The storage key and the
  * header are authenticated data, so a sealed value copied to another key, or altered in any byte,
- * fails to open. A value that fails to open (tampered, wrong secret, unknown key id, or never
- * encrypted) makes `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes.
+ * fails to open. A sealed value that fails to open (tampered, wrong secret, unknown key id) makes
+ * `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes from a sealed value.
+ * A value that does not start like a sealed one is clear text: read as it is unless `readPlaintext` is
+ * false (a value written before encryption was turned on).
+ *
+ * Lifecycle: turn encryption on over existing data (clear values are read, sealed on write, or all at
+ * once with {@link EncryptedStorage.reseal}); rotate by giving the new `secret` and the old one in
+ * `previousSecrets`, then `reseal`; turn it off by omitting `secret` (old one in `previousSecrets`),
+ * then `reseal` writes everything back in clear.
  *
  * Keys, `list`, `delete` and locks pass through, so key names are not hidden. Consistency is the
  * wrapped storage's, and so are versions and write conditions: `getEntry` returns the inner version,
@@ -47,22 +82,26 @@ const encoder = new TextEncoder();
  */
 export class EncryptedStorage implements Storage {
   readonly #inner: Storage;
-  readonly #current: string;
+  /** Key id new values are sealed with; undefined when encryption is being turned off. */
+  readonly #current: string | undefined;
   readonly #keys = new Map<string, Promise<CryptoKey>>();
   readonly #shouldEncrypt: (key: string) => boolean;
+  readonly #readPlaintext: boolean;
 
   constructor(inner: Storage, options: EncryptedStorageOptions) {
     this.#inner = inner;
     const salt = new Uint8Array(typeof options.salt === "string" ? encoder.encode(options.salt) : (options.salt ?? encoder.encode("edgecert/encrypted-storage/v1")));
-    this.#current = options.keyId ?? "1";
-    for (const { keyId, secret } of [{ keyId: this.#current, secret: options.secret }, ...(options.previousSecrets ?? [])]) {
+    this.#current = options.secret === undefined ? undefined : (options.keyId ?? "1");
+    const secrets = [...(this.#current !== undefined ? [{ keyId: this.#current, secret: options.secret! }] : []), ...(options.previousSecrets ?? [])];
+    if (secrets.length === 0) throw new EdgecertError("invalid_input", "EncryptedStorage needs a secret (or, to turn encryption off, the previous secrets)");
+    for (const { keyId, secret } of secrets) {
       checkSecret(keyId, secret);
       if (this.#keys.has(keyId)) throw new EdgecertError("invalid_input", `EncryptedStorage key id ${JSON.stringify(keyId)} is given twice`);
       this.#keys.set(keyId, deriveKey(secret, salt, keyId));
     }
     const encrypt = options.encrypt;
-    this.#shouldEncrypt =
-      typeof encrypt === "function" ? encrypt : encrypt ? (key) => encrypt.some((prefix) => key.startsWith(prefix)) : (key) => key.endsWith(".key") || key.includes("/keys/");
+    this.#shouldEncrypt = typeof encrypt === "function" ? encrypt : encrypt ? (key) => encrypt.some((prefix) => key.startsWith(prefix)) : sealedByDefault;
+    this.#readPlaintext = options.readPlaintext ?? true;
     // Derivation errors surface on first use; keep them from being reported as unhandled meanwhile.
     for (const key of this.#keys.values()) key.catch(() => undefined);
   }
@@ -96,7 +135,44 @@ export class EncryptedStorage implements Storage {
     return await this.#inner.lock(name, options);
   }
 
+  /**
+   * Brings the value at `key` to the current setting: seals a clear or previous-secret value with the
+   * current secret (or writes it back in clear when encryption is being turned off), leaves a current
+   * one alone. Not atomic with other writers: hold the record's lock (as the manager's writers do).
+   * Throws `EdgecertError("storage")` for a value no given secret opens.
+   */
+  async reseal(key: string): Promise<ResealOutcome> {
+    const stored = await this.#inner.get(key);
+    if (stored === undefined) return "absent";
+    if (!this.#shouldEncrypt(key)) return "clear";
+    const sealedWith = isSealed(stored) ? this.#keyIdOf(key, stored) : undefined;
+    if (this.#current === undefined) {
+      if (sealedWith === undefined) return "clear";
+      await this.#inner.put(key, await this.#open(key, stored));
+      return "unsealed";
+    }
+    if (sealedWith === this.#current) {
+      // Opened to be sure it really is the current secret's (and not a value with a reused id).
+      await this.#open(key, stored);
+      return "current";
+    }
+    const plaintext = sealedWith === undefined ? stored : await this.#open(key, stored);
+    await this.#inner.put(key, await this.#seal(key, new Uint8Array(plaintext)));
+    return sealedWith === undefined ? "sealed-plaintext" : "sealed-previous";
+  }
+
+  #keyIdOf(key: string, stored: Uint8Array): string {
+    const idLength = stored[1]!;
+    try {
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(stored.subarray(2, 2 + idLength));
+    } catch (cause) {
+      throw new EdgecertError("storage", `encrypted value ${JSON.stringify(key)} cannot be opened: malformed key id`, { cause });
+    }
+  }
+
+  /** The bytes to store for `plaintext`: sealed with the current secret, or as they are when encryption is turned off. */
   async #seal(key: string, plaintext: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+    if (this.#current === undefined) return plaintext;
     const header = headerFor(this.#current);
     const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
     const cryptoKey = await this.#keys.get(this.#current)!;
@@ -110,7 +186,10 @@ export class EncryptedStorage implements Storage {
 
   async #open(key: string, stored: Uint8Array): Promise<Uint8Array> {
     const fail = (why: string, cause?: unknown) => new EdgecertError("storage", `encrypted value ${JSON.stringify(key)} cannot be opened: ${why}`, cause === undefined ? undefined : { cause });
-    if (stored.length < 2 || stored[0] !== VERSION) throw fail("not an edgecert sealed value (or an unknown format version)");
+    if (!isSealed(stored)) {
+      if (this.#readPlaintext) return stored;
+      throw fail("stored in clear (not an edgecert sealed value), and readPlaintext is off");
+    }
     const idLength = stored[1]!;
     const bodyStart = 2 + idLength + IV_BYTES;
     if (idLength === 0 || stored.length < bodyStart + TAG_BYTES) throw fail("truncated");
@@ -136,6 +215,11 @@ function checkSecret(keyId: string, secret: string): void {
   const idLength = typeof keyId === "string" ? encoder.encode(keyId).length : 0;
   if (idLength < 1 || idLength > 255) throw new EdgecertError("invalid_input", "EncryptedStorage keyId must be 1–255 bytes of UTF-8");
   if (typeof secret !== "string" || secret.length < 16) throw new EdgecertError("invalid_input", `EncryptedStorage secret for key id ${JSON.stringify(keyId)} must be at least 16 characters`);
+}
+
+/** Whether `stored` starts like a sealed value: the format version, then a non-empty key id. */
+function isSealed(stored: Uint8Array): boolean {
+  return stored.length >= 2 && stored[0] === VERSION && stored[1]! > 0;
 }
 
 function headerFor(keyId: string): Uint8Array<ArrayBuffer> {

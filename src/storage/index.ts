@@ -18,7 +18,14 @@ export { KvStorage, type KvStorageOptions } from "./kv-storage.ts";
 export { R2Storage, type R2StorageOptions } from "./r2-storage.ts";
 export { DurableObjectStorage, type DurableObjectStorageOptions } from "./durable-object-storage.ts";
 export { EdgecertStorageObject } from "./durable-object.ts";
-export { EncryptedStorage, type EncryptedStorageOptions, type EncryptionSecret } from "./encrypted-storage.ts";
+export {
+  CLEAR_PREFIXES,
+  EncryptedStorage,
+  sealedByDefault,
+  type EncryptedStorageOptions,
+  type EncryptionSecret,
+  type ResealOutcome,
+} from "./encrypted-storage.ts";
 export { readText, readJson, writeJson } from "./codec.ts";
 export type {
   KvNamespaceLike,

@@ -10,12 +10,12 @@ const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new T
 runStorageConformance("EncryptedStorage(MemoryStorage)", () => new EncryptedStorage(new MemoryStorage(), { secret: SECRET, encrypt: () => true }));
 
 describe("EncryptedStorage", () => {
-  it("seals private-key paths by default and passes the rest through", async () => {
+  it("seals every key by default but the public http-01 tokens", async () => {
     const inner = new MemoryStorage();
     const s = new EncryptedStorage(inner, { secret: SECRET });
     await s.put("certs/example.com/private.key", "PRIVATE");
     await s.put("accounts/a/keys/account", "ACCOUNT");
-    await s.put("certs/example.com/cert.pem", "PUBLIC");
+    await s.put("challenges/http-01/tok", "PUBLIC");
     for (const key of ["certs/example.com/private.key", "accounts/a/keys/account"]) {
       const raw = (await inner.get(key))!;
       expect(raw[0]).toBe(1); // format version
@@ -23,7 +23,7 @@ describe("EncryptedStorage", () => {
       expect(text(raw)).not.toContain("PRIVATE");
       expect(raw.length).toBe(2 + 1 + 12 + 7 + 16);
     }
-    expect(text(await inner.get("certs/example.com/cert.pem"))).toBe("PUBLIC");
+    expect(text(await inner.get("challenges/http-01/tok"))).toBe("PUBLIC");
     expect(text(await s.get("certs/example.com/private.key"))).toBe("PRIVATE");
     expect(text(await s.get("accounts/a/keys/account"))).toBe("ACCOUNT");
   });
@@ -49,7 +49,8 @@ describe("EncryptedStorage", () => {
 
   it("refuses, with EdgecertError(storage), anything it cannot authenticate", async () => {
     const inner = new MemoryStorage();
-    const s = new EncryptedStorage(inner, { secret: SECRET });
+    // readPlaintext off: a value whose version byte was altered does not pass as clear text either.
+    const s = new EncryptedStorage(inner, { secret: SECRET, readPlaintext: false });
     await s.put("a.key", "value");
     const sealed = (await inner.get("a.key"))!;
 
@@ -73,7 +74,7 @@ describe("EncryptedStorage", () => {
     // Another secret, or another salt.
     await inner.put("a.key", sealed);
     expect(text(await s.get("a.key"))).toBe("value");
-    await expectCode(new EncryptedStorage(inner, { secret: `${SECRET}!` }).get("a.key"), "storage");
+    await expectCode(new EncryptedStorage(inner, { secret: `${SECRET}!`, readPlaintext: false }).get("a.key"), "storage");
     await expectCode(new EncryptedStorage(inner, { secret: SECRET, salt: "other" }).get("a.key"), "storage");
     await expectCode(new EncryptedStorage(inner, { secret: SECRET, keyId: "2" }).get("a.key"), "storage");
   });
