@@ -23,7 +23,7 @@ export async function edgecertIssuance(
   const started = performance.now();
   let ok = true;
   try {
-    await obtainCertificate({ client, names, solvers: { [challenge]: solver }, certificateKey });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names, solvers: { [challenge]: solver }, certificateKey });
   } catch {
     ok = false;
   }

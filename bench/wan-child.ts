@@ -24,6 +24,7 @@ let error: string | undefined;
 try {
   const client = new AcmeClient({ directoryUrl: job.directoryUrl, accountKey: await generateKeyPair("ES256"), fetch: counter.fetch });
   await obtainCertificate({
+    termsOfServiceAgreed: true,
     client,
     names: job.names,
     solvers: { "http-01": http01 },

@@ -26,6 +26,8 @@ let served: Awaited<ReturnType<typeof serveWithCertificates>> | undefined;
 const manager = new CertificateManager({
   storage: new FileStorage({ dir: process.env.EDGECERT_DIR ?? ".edgecert" }),
   directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
+  termsOfServiceAgreed: true,
   ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),
   logger: consoleLogger(),
   // Re-serve as soon as a renewal lands rather than at the next check.

@@ -27,6 +27,8 @@ const tlsAlpn01 = new TlsAlpn01Solver();
 const manager = new CertificateManager({
   storage,
   directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
+  termsOfServiceAgreed: true,
   ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),
   solvers: { "http-01": new StorageHttp01Solver(storage), "tls-alpn-01": tlsAlpn01 },
   logger: consoleLogger(),

@@ -32,6 +32,8 @@ function manager(env: Env): CertificateManager {
   return new CertificateManager({
     storage: new DurableObjectStorage(env.EDGECERT_STORAGE),
     directoryUrl: env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+    // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
+    termsOfServiceAgreed: true,
     ...(env.CONTACT_EMAIL ? { email: env.CONTACT_EMAIL } : {}),
   });
 }

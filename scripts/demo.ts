@@ -15,7 +15,9 @@ ensurePebble();
 console.log("Starting Pebble (local ACME CA)…");
 const pebble = await startPebble();
 console.log(`Starting the edgecert Worker in workerd on 127.0.0.1:${pebble.httpPort} (state in .wrangler/demo-state)…`);
-const worker = await startWorker(pebble, { persistTo });
+// The Worker creates its ACME account only with explicit agreement to the CA's terms (wrangler.toml
+// sets ACME_TERMS_OF_SERVICE_AGREED for a real deployment); Pebble's terms are a placeholder.
+const worker = await startWorker(pebble, { persistTo, vars: { ACME_TERMS_OF_SERVICE_AGREED: "true" } });
 
 let stopping = false;
 const stop = async (code: number) => {
@@ -59,11 +61,14 @@ try {
   console.log(`  serial:  ${info.serialNumber}`);
   const status = (await (await worker.admin("/admin/status")).json()) as { certificates: number };
   console.log(`  managed: ${status.certificates} certificate(s) in the renewal index`);
-  console.log(`\nTry it:  curl -H 'authorization: Bearer ${ADMIN_TOKEN}' ${worker.url.href}admin/certificates`);
-  if (process.stdin.isTTY && !process.env.CI) {
-    console.log("The Worker keeps running; Ctrl-C stops everything.");
+  // Without a terminal nobody can try the Worker after this script exits, so only offer it when it
+  // stays up (until Ctrl-C).
+  if (process.stdin.isTTY && process.stdout.isTTY && !process.env.CI) {
+    console.log(`\nThe Worker keeps running until you press Ctrl-C. Try it meanwhile:`);
+    console.log(`  curl -H 'authorization: Bearer ${ADMIN_TOKEN}' ${worker.url.href}admin/certificates`);
     await new Promise(() => {});
   }
+  console.log("\nDone; the Worker and Pebble are stopped (run it in a terminal to keep the Worker up until Ctrl-C).");
   await stop(0);
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);

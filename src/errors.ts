@@ -14,6 +14,12 @@
  * - `storage`: a storage backend failed or a lock could not be acquired.
  * - `conflict`: a conditional write was refused because the record changed since it was read.
  * - `lease_lost`: a write fenced by a lease was refused because that lease lapsed or was taken over.
+ * - `not_acme_directory`: the directory URL does not answer with an ACME directory (wrong path, a web
+ *   page, JSON without `newNonce` / `newAccount` / `newOrder`).
+ * - `tls_untrusted`: the CA's TLS certificate is not trusted by this runtime's `fetch` (private or test
+ *   CA, expired certificate, wrong host name). Not retried.
+ * - `invalid_contact`: an account contact is not one `mailto:` address (RFC 8555 §7.3).
+ * - `terms_not_agreed`: the CA has terms of service and `termsOfServiceAgreed: true` was not given.
  */
 export type EdgecertErrorCode =
   | "invalid_input"
@@ -29,11 +35,21 @@ export type EdgecertErrorCode =
   | "challenge_failed"
   | "storage"
   | "conflict"
-  | "lease_lost";
+  | "lease_lost"
+  | "not_acme_directory"
+  | "tls_untrusted"
+  | "invalid_contact"
+  | "terms_not_agreed";
 
 /** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
 export class EdgecertError extends Error {
+  /** Why it failed; stable across releases, unlike the message. */
   readonly code: EdgecertErrorCode;
+  /**
+   * @param code Why it failed.
+   * @param message What failed and what to do about it.
+   * @param options `cause`: the underlying error, when there is one.
+   */
   constructor(code: EdgecertErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "EdgecertError";

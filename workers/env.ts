@@ -5,6 +5,8 @@ import type { RenewalIndex } from "./renewal-index.ts";
 export interface Env {
   /** ACME directory URL, e.g. Let's Encrypt's. */
   ACME_DIRECTORY_URL: string;
+  /** `"true"` once you have read and agreed to the CA's terms of service (RFC 8555 §7.3); needed to create its account. */
+  ACME_TERMS_OF_SERVICE_AGREED?: string;
   /** Contact email for the ACME account. */
   CONTACT_EMAIL?: string;
   /** Certificate key type: ES256 (default), ES384, RS256 or EdDSA. */

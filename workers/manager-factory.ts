@@ -15,6 +15,7 @@ export function buildManager(env: Env, options: { now?: () => number } = {}): Ce
   return new CertificateManager({
     storage,
     directoryUrl: env.ACME_DIRECTORY_URL,
+    termsOfServiceAgreed: env.ACME_TERMS_OF_SERVICE_AGREED === "true",
     keyType,
     // dns-persist-01 beside http-01 (the manager's own token store): preferred where its record is in place.
     ...(env.DNS_PERSIST_RESOLVER

@@ -11,7 +11,9 @@ import {
 import { toBytes } from "../webcrypto/bytes.ts";
 import { pemDecode } from "../webcrypto/pem.ts";
 import { parseCertificate, type CertificateInfo } from "../webcrypto/x509.ts";
+import { checkAccountKey, checkContacts, checkTermsAgreed } from "./account-checks.ts";
 import { keyAuthorization } from "./challenge-helpers.ts";
+import { directoryFailure, missingDirectoryResources, notAcmeDirectory } from "./directory-errors.ts";
 import { parseJsonObject, parseLinks, readBodyText } from "./http-response.ts";
 import { toIdentifiers } from "./identifiers.ts";
 import { LatencyMeter } from "./latency.ts";
@@ -19,6 +21,7 @@ import { NoncePool } from "./nonce-pool.ts";
 import { poll, type PollOptions } from "./poll.ts";
 import { AcmeProblem } from "./problem.ts";
 import { ariCertificateId, clampAriRetryAfter } from "./renewal-info.ts";
+import { tlsUntrustedError } from "./transport-errors.ts";
 import { asAccount, asAuthorization, asDirectory, asOrder } from "./resources.ts";
 import {
   abortError,
@@ -85,9 +88,13 @@ export interface RequestOptions {
 
 /** Options for {@link AcmeClient.newAccount}. */
 export interface NewAccountOptions extends RequestOptions {
-  /** Contact URLs, e.g. `mailto:ops@example.com`. */
+  /** Contact URLs, each `mailto:` with one address, e.g. `mailto:ops@example.com` (checked locally: `invalid_contact`). */
   contact?: string[];
-  /** Set to true to agree to the CA's terms of service (RFC 8555 §7.3). */
+  /**
+   * Set to true once the user has read and agreed to the CA's terms of service (RFC 8555 §7.3; the URL
+   * is the directory's `meta.termsOfService`). Without it, creating an account at a CA that has terms
+   * throws `terms_not_agreed` naming them.
+   */
   termsOfServiceAgreed?: boolean;
   /** External Account Binding credentials, when the CA requires them (RFC 8555 §7.3.4). */
   externalAccountBinding?: ExternalAccountBinding;
@@ -184,6 +191,7 @@ export class AcmeClient {
     if (!options.accountKey?.privateKey || !options.accountKey.publicKey) {
       throw new EdgecertError("invalid_input", "accountKey must be a CryptoKeyPair");
     }
+    checkAccountKey(options.accountKey);
     this.directoryUrl = options.directoryUrl;
     this.accountKey = options.accountKey;
     this.accountUrl = options.accountUrl;
@@ -203,7 +211,17 @@ export class AcmeClient {
   /** The CA's directory (RFC 8555 §7.1.1), fetched once and cached. */
   directory(options: RequestOptions = {}): Promise<AcmeDirectory> {
     if (!this.directoryPromise) {
-      this.directoryPromise = this.get(this.directoryUrl, options, (r) => asDirectory(parseJsonObject(r.text, r.url, r.status), r.url));
+      const url = this.directoryUrl;
+      this.directoryPromise = this.get(url, options, (r) => {
+        // Not JSON stays bad_response (retried: a proxy's page can be a glitch); JSON without the
+        // RFC 8555 §7.1.1 resources is another API, said at once.
+        const json = parseJsonObject(r.text, r.url, r.status);
+        const missing = missingDirectoryResources(json);
+        if (missing.length > 0) throw notAcmeDirectory(url, `its JSON has no ${missing.join(", ")}`);
+        return asDirectory(json, r.url);
+      }).catch((err: unknown) => {
+        throw directoryFailure(url, err);
+      });
       // A failed fetch is not cached.
       this.directoryPromise.catch(() => (this.directoryPromise = undefined));
     }
@@ -286,10 +304,13 @@ export class AcmeClient {
   /**
    * Creates the account for this key, or returns the existing one (RFC 8555 §7.3). Sets
    * {@link accountUrl}. With `onlyReturnExisting`, throws `AcmeProblem` `accountDoesNotExist` instead of
-   * creating (RFC 8555 §7.3.1).
+   * creating (RFC 8555 §7.3.1). Checked before any request: contacts (`invalid_contact`) and — once the
+   * directory is read — agreement to the CA's terms when it has them (`terms_not_agreed`).
    */
   async newAccount(options: NewAccountOptions = {}): Promise<AcmeAccount> {
+    if (!options.onlyReturnExisting) checkContacts(options.contact);
     const dir = await this.directory(options);
+    if (!options.onlyReturnExisting) checkTermsAgreed(dir, options.termsOfServiceAgreed, this.directoryUrl);
     const jwk = await this.publicJwk();
     const payload: Record<string, unknown> = {};
     if (options.onlyReturnExisting) payload.onlyReturnExisting = true;
@@ -329,6 +350,7 @@ export class AcmeClient {
   /** Updates the account's contacts (RFC 8555 §7.3.2). */
   async updateAccount(update: { contact?: string[] } & RequestOptions): Promise<AcmeAccount> {
     const url = this.requireAccount();
+    checkContacts(update.contact);
     const payload: Record<string, unknown> = {};
     if (update.contact) payload.contact = update.contact;
     return this.post(url, payload, update, (res) => asAccount(parseJsonObject(res.text, res.url, res.status), url));
@@ -346,6 +368,7 @@ export class AcmeClient {
    */
   async rolloverAccountKey(newKey: CryptoKeyPair, options: RequestOptions = {}): Promise<void> {
     const url = this.requireAccount();
+    checkAccountKey(newKey);
     const dir = await this.directory(options);
     for (let attempt = 1; ; attempt++) {
       const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
@@ -683,6 +706,8 @@ export class AcmeClient {
       this.latency.record(Date.now() - started);
     } catch (cause) {
       if (signal?.aborted) throw abortError(signal);
+      const untrusted = timeout.aborted ? undefined : tlsUntrustedError(init.method ?? "GET", url, cause);
+      if (untrusted) throw untrusted;
       const what = timeout.aborted ? `timed out after ${this.retry.requestTimeoutMs} ms` : String(cause);
       throw new EdgecertError("network", `${init.method ?? "GET"} ${url} failed: ${what}`, { cause });
     }

@@ -24,8 +24,16 @@ export type { IssuedChain, PreferredChain } from "./issuance/chain.ts";
 
 /** Options for {@link obtainCertificate}. */
 export interface ObtainCertificateOptions {
-  /** A client; if it has no account yet, one is created with `account` (default: agree to the ToS). */
+  /**
+   * A client; if it has no account yet, one is created (with `account` and `termsOfServiceAgreed`).
+   */
   client: AcmeClient;
+  /**
+   * Agreement to the CA's terms of service, needed when the client has no account yet and the CA has
+   * terms (RFC 8555 §7.3, §7.1.1 `meta.termsOfService`): without it that call throws
+   * `terms_not_agreed` naming the terms URL, before any account is created. Never assumed.
+   */
+  termsOfServiceAgreed?: boolean;
   /** DNS names (Unicode converted to A-labels; wildcards need dns-01) and IP addresses. */
   names?: ReadonlyArray<string | AcmeIdentifier>;
   /** A DER or PEM CSR to finalize with instead of generating a key; its SANs are the names. */
@@ -45,7 +53,7 @@ export interface ObtainCertificateOptions {
   replaces?: string;
   /** Keep the chain whose issuer has this common name, or the smallest one. */
   preferredChain?: PreferredChain;
-  /** Options for creating the account when the client has none. */
+  /** Options for creating the account when the client has none (`termsOfServiceAgreed` here counts too). */
   account?: NewAccountOptions;
   /** Resume this order instead of creating one (used by the manager after a crash). */
   resumeOrderUrl?: string;
@@ -127,7 +135,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   // will need, sent alongside the account or order request.
   const reserved = client.reserveNonces(Math.min(ctx.concurrency, identifiers.length), { signal: ctx.signal }).catch(() => 0);
 
-  if (!client.accountUrl) await ensureAccount(ctx, options.account);
+  if (!client.accountUrl) await ensureAccount(ctx, options.account, options.termsOfServiceAgreed);
   const order = await orderAndValidate(ctx, options, input);
   await reserved;
 
@@ -147,10 +155,12 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   return result;
 }
 
-/** The account step: creates (or finds) the account, agreeing to the terms unless told otherwise. */
-async function ensureAccount(ctx: IssuanceContext, account: NewAccountOptions | undefined): Promise<void> {
+/** The account step: creates (or finds) the account; agrees to the terms only if the caller did. */
+async function ensureAccount(ctx: IssuanceContext, account: NewAccountOptions | undefined, agreed: boolean | undefined): Promise<void> {
   const started = Date.now();
-  const created = await runStep(ctx, "account", () => ctx.client.newAccount({ termsOfServiceAgreed: true, ...account, signal: ctx.signal }));
+  const termsOfServiceAgreed = agreed ?? account?.termsOfServiceAgreed;
+  const created = await runStep(ctx, "account", () =>
+    ctx.client.newAccount({ ...account, ...(termsOfServiceAgreed !== undefined ? { termsOfServiceAgreed } : {}), signal: ctx.signal }));
   ctx.progress({ type: "account", accountUrl: created.url, durationMs: Date.now() - started });
 }
 

@@ -1,3 +1,4 @@
+import { checkAccountKeyAlgorithm, checkEmail } from "../acme/account-checks.ts";
 import { dnsPersistRecordsForClient, type DnsPersistAccountRecords } from "../acme/dns-persist/records.ts";
 import { toIdentifier, toIdentifiers } from "../acme/identifiers.ts";
 import type { RetryPolicy } from "../acme/retry.ts";
@@ -40,7 +41,7 @@ export interface CertificateManagerOptions {
   externalAccountBinding?: ExternalAccountBinding;
   /** Certificate key type. Default ES256. */
   keyType?: KeyAlgorithmName;
-  /** Account key type. Default ES256. */
+  /** Account key type: ES256 (default), ES384 or RS256 — EdDSA is refused (`unsupported_key`): CAs reject it. */
   accountKeyType?: KeyAlgorithmName;
   /** Solvers by challenge type. Default: http-01 with tokens in `storage` (see {@link CertificateManager.httpChallengeResponse}). */
   solvers?: Record<string, Solver>;
@@ -53,7 +54,11 @@ export interface CertificateManagerOptions {
   renewBefore?: RenewBefore;
   /** Certificate profile (draft-ietf-acme-profiles). */
   profile?: string;
-  /** Set false to refuse the CA's terms of service (account creation will then fail). Default true. */
+  /**
+   * Agreement to the CA's terms of service (RFC 8555 §7.3), for the accounts this manager creates. Not
+   * assumed: when a CA publishes terms (`meta.termsOfService`) and this is not `true`, creating its
+   * account fails with `terms_not_agreed` naming the terms URL. Stored accounts are used either way.
+   */
   termsOfServiceAgreed?: boolean;
   /** A `fetch` for every CA without its own. */
   fetch?: typeof fetch;
@@ -114,6 +119,9 @@ export class CertificateManager {
   constructor(private readonly options: CertificateManagerOptions) {
     if (!options?.storage) throw new EdgecertError("invalid_input", "storage is required");
     if (!options.directoryUrl) throw new EdgecertError("invalid_input", "directoryUrl is required");
+    // Mistakes a CA would only report after a round trip (or reject with badPublicKey), said up front.
+    checkEmail(options.email);
+    checkAccountKeyAlgorithm(options.accountKeyType);
     const ttlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
     if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new EdgecertError("invalid_input", `lockTtlMs must be a positive number, got ${String(ttlMs)}`);
     this.storage = options.storage;
@@ -132,7 +140,7 @@ export class CertificateManager {
       storage: this.storage,
       email: options.email,
       accountKeyType: options.accountKeyType ?? "ES256",
-      termsOfServiceAgreed: options.termsOfServiceAgreed ?? true,
+      termsOfServiceAgreed: options.termsOfServiceAgreed === true,
       fetch: options.fetch,
       retry: options.retry,
       logger: this.logger,

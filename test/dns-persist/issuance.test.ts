@@ -56,7 +56,7 @@ const persistSolver = (options: ConstructorParameters<typeof DnsPersist01Solver>
 /** The validation failure edgecert reports, or "issued". */
 async function outcome(client: AcmeClient, names: string[], solvers: Record<string, Solver>): Promise<string> {
   try {
-    await obtainCertificate({ client, names, solvers, maxAttempts: 1 });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names, solvers, maxAttempts: 1 });
     return "issued";
   } catch (err) {
     if (!(err instanceof IssuanceError)) throw err;
@@ -72,7 +72,7 @@ describe("dns-persist-01 through the stand-in CA (wildcard + apex, no DNS token)
     expect(dir.meta?.caaIdentities).toContain(ISSUER);
     await publish(["*.wild.test", "wild.test"], client.accountUrl!);
     const before = ca.validations.length;
-    const cert = await obtainCertificate({ client, names: ["*.wild.test", "wild.test"], solvers: { "dns-persist-01": persistSolver() } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.wild.test", "wild.test"], solvers: { "dns-persist-01": persistSolver() } });
     expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual(["*.wild.test", "wild.test"]);
     const done = ca.validations.slice(before);
     expect(done.map((v) => [v.identifier, v.wildcard, v.ok]).sort()).toEqual([["wild.test", false, true], ["wild.test", true, true]]);
@@ -85,7 +85,7 @@ describe("dns-persist-01 through the stand-in CA (wildcard + apex, no DNS token)
     await client.newAccount({ termsOfServiceAgreed: true });
     await publish(["*.budget.test", "budget.test"], client.accountUrl!);
     // DoH checks go to the resolver, not the CA.
-    await obtainCertificate({ client, names: ["*.budget.test", "budget.test"], solvers: { "dns-persist-01": persistSolver() } });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.budget.test", "budget.test"], solvers: { "dns-persist-01": persistSolver() } });
     console.log(`dns-persist-01 requests for 2 names: ${counter.count()} (budget 12)`);
     expect(counter.count()).toBeLessThanOrEqual(2 * 2 + 8);
   });
@@ -95,7 +95,7 @@ describe("dns-persist-01 through the stand-in CA (wildcard + apex, no DNS token)
     await publish(["ready.test"], client.accountUrl!);
     const before = ca.validations.length;
     const solvers = { "dns-persist-01": persistSolver(), "http-01": http01 };
-    await obtainCertificate({ client, names: ["ready.test", "not-ready.test"], solvers });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["ready.test", "not-ready.test"], solvers });
     // Only ready.test went through dns-persist-01; not-ready.test used http-01 and nothing failed.
     expect(ca.validations.slice(before).map((v) => [v.identifier, v.ok])).toEqual([["ready.test", true]]);
   });
@@ -104,7 +104,7 @@ describe("dns-persist-01 through the stand-in CA (wildcard + apex, no DNS token)
     const client = await newClient();
     await pebble.setTxt("_validation-persist.early.test", `${ISSUER}; accounturi=https://someone-else.example/acct/1; policy=wildcard`);
     const before = ca.validations.length;
-    const err = await obtainCertificate({ client, names: ["*.early.test"], solvers: { "dns-persist-01": persistSolver() } }).catch((e: unknown) => e);
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.early.test"], solvers: { "dns-persist-01": persistSolver() } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     expect((err as IssuanceError).step).toBe("present");
     const cause = (err as IssuanceError).cause;
@@ -191,17 +191,17 @@ describe("challenge types the client does not know", () => {
 
   it("a CA offering a made-up type (and a malformed entry) beside the usual ones: parsing and selection still work", async () => {
     const client = await newClient(odd);
-    await obtainCertificate({ client, names: ["odd-http.test"], solvers: { "http-01": http01 } });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["odd-http.test"], solvers: { "http-01": http01 } });
     await publish(["*.odd.test"], client.accountUrl!);
-    const cert = await obtainCertificate({ client, names: ["*.odd.test"], solvers: { "dns-persist-01": persistSolver({ fetch: odd.fetch }), "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.odd.test"], solvers: { "dns-persist-01": persistSolver({ fetch: odd.fetch }), "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["*.odd.test"]);
   });
 
   it("a malformed dns-persist-01 challenge (empty issuer-domain-names, §3.1) is rejected: http-01 is used, or a clear error", async () => {
     const client = await newClient(malformed);
     await publish(["bad-chal.test"], client.accountUrl!);
-    await obtainCertificate({ client, names: ["bad-chal.test"], solvers: { "dns-persist-01": persistSolver({ fetch: malformed.fetch }), "http-01": http01 } });
-    const err = await obtainCertificate({ client, names: ["bad-chal.test"], solvers: { "dns-persist-01": persistSolver({ fetch: malformed.fetch }) } }).catch((e: unknown) => e);
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["bad-chal.test"], solvers: { "dns-persist-01": persistSolver({ fetch: malformed.fetch }), "http-01": http01 } });
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["bad-chal.test"], solvers: { "dns-persist-01": persistSolver({ fetch: malformed.fetch }) } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     expect((err as Error).message).toMatch(/no usable solver for bad-chal\.test \(offered: .*dns-persist-01/);
   });

@@ -22,6 +22,7 @@ afterAll(async () => {
 
 const manager = (profile: string) =>
   new CertificateManager({
+    termsOfServiceAgreed: true,
     storage: new MemoryStorage(),
     directoryUrl: ca.directoryUrl,
     fetch: ca.fetch,
@@ -54,6 +55,7 @@ describe("per-certificate profile in the manager", () => {
   it("manage(names, { profile }) asks for it, keeps it in the record and asks again on renewal", async () => {
     const storage = new MemoryStorage();
     const m = new CertificateManager({
+      termsOfServiceAgreed: true,
       storage,
       directoryUrl: ca.directoryUrl,
       fetch: ca.fetch,

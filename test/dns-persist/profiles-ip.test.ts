@@ -56,7 +56,7 @@ describe("certificate profiles (draft-ietf-acme-profiles)", () => {
   it("a profile the CA does not offer is a typed error listing the offered ones, before any order is created", async () => {
     const client = await newClient(ca);
     const before = ca.requestedProfiles.length;
-    const err = await obtainCertificate({ client, names: ["profile-x.test"], profile: "longlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["profile-x.test"], profile: "longlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     const cause = (err as IssuanceError).cause;
     expect(cause).toBeInstanceOf(UnknownProfileError);
@@ -64,16 +64,16 @@ describe("certificate profiles (draft-ietf-acme-profiles)", () => {
     expect((err as Error).message).toContain('does not offer the profile "longlived"; it offers: classic, tlsserver, shortlived');
     expect(ca.requestedProfiles.length).toBe(before);
     // A CA with no profiles at all says so.
-    const plain = await obtainCertificate({ client: await newClient(pebble), names: ["profile-y.test"], profile: "shortlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+    const plain = await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(pebble), names: ["profile-y.test"], profile: "shortlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
     expect((plain as IssuanceError).cause).toBeInstanceOf(UnknownProfileError);
     expect((plain as Error).message).toMatch(/offers no certificate profiles/);
   });
 
   it("the requested profile is sent and the order's echo is checked", async () => {
     const client = await newClient(ca);
-    await obtainCertificate({ client, names: ["profile-ok.test"], profile: "tlsserver", solvers: { "http-01": http01 } });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["profile-ok.test"], profile: "tlsserver", solvers: { "http-01": http01 } });
     expect(ca.requestedProfiles.at(-1)).toBe("tlsserver");
-    const lied = await obtainCertificate({ client: await newClient(liar), names: ["profile-lie.test"], profile: "shortlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+    const lied = await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(liar), names: ["profile-lie.test"], profile: "shortlived", solvers: { "http-01": http01 } }).catch((e: unknown) => e);
     expect(lied).toBeInstanceOf(IssuanceError);
     expect((lied as IssuanceError).cause).toBeInstanceOf(ProfileMismatchError);
     expect((lied as Error).message).toMatch(/asked for the profile "shortlived" but says "classic"/);
@@ -83,7 +83,7 @@ describe("certificate profiles (draft-ietf-acme-profiles)", () => {
 describe("IP address certificates (RFC 8738) with the shortlived profile", () => {
   it("issues for 127.0.0.1 over http-01 and the certificate carries the IP SAN", async () => {
     const client = await newClient(ca);
-    const cert = await obtainCertificate({ client, names: ["127.0.0.1"], profile: "shortlived", solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["127.0.0.1"], profile: "shortlived", solvers: { "http-01": http01 } });
     const leaf = parseCertificate(cert.certificatePem);
     expect(leaf.ipAddresses).toEqual(["127.0.0.1"]);
     expect(leaf.dnsNames).toEqual([]);

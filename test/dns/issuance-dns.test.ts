@@ -30,7 +30,7 @@ describe("dns-01 issuance from Pebble with DoH propagation checks", () => {
     doh.requests.length = 0;
     const solver = challtestsrvDns01Solver(pebble.challtestsrvUrl, fetch, { propagation: { ...fast, format, resolvers: [doh.url] } });
     const names = [`*.wild-${format}.example.test`, `wild-${format}.example.test`];
-    const cert = await obtainCertificate({ client: await newClient(), names, solvers: { "dns-01": solver } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(), names, solvers: { "dns-01": solver } });
     expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual([...names].sort());
     // Both waits really asked the DoH endpoint, in the chosen format.
     expect(doh.requests.filter((r) => r.format === format && r.status === 200).length).toBeGreaterThanOrEqual(2);
@@ -52,7 +52,7 @@ describe("dns-01 issuance from Pebble with DoH propagation checks", () => {
       doh.requests.length = 0;
       const solver = new CloudflareDnsSolver({ apiToken: token, apiBaseUrl: api.url, propagation: { ...fast, resolvers: [doh.url] } });
       const names = ["*.cf.example.test", "cf.example.test", "deep.sub.cf.example.test"];
-      const cert = await obtainCertificate({ client: await newClient(), names, solvers: { "dns-01": solver } });
+      const cert = await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(), names, solvers: { "dns-01": solver } });
 
       expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual([...names].sort());
       // Three records created (wildcard + apex share a name), in the right zones, and all three removed.

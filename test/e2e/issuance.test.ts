@@ -48,7 +48,7 @@ describe("issuance against Pebble", () => {
   it("3 DNS names + 1 IP over http-01, with a key that matches and alternate chains", async () => {
     const client = await newClient();
     const names = ["a.example.test", "b.example.test", "c.example.test", "127.0.0.1"];
-    const cert = await obtainCertificate({ client, names, solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names, solvers: { "http-01": http01 } });
     const leaf = parseCertificate(cert.certificatePem);
     expect(leaf.dnsNames.sort()).toEqual(["a.example.test", "b.example.test", "c.example.test"]);
     expect(leaf.ipAddresses).toEqual(["127.0.0.1"]);
@@ -62,9 +62,9 @@ describe("issuance against Pebble", () => {
 
   it("honours preferredChain by issuer common name", async () => {
     const client = await newClient();
-    const first = await obtainCertificate({ client, names: ["chain.example.test"], solvers: { "http-01": http01 } });
+    const first = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["chain.example.test"], solvers: { "http-01": http01 } });
     const wanted = first.alternates[1]!.issuerCommonName!;
-    const second = await obtainCertificate({ client, names: ["chain.example.test"], solvers: { "http-01": http01 }, preferredChain: wanted });
+    const second = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["chain.example.test"], solvers: { "http-01": http01 }, preferredChain: wanted });
     expect(second.chainPem).toBe(second.alternates[1]!.chainPem);
   });
 
@@ -72,6 +72,7 @@ describe("issuance against Pebble", () => {
     const client = await newClient();
     const calls: string[] = [];
     const cert = await obtainCertificate({
+      termsOfServiceAgreed: true,
       client,
       names: ["d1.example.test", "d2.example.test", "d3.example.test", "127.0.0.1"],
       solvers: { "dns-01": challtestsrvDns01(calls), "http-01": http01 },
@@ -92,6 +93,7 @@ describe("issuance against Pebble", () => {
     try {
       const client = await newClient();
       const cert = await obtainCertificate({
+        termsOfServiceAgreed: true,
         client,
         names: ["t1.example.test", "t2.example.test", "t3.example.test", "127.0.0.1"],
         solvers: { "tls-alpn-01": tls },
@@ -105,14 +107,14 @@ describe("issuance against Pebble", () => {
 
   it("a wildcard and its apex over dns-01", async () => {
     const client = await newClient();
-    const cert = await obtainCertificate({ client, names: ["*.wild.example.test", "wild.example.test"], solvers: { "dns-01": challtestsrvDns01() } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.wild.example.test", "wild.example.test"], solvers: { "dns-01": challtestsrvDns01() } });
     expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual(["*.wild.example.test", "wild.example.test"]);
   });
 
   it("rejects a wildcard without a dns-01 solver before sending anything", async () => {
     const counter = countingFetch(bed.pebble.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
-    const err = await obtainCertificate({ client, names: ["*.x.example.test"], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["*.x.example.test"], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     expect((err as IssuanceError).step).toBe("validate-input");
     expect((err as IssuanceError).identifier?.value).toBe("*.x.example.test");
@@ -121,19 +123,19 @@ describe("issuance against Pebble", () => {
 
   it("revokes with the account key and with the certificate key (RFC 8555 §7.6)", async () => {
     const client = await newClient();
-    const one = await obtainCertificate({ client, names: ["rev1.example.test"], solvers: { "http-01": http01 } });
+    const one = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["rev1.example.test"], solvers: { "http-01": http01 } });
     await client.revokeCertificate(one.certificatePem, { reason: RevocationReason.keyCompromise });
     const twice = await client.revokeCertificate(one.certificatePem).catch((e: unknown) => e);
     expect((twice as AcmeProblem).kind).toBe("alreadyRevoked");
 
-    const two = await obtainCertificate({ client, names: ["rev2.example.test"], solvers: { "http-01": http01 } });
+    const two = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["rev2.example.test"], solvers: { "http-01": http01 } });
     // Another account that holds the certificate key can revoke it too.
     const stranger = await newClient();
     await stranger.revokeCertificate(two.chainPem, { certificateKey: two.certificateKey!, reason: RevocationReason.superseded });
     const again = await client.revokeCertificate(two.certificatePem).catch((e: unknown) => e);
     expect((again as AcmeProblem).kind).toBe("alreadyRevoked");
     // And one that holds neither is refused.
-    const three = await obtainCertificate({ client, names: ["rev3.example.test"], solvers: { "http-01": http01 } });
+    const three = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["rev3.example.test"], solvers: { "http-01": http01 } });
     const refused = await stranger.revokeCertificate(three.certificatePem).catch((e: unknown) => e);
     expect((refused as AcmeProblem).kind).toBe("unauthorized");
   });

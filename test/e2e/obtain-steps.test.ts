@@ -28,6 +28,7 @@ describe("onProgress", () => {
     const lines: Array<{ event: string; fields: Record<string, unknown> | undefined }> = [];
     const names = ["p1.example.test", "p2.example.test", "p3.example.test"];
     const cert = await obtainCertificate({
+      termsOfServiceAgreed: true,
       client,
       names,
       solvers: { "http-01": http01 },
@@ -63,6 +64,7 @@ describe("onProgress", () => {
     const client = await newClient();
     const warnings: string[] = [];
     const cert = await obtainCertificate({
+      termsOfServiceAgreed: true,
       client,
       names: ["throws.example.test"],
       solvers: { "http-01": http01 },
@@ -99,7 +101,7 @@ describe("the caller's signal reaches every step", () => {
         total++;
         return bed.pebble.fetch(input, init);
       };
-      await obtainCertificate({ client: await newClient(counting), names: ["abort-probe.example.test"], solvers: { "http-01": http01 } });
+      await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(counting), names: ["abort-probe.example.test"], solvers: { "http-01": http01 } });
     }
     expect(total).toBeGreaterThanOrEqual(8);
     const searched: number[] = [];
@@ -124,6 +126,7 @@ describe("the caller's signal reaches every step", () => {
       const solver = new RecordingSolver();
       const started = Date.now();
       const err = await obtainCertificate({
+        termsOfServiceAgreed: true,
         client: await newClient(aborting),
         names: [`abort-${k}.example.test`],
         solvers: { "http-01": solver },

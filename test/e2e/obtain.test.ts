@@ -55,7 +55,7 @@ class RecordingSolver implements Solver {
 describe("obtainCertificate request counts", () => {
   it.each([1, 10])("%i names over http-01 with a new account take at most 2N + 8 requests", async (n) => {
     const { client, counter } = await freshClient();
-    const cert = await obtainCertificate({ client, names: names(n, `count${n}`), solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `count${n}`), solvers: { "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
     console.log(`requests for ${n} names: ${counter.count()} (budget ${2 * n + 8})`, counter.requests.map((r) => `${r.method} ${new URL(r.url).pathname.split("/")[1]}`).join(", "));
     expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
@@ -70,11 +70,11 @@ describe("obtainCertificate request counts", () => {
       const accountKey = await generateKeyPair();
       const list = names(5, "ready");
       const first = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, fetch: reusing.fetch });
-      await obtainCertificate({ client: first, names: list, solvers: { "http-01": http01 } });
+      await obtainCertificate({ termsOfServiceAgreed: true, client: first, names: list, solvers: { "http-01": http01 } });
       // A fresh client for the same account: directory, nonce, order (ready), finalize, poll, download.
       const again = countingFetch(reusing.fetch);
       const second = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, accountUrl: first.accountUrl!, fetch: again.fetch });
-      await obtainCertificate({ client: second, names: list, solvers: { "http-01": http01 } });
+      await obtainCertificate({ termsOfServiceAgreed: true, client: second, names: list, solvers: { "http-01": http01 } });
       expect(again.count()).toBeLessThanOrEqual(6);
       expect(again.requests.some((r) => /authz/i.test(r.url))).toBe(false);
     } finally {
@@ -110,7 +110,7 @@ describe("parallel signed requests (issue 14)", () => {
     const counter = countingFetch(bed.pebble.fetch);
     const flight = inFlightFetch(counter.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "always" });
-    const cert = await obtainCertificate({ client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
     const heads = counter.requests.filter((r) => r.method === "HEAD").length;
     const polls = counter.requests.filter((r) => r.url.includes("/my-order/")).length;
@@ -133,7 +133,7 @@ describe("parallel signed requests (issue 14)", () => {
     const counter = countingFetch(bed.pebble.fetch);
     const flight = inFlightFetch(counter.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "never" });
-    await obtainCertificate({ client, names: names(10, "near10"), solvers: { "http-01": http01 } });
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(10, "near10"), solvers: { "http-01": http01 } });
     expect(counter.requests.filter((r) => r.method === "HEAD").length).toBe(1);
     expect(flight.maxPosts()).toBe(1);
     expect(counter.count()).toBeLessThanOrEqual(2 * 10 + 8);
@@ -143,14 +143,14 @@ describe("parallel signed requests (issue 14)", () => {
 describe("obtainCertificate at scale", () => {
   it("100 names over http-01 in one order", async () => {
     const { client, counter } = await freshClient();
-    const cert = await obtainCertificate({ client, names: names(100, "h100"), solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(100, "h100"), solvers: { "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(100);
     expect(counter.count()).toBeLessThanOrEqual(2 * 100 + 8);
   });
 
   it.each([10, 100])("%i names over dns-01 in one order", async (n) => {
     const { client } = await freshClient();
-    const cert = await obtainCertificate({ client, names: names(n, `d${n}`), solvers: { "dns-01": dns01() } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `d${n}`), solvers: { "dns-01": dns01() } });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
   });
 });
@@ -159,7 +159,7 @@ describe("obtainCertificate failure handling", () => {
   it("a solver that throws in present for one name: a clean error, and cleanup ran for every name presented", async () => {
     const { client } = await freshClient();
     const solver = new RecordingSolver(http01, "bad-1.example.test");
-    const err = await obtainCertificate({ client, names: names(4, "bad"), solvers: { "http-01": solver }, concurrency: 1 }).catch((e: unknown) => e);
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(4, "bad"), solvers: { "http-01": solver }, concurrency: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     expect((err as IssuanceError).step).toBe("present");
     expect((err as IssuanceError).identifier?.value).toBe("bad-1.example.test");
@@ -178,6 +178,7 @@ describe("obtainCertificate failure handling", () => {
     };
     const events: string[] = [];
     const cert = await obtainCertificate({
+      termsOfServiceAgreed: true,
       client,
       names: ["plastic.example.test"],
       solvers: { "http-01": wrongHttp, "dns-01": dns01() },
@@ -194,7 +195,7 @@ describe("obtainCertificate failure handling", () => {
       present: async (ch, ctx) => http01.present(ch, { ...ctx, keyAuthorization: "wrong" }),
       cleanup: async (ch, ctx) => http01.cleanup(ch, ctx),
     };
-    const err = await obtainCertificate({ client, names: ["nohelp.example.test"], solvers: { "http-01": wrongHttp } }).catch((e: unknown) => e);
+    const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["nohelp.example.test"], solvers: { "http-01": wrongHttp } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IssuanceError);
     const e = err as IssuanceError;
     expect(e.step).toBe("validation");
@@ -208,7 +209,7 @@ describe("obtainCertificate failure handling", () => {
     const { client } = await freshClient();
     const solver = new RecordingSolver(http01, undefined, true);
     const controller = new AbortController();
-    const pending = obtainCertificate({ client, names: names(3, "abort"), solvers: { "http-01": solver }, signal: controller.signal });
+    const pending = obtainCertificate({ termsOfServiceAgreed: true, client, names: names(3, "abort"), solvers: { "http-01": solver }, signal: controller.signal });
     // Abort once the solver has been asked to present (the order exists by then).
     for (let i = 0; i < 200 && solver.presented.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(solver.presented.length).toBeGreaterThan(0);
@@ -222,7 +223,7 @@ describe("obtainCertificate failure handling", () => {
   it("rejects invalid names before any request, naming the bad one", async () => {
     const { client, counter } = await freshClient();
     for (const bad of ["exa mple.test", "-lead.example.test", "a..b.test", "*.*.example.test", "x.*.example.test", "single"]) {
-      const err = await obtainCertificate({ client, names: ["ok.example.test", bad], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
+      const err = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["ok.example.test", bad], solvers: { "http-01": http01 } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IssuanceError);
       expect((err as IssuanceError).code).toBe("invalid_identifier");
       expect((err as Error).message).toContain(JSON.stringify(bad));
@@ -232,7 +233,7 @@ describe("obtainCertificate failure handling", () => {
 
   it("converts Unicode names to A-labels", async () => {
     const { client } = await freshClient();
-    const cert = await obtainCertificate({ client, names: ["bücher.example.test"], solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: ["bücher.example.test"], solvers: { "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["xn--bcher-kva.example.test"]);
   });
 });
@@ -246,7 +247,7 @@ describe("rejected nonces", () => {
       const counter = countingFetch(flaky.fetch);
       for (let i = 0; i < 30; i++) {
         const client = new AcmeClient({ directoryUrl: flaky.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
-        const cert = await obtainCertificate({ client, names: [`nonce-${i}.example.test`], solvers: { "http-01": http01 } });
+        const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: [`nonce-${i}.example.test`], solvers: { "http-01": http01 } });
         if (parseCertificate(cert.certificatePem).dnsNames[0] === `nonce-${i}.example.test`) ok++;
       }
       expect(ok).toBe(30);
@@ -255,7 +256,7 @@ describe("rejected nonces", () => {
       for (let i = 0; i < 5; i++) {
         const client = new AcmeClient({ directoryUrl: flaky.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces: "always" });
         const list = names(6, `farnonce${i}`);
-        const cert = await obtainCertificate({ client, names: list, solvers: { "http-01": http01 }, concurrency: 6 });
+        const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: list, solvers: { "http-01": http01 }, concurrency: 6 });
         expect(parseCertificate(cert.certificatePem).dnsNames.sort()).toEqual(list.sort());
       }
     } finally {

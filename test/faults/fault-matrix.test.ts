@@ -64,6 +64,7 @@ describe("fault matrix: every fault at every step", () => {
         const start = proxy.requests.length;
         proxy.addRule({ method, path, times: times ?? 1, fault });
         const manager = new CertificateManager({
+          termsOfServiceAgreed: true,
           storage,
           directoryUrl: proxy.directoryUrl,
           fetch: proxy.fetch,

@@ -53,6 +53,7 @@ const reportingFetch: typeof fetch = async (input, init) => {
 
 const storage = await openStorage();
 const manager = new CertificateManager({
+  termsOfServiceAgreed: true,
   storage,
   fetch: reportingFetch,
   directoryUrl: config.directoryUrl,

@@ -56,6 +56,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 60_000)
 async function issueThroughFault(storage: Storage, names: string[], at: string, fault: () => Promise<void>): Promise<{ errors: unknown[]; finalizes: number }> {
   tokens = storage;
   const manager = new CertificateManager({
+    termsOfServiceAgreed: true,
     storage,
     directoryUrl: proxy.directoryUrl,
     fetch: proxy.fetch,

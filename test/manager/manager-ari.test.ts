@@ -52,7 +52,7 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
     ariWindow("2027-03-01T00:00:00Z", "2027-03-03T00:00:00Z");
     let now = Date.now();
     const events: ManagerEvent[] = [];
-    const m = new CertificateManager({ storage, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, now: () => now, onEvent: (e) => events.push(e) });
+    const m = new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, now: () => now, onEvent: (e) => events.push(e) });
     const cert = await m.manage(["ari.example.test"]);
     expect(cert.renewAt.getTime()).toBeGreaterThanOrEqual(Date.parse("2027-03-01T00:00:00Z"));
     expect(cert.renewAt.getTime()).toBeLessThanOrEqual(Date.parse("2027-03-03T00:00:00Z"));
@@ -84,6 +84,7 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
 
   it("falls back to the next issuer when the first cannot issue", async () => {
     const m = new CertificateManager({
+      termsOfServiceAgreed: true,
       storage: new MemoryStorage(),
       // Nothing listens here: every request fails, so the fallback CA issues.
       directoryUrl: "https://127.0.0.1:1/dir",
@@ -102,7 +103,7 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
     ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z");
     const shared = new MemoryStorage();
     let now = Date.now();
-    const options = { storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, now: () => now, solvers: { "http-01": new StorageHttp01Solver(storage) } };
+    const options = { termsOfServiceAgreed: true, storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, now: () => now, solvers: { "http-01": new StorageHttp01Solver(storage) } };
     // A serves from memory for a long time; B renews meanwhile.
     const a = new CertificateManager({ ...options, cacheTtlMs: 10 * 3_600_000 });
     const first = await a.manage(["lost-update.example.test"]);
@@ -125,6 +126,7 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
     proxyB.addRule(withAri(proxyB));
     ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z", "3600", proxyB);
     const m = new CertificateManager({
+      termsOfServiceAgreed: true,
       storage: new MemoryStorage(),
       directoryUrl: proxy.directoryUrl,
       fetch: proxy.fetch,
@@ -148,7 +150,7 @@ describe("CertificateManager with ARI (RFC 9773)", () => {
     proxy.addRule(withAri(proxy));
     ariWindow("2030-03-01T00:00:00Z", "2030-03-03T00:00:00Z");
     const shared = new MemoryStorage();
-    const m = new CertificateManager({ storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, retry: { maxAttempts: 1 }, solvers: { "http-01": new StorageHttp01Solver(storage) } });
+    const m = new CertificateManager({ termsOfServiceAgreed: true, storage: shared, directoryUrl: proxy.directoryUrl, fetch: proxy.fetch, retry: { maxAttempts: 1 }, solvers: { "http-01": new StorageHttp01Solver(storage) } });
     const cert = await m.manage(["retry-after.example.test"]);
     proxy.addRule({ method: "POST", path: "/order-plz", times: Infinity, fault: { kind: "status", status: 429, retryAfter: "7200", detail: "slow down", withNonce: true } });
     const before = Date.now();

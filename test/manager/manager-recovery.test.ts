@@ -14,7 +14,7 @@ const bed = useManagerBed();
 
 const fastRetry = { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 };
 function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) {
-  return new CertificateManager({ storage, directoryUrl: bed.pebble.directoryUrl, fetch: bed.pebble.fetch, retry: fastRetry, lockWaitMs: 10_000, ...extra });
+  return new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: bed.pebble.directoryUrl, fetch: bed.pebble.fetch, retry: fastRetry, lockWaitMs: 10_000, ...extra });
 }
 let unique = 0;
 const names = (tag: string, n = 1) => Array.from({ length: n }, (_, i) => `${tag}${++unique}-${i}.recovery.test`);

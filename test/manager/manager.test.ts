@@ -13,6 +13,7 @@ const fastRetry = { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 };
 
 function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) {
   return new CertificateManager({
+    termsOfServiceAgreed: true,
     storage,
     directoryUrl: bed.pebble.directoryUrl,
     fetch: bed.pebble.fetch,

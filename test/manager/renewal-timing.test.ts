@@ -17,7 +17,7 @@ async function simulate(lifetimeDays: number, options: { renewBefore?: RenewBefo
     token: (t) => http01.response(t),
     ...(options.ari ? { ari: { ...options.ari, retryAfterSeconds: 6 * 3600 } } : {}),
   });
-  const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => now, ...(options.renewBefore ? { renewBefore: options.renewBefore } : {}) });
+  const m = new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => now, ...(options.renewBefore ? { renewBefore: options.renewBefore } : {}) });
   await m.manage(["timing.example.test"]);
   const tick = (lifetimeDays * DAY) / 200;
   let expiredTicks = 0;

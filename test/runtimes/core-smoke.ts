@@ -45,6 +45,7 @@ report({ check: "webcrypto", keyPemBytes: pem.length, csrBytes: csr.length });
 
 // One real issuance: the manager's http-01 tokens served by this runtime's own HTTP server.
 const manager = new CertificateManager({
+  termsOfServiceAgreed: true,
   storage: new MemoryStorage(),
   directoryUrl: testBed.directoryUrl,
   fetch: trustingFetch(testBed.caPem),

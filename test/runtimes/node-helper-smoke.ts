@@ -13,6 +13,7 @@ import { check, report, runtime, testBed, trustingFetch } from "./runtime-env.ts
 import { handshake, httpsGet, normalizeSerial } from "./tls-client.ts";
 
 const manager = new CertificateManager({
+  termsOfServiceAgreed: true,
   storage: new MemoryStorage(),
   directoryUrl: testBed.directoryUrl,
   fetch: trustingFetch(testBed.caPem),

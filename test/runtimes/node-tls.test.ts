@@ -26,6 +26,7 @@ const names = (tag: string, n = 1) => Array.from({ length: n }, (_, i) => `${tag
 
 function manager(extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}): CertificateManager {
   return new CertificateManager({
+    termsOfServiceAgreed: true,
     storage: new MemoryStorage(),
     directoryUrl: pebble.directoryUrl,
     fetch: pebble.fetch,

@@ -15,6 +15,7 @@ import { handshake, httpsGet, normalizeSerial } from "./tls-client.ts";
 
 const reusePort = process.argv.includes("reuse-port");
 const manager = new CertificateManager({
+  termsOfServiceAgreed: true,
   storage: new MemoryStorage(),
   directoryUrl: testBed.directoryUrl,
   fetch: trustingFetch(testBed.caPem),

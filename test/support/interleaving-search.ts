@@ -100,6 +100,7 @@ async function scheduleOn(s: Scheduler): Promise<Outcome> {
   // ---- processes
   const managerFor = (actor: string) =>
     new CertificateManager({
+      termsOfServiceAgreed: true,
       storage: store.viewFor(actor),
       directoryUrl: ca.directoryUrl,
       fetch: s.fetchFor(actor, ca.fetch),

@@ -48,7 +48,7 @@ export async function startWorker(pebble: PebbleInstance, options: { port?: numb
       RENEWAL_INDEX: { className: "RenewalIndex", useSQLite: true },
       CERTIFICATE_RENEWER: { className: "CertificateRenewer", useSQLite: true },
     },
-    bindings: { ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
+    bindings: { ACME_DIRECTORY_URL: pebble.directoryUrl, ACME_TERMS_OF_SERVICE_AGREED: "true", ADMIN_TOKEN, ...options.vars },
     outboundService: (request) => pebble.fetch(request as unknown as Request) as never,
     ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
   });
