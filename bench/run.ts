@@ -12,7 +12,7 @@ import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
 import { bundleSizes } from "./bundle-size.ts";
 import { dnsPersistBench } from "./dns-persist.ts";
-import { fleetStorageBench } from "./fleet-storage.ts";
+import { fleetStorageBench, fleetStorageLine } from "./fleet-storage.ts";
 import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
@@ -143,7 +143,7 @@ for (const p of persist) {
   lines.push(`${p.challenge.padEnd(14)} | ${String(p.baseNames).padEnd(10)} | ${`${p.caRequests} [${budget} ${mark(p.caRequests <= budget)}]`.padEnd(19)} | ${String(p.dohQueries).padEnd(11)} | ${String(p.dnsWrites).padEnd(24)} | ${p.wallMs}`);
 }
 for (const f of fleet) {
-  lines.push(`fleet storage ${f.backend}: lock acquire+release median ${f.lockMedianMs.toFixed(2)} ms, p99 ${f.lockP99Ms.toFixed(2)} ms; due-index pass over ${f.dueRecords.toLocaleString("en")} records: ${f.dueRead} read in ${f.duePassMs.toFixed(2)} ms`);
+  lines.push(fleetStorageLine(f));
 }
 lines.push("");
 lines.push(`edgecert at a distance: ${WAN_RTT_MS} ms RTT (TCP proxy) in front of Pebble, http-01, new account, process start included, median of ${WAN_RUNS}`);

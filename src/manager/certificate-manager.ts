@@ -6,6 +6,7 @@ import type { Solver } from "../acme/solver.ts";
 import type { RevocationReasonCode } from "../acme/types.ts";
 import { EdgecertError } from "../errors.ts";
 import { silentLogger, type Logger } from "../logger.ts";
+import type { DueIndex } from "../storage/due-index.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { ExternalAccountBinding } from "../webcrypto/jws.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
@@ -13,6 +14,7 @@ import { parseCertificate } from "../webcrypto/x509.ts";
 import { Accounts, type IssuerOptions } from "./accounts.ts";
 import { mergeRenewal, renewalStateFor } from "./ari.ts";
 import { CertificateStore } from "./certificate-store.ts";
+import { DueSchedule } from "./due-schedule.ts";
 import type { ManagerEvent } from "./events.ts";
 import type { HostPolicy } from "./host-policy.ts";
 import { Issuance } from "./issuance.ts";
@@ -22,7 +24,7 @@ import { covers, lookupNames, NameIndex } from "./name-index.ts";
 import { OnDemandGate, type OnDemandLimits } from "./on-demand-gate.ts";
 import { OrderIntents } from "./order-intents.ts";
 import type { CertificateRecord } from "./records.ts";
-import { isDue, type RenewBefore } from "./renewal-schedule.ts";
+import { isDue, nextCheckAt, type RenewBefore } from "./renewal-schedule.ts";
 import { StorageHttp01Solver } from "./storage-http01-solver.ts";
 import { certificateId, keys } from "./storage-keys.ts";
 
@@ -107,6 +109,7 @@ export class CertificateManager {
   private readonly http01: StorageHttp01Solver;
   private readonly lock: LockTiming;
   private readonly store: CertificateStore;
+  private readonly due: DueSchedule;
   private readonly index: NameIndex;
   private readonly intents: OrderIntents;
   private readonly accounts: Accounts;
@@ -133,7 +136,8 @@ export class CertificateManager {
     this.now = options.now ?? Date.now;
     this.http01 = new StorageHttp01Solver(this.storage);
     this.lock = { ttlMs, waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, logger: this.logger, ...(options.sleep ? { sleep: options.sleep } : {}) };
-    this.store = new CertificateStore(this.storage, options.cacheTtlMs ?? 60_000, this.now);
+    this.due = new DueSchedule(this.storage, this.logger);
+    this.store = new CertificateStore(this.storage, options.cacheTtlMs ?? 60_000, this.now, this.due);
     this.index = new NameIndex(this.storage);
     this.intents = new OrderIntents(this.storage);
     this.accounts = new Accounts({
@@ -235,24 +239,46 @@ export class CertificateManager {
     }
   }
 
-  /** Renews every stored certificate that is due (or whose ARI window moved), then sweeps abandoned intents and tokens. */
+  /**
+   * Renews every stored certificate that is due (or whose ARI window moved), then sweeps abandoned
+   * intents and tokens. When the storage keeps a due index ({@link DueIndex}: Redis, PostgreSQL,
+   * Deno KV), a pass reads only the certificates it lists as due — O(due), not O(all) — and re-reads
+   * each before acting; the first pass on a store without the index marker lists every certificate
+   * once to enter it. Without a due index, every pass lists every certificate.
+   */
   async renewDue(options: { signal?: AbortSignal } = {}): Promise<RenewDueResult> {
     const result: RenewDueResult = { checked: 0, renewed: [], failed: [] };
-    let cursor: string | undefined;
-    do {
-      const page = await this.storage.list(keys.certificatePrefix, cursor ? { cursor } : {});
-      for (const key of page.keys) {
-        const record = await this.store.get(key.slice(keys.certificatePrefix.length).replace(/\.json$/, ""));
-        if (!record) continue;
-        result.checked++;
-        try {
-          if ((await this.maintainRecord(record, options.signal)).renewed) result.renewed.push(record.id);
-        } catch (err) {
-          result.failed.push({ id: record.id, error: err instanceof Error ? err.message : String(err) });
-        }
+    const look = async (record: CertificateRecord): Promise<void> => {
+      result.checked++;
+      try {
+        if ((await this.maintainRecord(record, options.signal)).renewed) result.renewed.push(record.id);
+      } catch (err) {
+        result.failed.push({ id: record.id, error: err instanceof Error ? err.message : String(err) });
       }
-      cursor = page.cursor;
-    } while (cursor);
+    };
+    if (await this.due.ready()) {
+      await this.due.forEachDue(this.now(), async (entry) => {
+        // The entry is a hint: the record decides. An entry earlier than its record (a crash between
+        // the two writes) is moved to the record's time, one for a deleted record cleared.
+        const record = (await this.store.read(entry.id))?.value;
+        if (record && nextCheckAt(record.renewal) <= this.now()) return look(record);
+        await this.repairDue(entry.id, options.signal).catch((err: unknown) => this.logger.log("warn", "manager.due_index_repair_failed", { id: entry.id, error: String(err) }));
+      });
+    } else {
+      let entered = this.due.indexed;
+      let cursor: string | undefined;
+      do {
+        const page = await this.storage.list(keys.certificatePrefix, cursor ? { cursor } : {});
+        for (const key of page.keys) {
+          const record = await this.store.get(key.slice(keys.certificatePrefix.length).replace(/\.json$/, ""));
+          if (!record) continue;
+          if (entered) entered = await this.due.enter(record).then(() => true, () => false);
+          await look(record);
+        }
+        cursor = page.cursor;
+      } while (cursor);
+      if (entered) await this.due.markReady(this.now()).catch((err: unknown) => this.logger.log("warn", "manager.due_index_write_failed", { error: String(err) }));
+    }
     await this.sweep(options.signal).catch((err: unknown) => this.logger.log("warn", "manager.sweep_failed", { error: String(err) }));
     return result;
   }
@@ -432,6 +458,13 @@ export class CertificateManager {
       if (read) await this.issuance.complete(read.value, held);
     });
     this.indexChecked.add(record.id);
+  }
+
+  /** Under the certificate's lock (skipped while another instance holds it: it writes the entry itself), sets its due entry from the stored record. */
+  private async repairDue(id: string, signal?: AbortSignal): Promise<void> {
+    await ifUnlocked(this.storage, keys.certificateLock(id), { ...this.lock, signal }, async (held) => {
+      await this.due.repair(id, (await this.store.read(id))?.value, held.fence);
+    });
   }
 
   /** Forgets a certificate: record, the index entries pointing at it, its intent — all fenced. */

@@ -1,5 +1,6 @@
 import { EdgecertError } from "../errors.ts";
 import type { Fence, Storage } from "../storage/storage.ts";
+import type { DueSchedule } from "./due-schedule.ts";
 import type { CertificateRecord } from "./records.ts";
 import { keys } from "./storage-keys.ts";
 import { readJson, replacing, writeJson, type Versioned } from "./stored-json.ts";
@@ -25,7 +26,8 @@ export function isOlderCertificate(candidate: CertificateRecord, stored: Certifi
  * forward only. Every write replaces exactly the version that was read (compare-and-set) and carries
  * the fence of the certificate's lock, so a lapsed holder or a stale read cannot write; a record
  * holding an older certificate than the stored one is refused. Reads for serving may come from a
- * short memory cache, which also only moves forward.
+ * short memory cache, which also only moves forward. Every write and delete also keeps the due index
+ * ({@link DueSchedule}) no later than the record, fenced the same way.
  */
 export class CertificateStore {
   readonly #cache = new Map<string, { record: CertificateRecord; until: number }>();
@@ -35,6 +37,7 @@ export class CertificateStore {
     private readonly storage: Storage,
     private readonly cacheTtlMs: number,
     private readonly now: () => number,
+    private readonly due: DueSchedule,
   ) {}
 
   /** The stored record with its version (always from storage). */
@@ -70,14 +73,17 @@ export class CertificateStore {
         `refusing to replace certificate ${read.value.serialNumber} of ${next.id} with the older ${next.serialNumber}`,
       );
     }
+    await this.due.beforeWrite(next, fence);
     await writeJson(this.storage, keys.certificate(next.id), next, replacing(this.storage, read, fence));
     this.remember(next);
+    await this.due.afterWrite(next, fence);
   }
 
   /** Deletes exactly the version `read` returned, fenced by the certificate's lock. */
   async delete(read: Versioned<CertificateRecord>, fence: Fence): Promise<void> {
     await this.storage.delete(keys.certificate(read.value.id), replacing(this.storage, read, fence));
     this.forget(read.value);
+    await this.due.afterDelete(read.value.id, fence);
   }
 
   /** Drops a record from memory (after it was deleted). */

@@ -29,4 +29,6 @@ export const keys = {
   nameIndex: (name: string) => `names/${name.replace(/^\*\./, "_wildcard.")}`,
   httpToken: (token: string) => `challenges/http-01/${token}`,
   httpTokenPrefix: "challenges/http-01/",
+  /** Exists once every certificate record has a due-index entry (see DueSchedule). */
+  dueIndexReady: "due-index/ready.json",
 } as const;

@@ -39,7 +39,7 @@ export type {
   DurableObjectStateLike,
   SqlValueLike,
 } from "./workers-bindings.ts";
-export { dueIndexOf, type DueIndex, type DueEntry, type StorageWithDueIndex } from "./due-index.ts";
+export { dueIndexOf, type DueIndex, type DueEntry, type DueWriteOptions, type StorageWithDueIndex } from "./due-index.ts";
 export { RedisStorage, type RedisStorageOptions } from "./redis/redis-storage.ts";
 export { fromNodeRedis, fromIoredis, fromBunRedis, type RedisScriptClient, type NodeRedisLike, type IoredisLike, type BunRedisLike } from "./redis/redis-client.ts";
 export { PostgresStorage, type PostgresStorageOptions } from "./postgres/postgres-storage.ts";

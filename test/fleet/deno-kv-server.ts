@@ -48,9 +48,9 @@ async function call(op: string, a: any[]): Promise<unknown> {
       await leases.get(a[0])!.release();
       return null;
     case "setDue":
-      return await storage.setDue(a[0], a[1]);
+      return await storage.setDue(a[0], a[1], a[2] ?? undefined);
     case "clearDue":
-      return await storage.clearDue(a[0]);
+      return await storage.clearDue(a[0], a[1] ?? undefined);
     case "due":
       return await storage.due(a[0], a[1]);
     default:

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
+import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
 
 const deno = denoBinary();
@@ -26,6 +27,10 @@ describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--u
   runStorageConformance("DenoKvStorage", () => a.storage);
   runWriteConditionsConformance("DenoKvStorage", () => a.storage);
   runDueIndexConformance("DenoKvStorage", () => a.storage);
+  runRenewDueIndexTests("DenoKvStorage", async () => {
+    const kv = await startDenoKv(join(dir, "kv.sqlite3"), `renew-${crypto.randomUUID().slice(0, 8)}`);
+    return { storage: kv.storage, close: () => kv.stop() };
+  });
 
   it("two deno processes on one store: values, versions and fencing agree", async () => {
     await a.storage.put("shared/k", Uint8Array.of(0, 1, 255));

@@ -5,6 +5,7 @@ import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts"
 import { fromPg, fromPostgresJs } from "../../src/storage/postgres/postgres-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
+import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 
 const bin = postgresBinDir();
@@ -39,6 +40,11 @@ describe.skipIf(!bin && !process.env.CI)("PostgresStorage against a private Post
   runStorageConformance("PostgresStorage (postgres.js)", viaPostgresJs);
   runWriteConditionsConformance("PostgresStorage (postgres.js)", viaPostgresJs);
   runDueIndexConformance("PostgresStorage (postgres.js)", viaPostgresJs);
+  runRenewDueIndexTests("PostgresStorage", async () => {
+    const storage = new PostgresStorage({ client: fromPg(pool), table: `renew_${crypto.randomUUID().slice(0, 8).replace(/-/g, "")}` });
+    await storage.migrate();
+    return { storage };
+  });
 
   it("both clients share one table; migrate() is idempotent", async () => {
     const a = new PostgresStorage({ client: fromPg(pool), table: "shared" });

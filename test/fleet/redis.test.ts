@@ -5,6 +5,7 @@ import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
 import { fromIoredis, fromNodeRedis } from "../../src/storage/redis/redis-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
+import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
 
 const binary = redisServerBinary();
@@ -37,6 +38,7 @@ describe.skipIf(!binary && !process.env.CI)("RedisStorage against a private redi
   runStorageConformance("RedisStorage (ioredis)", viaIoredis);
   runWriteConditionsConformance("RedisStorage (ioredis)", viaIoredis);
   runDueIndexConformance("RedisStorage (ioredis)", viaIoredis);
+  runRenewDueIndexTests("RedisStorage", async () => ({ storage: new RedisStorage({ client: fromIoredis(ioredis), prefix: `renew-${crypto.randomUUID().slice(0, 8)}` }) }));
 
   it("both clients see one store under one prefix, and prefixes keep stores apart", async () => {
     const a = new RedisStorage({ client: fromNodeRedis(nodeRedis), prefix: "shared" });

@@ -155,5 +155,38 @@ export function runDueIndexConformance(name: string, make: () => (Storage & DueI
       await expectCode(s.setDue(`${p}/x`, Number.NaN), "invalid_input");
       await expectCode(s.setDue("../x", base), "invalid_input");
     });
+
+    it("earlierOnly moves an entry earlier, never later, and creates a missing one", async () => {
+      const s = await make();
+      const p = unique("e");
+      const base = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const at = async (id: string) => (await s.due(base + 1e9, 10_000)).find((e) => e.id === id)?.dueAtMs;
+      await s.setDue(`${p}/a`, base + 5_000);
+      await s.setDue(`${p}/a`, base + 9_000, { earlierOnly: true });
+      expect(await at(`${p}/a`)).toBe(base + 5_000);
+      await s.setDue(`${p}/a`, base + 1_000, { earlierOnly: true });
+      expect(await at(`${p}/a`)).toBe(base + 1_000);
+      await s.setDue(`${p}/new`, base + 7_000, { earlierOnly: true });
+      expect(await at(`${p}/new`)).toBe(base + 7_000);
+    });
+
+    it("fenced entries: written while the lease holds, refused (lease_lost, unchanged) once it was released or taken over", async () => {
+      const s = await make();
+      const p = unique("f");
+      const base = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const at = async (id: string) => (await s.due(base + 1e9, 10_000)).find((e) => e.id === id)?.dueAtMs;
+      const lease = await s.lock(`${p}/lock`, { ttlMs: 30_000 });
+      await s.setDue(`${p}/c`, base + 1_000, { fence: lease });
+      await lease.release();
+      await expectCode(s.setDue(`${p}/c`, base + 90_000, { fence: lease }), "lease_lost");
+      await expectCode(s.clearDue(`${p}/c`, { fence: lease }), "lease_lost");
+      expect(await at(`${p}/c`)).toBe(base + 1_000);
+      const next = await s.lock(`${p}/lock`, { ttlMs: 30_000 });
+      await expectCode(s.setDue(`${p}/c`, base + 90_000, { fence: lease, earlierOnly: true }), "lease_lost");
+      await s.clearDue(`${p}/c`, { fence: next });
+      expect(await at(`${p}/c`)).toBeUndefined();
+      await s.clearDue(`${p}/c`, { fence: next }); // missing: still fine while the lease holds
+      await next.release();
+    });
   });
 }

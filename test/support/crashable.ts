@@ -31,25 +31,7 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     }
     return res;
   };
-  const wrapLease = (lease: Lease): Lease => ({
-    get name() {
-      return lease.name;
-    },
-    get token() {
-      return lease.token;
-    },
-    get expiresAt() {
-      return lease.expiresAt;
-    },
-    release: async () => {
-      alive();
-      await lease.release();
-    },
-    renew: async (ttl?: number) => {
-      alive();
-      await lease.renew(ttl);
-    },
-  });
+  const wrapLease = (lease: Lease): Lease => leaseOfDying(lease, alive);
   const storage: Storage = {
     get: async (key) => (alive(), inner.storage.get(key)),
     getEntry: async (key) => (alive(), inner.storage.getEntry(key)),
@@ -76,6 +58,29 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     },
     get dead() {
       return dead;
+    },
+  };
+}
+
+/** `lease` as a process that may die sees it: every call checks `alive` first (a dead process releases nothing). */
+export function leaseOfDying(lease: Lease, alive: () => void): Lease {
+  return {
+    get name() {
+      return lease.name;
+    },
+    get token() {
+      return lease.token;
+    },
+    get expiresAt() {
+      return lease.expiresAt;
+    },
+    release: async () => {
+      alive();
+      await lease.release();
+    },
+    renew: async (ttl?: number) => {
+      alive();
+      await lease.renew(ttl);
     },
   };
 }

@@ -5,10 +5,12 @@
  * operation of every actor waiting at a scheduler gate. MemoryStorage keeps leases on the real
  * clock, which a search cannot move; this model exists for that alone and follows the same rules.
  * It also records, for the invariant checks, every write that was accepted and under which fence.
+ * With `dueIndex`, views are also a {@link DueIndex} (fenced like writes; `earlierOnly` as specified).
  * @module
  */
 import { EdgecertError } from "../../src/errors.ts";
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../../src/storage/storage.ts";
+import type { DueEntry, DueIndex, DueWriteOptions } from "../../src/storage/due-index.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 interface Held {
@@ -40,8 +42,15 @@ export class ModelStorage {
   refusedConflict = 0;
   /** Called on every accepted write, before it takes effect. */
   onWrite?: (write: AcceptedWrite, before: Uint8Array | undefined) => void;
+  /** Due-index entries (with `dueIndex`). */
+  readonly due = new Map<string, number>();
+  /** Called after every accepted due-index write, with the id it changed. */
+  onDueWrite?: (id: string, actor: string) => void;
 
-  constructor(private readonly scheduler: Scheduler) {}
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly dueIndex = false,
+  ) {}
 
   /** The live holder of lock `name`, if any. */
   holder(name: string): Held | undefined {
@@ -101,7 +110,36 @@ export class ModelStorage {
         }
       },
     };
-    return view;
+    if (!this.dueIndex) return view;
+    const index: DueIndex = {
+      setDue: async (id: string, dueAtMs: number, options?: DueWriteOptions) => {
+        await gate(`setDue ${id}`);
+        this.#checkFence(`setDue ${id}`, options?.fence);
+        const current = this.due.get(id);
+        if (!(options?.earlierOnly && current !== undefined && current <= dueAtMs)) this.due.set(id, Math.floor(dueAtMs));
+        this.onDueWrite?.(id, actor);
+      },
+      clearDue: async (id: string, options?: Pick<DueWriteOptions, "fence">) => {
+        await gate(`clearDue ${id}`);
+        this.#checkFence(`clearDue ${id}`, options?.fence);
+        this.due.delete(id);
+        this.onDueWrite?.(id, actor);
+      },
+      due: async (untilMs: number, limit: number): Promise<DueEntry[]> => {
+        await gate("due");
+        return [...this.due].filter(([, at]) => at <= untilMs).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).slice(0, limit).map(([id, dueAtMs]) => ({ id, dueAtMs }));
+      },
+    };
+    return Object.assign(view, index);
+  }
+
+  #checkFence(what: string, fence: { name: string; token: number } | undefined): void {
+    if (!fence) return;
+    const held = this.locks.get(fence.name);
+    if (!held || held.token !== fence.token || held.expiresAt <= this.scheduler.now) {
+      this.refusedStale++;
+      throw new EdgecertError("lease_lost", `${what}: lease ${fence.name} (token ${fence.token}) is not held`);
+    }
   }
 
   #grant(actor: string, name: string, ttlMs: number): Lease {
@@ -132,13 +170,7 @@ export class ModelStorage {
 
   #write(actor: string, op: "put" | "delete", key: string, value: Uint8Array | undefined, when: WriteConditions | undefined): void {
     const current = this.values.get(key);
-    if (when?.fence) {
-      const held = this.locks.get(when.fence.name);
-      if (!held || held.token !== when.fence.token || held.expiresAt <= this.scheduler.now) {
-        this.refusedStale++;
-        throw new EdgecertError("lease_lost", `${op} ${key}: lease ${when.fence.name} (token ${when.fence.token}) is not held`);
-      }
-    }
+    this.#checkFence(`${op} ${key}`, when?.fence);
     if (when && "ifVersion" in when && when.ifVersion !== undefined) {
       const ok = when.ifVersion === null ? current === undefined : current !== undefined && String(current.version) === when.ifVersion;
       if (!ok) {

@@ -4,7 +4,7 @@
  * Errors come back as EdgecertError with the same code.
  */
 import { EdgecertError, type EdgecertErrorCode } from "../../src/errors.ts";
-import type { DueEntry, DueIndex } from "../../src/storage/due-index.ts";
+import type { DueEntry, DueIndex, DueWriteOptions } from "../../src/storage/due-index.ts";
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../../src/storage/storage.ts";
 import { base64Decode, base64Encode } from "../../src/webcrypto/base64url.ts";
 
@@ -78,15 +78,21 @@ export class RemoteStorage implements Storage, DueIndex {
       },
     };
   }
-  async setDue(id: string, dueAtMs: number): Promise<void> {
-    await this.#rpc("setDue", [id, dueAtMs]);
+  async setDue(id: string, dueAtMs: number, options?: DueWriteOptions): Promise<void> {
+    await this.#rpc("setDue", [id, dueAtMs, plainDueOptions(options)]);
   }
-  async clearDue(id: string): Promise<void> {
-    await this.#rpc("clearDue", [id]);
+  async clearDue(id: string, options?: Pick<DueWriteOptions, "fence">): Promise<void> {
+    await this.#rpc("clearDue", [id, plainDueOptions(options)]);
   }
   async due(untilMs: number, limit: number): Promise<DueEntry[]> {
     return await this.#rpc("due", [untilMs, limit]);
   }
+}
+
+/** Due-index options with a plain fence. */
+function plainDueOptions(options: DueWriteOptions | undefined): unknown {
+  if (!options) return null;
+  return { ...(options.earlierOnly ? { earlierOnly: true } : {}), ...(options.fence ? { fence: { name: options.fence.name, token: options.fence.token } } : {}) };
 }
 
 /** A fence as plain { name, token } (a Lease object does not survive JSON). */

@@ -7,7 +7,7 @@ import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
 import { checkConditions, refusedWrite, type WriteRefusal } from "../conditional-write.ts";
-import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { DenoKvLike, KvAtomicLike, KvEntryLike, KvKeyLike } from "./deno-kv-like.ts";
 
 /** Options for {@link DenoKvStorage}. */
@@ -126,14 +126,15 @@ export class DenoKvStorage implements Storage, DueIndex {
     return await acquireWithin(name, settings, () => this.#tryLock(name, settings.ttlMs));
   }
 
-  async setDue(id: string, dueAtMs: number): Promise<void> {
-    const at = checkDueEntry(id, dueAtMs);
-    await this.#moveDue(id, at);
+  async setDue(id: string, dueAtMs: number, options?: DueWriteOptions): Promise<void> {
+    const at = checkDueEntry(id, dueAtMs, options);
+    await this.#moveDue(id, at, options);
   }
 
-  async clearDue(id: string): Promise<void> {
+  async clearDue(id: string, options?: Pick<DueWriteOptions, "fence">): Promise<void> {
     assertValidKey(id, "due id");
-    await this.#moveDue(id, undefined);
+    checkDueOptions(options);
+    await this.#moveDue(id, undefined, options);
   }
 
   async due(untilMs: number, limit: number): Promise<DueEntry[]> {
@@ -209,11 +210,19 @@ export class DenoKvStorage implements Storage, DueIndex {
     return false;
   }
 
-  async #moveDue(id: string, at: number | undefined): Promise<void> {
+  /** Moves (or removes) `id`'s entry; a fence is checked on the lock record's versionstamp in the same commit. */
+  async #moveDue(id: string, at: number | undefined, options: DueWriteOptions | undefined): Promise<void> {
     const pointer: KvKeyLike = [this.#p, "di", id];
+    const fence = options?.fence;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const entry = await this.#call("setDue", () => this.#kv.get(pointer));
+      const [entry, lock] = await Promise.all([
+        this.#call("setDue", () => this.#kv.get(pointer)),
+        fence ? this.#call("setDue", () => this.#kv.get(this.#lockKey(fence.name))) : undefined,
+      ]);
+      if (fence && judge({ fence }, entry, lock) === "lease_lost") throw dueLeaseLost(id, fence);
+      if (options?.earlierOnly && at !== undefined && typeof entry.value === "number" && entry.value <= at) return;
       const atomic = this.#kv.atomic().check({ key: pointer, versionstamp: entry.versionstamp });
+      if (fence && lock) atomic.check({ key: this.#lockKey(fence.name), versionstamp: lock.versionstamp });
       if (typeof entry.value === "number") atomic.delete([this.#p, "d", entry.value, id]);
       if (at === undefined) atomic.delete(pointer);
       else atomic.set([this.#p, "d", at, id], true).set(pointer, at);

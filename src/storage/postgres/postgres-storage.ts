@@ -8,7 +8,7 @@ import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
 import { checkConditions, refusedWrite } from "../conditional-write.ts";
-import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { PostgresQueryClient, PostgresRow } from "./postgres-client.ts";
 
 /** Options for {@link PostgresStorage}. */
@@ -157,18 +157,35 @@ export class PostgresStorage implements Storage, DueIndex {
     return await acquireWithin(name, settings, () => this.#tryLock(name, settings.ttlMs));
   }
 
-  async setDue(id: string, dueAtMs: number): Promise<void> {
-    const at = checkDueEntry(id, dueAtMs);
-    await this.#query(
+  async setDue(id: string, dueAtMs: number, options?: DueWriteOptions): Promise<void> {
+    const at = checkDueEntry(id, dueAtMs, options);
+    const { fenceCte, fenceWhere, params } = this.#fenceParts(options, [id, String(at)]);
+    const update = options?.earlierOnly ? "LEAST(t.due_at, EXCLUDED.due_at)" : "EXCLUDED.due_at";
+    const rows = await this.#query(
       "setDue",
-      `INSERT INTO ${this.#t} (kind, key, due_at) VALUES ('d', $1, $2::bigint) ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at`,
-      [id, String(at)],
+      `${fenceCte} INSERT INTO ${this.#t} AS t (kind, key, due_at) SELECT 'd', $1, $2::bigint ${fenceWhere ? `WHERE ${fenceWhere}` : ""}
+        ON CONFLICT (kind, key) DO UPDATE SET due_at = ${update} RETURNING 1 AS ok`,
+      params,
     );
+    if (rows.length === 0 && options?.fence) throw dueLeaseLost(id, options.fence);
   }
 
-  async clearDue(id: string): Promise<void> {
+  async clearDue(id: string, options?: Pick<DueWriteOptions, "fence">): Promise<void> {
     assertValidKey(id, "due id");
-    await this.#query("clearDue", `DELETE FROM ${this.#t} WHERE kind = 'd' AND key = $1`, [id]);
+    checkDueOptions(options);
+    if (!options?.fence) {
+      await this.#query("clearDue", `DELETE FROM ${this.#t} WHERE kind = 'd' AND key = $1`, [id]);
+      return;
+    }
+    const { fenceCte, fenceWhere, params } = this.#fenceParts(options, [id]);
+    // The fence's verdict is returned whether or not there was a row to delete.
+    const rows = await this.#query(
+      "clearDue",
+      `${fenceCte}, gone AS (DELETE FROM ${this.#t} WHERE kind = 'd' AND key = $1 AND ${fenceWhere} RETURNING 1) SELECT ${fenceWhere} AS held`,
+      params,
+    );
+    const held = rows[0]?.held;
+    if (!(held === true || held === "t" || held === "true")) throw dueLeaseLost(id, options.fence);
   }
 
   async due(untilMs: number, limit: number): Promise<DueEntry[]> {

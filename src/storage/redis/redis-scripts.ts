@@ -72,10 +72,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `;
 
-/** KEYS: due index (sorted set). ARGV: id, due ms ("" to remove). */
+/**
+ * KEYS: due index (sorted set), lock key of the fence (any key when none). ARGV: id, due ms ("" to
+ * remove), fence token ("" when none), "lt" to only move the entry earlier (ZADD LT still adds a new one).
+ * Reply: 'ok' or 'lease_lost'.
+ */
 export const SET_DUE = `
-if ARGV[2] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
-return 1
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return 'lease_lost' end
+if ARGV[2] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
+elseif ARGV[4] == 'lt' then redis.call('ZADD', KEYS[1], 'LT', ARGV[2], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+return 'ok'
 `;
 
 /** KEYS: due index. ARGV: until ms, count. Reply: flat [id, score, id, score, ...], earliest first. */

@@ -8,7 +8,7 @@ import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
 import { checkConditions, refusedWrite } from "../conditional-write.ts";
-import { checkDueEntry, checkDueLimit, checkDueTime, type DueEntry, type DueIndex } from "../due-index.ts";
+import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { RedisScriptClient } from "./redis-client.ts";
 import * as scripts from "./redis-scripts.ts";
 
@@ -102,14 +102,15 @@ export class RedisStorage implements Storage, DueIndex {
     return await acquireWithin(name, settings, () => this.#tryLock(name, settings.ttlMs));
   }
 
-  async setDue(id: string, dueAtMs: number): Promise<void> {
-    const at = checkDueEntry(id, dueAtMs);
-    await this.#eval("setDue", scripts.SET_DUE, [this.#ns + "due"], [id, String(at)]);
+  async setDue(id: string, dueAtMs: number, options?: DueWriteOptions): Promise<void> {
+    const at = checkDueEntry(id, dueAtMs, options);
+    await this.#writeDue("setDue", id, String(at), options);
   }
 
-  async clearDue(id: string): Promise<void> {
+  async clearDue(id: string, options?: Pick<DueWriteOptions, "fence">): Promise<void> {
     assertValidKey(id, "due id");
-    await this.#eval("clearDue", scripts.SET_DUE, [this.#ns + "due"], [id, ""]);
+    checkDueOptions(options);
+    await this.#writeDue("clearDue", id, "", options);
   }
 
   async due(untilMs: number, limit: number): Promise<DueEntry[]> {
@@ -120,6 +121,18 @@ export class RedisStorage implements Storage, DueIndex {
     const out: DueEntry[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: String(flat[i]), dueAtMs: Number(flat[i + 1]) });
     return out;
+  }
+
+  async #writeDue(op: string, id: string, at: string, options: DueWriteOptions | undefined): Promise<void> {
+    const fence = options?.fence;
+    const reply = await this.#eval(op, scripts.SET_DUE, [this.#ns + "due", fence ? this.#lockKey(fence.name) : this.#ns + "lock:"], [
+      id,
+      at,
+      fence ? String(fence.token) : "",
+      options?.earlierOnly ? "lt" : "",
+    ]);
+    if (reply === "lease_lost" && fence) throw dueLeaseLost(id, fence);
+    if (reply !== "ok") throw new EdgecertError("storage", `redis: unexpected ${op} reply ${JSON.stringify(reply)}`);
   }
 
   async #tryLock(name: string, ttlMs: number): Promise<LockAttempt> {
