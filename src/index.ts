@@ -6,7 +6,7 @@
 export * from "./webcrypto/index.ts";
 export * from "./acme/index.ts";
 export { EdgecertError, isEdgecertError, type EdgecertErrorCode } from "./errors.ts";
-export { consoleLogger, silentLogger, type Logger, type LogLevel } from "./logger.ts";
+export { consoleLogger, silentLogger, type ConsoleLoggerOptions, type Logger, type LogLevel } from "./logger.ts";
 export * from "./manager/index.ts";
 export * from "./storage/index.ts";
 export * from "./dns/index.ts";

@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   AcmeClient,
+  consoleLogger,
   generateKeyPair,
   obtainCertificate,
   parseCertificate,
@@ -142,5 +143,47 @@ describe("the caller's signal reaches every step", () => {
     }
     console.log(`aborted at each of ${searched.length} requests of a 1-name issuance`);
     expect(http01.size).toBe(0);
+  });
+});
+
+describe("consoleLogger", () => {
+  it("stamps every line with an ISO time; a 5-name issuance logs each authorization, finalize and download with durations", async () => {
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => void printed.push(String(line)));
+    const before = Date.now();
+    const names = ["log1.example.test", "log2.example.test", "log3.example.test", "log4.example.test", "log5.example.test"];
+    try {
+      await obtainCertificate({ termsOfServiceAgreed: true, client: await newClient(), names, solvers: { "http-01": http01 }, logger: consoleLogger() });
+    } finally {
+      spy.mockRestore();
+    }
+    const after = Date.now();
+    const lines = printed.map((l) => JSON.parse(l) as { time: string; level: string; event: string; durationMs?: number; identifier?: { value: string } });
+    for (const line of lines) {
+      expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      const t = Date.parse(line.time);
+      expect(t).toBeGreaterThanOrEqual(before);
+      expect(t).toBeLessThanOrEqual(after);
+    }
+    expect(lines.map((l) => Date.parse(l.time))).toEqual([...lines.map((l) => Date.parse(l.time))].sort((a, b) => a - b));
+    const between = lines.slice(lines.findIndex((l) => l.event === "obtain.accepted") + 1, lines.findIndex((l) => l.event === "obtain.done"));
+    const valid = lines.filter((l) => l.event === "obtain.authorization_valid");
+    expect(valid.map((l) => l.identifier?.value).sort()).toEqual(names);
+    for (const event of ["obtain.finalized", "obtain.downloaded"]) expect(between.map((l) => l.event)).toContain(event);
+    for (const l of [...valid, ...lines.filter((x) => x.event === "obtain.finalized" || x.event === "obtain.downloaded")]) {
+      expect(typeof l.durationMs).toBe("number");
+    }
+  });
+
+  it("a field named time, level or event cannot overwrite the stamp", () => {
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => void printed.push(String(line)));
+    try {
+      consoleLogger("info", { now: () => new Date("2026-12-02T13:00:00.000Z") }).log("info", "x.y", { time: "spoofed", level: "error", event: "z", n: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(JSON.parse(printed[0]!)).toEqual({ time: "2026-12-02T13:00:00.000Z", level: "info", event: "x.y", n: 1 });
+    expect(printed[0]!.startsWith('{"time":"2026-12-02T13:00:00.000Z","level":"info","event":"x.y"')).toBe(true);
   });
 });
