@@ -10,6 +10,7 @@ import { ensurePebble } from "../scripts/ensure-pebble.ts";
 import { serveHttp01 } from "../test/support/challenge-servers.ts";
 import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
+import { findAnchors } from "./anchors.ts";
 import { bundleSizes } from "./bundle-size.ts";
 import { dnsPersistBench } from "./dns-persist.ts";
 import { fleetStorageBench, fleetStorageLine } from "./fleet-storage.ts";
@@ -23,7 +24,10 @@ import { renewalScale } from "./renewal-scale.ts";
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,100").split(",").map(Number);
 const CHALLENGES = (process.env.BENCH_CHALLENGES ?? "http-01,dns-01").split(",") as Array<"http-01" | "dns-01">;
-const WITH_LEGO = process.env.BENCH_LEGO !== "0";
+// Said once, up front: what is missing and what is left out because of it. Our own figures always run.
+const { anchors, missing } = findAnchors(process.env.BENCH_LEGO === "0");
+if (missing.length > 0) console.log(`Anchors missing on this machine:\n${missing.map((m) => `  - ${m}`).join("\n")}\n`);
+const WITH_LEGO = anchors.lego;
 // lego polls each authorization on a fixed 5 s interval: a 100-name order takes minutes, so large
 // orders get fewer lego runs (the table says how many).
 const LEGO_LARGE_RUNS = Math.max(1, Number(process.env.BENCH_LEGO_LARGE_RUNS ?? 1));
@@ -91,16 +95,21 @@ const scale = await renewalScale(pebble, 100_000, 0.01);
 console.log("Wildcard + apex through the dns-persist-01 stand-in…");
 const persist = await dnsPersistBench(pebble, RUNS, [1, 10]);
 await pebble.stop();
-console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
-const fleet = await fleetStorageBench();
+if (anchors.redis && anchors.postgres) console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
+// Both servers or neither: the figures compare the two (the missing one was said at the start).
+const fleet = anchors.redis && anchors.postgres ? await fleetStorageBench() : [];
 
 // ---------------------------------------------------------------- report
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : "–");
+// A figure that could not be measured (every run failed) prints as "–", never NaN.
+const fig = (n: number | undefined) => (n !== undefined && Number.isFinite(n) ? String(n) : "–");
 const mark = (ok: boolean) => (ok ? "ok" : "MISS");
 const lines: string[] = [];
 lines.push(
-  `edgecert vs lego ${WITH_LEGO ? "(Debian lego 4.9.1)" : "(lego skipped)"} — Pebble 2.4, PEBBLE_VA_NOSLEEP=1, new account per issuance, median of ${RUNS} (lego at N=100: ${LEGO_LARGE_RUNS} run(s))`,
+  WITH_LEGO
+    ? `edgecert vs lego (Debian lego 4.9.1) — Pebble 2.4, PEBBLE_VA_NOSLEEP=1, new account per issuance, median of ${RUNS} (lego at N=100: ${LEGO_LARGE_RUNS} run(s))`
+    : `edgecert (lego ${process.env.BENCH_LEGO === "0" ? "skipped: BENCH_LEGO=0" : "not installed"}: its columns show –) — Pebble 2.4, PEBBLE_VA_NOSLEEP=1, new account per issuance, median of ${RUNS}`,
 );
 lines.push("challenge | N   | requests ours / lego (ratio) [≤2N+8]      | wall ms ours / lego (ratio) | CPU ms ours / lego | peak RSS MiB ours / lego");
 for (const r of rows) {
@@ -110,10 +119,10 @@ for (const r of rows) {
     [
       r.challenge.padEnd(9),
       String(r.names).padEnd(3),
-      `${r.edgecert.requestsViaProxy} / ${l?.requestsViaProxy ?? "–"} (${ratio(r.edgecert.requestsViaProxy, l?.requestsViaProxy ?? NaN)}) [${budget} ${mark(r.edgecert.requestsViaProxy <= budget)}]`.padEnd(41),
-      `${r.edgecert.wallMs} / ${l?.wallMs ?? "–"} (${ratio(r.edgecert.wallMs, l?.wallMs ?? NaN)})`.padEnd(27),
-      `${r.edgecert.cpuMs} / ${l?.cpuMs ?? "–"}`.padEnd(18),
-      `${r.edgecert.peakRssMiB} / ${l?.peakRssMiB ?? "–"}`,
+      `${fig(r.edgecert.requestsViaProxy)} / ${fig(l?.requestsViaProxy)} (${ratio(r.edgecert.requestsViaProxy, l?.requestsViaProxy ?? NaN)}) [${budget} ${mark(r.edgecert.requestsViaProxy <= budget)}]`.padEnd(41),
+      `${fig(r.edgecert.wallMs)} / ${fig(l?.wallMs)} (${ratio(r.edgecert.wallMs, l?.wallMs ?? NaN)})`.padEnd(27),
+      `${fig(r.edgecert.cpuMs)} / ${fig(l?.cpuMs)}`.padEnd(18),
+      `${fig(r.edgecert.peakRssMiB)} / ${fig(l?.peakRssMiB)}`,
     ].join(" | "),
   );
 }
@@ -121,7 +130,7 @@ const one = rows.find((r) => r.names === 1 && r.challenge === "http-01");
 const hundred = rows.find((r) => r.names === 100 && r.challenge === "http-01");
 const workerRatio = sizes.worker.gzip / sizes.floor.gzip;
 lines.push("");
-lines.push("targets:");
+lines.push(WITH_LEGO ? "targets:" : "targets (those against lego left out: lego is not measured):");
 if (hundred?.lego) lines.push(`  requests at N=100 ≤ 0.7× lego: ${ratio(hundred.edgecert.requestsViaProxy, hundred.lego.requestsViaProxy)} ${mark(hundred.edgecert.requestsViaProxy <= 0.7 * hundred.lego.requestsViaProxy)}`);
 for (const c of CHALLENGES) {
   const r = rows.find((x) => x.names === 100 && x.challenge === c);
@@ -163,5 +172,6 @@ for (const c of wan) {
   );
 }
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, wan, report: lines }, null, 2));
+if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");
