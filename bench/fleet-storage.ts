@@ -51,7 +51,7 @@ async function renewDuePass(storage: Storage & DueIndex, now: number, loadMs: nu
   const probe = probed(storage);
   const tokens = new StorageHttp01Solver(storage);
   const ca = new StandInCa({ now: () => now, lifetimeMs: 30 * DAY, token: (t) => tokens.response(t) });
-  const manager = new CertificateManager({ storage: probe.storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => now, retry: { maxAttempts: 1 } });
+  const manager = new CertificateManager({ storage: probe.storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, termsOfServiceAgreed: true, now: () => now, retry: { maxAttempts: 1 } });
   const started = performance.now();
   const result = await manager.renewDue();
   const wallMs = performance.now() - started;

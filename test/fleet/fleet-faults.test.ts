@@ -136,10 +136,10 @@ describe.skipIf(!postgresBinDir() && !process.env.CI)("PostgreSQL connections te
     await server?.stop();
   });
 
-  // At /chalZ/ the terminated connections also fail the http-01 token reads, the order goes invalid, and
-  // the manager then keeps throwing OrderNotResumableError instead of ordering anew (left to the manager
-  // lane, see the fleet report): only finalization is faulted here for now.
-  for (const at of ["/finalize-order/"]) {
+  // At /chalZ/ the terminated connections may also fail the http-01 token reads: the order goes invalid
+  // (a challenge_failed attempt) and the next manage() must order anew, not report the recorded order as
+  // unresumable (the mechanism alone: test/manager/unresumable-order.test.ts).
+  for (const at of ["/chalZ/", "/finalize-order/"]) {
     it(`pg_terminate_backend of every storage connection at ${at}: one finalization, typed errors, success after`, async () => {
       const table = `faults_${at.replace(/\W/g, "")}`.toLowerCase();
       const storage = new PostgresStorage({ client: fromPg(pool), table });

@@ -27,7 +27,7 @@ function bed(storage: Storage, clock: { now: number }) {
   const tokens = new StorageHttp01Solver(storage);
   const ca = new StandInCa({ now: () => clock.now, lifetimeMs: 30 * DAY, token: (t) => tokens.response(t) });
   const manager = (s: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}) =>
-    new CertificateManager({ storage: s, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => clock.now, retry: { maxAttempts: 1 }, cacheTtlMs: 0, ...extra });
+    new CertificateManager({ storage: s, directoryUrl: ca.directoryUrl, fetch: ca.fetch, termsOfServiceAgreed: true, now: () => clock.now, retry: { maxAttempts: 1 }, cacheTtlMs: 0, ...extra });
   return { ca, manager };
 }
 

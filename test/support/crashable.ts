@@ -62,8 +62,11 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
   };
 }
 
-/** `lease` as a process that may die sees it: every call checks `alive` first (a dead process releases nothing). */
-export function leaseOfDying(lease: Lease, alive: () => void): Lease {
+/**
+ * `lease` as a process that may die sees it: every call checks `alive` first (a dead process releases
+ * nothing); `beforeRenew` (default `alive`) may also fail renewals alone (a holder cut off from the lock service).
+ */
+export function leaseOfDying(lease: Lease, alive: () => void, beforeRenew: () => void = alive): Lease {
   return {
     get name() {
       return lease.name;
@@ -79,7 +82,7 @@ export function leaseOfDying(lease: Lease, alive: () => void): Lease {
       await lease.release();
     },
     renew: async (ttl?: number) => {
-      alive();
+      beforeRenew();
       await lease.renew(ttl);
     },
   };
