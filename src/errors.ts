@@ -46,6 +46,7 @@ export class EdgecertError extends Error {
   /** Why it failed; stable across releases, unlike the message. */
   readonly code: EdgecertErrorCode;
   /**
+   * An error with a code and an actionable message.
    * @param code Why it failed.
    * @param message What failed and what to do about it.
    * @param options `cause`: the underlying error, when there is one.

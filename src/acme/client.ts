@@ -83,6 +83,7 @@ export interface AcmeClientOptions {
 
 /** Options every method takes. */
 export interface RequestOptions {
+  /** Aborts the request (and its retries); the call rejects with code `aborted`. */
   signal?: AbortSignal;
 }
 
@@ -106,7 +107,9 @@ export interface NewAccountOptions extends RequestOptions {
 export interface NewOrderOptions extends RequestOptions {
   /** DNS names / IP addresses (strings are classified and normalised) or ready identifiers. */
   identifiers: ReadonlyArray<string | AcmeIdentifier>;
+  /**  string;|Requested start of validity (RFC 8555 §7.4); most CAs ignore or refuse it. */
   notBefore?: Date | string;
+  /**  string;|Requested end of validity (RFC 8555 §7.4); most CAs ignore or refuse it. */
   notAfter?: Date | string;
   /** Certificate profile name (draft-ietf-acme-profiles). */
   profile?: string;
@@ -161,6 +164,7 @@ class UnusableBodyError extends EdgecertError {
  * failures with jitter, and bounds every loop. Every method takes an `AbortSignal`.
  */
 export class AcmeClient {
+  /** The CA's directory URL this client talks to. */
   readonly directoryUrl: string;
   /** The account URL (`kid`), set by {@link newAccount} / {@link findAccount}. */
   accountUrl: string | undefined;
@@ -179,6 +183,7 @@ export class AcmeClient {
   private jwkPromise: Promise<PublicJwk> | undefined;
   private thumbprintPromise: Promise<string> | undefined;
 
+  /** Checks the options (a URL, a key pair CAs accept) without sending anything. */
   constructor(options: AcmeClientOptions) {
     if (!options || typeof options.directoryUrl !== "string") {
       throw new EdgecertError("invalid_input", "directoryUrl is required");
@@ -233,6 +238,7 @@ export class AcmeClient {
     return this.fetchNonce(options.signal);
   }
 
+  /** One nonce from `HEAD newNonce`, retried (bounded) when a response brings none. */
   private async fetchNonce(signal?: AbortSignal): Promise<string> {
     const dir = await this.directory({ signal });
     for (let attempt = 0; ; attempt++) {
@@ -493,6 +499,7 @@ export class AcmeClient {
     }
   }
 
+  /** An order from a response, with its `Retry-After`. */
   private orderFrom(res: RawResponse, url: string): AcmeOrder {
     const order = asOrder(parseJsonObject(res.text, res.url, res.status), url);
     const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
@@ -554,6 +561,7 @@ export class AcmeClient {
     }
   }
 
+  /** A challenge from a response, with its `Retry-After`. */
   private challengeFrom(res: RawResponse, url: string): AcmeChallenge {
     const json = parseJsonObject(res.text, res.url, res.status);
     if (typeof json.type !== "string" || typeof json.status !== "string") {
@@ -666,6 +674,7 @@ export class AcmeClient {
 
   // ---------------------------------------------------------------- transport
 
+  /** The account URL, or `invalid_input` when there is no account yet. */
   private requireAccount(): string {
     if (!this.accountUrl) {
       throw new EdgecertError("invalid_input", "no account: call newAccount() or findAccount() first, or pass accountUrl");

@@ -3,7 +3,13 @@ import type { AcmeIdentifier } from "./types.ts";
 
 /** A name that cannot be an ACME identifier; `identifier` is the offending input. */
 export class InvalidIdentifierError extends EdgecertError {
+  /** The identifier as given. */
   readonly identifier: string;
+  /**
+   * An identifier that cannot be ordered, and why.
+   * @param identifier The value refused.
+   * @param reason Why, in words.
+   */
   constructor(identifier: string, reason: string) {
     super("invalid_identifier", `invalid identifier ${JSON.stringify(identifier)}: ${reason}`);
     this.name = "InvalidIdentifierError";

@@ -17,9 +17,13 @@ export type IssuanceStep =
 
 /** One identifier that failed validation, with the challenge type tried and what the CA said. */
 export interface ValidationFailure {
+  /** The identifier whose authorization failed. */
   identifier: AcmeIdentifier;
+  /** The challenge type that was tried, when one was. */
   challengeType?: string;
+  /** The CA's problem for it (the authorization's or challenge's `error`). */
   problem?: AcmeProblem;
+  /** A local failure (the solver threw, a wait ran out), when the CA said nothing. */
   error?: unknown;
 }
 
@@ -28,11 +32,21 @@ export interface ValidationFailure {
  * `code` is that of the underlying error (`acme_problem`, `challenge_failed`, `timeout`, `network` …).
  */
 export class IssuanceError extends EdgecertError {
+  /** The step that failed. */
   readonly step: IssuanceStep;
+  /**  undefined;|The identifier it failed for, when it concerns one. */
   readonly identifier: AcmeIdentifier | undefined;
+  /**  undefined;|The CA's problem document, when the CA sent one. */
   readonly problem: AcmeProblem | undefined;
+  /** Each identifier that failed validation, with its challenge type and problem. */
   readonly failures: ValidationFailure[];
 
+  /**
+   * An issuance failure.
+   * @param step The step that failed.
+   * @param message What happened.
+   * @param details Code, identifier, problem, failures and cause.
+   */
   constructor(
     step: IssuanceStep,
     message: string,
@@ -62,9 +76,17 @@ export type UnresumableOrderReason = "not_found" | "expired" | "invalid" | "deac
  * Nothing was created; the caller decides whether to drop what it recorded and order anew.
  */
 export class OrderNotResumableError extends IssuanceError {
+  /** The order that was to be resumed. */
   readonly orderUrl: string;
+  /** Why it cannot go on. */
   readonly reason: UnresumableOrderReason;
 
+  /**
+   * A recorded order that cannot be resumed.
+   * @param orderUrl The recorded order.
+   * @param reason Why it cannot be resumed.
+   * @param details The CA's problem and the cause, when there are.
+   */
   constructor(orderUrl: string, reason: UnresumableOrderReason, details: { problem?: AcmeProblem; cause?: unknown } = {}) {
     super("new-order", `cannot resume order ${orderUrl}: ${reason.replace(/_/g, " ")}`, { code: "invalid_input", ...details });
     this.name = "OrderNotResumableError";

@@ -8,6 +8,10 @@ export class LatencyMeter {
   private total = 0;
   private readonly slowest: Array<{ at: number; ms: number }> = [];
 
+  /**
+   * An empty meter.
+   * @param windowSize How many recent requests the estimates look at.
+   */
   constructor(private readonly windowSize = 16) {}
 
   /** Records one request's duration in milliseconds. */

@@ -44,10 +44,13 @@ export interface ObtainCertificateOptions {
   preferredChallenges?: readonly string[];
   /** The certificate's key pair; a new one of `keyAlgorithm` (default ES256) when omitted. */
   certificateKey?: CryptoKeyPair;
+  /** Type of the generated certificate key when `certificateKey` is omitted. Default ES256. */
   keyAlgorithm?: KeyAlgorithmName;
   /** Certificate profile (draft-ietf-acme-profiles). */
   profile?: string;
+  /**  string;|Requested start of validity (RFC 8555 §7.4); most CAs ignore or refuse it. */
   notBefore?: Date | string;
+  /**  string;|Requested end of validity (RFC 8555 §7.4); most CAs ignore or refuse it. */
   notAfter?: Date | string;
   /** ARI id of the certificate this one replaces (RFC 9773 §5); dropped if the CA says `alreadyReplaced`. */
   replaces?: string;
@@ -78,6 +81,7 @@ export interface ObtainCertificateOptions {
    * with `EdgecertError` code `aborted` (challenges already presented are still cleaned up).
    */
   signal?: AbortSignal;
+  /** Structured logger (`obtain.<step>` lines among others); silent by default. */
   logger?: Logger;
   /**
    * Called as each step ends, with how long it took (see {@link ObtainProgressEvent} for the events and
@@ -99,11 +103,17 @@ export interface ObtainedCertificate {
   privateKeyPem?: string;
   /** The certificate key pair, unless a CSR was given. */
   certificateKey?: CryptoKeyPair;
+  /** The order's URL. */
   orderUrl: string;
+  /** The certificate's URL at the CA. */
   certificateUrl: string;
+  /** The identifiers it covers, normalised. */
   identifiers: AcmeIdentifier[];
+  /** Start of validity of the leaf. */
   notBefore: Date;
+  /** End of validity of the leaf. */
   notAfter: Date;
+  /** The leaf's serial number, hex. */
   serialNumber: string;
 }
 

@@ -6,8 +6,11 @@ export const ACME_ERROR_PREFIX = "urn:ietf:params:acme:error:";
 
 /** One subproblem: which identifier failed and why (RFC 8555 §6.7.1). */
 export interface AcmeSubproblem {
+  /** The subproblem's type URN. */
   type: string;
+  /** Its human-readable detail. */
   detail?: string;
+  /** The identifier it concerns. */
   identifier?: AcmeIdentifier;
 }
 
@@ -16,10 +19,15 @@ export interface AcmeSubproblem {
  * authorization or challenge. `type` is the full URN; `kind` the short name (`badNonce`, `rateLimited`…).
  */
 export class AcmeProblem extends EdgecertError {
+  /** The problem type URN, e.g. `urn:ietf:params:acme:error:rateLimited`. */
   readonly type: string;
+  /** The CA's human-readable detail. */
   readonly detail: string;
+  /**  undefined;|The HTTP status of the response. */
   readonly status: number | undefined;
+  /**  undefined;|A URL about this occurrence (RFC 7807), e.g. terms to accept. */
   readonly instance: string | undefined;
+  /** Per-identifier problems (RFC 8555 §6.7.1). */
   readonly subproblems: AcmeSubproblem[];
   /** The identifier this problem is about, when known. */
   readonly identifier: AcmeIdentifier | undefined;
@@ -28,6 +36,11 @@ export class AcmeProblem extends EdgecertError {
   /** The request URL that produced it. */
   readonly url: string | undefined;
 
+  /**
+   * A problem from a CA response.
+   * @param doc The problem document.
+   * @param context Status, URL, `Retry-After` and identifier of the response.
+   */
   constructor(
     doc: AcmeProblemDocument,
     context: { status?: number; url?: string; retryAfterMs?: number; identifier?: AcmeIdentifier } = {},

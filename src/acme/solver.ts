@@ -16,6 +16,7 @@ export interface ChallengeContext {
   keyAuthorization: string;
   /** Fires when the caller aborts; `cleanup` gets a signal of its own that only times out. */
   signal: AbortSignal;
+  /** The issuance's logger. */
   logger: Logger;
 }
 

@@ -22,7 +22,9 @@ export const CLOUDFLARE_API_BASE_URL = "https://api.cloudflare.com/client/v4";
 
 /** One entry of an envelope's `errors` (or `messages`) array. */
 export interface CloudflareApiMessage {
+  /** Cloudflare's error code. */
   code: number;
+  /** Cloudflare's message. */
   message: string;
 }
 
@@ -36,12 +38,20 @@ export class CloudflareApiError extends EdgecertError {
   readonly status: number;
   /** The envelope's `errors`, including nested `error_chain` entries, in order. */
   readonly errors: CloudflareApiMessage[];
+  /** The HTTP method of the failed call. */
   readonly method: string;
   /** The request path below the API root, e.g. `/zones/…/dns_records` (never the token). */
   readonly path: string;
   /** How long the API asked us to wait, in ms, when it sent `Retry-After`. */
   readonly retryAfterMs: number | undefined;
 
+  /**
+   * A failed Cloudflare API call.
+   * @param method HTTP method.
+   * @param path API path.
+   * @param status HTTP status.
+   * @param errors Cloudflare's errors.
+   */
   constructor(
     details: { status: number; errors: CloudflareApiMessage[]; method: string; path: string; retryAfterMs?: number },
     options?: { cause?: unknown },

@@ -21,6 +21,7 @@ export interface CloudflareDnsSolverOptions {
   zoneId?: string;
   /** Default `https://api.cloudflare.com/client/v4`; override to point at a test server. */
   apiBaseUrl?: string;
+  /** A `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
   /** TTL of the TXT records in seconds (default 60, the smallest Cloudflare allows outside Enterprise). */
   ttl?: number;
@@ -78,6 +79,10 @@ export class CloudflareDnsSolver implements Solver {
   /** What each challenge (by URL) published. */
   private readonly published = new Map<string, Published>();
 
+  /**
+   * A dns-01 solver on the Cloudflare API.
+   * @param options The API token and, optionally, the zone and tuning.
+   */
   constructor(options: CloudflareDnsSolverOptions) {
     this.api = new CloudflareApi({
       apiToken: options.apiToken,
@@ -182,6 +187,7 @@ export class CloudflareDnsSolver implements Solver {
     );
   }
 
+  /** The zone named `candidate`, if the token can see it. */
   private lookupZone(candidate: string, signal: AbortSignal): Promise<Zone | undefined> {
     let pending = this.zones.get(candidate);
     if (!pending) {

@@ -22,12 +22,15 @@ export type DohFormat = "wire" | "json";
 
 /** Options for {@link queryTxt}. */
 export interface DohQueryOptions {
+  /** RFC 8484 wire format or the JSON API. Default: wire. */
   format?: DohFormat;
+  /** A `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
   /** Set CD (checking disabled): `cd=1` in JSON, the CD bit on the wire (RFC 4035 §3.2.2). */
   checkingDisabled?: boolean;
   /** Per-request timeout in ms (default 10 000). */
   requestTimeoutMs?: number;
+  /** Aborts the query. */
   signal?: AbortSignal;
 }
 

@@ -26,6 +26,7 @@ export interface DohWaitOptions {
   resolvers?: readonly string[];
   /** `"wire"` (RFC 8484 `application/dns-message`, default) or `"json"` (`application/dns-json`). */
   format?: DohFormat;
+  /** A `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
   /** Give up after this many ms with `EdgecertError("timeout")` (default 120 000). */
   timeoutMs?: number;
@@ -39,6 +40,7 @@ export interface DohWaitOptions {
   requestTimeoutMs?: number;
   /** Ask with CD (checking disabled), for zones whose DNSSEC is broken at some resolvers. */
   checkingDisabled?: boolean;
+  /** Structured logger; silent by default. */
   logger?: Logger;
 }
 

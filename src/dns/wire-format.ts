@@ -18,7 +18,9 @@ const DNS_CLASS_IN = 1;
 export interface DnsAnswer {
   /** Owner name: lower-case, no trailing dot, bytes outside `[!-~]` and `.`/`\` escaped as `\DDD`. */
   name: string;
+  /** The RR type (16 for TXT). */
   type: number;
+  /** Time to live, seconds. */
   ttl: number;
   /** TXT only: the record's character-strings concatenated (RFC 7208 §3.3 style), decoded as UTF-8. */
   text?: string;
@@ -32,6 +34,7 @@ export interface DnsResponse {
   rcode: number;
   /** TC: the message was truncated (should not happen over DoH, RFC 8484 §6). */
   truncated: boolean;
+  /** The answer section. */
   answers: DnsAnswer[];
 }
 

@@ -2,4 +2,4 @@
  * Hono integration: the `acmeChallenge()` middleware (subpath `edgecert/hono`; needs `hono`).
  * @module
  */
-export { acmeChallenge, type Http01Source } from "./acme-challenge.ts";
+export { acmeChallenge, type AcmeChallengeContext, type AcmeChallengeMiddleware, type Http01Source } from "./acme-challenge.ts";

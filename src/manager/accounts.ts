@@ -11,10 +11,13 @@ import { readJson, replacing, writeJson } from "./stored-json.ts";
 
 /** A CA the manager may use. The first that succeeds issues. */
 export interface IssuerOptions {
+  /** The CA's directory URL. */
   directoryUrl: string;
+  /** EAB credentials, when this CA requires them. */
   externalAccountBinding?: ExternalAccountBinding;
   /** A `fetch` for this CA (e.g. one that trusts a private CA). */
   fetch?: typeof fetch;
+  /** Certificate profile to ask this CA for. */
   profile?: string;
 }
 

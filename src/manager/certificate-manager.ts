@@ -33,6 +33,7 @@ export type { CertificateFailure, ManagedCertificate } from "./managed-certifica
 
 /** Options for {@link CertificateManager}. */
 export interface CertificateManagerOptions {
+  /** Where accounts, keys, certificates, tokens and locks live (shared by every instance). */
   storage: Storage;
   /** The primary CA. */
   directoryUrl: string;
@@ -40,6 +41,7 @@ export interface CertificateManagerOptions {
   issuers?: IssuerOptions[];
   /** Contact email for the account (one account per CA + email). */
   email?: string;
+  /** EAB credentials for the primary CA, when it requires them. */
   externalAccountBinding?: ExternalAccountBinding;
   /** Certificate key type. Default ES256. */
   keyType?: KeyAlgorithmName;
@@ -47,6 +49,7 @@ export interface CertificateManagerOptions {
   accountKeyType?: KeyAlgorithmName;
   /** Solvers by challenge type. Default: http-01 with tokens in `storage` (see {@link CertificateManager.httpChallengeResponse}). */
   solvers?: Record<string, Solver>;
+  /** Challenge types in order of preference. */
   preferredChallenges?: string[];
   /** Which names {@link CertificateManager.getCertificate} may obtain on demand. Default: none (only managed names). */
   hostPolicy?: HostPolicy;
@@ -66,7 +69,9 @@ export interface CertificateManagerOptions {
   fetch?: typeof fetch;
   /** Retry behaviour of the ACME clients. */
   retry?: Partial<RetryPolicy>;
+  /** Called with each {@link ManagerEvent}; see also {@link CertificateManager.subscribe}. */
   onEvent?: (event: ManagerEvent) => void;
+  /** Structured logger; silent by default. */
   logger?: Logger;
   /**
    * Lease on one certificate's lock while it is obtained, renewed every third of it while work goes
@@ -85,8 +90,11 @@ export interface CertificateManagerOptions {
 
 /** Result of {@link CertificateManager.renewDue}. */
 export interface RenewDueResult {
+  /** Certificates looked at. */
   checked: number;
+  /** Ids of the certificates renewed. */
   renewed: string[];
+  /** Ids that failed, with the error. */
   failed: Array<{ id: string; error: string }>;
 }
 
@@ -119,6 +127,7 @@ export class CertificateManager {
   private readonly indexChecked = new Set<string>();
   private readonly listeners = new Set<(event: ManagerEvent) => void>();
 
+  /** Checks the options (storage, CA URL, email, account key type) without contacting the CA. */
   constructor(private readonly options: CertificateManagerOptions) {
     if (!options?.storage) throw new EdgecertError("invalid_input", "storage is required");
     if (!options.directoryUrl) throw new EdgecertError("invalid_input", "directoryUrl is required");
@@ -401,6 +410,7 @@ export class CertificateManager {
     return undefined;
   }
 
+  /** ARI refresh and renewal of one stored record when due. */
   private async maintainRecord(record: CertificateRecord, signal?: AbortSignal): Promise<{ record: CertificateRecord; renewed: boolean }> {
     const refreshed = await this.refreshAri(record, signal);
     if (!isDue(refreshed.renewal, this.now())) {
@@ -512,6 +522,7 @@ export class CertificateManager {
     }
   }
 
+  /** Sends an event to `onEvent` and every subscriber. */
   private emit(event: ManagerEvent): void {
     this.logger.log(event.type === "certificate_failed" ? "warn" : "info", `manager.${event.type}`, {
       ...(event.names ? { names: event.names } : {}),

@@ -9,6 +9,7 @@ export type ManagerEventType =
 
 /** One manager event. Never carries key material. */
 export interface ManagerEvent {
+  /** What happened. */
   type: ManagerEventType;
   /** The certificate's storage id (certificate events). */
   id?: string;

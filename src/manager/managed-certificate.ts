@@ -3,18 +3,25 @@ import { failureOfState, nextCheckAt } from "./renewal-schedule.ts";
 
 /** A certificate ready to serve. */
 export interface ManagedCertificate {
+  /** The certificate's id in storage. */
   id: string;
+  /** The names it covers. */
   names: string[];
   /** Leaf first, PEM. */
   chainPem: string;
   /** PKCS#8 PEM. */
   keyPem: string;
+  /** Start of validity. */
   notBefore: Date;
+  /** End of validity. */
   notAfter: Date;
+  /** Serial number, hex. */
   serialNumber: string;
+  /** The issuer's distinguished name. */
   issuer: string;
   /** CA directory URL that issued it. */
   directoryUrl: string;
+  /** When it is due for renewal. */
   renewAt: Date;
   /**
    * When a scheduler should look at it again: its renewal time, or sooner to re-ask the CA's ARI
@@ -27,8 +34,11 @@ export interface ManagedCertificate {
 
 /** {@link RenewalFailure} with dates, as {@link ManagedCertificate} and {@link failureOf} report it. */
 export interface CertificateFailure {
+  /** Failed attempts in a row. */
   failures: number;
+  /** The last error. */
   lastError: string;
+  /** The earliest next attempt. */
   nextAttemptAt: Date;
 }
 

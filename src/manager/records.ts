@@ -2,11 +2,15 @@ import type { AcmeIdentifier } from "../acme/types.ts";
 
 /** A stored ACME account: one per CA and contact email. */
 export interface AccountRecord {
+  /** The CA's directory URL. */
   directoryUrl: string;
+  /** The account URL (`kid`). */
   url: string;
   /** PKCS#8 PEM of the account key. */
   keyPem: string;
+  /** The contact email it was created with. */
   email?: string;
+  /** When it was created (ISO 8601). */
   createdAt: string;
 }
 
@@ -20,7 +24,9 @@ export interface RenewalState {
   ariCheckAt?: number;
   /** Consecutive failed attempts, and when the next one may run (the one failure state: see {@link RenewalFailure}). */
   failures: number;
+  /** Epoch ms of the earliest next attempt after a failure. */
   nextAttemptAt?: number;
+  /** The last failure's message. */
   lastError?: string;
 }
 
@@ -30,7 +36,9 @@ export interface RenewalState {
  * `Retry-After`). Every view — events, `ManagedCertificate.failure`, a scheduler's index — should show this.
  */
 export interface RenewalFailure {
+  /** Failed attempts in a row. */
   failures: number;
+  /** The last error. */
   lastError: string;
   /** Epoch ms. */
   nextAttemptAt: number;
@@ -41,23 +49,33 @@ export interface RenewalFailure {
  * without its key.
  */
 export interface CertificateRecord {
+  /** The certificate's id. */
   id: string;
+  /** What it covers. */
   identifiers: AcmeIdentifier[];
+  /** The CA that issued it. */
   directoryUrl: string;
   /** Leaf first, PEM. */
   chainPem: string;
   /** PKCS#8 PEM. */
   keyPem: string;
+  /** Serial number, hex. */
   serialNumber: string;
+  /** The issuer's distinguished name. */
   issuer: string;
+  /** Start of validity (ISO 8601). */
   notBefore: string;
+  /** End of validity (ISO 8601). */
   notAfter: string;
   /** ARI id of this certificate, for `replaces` on renewal. */
   ariId?: string;
   /** The profile asked for this certificate (draft-ietf-acme-profiles), asked for again on renewal. */
   profile?: string;
+  /** The order it came from. */
   orderUrl: string;
+  /** When it was stored (ISO 8601). */
   issuedAt: string;
+  /** Renewal bookkeeping. */
   renewal: RenewalState;
 }
 
@@ -66,9 +84,13 @@ export interface CertificateRecord {
  * known, so a crashed run can resume it instead of ordering again.
  */
 export interface PendingOrderRecord {
+  /** The certificate id it is for. */
   id: string;
+  /** What it orders. */
   identifiers: AcmeIdentifier[];
+  /** The CA. */
   directoryUrl: string;
+  /** The account that orders. */
   accountUrl: string;
   /** The certificate key the CSR will be made from (PKCS#8 PEM). */
   keyPem: string;
@@ -79,6 +101,7 @@ export interface PendingOrderRecord {
    * resumes or abandons the order (after a crash) can remove them.
    */
   tokens?: string[];
+  /** When the intent was recorded (ISO 8601). */
   createdAt: string;
 }
 

@@ -9,6 +9,10 @@ import { keys } from "./storage-keys.ts";
  * tokens (memory, files, a Durable Object) — not KV, whose writes take time to reach other locations.
  */
 export class StorageHttp01Solver implements Solver {
+  /**
+   * A solver whose tokens live in `storage`.
+   * @param storage Where tokens are written (shared with whoever answers http-01).
+   */
   constructor(private readonly storage: Storage) {}
 
   async present(challenge: AcmeChallenge, ctx: ChallengeContext): Promise<void> {

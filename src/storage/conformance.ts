@@ -23,7 +23,9 @@ import { seededRandom } from "./seeded-random.ts";
 export interface ConformanceCase {
   /** Group, e.g. `"conditional writes"`. */
   readonly group: string;
+  /** The case's name. */
   readonly name: string;
+  /** Runs it; rejects on a failed expectation. */
   run(): Promise<void>;
 }
 
@@ -40,7 +42,9 @@ export interface StorageConformanceOptions {
 
 /** The `describe`/`it` pair of a test runner (vitest, node:test, mocha, jest, ...). */
 export interface ConformanceHooks {
+  /** Groups cases (vitest's / jest's / mocha's `describe`). */
   describe(name: string, body: () => void): unknown;
+  /** Registers one case (`it` / `test`). */
   it(name: string, run: () => Promise<void>): unknown;
 }
 

@@ -5,6 +5,7 @@ import { checkConditions } from "./conditional-write.ts";
 
 /** One entry of a {@link DueIndex}: an id and when it falls due. */
 export interface DueEntry {
+  /** The certificate id. */
   readonly id: string;
   /** Epoch ms. */
   readonly dueAtMs: number;

@@ -57,6 +57,10 @@ export class EdgecertStorageObject {
   readonly #sql: DurableObjectStateLike["storage"]["sql"];
   readonly #transaction: DurableObjectStateLike["storage"]["transactionSync"];
 
+  /**
+   * Called by the Workers runtime.
+   * @param ctx The object's state (its SQLite storage).
+   */
   constructor(ctx: DurableObjectStateLike, _env?: unknown) {
     const storage = ctx.storage;
     this.#sql = storage.sql;

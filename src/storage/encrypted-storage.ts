@@ -88,6 +88,11 @@ export class EncryptedStorage implements Storage {
   readonly #shouldEncrypt: (key: string) => boolean;
   readonly #readPlaintext: boolean;
 
+  /**
+   * Seals values of `inner` under `options.secret`.
+   * @param inner The storage that holds the sealed values.
+   * @param options The secret, which keys to seal, and older secrets.
+   */
   constructor(inner: Storage, options: EncryptedStorageOptions) {
     this.#inner = inner;
     const salt = new Uint8Array(typeof options.salt === "string" ? encoder.encode(options.salt) : (options.salt ?? encoder.encode("edgecert/encrypted-storage/v1")));

@@ -44,6 +44,10 @@ export class FileStorage implements Storage {
   readonly #root: string;
   readonly #locks: FileLocks;
 
+  /**
+   * Storage in a directory.
+   * @param options The directory (created 0700 when missing).
+   */
   constructor(options: FileStorageOptions) {
     this.#root = resolve(options.dir);
     this.#locks = new FileLocks(join(this.#root, LOCKS_DIR));

@@ -8,6 +8,7 @@ export interface StorageListOptions {
 
 /** One page of keys, in lexicographic order. */
 export interface StorageListResult {
+  /** The keys, sorted. */
   keys: string[];
   /** Pass back to get the next page; absent on the last page. */
   cursor?: string;
@@ -28,7 +29,9 @@ export interface LockOptions {
  * work done under a lease can be checked against newer holders.
  */
 export interface Lease {
+  /** The lock's name. */
   readonly name: string;
+  /** Its fencing token: grows with every acquisition. */
   readonly token: number;
   /** Epoch ms when the lease lapses unless renewed. */
   readonly expiresAt: number;
@@ -40,6 +43,7 @@ export interface Lease {
 
 /** A stored value together with the version a conditional write can name. */
 export interface StorageEntry {
+  /** The stored bytes. */
   readonly value: Uint8Array;
   /**
    * Opaque; changes on every write of the key (each backend documents what it is: a counter, an
@@ -50,7 +54,9 @@ export interface StorageEntry {
 
 /** The lease a write is fenced by: a {@link Lease} is one. */
 export interface Fence {
+  /** The lock's name. */
   readonly name: string;
+  /** The fencing token writes must carry. */
   readonly token: number;
 }
 

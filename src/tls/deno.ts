@@ -17,3 +17,5 @@ export { acmeHttpHandler, type AcmeHttpHandlerOptions, type FetchHandler } from 
 export type { ChallengeResponder, PlainHttpOptions } from "./plain-http.ts";
 export { startRenewalTimer, type RenewalTimer, type RenewalTimerOptions } from "./renewal-timer.ts";
 export type { ServingManager } from "./served-certificates.ts";
+// The options every serveWithCertificates shares, exported so its options type is fully public.
+export type { ServeWithCertificatesCommonOptions } from "./served-certificates.ts";

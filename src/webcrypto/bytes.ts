@@ -1,5 +1,6 @@
 /** Anything WebCrypto accepts as bytes. */
 import type { Bytes } from "./web-types.ts";
+/** Bytes as a view or a buffer. */
 export type BytesLike = Uint8Array | ArrayBuffer;
 
 const encoder = new TextEncoder();

@@ -3,9 +3,11 @@ import type { Bytes } from "./web-types.ts";
 
 /** One DER tag-length-value element. `value` is a view into the input. */
 export interface DerElement {
+  /** The tag byte. */
   tag: number;
   /** Offset just past this element in the input. */
   end: number;
+  /** The contents. */
   value: Bytes;
 }
 

@@ -7,16 +7,23 @@ import type { CryptoKey, CryptoKeyPair } from "./web-types.ts";
 
 /** A JWS in flattened JSON serialization (RFC 7515 §7.2.2), the only form ACME accepts (RFC 8555 §6.2). */
 export interface FlattenedJws {
+  /** base64url of the protected header. */
   protected: string;
+  /** base64url of the payload (empty for POST-as-GET). */
   payload: string;
+  /** base64url of the signature. */
   signature: string;
 }
 
 /** Protected header fields of an ACME request (RFC 8555 §6.2). Exactly one of `kid` / `jwk`. */
 export interface AcmeJwsHeader {
+  /** The request URL (RFC 8555 §6.4). */
   url: string;
+  /** The anti-replay nonce (RFC 8555 §6.5). */
   nonce?: string;
+  /** The account URL, for requests by an account. */
   kid?: string;
+  /** The public key, for newAccount and revocation by certificate key. */
   jwk?: PublicJwk;
 }
 

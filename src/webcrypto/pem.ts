@@ -5,7 +5,9 @@ import type { Bytes } from "./web-types.ts";
 
 /** One decoded PEM block (RFC 7468). */
 export interface PemBlock {
+  /** The PEM label, e.g. `CERTIFICATE`. */
   label: string;
+  /** The decoded bytes. */
   der: Bytes;
 }
 

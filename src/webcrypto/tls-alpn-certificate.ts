@@ -33,9 +33,13 @@ export interface TlsAlpn01CertificateOptions {
 
 /** A self-signed tls-alpn-01 certificate with its key, ready for a TLS server. */
 export interface TlsAlpn01Certificate {
+  /** The self-signed certificate, PEM. */
   certificatePem: string;
+  /** The same, DER. */
   certificateDer: Bytes;
+  /** Its key, PKCS#8 PEM. */
   privateKeyPem: string;
+  /** Its key pair. */
   keyPair: CryptoKeyPair;
 }
 

@@ -19,15 +19,21 @@ export interface CertificateInfo {
   serialNumber: string;
   /** Serial number content octets (for ARI certificate ids, RFC 9773 §4.1). */
   serialBytes: Bytes;
+  /** Start of validity. */
   notBefore: Date;
+  /** End of validity. */
   notAfter: Date;
+  /** DNS names in the SAN extension. */
   dnsNames: string[];
+  /** IP addresses in the SAN extension. */
   ipAddresses: string[];
   /** Issuer distinguished name, e.g. `CN=Pebble Intermediate CA 1a2b3c`. */
   issuer: string;
   /** Issuer common name, when present. */
   issuerCommonName?: string;
+  /** The subject's distinguished name. */
   subject: string;
+  /** The subject's CN, when there is one. */
   subjectCommonName?: string;
   /** Authority key identifier, lower-case hex, when the extension has a keyIdentifier. */
   authorityKeyIdentifier?: string;

@@ -12,6 +12,7 @@ export interface IssuedChain {
   chainPem: string;
   /** Common name of the topmost certificate's issuer (the root the chain leads to). */
   issuerCommonName: string | undefined;
+  /** Where the chain was downloaded from. */
   url: string;
 }
 

@@ -11,36 +11,51 @@ export interface ObtainProgressBase {
 
 /** The account was created or found (only when the client had none). */
 export interface AccountProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "account";
+  /** The account URL (`kid`). */
   accountUrl: string;
 }
 
 /** The order exists: created, or resumed from `resumeOrderUrl`. `attempt` counts orders tried (challenge switches). */
 export interface OrderProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "order";
+  /** The order URL. */
   orderUrl: string;
+  /** The order's status when it was read. */
   status: AcmeStatus;
+  /** Whether it was resumed rather than created. */
   resumed: boolean;
+  /** Which order this is (1 unless a challenge switch made a new one). */
   attempt: number;
 }
 
 /** The order's authorizations were read; `pending` of `total` still need a challenge. */
 export interface AuthorizationsProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "authorizations";
+  /** The order URL. */
   orderUrl: string;
+  /** Authorizations the order has. */
   total: number;
+  /** Authorizations that still need a challenge. */
   pending: number;
 }
 
 /** Every challenge was presented by its solver (and `wait` returned, for solvers that have one). */
 export interface ChallengesPresentedProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "challenges_presented";
+  /** Challenges presented. */
   count: number;
 }
 
 /** The CA was told to validate every presented challenge. */
 export interface ChallengesAcceptedProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "challenges_accepted";
+  /** Challenges the CA was asked to validate. */
   count: number;
 }
 
@@ -50,38 +65,51 @@ export interface ChallengesAcceptedProgress extends ObtainProgressBase {
  * valid already and took no challenge.
  */
 export interface AuthorizationValidProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "authorization_valid";
+  /** The identifier now authorized (a wildcard as `*.name`). */
   identifier: AcmeIdentifier;
   /** The challenge type that validated it; undefined when `reused`. */
   challengeType: string | undefined;
+  /** Whether it was valid already (no challenge needed). */
   reused: boolean;
 }
 
 /** Validation failed in a way another challenge type may avoid: a new order follows. */
 export interface ChallengeSwitchProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "challenge_switch";
   /** The identifiers that failed, with the type that failed for each. */
   failures: Array<{ identifier: AcmeIdentifier; challengeType: string | undefined; problem: string | undefined }>;
+  /** The order attempt that failed. */
   attempt: number;
 }
 
 /** The order was finalized and the CA issued the certificate (the order is `valid`). */
 export interface FinalizedProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "finalized";
+  /** The order URL. */
   orderUrl: string;
 }
 
 /** The certificate chain (and `chains − 1` alternates) were downloaded. */
 export interface DownloadedProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "downloaded";
+  /** The certificate URL. */
   certificateUrl: string;
+  /** Chains downloaded (the default and its alternates). */
   chains: number;
 }
 
 /** The issuance finished; `durationMs` is the whole call. */
 export interface DoneProgress extends ObtainProgressBase {
+  /** Discriminant. */
   type: "done";
+  /** The order URL. */
   orderUrl: string;
+  /** The certificate URL. */
   certificateUrl: string;
 }
 

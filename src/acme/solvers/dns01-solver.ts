@@ -4,7 +4,9 @@ import type { AcmeChallenge } from "../types.ts";
 
 /** Callbacks a dns-01 solver is built from; `name` is the full record name, e.g. `_acme-challenge.example.com`. */
 export interface Dns01Callbacks {
+  /** Publishes a TXT `value` at `name` (add it beside others: a wildcard and its base share the name). */
   setTxt(name: string, value: string, ctx: ChallengeContext): Promise<void>;
+  /** Removes that one TXT `value` at `name`. */
   removeTxt(name: string, value: string, ctx: ChallengeContext): Promise<void>;
   /** Optionally wait until the record is visible to the CA (propagation). */
   waitTxt?(name: string, value: string, ctx: ChallengeContext): Promise<void>;

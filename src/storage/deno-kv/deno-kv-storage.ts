@@ -53,6 +53,10 @@ export class DenoKvStorage implements Storage, DueIndex {
   readonly #kv: DenoKvLike;
   readonly #p: string;
 
+  /**
+   * Storage in Deno KV.
+   * @param options The `Deno.Kv` and the key prefix.
+   */
   constructor(options: DenoKvStorageOptions) {
     if (!options || typeof options.kv?.atomic !== "function") throw new EdgecertError("invalid_input", "DenoKvStorage needs { kv } (a Deno.Kv)");
     const prefix = options.prefix ?? "edgecert";

@@ -7,16 +7,19 @@ export type PostgresRow = Record<string, unknown>;
  * pool that hands each statement to any connection is fine (no session state, no advisory locks).
  */
 export interface PostgresQueryClient {
+  /** Runs one parameterised statement and returns its rows. */
   query(sql: string, params: (string | null)[]): Promise<PostgresRow[]>;
 }
 
 /** The part of a `pg` `Pool` or `Client` used: `query(text, values)` → `{ rows }`. */
 export interface PgLike {
+  /** node-postgres' `query`. */
   query(text: string, values: (string | null)[]): Promise<{ rows: PostgresRow[] }>;
 }
 
 /** The part of a postgres.js `sql` instance used: `sql.unsafe(query, params)` → rows. */
 export interface PostgresJsLike {
+  /** postgres.js' `unsafe` (parameterised despite the name). */
   unsafe(query: string, params: (string | null)[]): PromiseLike<readonly PostgresRow[]>;
 }
 

@@ -47,6 +47,10 @@ export class PostgresStorage implements Storage, DueIndex {
   readonly #t: string;
   readonly #seq: string;
 
+  /**
+   * Storage in a PostgreSQL table through a client adapter.
+   * @param options The client adapter and table name; call `migrate()` once.
+   */
   constructor(options: PostgresStorageOptions) {
     if (!options || typeof options.client?.query !== "function") throw new EdgecertError("invalid_input", "PostgresStorage needs { client } with query(sql, params)");
     const table = options.table ?? "edgecert_storage";

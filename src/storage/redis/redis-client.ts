@@ -14,16 +14,19 @@ export interface RedisScriptClient {
 
 /** The part of a node-redis (`redis` / `@redis/client` ≥ 4) client used: `client.eval(script, { keys, arguments })`. */
 export interface NodeRedisLike {
+  /** node-redis' `eval`. */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
 /** The part of an ioredis client used: `redis.eval(script, numKeys, ...keysAndArgs)`. */
 export interface IoredisLike {
+  /** ioredis' `eval`. */
   eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
 }
 
 /** The part of Bun's built-in `RedisClient` (`import { RedisClient } from "bun"`) used: `client.send(command, args)`. */
 export interface BunRedisLike {
+  /** Bun's `RedisClient.send`. */
   send(command: string, args: string[]): Promise<unknown>;
 }
 

@@ -52,6 +52,10 @@ export class RedisStorage implements Storage, DueIndex {
   readonly #client: RedisScriptClient;
   readonly #ns: string;
 
+  /**
+   * Storage in Redis through a client adapter.
+   * @param options The client adapter and key prefix.
+   */
   constructor(options: RedisStorageOptions) {
     if (!options || typeof options.client?.eval !== "function") throw new EdgecertError("invalid_input", "RedisStorage needs { client } with eval(script, keys, args)");
     const prefix = options.prefix ?? "edgecert";

@@ -11,14 +11,19 @@ export type { ServingWithCertificates };
 
 /** One entry of `Bun.serve({ tls: [...] })`. */
 export interface BunTlsEntry {
+  /** The SNI name this entry serves. */
   serverName: string;
+  /** The chain, PEM. */
   cert: string;
+  /** The key, PEM. */
   key: string;
 }
 
 /** The slice of a Bun `Server` this helper uses (a real one has much more). */
 export interface BunServer {
+  /** The port it listens on. */
   readonly port?: number;
+  /** Stops listening (and, if asked, closes open connections). */
   stop(closeActiveConnections?: boolean): unknown;
 }
 
@@ -27,6 +32,7 @@ export type BunFetchHandler = (request: Request, server: BunServer) => Response 
 
 /** The slice of `Bun` this helper calls. */
 export interface BunRuntime {
+  /** `Bun.serve`. */
   serve(options: {
     port: number;
     hostname?: string;

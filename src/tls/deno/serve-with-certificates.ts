@@ -9,14 +9,19 @@ import type { ServeWithCertificatesCommonOptions, ServingManager, ServingWithCer
 
 /** A TCP address as `Deno.serve` reports it. */
 export interface DenoNetAddr {
+  /** `tcp`. */
   transport: string;
+  /** The address. */
   hostname: string;
+  /** The port. */
   port: number;
 }
 
 /** The second argument of a `Deno.serve` handler. */
 export interface DenoServeHandlerInfo {
+  /** The client's address. */
   remoteAddr: DenoNetAddr;
+  /** Settles when the response was sent. */
   completed: Promise<void>;
 }
 
@@ -25,13 +30,17 @@ export type DenoServeHandler = (request: Request, info: DenoServeHandlerInfo) =>
 
 /** The slice of `Deno.HttpServer` this helper uses. */
 export interface DenoHttpServer {
+  /** Where it listens. */
   readonly addr: DenoNetAddr;
+  /** Settles when it has shut down. */
   readonly finished: Promise<void>;
+  /** Stops accepting and finishes open requests. */
   shutdown(): Promise<void>;
 }
 
 /** The slice of `Deno` this helper calls. */
 export interface DenoRuntime {
+  /** `Deno.serve`. */
   serve(
     options: {
       port: number;

@@ -30,10 +30,13 @@ export interface ListenOptions extends HttpsServerOptions {
 
 /** Servers started by {@link listen}. */
 export interface AutoHttps {
+  /** The HTTPS server. */
   https: HttpsServer;
   /** The plain-HTTP server, unless `httpPort: false`. */
   http: HttpServer | undefined;
+  /** The port HTTPS listens on. */
   httpsPort: number;
+  /**  undefined;|The port plain HTTP listens on, when it does. */
   httpPort: number | undefined;
   /** The certificate obtained (or found) at start; later renewals are served without a restart. */
   certificate: ManagedCertificate;

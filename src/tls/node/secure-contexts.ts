@@ -13,7 +13,10 @@ export type ServableCertificate = Pick<ManagedCertificate, "id" | "serialNumber"
 export class SecureContextCache {
   readonly #contexts = new Map<string, { serialNumber: string; context: SecureContext }>();
 
-  /** @param options Extra options for every context (`minVersion`, `ciphers`, …); `cert` and `key` are set per certificate. */
+  /**
+   * An empty cache.
+   * @param options Extra options for every context (`minVersion`, `ciphers`, …); `cert` and `key` are set per certificate.
+   */
   constructor(private readonly options: SecureContextOptions = {}) {}
 
   /** The context serving `certificate`, built once per serial number. */
