@@ -9,12 +9,13 @@ import { ensurePebble } from "./ensure-pebble.ts";
 
 process.env.WRANGLER_SEND_METRICS ??= "false";
 const NAMES = ["demo.example.test", "www.demo.example.test"];
-const persistTo = fileURLToPath(new URL("../.wrangler/demo-state", import.meta.url));
+// EDGECERT_DEMO_STATE moves the Worker state elsewhere (the test runs the demo in a temp dir).
+const persistTo = process.env.EDGECERT_DEMO_STATE ?? fileURLToPath(new URL("../.wrangler/demo-state", import.meta.url));
 
 ensurePebble();
 console.log("Starting Pebble (local ACME CA)…");
 const pebble = await startPebble();
-console.log(`Starting the edgecert Worker in workerd on 127.0.0.1:${pebble.httpPort} (state in .wrangler/demo-state)…`);
+console.log(`Starting the edgecert Worker in workerd on 127.0.0.1:${pebble.httpPort} (state in ${process.env.EDGECERT_DEMO_STATE ?? ".wrangler/demo-state"})…`);
 // The Worker creates its ACME account only with explicit agreement to the CA's terms (wrangler.toml
 // sets ACME_TERMS_OF_SERVICE_AGREED for a real deployment); Pebble's terms are a placeholder.
 const worker = await startWorker(pebble, { persistTo, vars: { ACME_TERMS_OF_SERVICE_AGREED: "true" } });
