@@ -156,7 +156,7 @@ for (const f of fleet) {
 }
 lines.push("");
 lines.push(`edgecert at a distance: ${WAN_RTT_MS} ms RTT (TCP proxy) in front of Pebble, http-01, new account, process start included, median of ${WAN_RUNS}`);
-lines.push("N   | wall (RTTs) [target]     | requests (HEAD) at distance | requests on loopback [2N+8] | TCP connections");
+lines.push("N   | wall (RTTs) [target]     | requests (nonce) at distance | requests on loopback [2N+8] | TCP connections");
 const WAN_TARGET: Record<number, number> = { 1: 13, 10: 15, 100: 22 };
 for (const c of wan) {
   const loop = rows.find((r) => r.challenge === "http-01" && r.names === c.names)?.edgecert.requestsViaProxy;
@@ -165,7 +165,7 @@ for (const c of wan) {
     [
       String(c.names).padEnd(3),
       `${c.wallMs} ms (${c.rtts})${target ? ` [≤${target} ${mark(c.rtts <= target)}]` : ""}`.padEnd(24),
-      `${c.requests} (${c.heads})`.padEnd(27),
+      `${c.requests} (${c.nonceRequests})`.padEnd(27),
       `${loop ?? "–"} [${2 * c.names + 8}]`.padEnd(27),
       String(c.connections),
     ].join(" | "),

@@ -38,5 +38,7 @@ await server.close();
 if (process.env.WAN_TRACE) console.error(`${trace.join("\n")}\nexit at ${(performance.now() - t0).toFixed(0)} ms after module start`);
 const byMethod: Record<string, number> = {};
 for (const r of counter.requests) byMethod[r.method] = (byMethod[r.method] ?? 0) + 1;
-console.log(JSON.stringify({ ok, error, requests: counter.count(), byMethod }));
+// Requests made only for a nonce (RFC 8555 §7.2): the extra ones parallel signed requests need.
+const nonceRequests = counter.requests.filter((r) => r.method !== "POST" && !r.url.endsWith(new URL(job.directoryUrl).pathname)).length;
+console.log(JSON.stringify({ ok, error, requests: counter.count(), byMethod, nonceRequests }));
 process.exit(ok ? 0 : 1);

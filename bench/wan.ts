@@ -13,7 +13,8 @@ export interface WanSample {
   ok: boolean;
   wallMs: number;
   requests: number;
-  heads: number;
+  /** Requests made only to get a nonce. */
+  nonceRequests: number;
   error?: string;
 }
 
@@ -27,7 +28,8 @@ export interface WanCell {
   /** Wall time in round trips. */
   rtts: number;
   requests: number;
-  heads: number;
+  /** Requests made only to get a nonce (median). */
+  nonceRequests: number;
   /** TCP connections opened per issuance (each costs a TLS handshake). */
   connections: number;
 }
@@ -75,7 +77,7 @@ export async function wanCells(
           wallMs,
           rtts: Math.round((wallMs / options.rttMs) * 10) / 10,
           requests: median(ok.map((s) => s.requests)),
-          heads: median(ok.map((s) => s.heads)),
+          nonceRequests: median(ok.map((s) => s.nonceRequests)),
           connections: Math.round((proxy.connections - connectionsBefore) / options.runs),
         });
         const failed = samples.find((s) => !s.ok);
@@ -108,10 +110,10 @@ function runChild(bundle: string, caFile: string, job: { directoryUrl: string; h
       clearTimeout(watchdog);
       const wallMs = performance.now() - started;
       try {
-        const line = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; error?: string; requests: number; byMethod: Record<string, number> };
-        resolve({ ok: line.ok, wallMs, requests: line.requests, heads: line.byMethod.HEAD ?? 0, ...(line.error ? { error: line.error } : {}) });
+        const line = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; error?: string; requests: number; byMethod: Record<string, number>; nonceRequests: number };
+        resolve({ ok: line.ok, wallMs, requests: line.requests, nonceRequests: line.nonceRequests, ...(line.error ? { error: line.error } : {}) });
       } catch {
-        resolve({ ok: false, wallMs, requests: 0, heads: 0, error: `child printed no result: ${err.slice(-500)}` });
+        resolve({ ok: false, wallMs, requests: 0, nonceRequests: 0, error: `child printed no result: ${err.slice(-500)}` });
       }
     });
   });

@@ -16,6 +16,7 @@ import { keyAuthorization } from "./challenge-helpers.ts";
 import { directoryFailure, missingDirectoryResources, notAcmeDirectory } from "./directory-errors.ts";
 import { parseJsonObject, parseLinks, readBodyText } from "./http-response.ts";
 import { toIdentifiers } from "./identifiers.ts";
+import { connectionTurn } from "./connection-turn.ts";
 import { LatencyMeter } from "./latency.ts";
 import { NoncePool } from "./nonce-pool.ts";
 import { poll, type PollOptions } from "./poll.ts";
@@ -64,7 +65,7 @@ export interface AcmeClientOptions {
   /**
    * Whether {@link AcmeClient.reserveNonces} may fetch extra nonces so several signed requests can be
    * in flight at once. `"auto"` (default): only when the CA is far — its measured round trip is at
-   * least `farRoundTripMs` — because there each extra `HEAD newNonce`, sent alongside other requests,
+   * least `farRoundTripMs` — because there each extra newNonce request, sent alongside other requests,
    * saves a round trip per request it lets run in parallel; near the CA requests are cheap, so they
    * stay paced by the one nonce each response brings back and no request is spent on nonces (an
    * issuance stays at 2N + 8 requests). `"always"` / `"never"` force either behaviour.
@@ -147,6 +148,12 @@ interface PostOptions extends RequestOptions {
 const JOSE = "application/jose+json";
 /** Most alternate chains downloaded for one certificate (a CA offers one or two). */
 const MAX_ALTERNATES = 8;
+/**
+ * newNonce is asked with GET, which the server must answer with 204 and a nonce (RFC 8555 §7.2), not
+ * HEAD: some servers (Pebble among them) close the connection after a HEAD, so each HEAD cost the next
+ * request a new TCP and TLS handshake.
+ */
+const NONCE_METHOD = "GET";
 
 /** Thrown when a 2xx response's body cannot be used; carries the `Location` header for recovery. */
 class UnusableBodyError extends EdgecertError {
@@ -174,6 +181,8 @@ export class AcmeClient {
   private readonly retry: RetryPolicy;
   private readonly logger: Logger;
   private readonly nonces: NoncePool;
+  /** Work to start once the next request is on its way (see {@link reserveNonces}). */
+  private readonly afterNextSend: Array<() => void> = [];
   private readonly parallelNonces: "auto" | "always" | "never";
   private readonly origins: ReadonlySet<string>;
   private readonly farRoundTripMs: number;
@@ -233,7 +242,7 @@ export class AcmeClient {
     return this.directoryPromise;
   }
 
-  /** Fetches one fresh nonce with `HEAD newNonce` (RFC 8555 §7.2). Normally the pool does this for you. */
+  /** Fetches one fresh nonce from newNonce (RFC 8555 §7.2). Normally the pool does this for you. */
   async newNonce(options: RequestOptions = {}): Promise<string> {
     return this.fetchNonce(options.signal);
   }
@@ -242,7 +251,7 @@ export class AcmeClient {
   private async fetchNonce(signal?: AbortSignal): Promise<string> {
     const dir = await this.directory({ signal });
     for (let attempt = 0; ; attempt++) {
-      const res = await this.get(dir.newNonce, { signal }, (r) => r, "HEAD", false);
+      const res = await this.get(dir.newNonce, { signal }, (r) => r, NONCE_METHOD, false);
       const nonce = res.headers.get("replay-nonce");
       if (nonce) return nonce;
       if (attempt + 1 >= this.retry.maxAttempts) {
@@ -255,21 +264,31 @@ export class AcmeClient {
   /**
    * Readies nonces for `count` signed requests in flight at once (RFC 8555 §6.5: one nonce each).
    * Near the CA this only makes sure the first nonce is on its way; when the CA is far (see
-   * {@link AcmeClientOptions.parallelNonces}) it also sends the missing `HEAD newNonce` requests — at
-   * most `count − 1` beyond what is already in circulation — all at once, so they cost one round trip
-   * together, usually alongside the request that needed the first nonce. Resolves (with the number of
-   * extra fetches started) once they are sent; their nonces go to requests as they arrive. A failed
-   * extra fetch is dropped, never retried: requests then wait for the nonces responses bring back.
+   * {@link AcmeClientOptions.parallelNonces}) it also sends the missing newNonce requests — at most
+   * `count − 1` beyond what is already in circulation — all at once, so they cost one round trip
+   * together. Resolves (with the number of extra fetches started) once they are sent; their nonces go
+   * to requests as they arrive. A failed extra fetch is dropped, never retried: requests then wait for
+   * the nonces responses bring back.
+   *
+   * With `alongsideNextRequest`, the extra fetches are sent right after the client's next request
+   * instead (resolving with 0 at once): that request — typically the signed one the first nonce is
+   * for, still being signed — keeps the open connection, and the nonce fetches open theirs beside it
+   * rather than making it wait for a new TCP and TLS handshake.
    */
-  async reserveNonces(count: number, options: RequestOptions = {}): Promise<number> {
+  async reserveNonces(count: number, options: RequestOptions & { alongsideNextRequest?: boolean } = {}): Promise<number> {
     const dir = await this.directory(options);
-    const fetchOnce = () => this.headNonce(dir.newNonce, options.signal);
-    // The nonce the next signed request needs anyway; its HEAD is also the cleanest round-trip sample.
+    const fetchOnce = () => this.nonceOnce(dir.newNonce, options.signal);
+    // The nonce the next signed request needs anyway; its request is also the cleanest round-trip sample.
     if (this.nonces.circulating === 0) await this.nonces.reserve(1, fetchOnce).settled;
     if (count <= 1 || !this.isFar()) return 0;
-    const { started } = this.nonces.reserve(count, fetchOnce);
-    if (started > 0) this.logger.log("debug", "acme.nonces_reserved", { count, started, roundTripMs: this.latency.roundTripMs });
-    return started;
+    const reserve = () => {
+      const { started } = this.nonces.reserve(count, fetchOnce);
+      if (started > 0) this.logger.log("debug", "acme.nonces_reserved", { count, started, roundTripMs: this.latency.roundTripMs });
+      return started;
+    };
+    if (!options.alongsideNextRequest) return reserve();
+    this.afterNextSend.push(() => void reserve());
+    return 0;
   }
 
   /**
@@ -282,10 +301,10 @@ export class AcmeClient {
     return rtt !== undefined && rtt >= this.farRoundTripMs;
   }
 
-  /** One `HEAD newNonce`, not retried (for {@link reserveNonces}); null when it brought no nonce. */
-  private async headNonce(url: string, signal?: AbortSignal): Promise<string | null> {
+  /** One newNonce request, not retried (for {@link reserveNonces}); null when it brought no nonce. */
+  private async nonceOnce(url: string, signal?: AbortSignal): Promise<string | null> {
     // Error responses carry valid nonces too (RFC 8555 §6.5).
-    return (await this.send(url, { method: "HEAD" }, signal)).headers.get("replay-nonce");
+    return (await this.send(url, { method: NONCE_METHOD }, signal)).headers.get("replay-nonce");
   }
 
   // ---------------------------------------------------------------- accounts
@@ -711,7 +730,9 @@ export class AcmeClient {
     let res: Response;
     const started = Date.now();
     try {
-      res = await this.fetchFn(url, { ...init, headers, signal: combined, redirect: "manual" });
+      const pending = this.fetchFn(url, { ...init, headers, signal: combined, redirect: "manual" });
+      for (const start of this.afterNextSend.splice(0)) start();
+      res = await pending;
       this.latency.record(Date.now() - started);
     } catch (cause) {
       if (signal?.aborted) throw abortError(signal);
@@ -731,6 +752,7 @@ export class AcmeClient {
           new EdgecertError("network", `reading the response of ${url} failed: ${String(cause)}`, { cause }));
       }
     }
+    await connectionTurn();
     return { url, status: res.status, headers: res.headers, text };
   }
 

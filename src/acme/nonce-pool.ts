@@ -6,7 +6,7 @@ type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) 
  * Replay nonces (RFC 8555 §6.5), spent so that no request is made just for a nonce when one is
  * coming: every response's `Replay-Nonce` refills the pool, and a caller that finds the pool empty
  * while signed requests (or nonce fetches) are in flight waits for their nonces instead of sending
- * `HEAD newNonce`. Only when nothing in flight can deliver one does a caller fetch a fresh nonce
+ * a newNonce request. Only when nothing in flight can deliver one does a caller fetch a fresh nonce
  * itself. Concurrent signed requests are therefore paced by the nonces in circulation: one per session
  * unless {@link reserve} adds more (what a client does when the CA is far away).
  */
@@ -63,7 +63,7 @@ export class NoncePool {
     else this.wakeIfStarved();
   }
 
-  /** Adds a nonce seen outside a signed request (e.g. from HEAD newNonce or a GET). */
+  /** Adds a nonce seen outside a signed request (e.g. from a newNonce request or a GET). */
   add(nonce: string): void {
     const waiter = this.waiters.shift();
     if (waiter) return waiter.resolve(nonce);
@@ -72,7 +72,7 @@ export class NoncePool {
   }
 
   /**
-   * Brings the nonces in circulation up to `count` with `fetchOnce` (one HEAD newNonce each, all at
+   * Brings the nonces in circulation up to `count` with `fetchOnce` (one newNonce request each, all at
    * once). Fetched nonces go to waiting callers or the pool; a failed fetch is dropped (a caller that
    * then finds nothing in flight fetches its own). Returns how many fetches were started and a promise
    * that settles when they did.

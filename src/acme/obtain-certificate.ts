@@ -142,8 +142,8 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   logger.log("info", "obtain.start", { names: identifiers.map((i) => i.value) });
   const material = prepareMaterial(identifiers, { csrDer: input.csrDer, certificateKey: options.certificateKey, keyAlgorithm: options.keyAlgorithm });
   // Meanwhile: the directory, the first nonce and — far from the CA — the nonces the parallel steps
-  // will need, sent alongside the account or order request.
-  const reserved = client.reserveNonces(Math.min(ctx.concurrency, identifiers.length), { signal: ctx.signal }).catch(() => 0);
+  // will need, sent alongside the account or order request (which keeps the open connection).
+  const reserved = client.reserveNonces(Math.min(ctx.concurrency, identifiers.length), { signal: ctx.signal, alongsideNextRequest: true }).catch(() => 0);
 
   if (!client.accountUrl) await ensureAccount(ctx, options.account, options.termsOfServiceAgreed);
   const order = await orderAndValidate(ctx, options, input);

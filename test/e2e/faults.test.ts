@@ -102,7 +102,7 @@ describe("faults injected in front of Pebble", () => {
     expect(proxy.count({ method: "GET", path: "/dir" })).toBeGreaterThanOrEqual(3);
   });
 
-  it("responses without Replay-Nonce: falls back to HEAD newNonce and never reuses a nonce", async () => {
+  it("responses without Replay-Nonce: falls back to newNonce and never reuses a nonce", async () => {
     const c = await client();
     const start = proxy.requests.length;
     proxy.addRule({ method: "POST", probability: 0.5, fault: { kind: "dropNonce" } });

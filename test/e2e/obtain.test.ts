@@ -12,6 +12,7 @@ import {
 } from "../../src/index.ts";
 import { EdgecertError } from "../../src/errors.ts";
 import { serveHttp01 } from "../support/challenge-servers.ts";
+import { startLatencyProxy } from "../support/latency-proxy.ts";
 import { startPebble } from "../support/pebble.ts";
 import { usePebbleBed } from "../support/pebble-bed.ts";
 import { countingFetch, type CountingFetch } from "../support/request-counter.ts";
@@ -59,8 +60,8 @@ describe("obtainCertificate request counts", () => {
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
     console.log(`requests for ${n} names: ${counter.count()} (budget ${2 * n + 8})`, counter.requests.map((r) => `${r.method} ${new URL(r.url).pathname.split("/")[1]}`).join(", "));
     expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
-    // Nonces come from responses: one HEAD in the whole issuance.
-    expect(counter.requests.filter((r) => r.method === "HEAD").length).toBe(1);
+    // Nonces come from responses: one newNonce request in the whole issuance.
+    expect(counter.nonceRequests()).toBe(1);
   });
 
   it("an order that comes back ready takes at most 6 requests and fetches no authorization", async () => {
@@ -106,35 +107,35 @@ describe("parallel signed requests (issue 14)", () => {
     [10, 4],
     [10, 32],
     [30, 8],
-  ])("far mode, %i names, concurrency %i: up to `concurrency` signed requests in flight; the extra requests are HEADs, at most concurrency − 1", async (n, concurrency) => {
+  ])("far mode, %i names, concurrency %i: up to `concurrency` signed requests in flight; the extra requests are newNonce requests, at most concurrency − 1", async (n, concurrency) => {
     const counter = countingFetch(bed.pebble.fetch);
     const flight = inFlightFetch(counter.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "always" });
     const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
-    const heads = counter.requests.filter((r) => r.method === "HEAD").length;
+    const heads = counter.nonceRequests();
     const polls = counter.requests.filter((r) => r.url.includes("/my-order/")).length;
     const others = counter.count() - heads - polls;
-    console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} HEAD, ${polls} polls), at most ${flight.maxPosts()} signed in flight`);
+    console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} newNonce, ${polls} polls), at most ${flight.maxPosts()} signed in flight`);
     // The same requests as near the CA: directory, account, order, N authorizations, N challenges,
     // finalize, certificate (polls are counted apart: far mode polls at once, so how many depends on
     // how fast this machine's Pebble validates — a timing this test must not depend on) ...
     expect(others).toBe(2 * n + 5);
     expect(polls).toBeGreaterThanOrEqual(1);
     // ... plus the nonces for `concurrency` parallel requests: the first, and at most concurrency − 1 more
-    // (every response's nonce is reused, so no step after the first needs another HEAD).
+    // (every response's nonce is reused, so no step after the first needs another newNonce request).
     expect(heads).toBeGreaterThan(1);
     expect(heads).toBeLessThanOrEqual(Math.min(n, concurrency));
     expect(flight.maxPosts()).toBeGreaterThan(1);
     expect(flight.maxPosts()).toBeLessThanOrEqual(concurrency);
   });
 
-  it("near mode (forced): one HEAD, one signed request at a time, exactly 2N + 8", async () => {
+  it("near mode (forced): one newNonce request, one signed request at a time, exactly 2N + 8", async () => {
     const counter = countingFetch(bed.pebble.fetch);
     const flight = inFlightFetch(counter.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "never" });
     await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(10, "near10"), solvers: { "http-01": http01 } });
-    expect(counter.requests.filter((r) => r.method === "HEAD").length).toBe(1);
+    expect(counter.nonceRequests()).toBe(1);
     expect(flight.maxPosts()).toBe(1);
     expect(counter.count()).toBeLessThanOrEqual(2 * 10 + 8);
   });
@@ -262,6 +263,46 @@ describe("rejected nonces", () => {
     } finally {
       await server?.close();
       await flaky.stop();
+    }
+  });
+});
+
+// Each new connection costs a TCP and a TLS handshake: one or two round trips to a distant CA, per
+// step. Counted through a TCP proxy in front of Pebble (a few ms of round trip, so requests overlap as
+// they would at a distance).
+describe("connections an issuance opens", () => {
+  async function throughProxy(parallelNonces: "auto" | "always") {
+    const upstream = new URL(bed.pebble.directoryUrl);
+    const proxy = await startLatencyProxy({ host: upstream.hostname, port: Number(upstream.port) }, 4);
+    const counter = countingFetch(bed.pebble.fetch);
+    const directoryUrl = `https://127.0.0.1:${proxy.port}${upstream.pathname}`;
+    const client = new AcmeClient({ directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces });
+    return { proxy, counter, client };
+  }
+
+  it("a 1-name issuance runs on one connection: each request reuses the one before it (was 2: the nonce request opened its own)", async () => {
+    const { proxy, counter, client } = await throughProxy("auto");
+    try {
+      await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(1, "conn1"), solvers: { "http-01": http01 } });
+      console.log(`1 name: ${counter.count()} requests over ${proxy.connections} connection(s)`);
+      expect(counter.count()).toBe(10);
+      expect(proxy.connections).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("far mode, 10 names: at most one connection per request in flight (was 20: every nonce request cost its connection)", async () => {
+    const { proxy, counter, client } = await throughProxy("always");
+    try {
+      await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(10, "conn10"), solvers: { "http-01": http01 }, concurrency: 10 });
+      console.log(`10 names, far mode: ${counter.count()} requests (${counter.nonceRequests()} for nonces) over ${proxy.connections} connections`);
+      expect(proxy.connections).toBeLessThanOrEqual(10);
+      // The account request was sent on the open connection, before the extra nonce requests.
+      const account = counter.requests.findIndex((r) => r.url.includes("/sign-me-up"));
+      expect(counter.requests.slice(0, account).filter((r) => r.method !== "POST").length).toBe(2);
+    } finally {
+      await proxy.close();
     }
   });
 });

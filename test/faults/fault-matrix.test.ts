@@ -29,7 +29,7 @@ afterAll(async () => {
 
 const STEPS: Array<{ step: string; method: string; path: string | RegExp }> = [
   { step: "directory", method: "GET", path: "/dir" },
-  { step: "newNonce", method: "HEAD", path: "/nonce-plz" },
+  { step: "newNonce", method: "GET", path: "/nonce-plz" },
   { step: "newAccount", method: "POST", path: "/sign-me-up" },
   { step: "newOrder", method: "POST", path: "/order-plz" },
   { step: "authorization", method: "POST", path: "/authZ/" },

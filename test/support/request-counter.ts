@@ -20,6 +20,8 @@ export interface CountingFetch {
   requests: RecordedRequest[];
   /** Clears the recorded calls. */
   reset(): void;
+  /** Requests made only for a nonce (RFC 8555 §7.2 newNonce, HEAD or GET; Pebble's is `/nonce-plz`). */
+  nonceRequests(): number;
 }
 
 /** Wraps `inner` so each call's method (from init or Request, default GET), URL and status is recorded. */
@@ -42,5 +44,6 @@ export function countingFetch(inner: typeof fetch): CountingFetch {
     reset: () => {
       requests.length = 0;
     },
+    nonceRequests: () => requests.filter((r) => r.method !== "POST" && /nonce/i.test(new URL(r.url).pathname)).length,
   };
 }
