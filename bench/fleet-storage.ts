@@ -1,7 +1,8 @@
 // Fleet storage figures: lock acquire+release latency per backend (median, p99), one due-index read
 // over 100,000 records of which 100 are due (entries read, wall time), and a whole renewDue() pass over
 // 100,000 stored certificate records with 100 due (keys read, wall time, the 100 renewed through the
-// in-process stand-in CA), against private redis-server and PostgreSQL instances on 127.0.0.1.
+// in-process stand-in CA), against private redis-server and PostgreSQL instances on 127.0.0.1, and the
+// renewDue() pass on Deno KV (local SQLite) in the deno binary.
 // Run alone with `npx tsx bench/fleet-storage.ts`, or from bench/run.ts.
 import { fileURLToPath } from "node:url";
 import { createClient } from "redis";
@@ -12,18 +13,12 @@ import { PostgresStorage } from "../src/storage/postgres/postgres-storage.ts";
 import { fromPg } from "../src/storage/postgres/postgres-client.ts";
 import type { DueIndex } from "../src/storage/due-index.ts";
 import type { Storage } from "../src/storage/storage.ts";
-import { CertificateManager } from "../src/manager/certificate-manager.ts";
-import type { CertificateRecord } from "../src/manager/records.ts";
-import { StorageHttp01Solver } from "../src/manager/storage-http01-solver.ts";
 import { keys } from "../src/manager/storage-keys.ts";
-import { probed } from "../test/support/probed-storage.ts";
-import { placeholderRecord } from "../test/support/stored-records.ts";
-import { StandInCa } from "../test/support/stand-in-ca.ts";
+import { benchRecord, loadRecords, RECORDS, renewDuePass, type RenewDueFigures } from "./renew-due-pass.ts";
+import { denoKvRenewDue } from "./deno-kv-renew-due.ts";
 import { startRedis } from "../test/support/redis-server.ts";
 import { startPostgres } from "../test/support/postgres-server.ts";
 
-const RECORDS = 100_000;
-const DUE = 100;
 const LOCK_RUNS = 300;
 
 /** One backend's figures. */
@@ -34,37 +29,8 @@ export interface FleetStorageFigures {
   dueRecords: number;
   dueRead: number;
   duePassMs: number;
-  /** One renewDue() pass over {@link dueRecords} stored certificates, {@link renewDue.due} of them due. */
-  renewDue: { due: number; renewed: number; keysRead: number; certificatesRead: number; listings: number; wallMs: number; loadMs: number };
-}
-
-const DAY = 86_400_000;
-
-/** A stored certificate record as the manager writes it; `due` ones fell due a second ago. */
-export function benchRecord(i: number, now: number): CertificateRecord {
-  const due = i < DUE;
-  return placeholderRecord(`bench-${i}`, now, due ? now - 1_000 - i : now + 3_600_000 + i * 50_000, now + (due ? 5 : 60) * DAY, 20);
-}
-
-/** One renewDue() pass on a store already holding the records, their due entries and the ready marker. */
-async function renewDuePass(storage: Storage & DueIndex, now: number, loadMs: number): Promise<FleetStorageFigures["renewDue"]> {
-  const probe = probed(storage);
-  const tokens = new StorageHttp01Solver(storage);
-  const ca = new StandInCa({ now: () => now, lifetimeMs: 30 * DAY, token: (t) => tokens.response(t) });
-  const manager = new CertificateManager({ storage: probe.storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, termsOfServiceAgreed: true, now: () => now, retry: { maxAttempts: 1 } });
-  const started = performance.now();
-  const result = await manager.renewDue();
-  const wallMs = performance.now() - started;
-  if (result.failed.length > 0) throw new Error(`bench renewDue failed: ${JSON.stringify(result.failed.slice(0, 3))}`);
-  return {
-    due: DUE,
-    renewed: result.renewed.length,
-    keysRead: probe.reads.keys.length,
-    certificatesRead: probe.reads.keys.filter((k) => k.startsWith(keys.certificatePrefix)).length,
-    listings: probe.reads.lists,
-    wallMs,
-    loadMs,
-  };
+  /** One renewDue() pass over {@link dueRecords} stored certificates, {@link RenewDueFigures.due} of them due. */
+  renewDue: RenewDueFigures;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -105,16 +71,7 @@ export async function fleetStorageBench(): Promise<FleetStorageFigures[]> {
   const redisStorage = new RedisStorage({ client: fromNodeRedis(client), prefix: "bench" });
   let started = performance.now();
   // Through the storage API (each put is one script; node-redis pipelines what is in flight).
-  for (let i = 0; i < RECORDS; i += 500) {
-    await Promise.all(
-      Array.from({ length: Math.min(500, RECORDS - i) }, async (_, j) => {
-        const r = benchRecord(i + j, now);
-        await redisStorage.put(keys.certificate(r.id), JSON.stringify(r));
-        await redisStorage.setDue(r.id, r.renewal.renewAt);
-      }),
-    );
-  }
-  await redisStorage.put(keys.dueIndexReady, "{}");
+  await loadRecords(redisStorage, now, 500);
   out.push(await measure("redis", redisStorage, now, performance.now() - started));
   await client.quit();
   await redis.stop();
@@ -141,6 +98,10 @@ export async function fleetStorageBench(): Promise<FleetStorageFigures[]> {
   out.push(await measure("postgres", storage, now, performance.now() - started));
   await pool.end();
   await postgres.stop();
+
+  // Deno KV: the pass runs in the deno binary, on a local Deno KV (SQLite), loaded through the storage API.
+  const deno = await denoKvRenewDue();
+  if (deno) out.push({ backend: "deno-kv", lockMedianMs: NaN, lockP99Ms: NaN, dueRecords: RECORDS, dueRead: NaN, duePassMs: NaN, renewDue: deno });
   return out;
 }
 
@@ -148,8 +109,11 @@ export async function fleetStorageBench(): Promise<FleetStorageFigures[]> {
 export function fleetStorageLine(f: FleetStorageFigures): string {
   const r = f.renewDue;
   return (
-    `fleet storage ${f.backend}: lock acquire+release median ${f.lockMedianMs.toFixed(2)} ms, p99 ${f.lockP99Ms.toFixed(2)} ms; ` +
-    `due-index read over ${f.dueRecords.toLocaleString("en")} records: ${f.dueRead} read in ${f.duePassMs.toFixed(2)} ms; ` +
+    `fleet storage ${f.backend}: ` +
+    (Number.isNaN(f.lockMedianMs)
+      ? ""
+      : `lock acquire+release median ${f.lockMedianMs.toFixed(2)} ms, p99 ${f.lockP99Ms.toFixed(2)} ms; ` +
+        `due-index read over ${f.dueRecords.toLocaleString("en")} records: ${f.dueRead} read in ${f.duePassMs.toFixed(2)} ms; `) +
     `renewDue() pass over ${f.dueRecords.toLocaleString("en")} records with ${r.due} due: ${r.renewed} renewed, ${r.keysRead} keys read ` +
     `(${r.certificatesRead} certificate records, ${r.listings} listings), ${r.wallMs.toFixed(0)} ms (stand-in CA in process; bulk load ${(r.loadMs / 1000).toFixed(1)} s)`
   );

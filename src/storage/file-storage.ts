@@ -9,9 +9,10 @@ import { valueBytes } from "./value-bytes.ts";
 import { decodeSegment, DIR_MARK, encodeSegment, keyPath } from "./file-names.ts";
 import { ensureDir, errnoCode, fsError, readIfExists, readWithIdentity, removeIfExists, syncDir, writeAtomic } from "./file-io.ts";
 import { FileLocks } from "./file-locks.ts";
+import { withKeyMutex } from "./file-key-mutex.ts";
 import { checkConditionsLocally, checkVersion, leaseLost } from "./conditional-write.ts";
 
-/** Writes in flight per file path in this process, so that each key's check-and-write runs alone. */
+/** Writes in flight per file path in this process; across processes, {@link withKeyMutex} orders them. */
 const writing = new Map<string, Promise<unknown>>();
 
 /** Options for {@link FileStorage}. */
@@ -31,7 +32,10 @@ const LOCKS_DIR = ".locks";
  * `certs~/example.com~/cert.json` (see `file-names.ts`: directories carry `~`, and characters outside
  * `A-Za-z0-9._-` are percent-encoded). Files are created with mode 0600 and directories with 0700.
  *
- * Consistency: strong on one machine. `put` writes a temp file in the target's directory, flushes it
+ * Consistency: strong on one machine. Each key's conditional writes (`ifVersion`, `fence`) are checked
+ * and done holding that key's mutex file (`.w-<name>`, exclusive create; see `file-key-mutex.ts`), so
+ * they exclude each other across every process sharing the directory; a holder that crashed is taken
+ * over once its pid is gone (or after a minute). `put` writes a temp file in the target's directory, flushes it
  * and renames it over the target, so a reader (or a crash) sees the old value or the new one, never
  * part of one. `list` reads the directory tree, so it reflects every completed `put` and `delete`.
  *
@@ -71,9 +75,9 @@ export class FileStorage implements Storage {
     const { dir, name, file } = this.#path(key);
     const bytes = valueBytes(value);
     checkConditionsLocally(when);
+    await ensureDir(dir);
     await this.#alone(file, async () => {
       await this.#check(key, file, when);
-      await ensureDir(dir);
       await writeAtomic(dir, name, bytes);
     });
   }
@@ -81,6 +85,7 @@ export class FileStorage implements Storage {
   async delete(key: string, when?: WriteConditions): Promise<void> {
     const { dir, file } = this.#path(key);
     checkConditionsLocally(when);
+    await ensureDir(dir);
     await this.#alone(file, async () => {
       await this.#check(key, file, when);
       // Directories are left in place: removing one could race a concurrent put into it.
@@ -89,10 +94,10 @@ export class FileStorage implements Storage {
     });
   }
 
-  /** Runs one write of `file` after every earlier one in this process. */
+  /** Runs one write of `file` after every earlier one in this process, holding the key's cross-process mutex. */
   async #alone(file: string, write: () => Promise<void>): Promise<void> {
     const before = writing.get(file) ?? Promise.resolve();
-    const run = before.then(write);
+    const run = before.then(() => withKeyMutex(file, write));
     const settled = run.catch(() => undefined);
     writing.set(file, settled);
     try {

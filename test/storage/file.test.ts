@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -108,4 +108,41 @@ describe("FileStorage on disk", () => {
     expect(new TextDecoder().decode(await s.get("counter"))).toBe("12");
     expect(new TextDecoder().decode(await s.get("overlaps"))).toBe("");
   }, 30_000);
+
+  it("compare-and-set across processes: 4 processes × 25 increments of one key by getEntry + put(ifVersion) lose no update", async () => {
+    const dir = join(root, `cas${n++}`);
+    const child = join(import.meta.dirname, "file-cas-child.ts");
+    const run = promisify(execFile);
+    const outs = await Promise.all([0, 1, 2, 3].map(() => run(process.execPath, ["--import", "tsx", child, "cas", dir, "25"], { timeout: 120_000 })));
+    const conflicts = outs.reduce((sum, o) => sum + Number(o.stdout.trim()), 0);
+    const s = new FileStorage({ dir });
+    expect(new TextDecoder().decode(await s.get("n"))).toBe("100");
+    console.log(`file storage CAS across 4 processes: 100 increments, ${conflicts} conflicts retried`);
+  }, 150_000);
+
+  it("a write fenced by a lease that lapsed is refused in another process (lease_lost), and one by the live lease lands", async () => {
+    const dir = join(root, `fence${n++}`);
+    const child = join(import.meta.dirname, "file-cas-child.ts");
+    const run = promisify(execFile);
+    const s = new FileStorage({ dir });
+    const lease = await s.lock("cert", { ttlMs: 200 });
+    await new Promise((r) => setTimeout(r, 400)); // lapsed, nobody took it over
+    expect((await run(process.execPath, ["--import", "tsx", child, "fenced", dir, "cert", String(lease.token)])).stdout.trim()).toBe("lease_lost");
+    expect(await s.get("fenced")).toBeUndefined();
+    const live = await s.lock("cert", { ttlMs: 60_000 });
+    expect((await run(process.execPath, ["--import", "tsx", child, "fenced", dir, "cert", String(live.token)])).stdout.trim()).toBe("ok");
+    await live.release();
+  }, 60_000);
+
+  it("a write mutex left by a process that died is taken over (stale owner), not waited on", async () => {
+    const dir = join(root, `mutex${n++}`);
+    const s = new FileStorage({ dir });
+    await s.put("k", "before");
+    const dead = await promisify(execFile)(process.execPath, ["-e", "console.log(process.pid)"]);
+    await writeFile(join(dir, ".w-k"), JSON.stringify({ owner: "crashed", pid: Number(dead.stdout.trim()), host: hostname(), at: Date.now() }));
+    const entry = (await s.getEntry("k"))!;
+    await s.put("k", "after", { ifVersion: entry.version });
+    expect(new TextDecoder().decode(await s.get("k"))).toBe("after");
+    expect((await readdir(dir)).filter((f) => f.startsWith(".w-"))).toEqual([]);
+  });
 });
