@@ -1,3 +1,4 @@
+import { readBodyBytes } from "../src/acme/http-response.ts";
 import { toIdentifiers } from "../src/acme/identifiers.ts";
 import { EdgecertError } from "../src/errors.ts";
 import type { HostPolicy } from "../src/manager/host-policy.ts";
@@ -5,7 +6,7 @@ import type { HostPolicy } from "../src/manager/host-policy.ts";
 /** An admin API error with a stable `code` and its HTTP status. */
 export class AdminError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 500,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 500 | 502 | 503,
     readonly code: string,
     message: string,
   ) {
@@ -16,12 +17,32 @@ export class AdminError extends Error {
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_NAMES = 100;
 
+const tooLarge = () => new AdminError(413, "body_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+
+/**
+ * The body's text, reading at most {@link MAX_BODY_BYTES} + 1 bytes whatever `content-length` says (or
+ * when it is absent, as with chunked bodies): a huge body costs a bounded read, then a 413.
+ */
+export async function readBoundedText(request: Request): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && !(/^[0-9]{1,15}$/.test(declared) && Number(declared) <= MAX_BODY_BYTES)) throw tooLarge();
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBodyBytes(request, "the request", MAX_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof EdgecertError && err.code === "bad_response") throw tooLarge();
+    throw new AdminError(400, "body_unreadable", "the request body could not be read");
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new AdminError(400, "invalid_json", "the body is not UTF-8 JSON");
+  }
+}
+
 /** Reads a JSON object body of at most {@link MAX_BODY_BYTES}, allowing only `allowed` members. */
 export async function readBody(request: Request, allowed: readonly string[]): Promise<Record<string, unknown>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new AdminError(413, "body_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new AdminError(413, "body_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  const text = await readBoundedText(request);
   let body: unknown;
   try {
     body = text === "" ? {} : JSON.parse(text);
@@ -32,6 +53,22 @@ export async function readBody(request: Request, allowed: readonly string[]): Pr
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   if (unknown.length) throw new AdminError(400, "unknown_field", `unknown field(s): ${unknown.join(", ")}`);
   return body as Record<string, unknown>;
+}
+
+/**
+ * The query parameters of `url`, refusing any not in `allowed`, repeated ones, and any whose value
+ * `allowed` does not accept: an unknown or malformed parameter is a 400, never ignored.
+ */
+export function readQuery(url: string, allowed: Readonly<Record<string, RegExp>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of new URL(url).searchParams) {
+    const pattern = Object.hasOwn(allowed, name) ? allowed[name] : undefined;
+    if (!pattern) throw new AdminError(400, "unknown_parameter", `unknown query parameter ${JSON.stringify(name.slice(0, 64))}`);
+    if (Object.hasOwn(out, name)) throw new AdminError(400, "invalid_parameter", `${name} is given twice`);
+    if (!pattern.test(value)) throw new AdminError(400, "invalid_parameter", `${name} has an invalid value`);
+    out[name] = value;
+  }
+  return out;
 }
 
 /** Validates the `names` member: 1..100 valid identifiers, each allowed by the policy. Returns them normalised. */

@@ -2,20 +2,28 @@ import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { certificateId } from "../src/manager/storage-keys.ts";
 import { hostAllowList } from "../src/manager/host-policy.ts";
+import { StorageHttp01Solver } from "../src/manager/storage-http01-solver.ts";
 import { checkDnsPersistRecords } from "../src/acme/dns-persist/checker.ts";
 import { isIpAddress, toIdentifiers } from "../src/acme/identifiers.ts";
 import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.ts";
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
-import { AdminError, readBody, readNames } from "./admin-body.ts";
+import { AdminError, readBody, readNames, readQuery } from "./admin-body.ts";
+import { adminToken, ConfigError, readConfig, setting } from "./config.ts";
 import { constantTimeEqual } from "./constant-time.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
+import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import type { IndexEntry } from "./renewal-index.ts";
+import { routedStorage } from "./storage.ts";
 
 type AppEnv = { Bindings: Env };
 
 const index = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
 const renewer = (env: Env, id: string) => env.CERTIFICATE_RENEWER.get(env.CERTIFICATE_RENEWER.idFromName(id));
+
+/** Certificate ids as {@link certificateId} makes them; anything else cannot name one. */
+const ID = /^[A-Za-z0-9._-]{1,100}$/;
+const NO_QUERY = {} as const;
 
 function summary(e: IndexEntry) {
   return {
@@ -26,14 +34,29 @@ function summary(e: IndexEntry) {
     nextWorkAt: new Date(e.dueAt).toISOString(),
     failures: e.failures,
     lastError: e.lastError ?? null,
+    nextAttemptAt: e.nextAttemptAt !== undefined ? new Date(e.nextAttemptAt).toISOString() : null,
     profile: e.profile ?? null,
   };
 }
 
 async function entryOr404(env: Env, id: string): Promise<IndexEntry> {
-  const entry = await index(env).get(id);
-  if (!entry) throw new AdminError(404, "not_found", `no certificate ${id}`);
+  const entry = ID.test(id) ? await index(env).get(id) : undefined;
+  if (!entry) throw new AdminError(404, "not_found", `no certificate ${id.slice(0, 100)}`);
   return entry;
+}
+
+const FAILURE_STATUS = { ca_error: 502, not_issued: 409, storage_key_mismatch: 503, configuration_error: 503 } as const;
+
+/** A failed operation as the admin API answers it: never a 5xx for the client's input (see README). */
+function failed(failure: Failure | undefined): AdminError {
+  const f = failure ?? { code: "ca_error", message: "the operation failed" };
+  return new AdminError(FAILURE_STATUS[f.code], f.code, f.message);
+}
+
+/** `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
+function bearerToken(header: string | undefined): string | undefined {
+  const match = /^bearer[ \t]+(.*)$/i.exec(header ?? "");
+  return setting(match?.[1]);
 }
 
 /**
@@ -44,37 +67,41 @@ export function createApp() {
   const app = new Hono<AppEnv>();
 
   // Tokens come from the strongly consistent Durable Object store, not KV: the CA validates from
-  // several places at once, right after the token was written.
-  app.use("/.well-known/acme-challenge/*", (c, next) => acmeChallenge(buildManager(c.env))(c, next));
+  // several places at once, right after the token was written. They are never sealed, so this answers
+  // whatever the rest of the configuration says.
+  app.use("/.well-known/acme-challenge/*", (c, next) => acmeChallenge((token: string) => new StorageHttp01Solver(routedStorage(c.env).routed).response(token))(c, next));
 
   app.use("/admin/*", async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7) : "";
-    // No token configured: the admin API is closed rather than open.
-    if (!c.env.ADMIN_TOKEN || !token || !(await constantTimeEqual(token, c.env.ADMIN_TOKEN))) {
-      throw new AdminError(401, "unauthorized", "missing or wrong bearer token");
-    }
+    const expected = adminToken(c.env);
+    // No token configured (blank counts as none): the admin API is closed rather than open.
+    if (!expected) throw new AdminError(503, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret (wrangler secret put ADMIN_TOKEN)");
+    const token = bearerToken(c.req.header("authorization"));
+    if (!token || !(await constantTimeEqual(token, expected))) throw new AdminError(401, "unauthorized", "missing or wrong bearer token");
+    await readConfig(c.env);
     await next();
   });
 
   app.get("/admin/status", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
     const idx = index(c.env);
     const [certificates, lastTick] = await Promise.all([idx.count(), idx.lastTick()]);
     return c.json({ certificates, lastTick: lastTick ?? null, directoryUrl: c.env.ACME_DIRECTORY_URL });
   });
 
   app.post("/admin/certificates", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
     const body = await readBody(c.req.raw, ["names", "profile"]);
     const profile = body.profile;
     // draft-ietf-acme-profiles: a profile name; whether the CA offers it is checked when ordering.
     if (profile !== undefined && (typeof profile !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile))) {
       throw new AdminError(400, "invalid_profile", "profile must be a profile name the CA lists in its directory (e.g. shortlived)");
     }
-    const policy = c.env.ALLOWED_NAMES?.trim() ? hostAllowList(...c.env.ALLOWED_NAMES.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+    const allowed = setting(c.env.ALLOWED_NAMES);
+    const policy = allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
     const names = await readNames(body, policy);
     // Without DNS credentials a wildcard can only be validated with dns-persist-01.
     const wildcard = names.find((n) => n.startsWith("*."));
-    if (wildcard && !c.env.DNS_PERSIST_RESOLVER) {
+    if (wildcard && !setting(c.env.DNS_PERSIST_RESOLVER)) {
       throw new AdminError(400, "wildcard_needs_dns_persist", `${wildcard} needs dns-persist-01: set DNS_PERSIST_RESOLVER, then create the records GET /admin/certificates/:id/dns-persist lists`);
     }
     const id = await certificateId(toIdentifiers(names));
@@ -86,29 +113,30 @@ export function createApp() {
   });
 
   app.get("/admin/certificates", async (c) => {
-    const limit = Math.min(200, Math.max(1, Number(c.req.query("limit") ?? "50") || 50));
-    const page = await index(c.env).list(c.req.query("cursor") || undefined, limit);
+    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: ID });
+    const page = await index(c.env).list(query.cursor, query.limit ? Number(query.limit) : 50);
     return c.json({ certificates: page.entries.map(summary), cursor: page.cursor ?? null });
   });
 
   app.get("/admin/certificates/:id", async (c) => {
+    const query = readQuery(c.req.url, { include: /^privateKey$/ });
     const entry = await entryOr404(c.env, c.req.param("id"));
-    const cert = await buildManager(c.env).find(entry.names);
-    const withKey = c.req.query("include") === "privateKey";
+    const cert = await (await buildManager(c.env)).find(entry.names);
     return c.json({
       ...summary(entry),
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
-      ...(withKey && cert ? { privateKeyPem: cert.keyPem } : {}),
+      ...(query.include === "privateKey" && cert ? { privateKeyPem: cert.keyPem } : {}),
     });
   });
 
   // dns-persist-01 (experimental): the records to create once for this certificate, and what DNS shows now.
   app.get("/admin/certificates/:id/dns-persist", async (c) => {
-    const resolver = c.env.DNS_PERSIST_RESOLVER;
+    readQuery(c.req.url, NO_QUERY);
+    const resolver = setting(c.env.DNS_PERSIST_RESOLVER);
     if (!resolver) throw new AdminError(404, "dns_persist_off", "dns-persist-01 is not configured (set DNS_PERSIST_RESOLVER)");
     const entry = await entryOr404(c.env, c.req.param("id"));
     const names = entry.names.filter((n) => !isIpAddress(n));
-    const needed = await buildManager(c.env).dnsPersistRecords(names);
+    const needed = await (await buildManager(c.env)).dnsPersistRecords(names);
     const reports = await checkDnsPersistRecords({ names, accountUri: needed.accountUri, issuerDomainNames: needed.issuerDomainNames, resolver });
     return c.json({
       accountUri: needed.accountUri,
@@ -119,14 +147,17 @@ export function createApp() {
   });
 
   app.post("/admin/certificates/:id/renew", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
     await readBody(c.req.raw, []);
     const entry = await entryOr404(c.env, c.req.param("id"));
     const result = await renewer(c.env, entry.id).run(entry, Date.now(), true);
-    if (result.outcome === "failed") throw new AdminError(500, "renewal_failed", result.error ?? "renewal failed");
-    return c.json(summary((await index(c.env).get(entry.id))!));
+    if (result.outcome === "gone") throw new AdminError(404, "not_found", `no certificate ${entry.id}`);
+    if (result.outcome === "failed") throw failed(result.failure);
+    return c.json(summary((await entryOr404(c.env, entry.id))));
   });
 
   app.post("/admin/certificates/:id/revoke", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
     const body = await readBody(c.req.raw, ["reason"]);
     const reason = body.reason;
     const codes = Object.values(RevocationReason) as number[];
@@ -134,21 +165,34 @@ export function createApp() {
       throw new AdminError(400, "invalid_reason", `reason must be one of ${codes.join(", ")} (RFC 5280 §5.3.1)`);
     }
     const entry = await entryOr404(c.env, c.req.param("id"));
-    await buildManager(c.env).revoke(entry.names, reason as RevocationReasonCode | undefined);
-    await index(c.env).remove(entry.id);
+    // In the certificate's renewer: under its lock, on the stored record (not a KV edge read).
+    const result = await renewer(c.env, entry.id).revoke(entry.id, entry.names, reason as RevocationReasonCode | undefined);
+    if (!result.ok) throw failed(result.failure);
     return c.json({ id: entry.id, revoked: true });
   });
 
   app.delete("/admin/certificates/:id", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
+    await readBody(c.req.raw, []);
     const entry = await entryOr404(c.env, c.req.param("id"));
-    await buildManager(c.env).remove(entry.names);
-    await index(c.env).remove(entry.id);
+    const result = await renewer(c.env, entry.id).remove(entry.id, entry.names);
+    if (!result.ok) throw failed(result.failure);
     return c.json({ id: entry.id, removed: true });
   });
 
   app.notFound((c) => (c.req.path.startsWith("/admin/") ? errorJson(c, new AdminError(404, "not_found", "no such endpoint")) : c.text("not found", 404)));
-  app.onError((err, c) => errorJson(c, err instanceof AdminError ? err : new AdminError(500, "internal", err instanceof Error ? err.message : "internal error")));
+  app.onError((err, c) => errorJson(c, toAdminError(err)));
   return app;
+}
+
+/** An error as the admin API answers it: configuration and storage-key problems are 503s that say what to fix. */
+function toAdminError(err: unknown): AdminError {
+  if (err instanceof AdminError) return err;
+  if (err instanceof ConfigError) return new AdminError(503, "configuration_error", err.message);
+  if (isKeyMismatch(err)) return new AdminError(503, "storage_key_mismatch", keyMismatchMessage((err as Error).message));
+  // A malformed percent-escape in the path: the client's input.
+  if (err instanceof URIError) return new AdminError(400, "invalid_path", "the path is not valid percent-encoding");
+  return new AdminError(500, "internal", err instanceof Error ? err.message : "internal error");
 }
 
 function errorJson(c: Context<AppEnv>, err: AdminError) {

@@ -1,49 +1,136 @@
 import { DurableObject } from "cloudflare:workers";
+import { EdgecertError } from "../src/errors.ts";
+import { failureOf as managerFailureOf, type ManagedCertificate } from "../src/manager/managed-certificate.ts";
 import { nextAttemptAfterFailure } from "../src/manager/renewal-schedule.ts";
+import type { RevocationReasonCode } from "../src/acme/types.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
+import { failureOf, type Failure } from "./outcome.ts";
 import type { IndexEntry } from "./renewal-index.ts";
 
 /** What one run did. */
 export interface RenewerResult {
   id: string;
-  outcome: "issued" | "renewed" | "unchanged" | "failed";
+  outcome: "issued" | "renewed" | "unchanged" | "failed" | "gone";
   dueAt: number;
   error?: string;
+  /** Set when `outcome` is `failed`. */
+  failure?: Failure;
+}
+
+/** What a revoke or delete did. */
+export type RemovalResult = { ok: true } | { ok: false; failure: Failure };
+
+/** The index entry for a certificate as the manager holds it: its failure state is the manager's. */
+function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: number): IndexEntry {
+  const { lastError: _l, nextAttemptAt: _n, ...rest } = entry;
+  const failure = certificate.failure;
+  return {
+    ...rest,
+    dueAt: certificate.nextCheckAt.getTime(),
+    status: failure ? "failing" : "valid",
+    notAfter: certificate.notAfter.getTime(),
+    failures: failure?.failures ?? 0,
+    ...(failure ? { lastError: failure.lastError.slice(0, 500), nextAttemptAt: failure.nextAttemptAt.getTime() } : {}),
+    updatedAt: now,
+  };
 }
 
 /**
  * Runs the ACME work for one certificate in a Durable Object invocation of its own, so a tick that
- * dispatches many renewals spreads their subrequests and CPU over many invocations. The certificate's
- * storage lock still guards against any other instance.
+ * dispatches many renewals spreads their subrequests and CPU over many invocations. Operations on one
+ * certificate (cron maintain, admin renew, revoke, delete) run one after the other here, and each
+ * writes the index from what the manager stored under the certificate's lock — never from the copy the
+ * caller read — so none can put back an older state.
  */
 export class CertificateRenewer extends DurableObject<Env> {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** Runs `op` after every operation queued before it (a Durable Object interleaves awaits otherwise). */
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(op, op);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #index() {
+    return this.env.RENEWAL_INDEX.get(this.env.RENEWAL_INDEX.idFromName("index"));
+  }
+
   /**
    * Issues, renews or checks the certificate `entry` describes, at time `at` (the tick's time), and
-   * records the next due time in the index.
+   * records the next due time in the index. `force` (the admin API) renews regardless.
    */
-  async run(entry: IndexEntry, at: number, force = false): Promise<RenewerResult> {
+  run(entry: IndexEntry, at: number, force = false): Promise<RenewerResult> {
+    return this.#serial(() => this.#run(entry, at, force));
+  }
+
+  async #run(claimed: IndexEntry, at: number, force: boolean): Promise<RenewerResult> {
     const skew = at - Date.now();
     const now = () => Date.now() + skew;
-    const index = this.env.RENEWAL_INDEX.get(this.env.RENEWAL_INDEX.idFromName("index"));
-    const manager = buildManager(this.env, { now });
+    const index = this.#index();
+    // The index as it is now: an entry deleted meanwhile is not brought back.
+    const entry = await index.get(claimed.id);
+    if (!entry) return { id: claimed.id, outcome: "gone", dueAt: at };
+    let existing: ManagedCertificate | undefined;
     try {
-      // The manager decides at the tick's time: renew if due, refresh the ARI window if the CA asked
-      // to be asked again, obtain if missing. `force` (the admin API) renews regardless.
-      const existing = await manager.find(entry.names);
-      const how = entry.profile ? { profile: entry.profile } : {};
-      const certificate = force ? await manager.renew(entry.names, how) : (await manager.maintain(entry.names, how)).certificate;
-      const outcome: RenewerResult["outcome"] = !existing ? "issued" : certificate.serialNumber !== existing.serialNumber ? "renewed" : "unchanged";
-      const dueAt = certificate.nextCheckAt.getTime();
-      await index.upsert({ ...entry, dueAt, status: "valid", notAfter: certificate.notAfter.getTime(), failures: 0, updatedAt: now() });
-      return { id: entry.id, outcome, dueAt };
+      const manager = await buildManager(this.env, { now });
+      try {
+        existing = await manager.find(entry.names);
+        const how = entry.profile ? { profile: entry.profile } : {};
+        const certificate = force ? await manager.renew(entry.names, how) : (await manager.maintain(entry.names, how)).certificate;
+        const outcome: RenewerResult["outcome"] = !existing ? "issued" : certificate.serialNumber !== existing.serialNumber ? "renewed" : "unchanged";
+        const updated = entryFor(entry, certificate, now());
+        await index.upsert(updated);
+        return { id: entry.id, outcome, dueAt: updated.dueAt };
+      } catch (err) {
+        // The manager recorded the failure on the certificate (backoff, the CA's Retry-After): show that.
+        const stored = await manager.find(entry.names).catch(() => undefined);
+        if (stored) {
+          const updated = entryFor(entry, stored, now());
+          await index.upsert(updated);
+          return { id: entry.id, outcome: "failed", dueAt: updated.dueAt, error: failureOf(err).message, failure: failureOf(err) };
+        }
+        throw err;
+      }
     } catch (err) {
+      // Nothing stored yet (or storage unreadable): the index keeps the count, the manager's error the wait.
+      const failure = failureOf(err);
       const failures = entry.failures + 1;
-      const dueAt = nextAttemptAfterFailure(failures, now(), entry.notAfter);
-      const message = err instanceof Error ? err.message : String(err);
-      const { lastError: _ignored, ...rest } = entry;
-      await index.upsert({ ...rest, dueAt, status: entry.status === "valid" ? "valid" : "failed", failures, lastError: message.slice(0, 500), updatedAt: now() });
-      return { id: entry.id, outcome: "failed", dueAt, error: message };
+      const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
+      const dueAt = Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
+      const { lastError: _l, nextAttemptAt: _n, ...rest } = entry;
+      await index.upsert({ ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, updatedAt: now() });
+      return { id: entry.id, outcome: "failed", dueAt, error: failure.message, failure };
     }
+  }
+
+  /** Revokes the certificate (RFC 8555 §7.6) under its lock, from the stored record, and drops it from the index. */
+  revoke(id: string, names: string[], reason: RevocationReasonCode | undefined): Promise<RemovalResult> {
+    return this.#serial(async () => {
+      try {
+        const manager = await buildManager(this.env);
+        if (!(await manager.find(names))) return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate yet: delete it instead` } };
+        await manager.revoke(names, reason);
+      } catch (err) {
+        if (err instanceof EdgecertError && err.code === "invalid_input") return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate to revoke` } };
+        return { ok: false, failure: failureOf(err) };
+      }
+      await this.#index().remove(id);
+      return { ok: true };
+    });
+  }
+
+  /** Forgets the certificate (no revocation) under its lock, and drops it from the index. */
+  remove(id: string, names: string[]): Promise<RemovalResult> {
+    return this.#serial(async () => {
+      try {
+        await (await buildManager(this.env)).remove(names);
+      } catch (err) {
+        return { ok: false, failure: failureOf(err) };
+      }
+      await this.#index().remove(id);
+      return { ok: true };
+    });
   }
 }

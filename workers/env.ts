@@ -25,8 +25,12 @@ export interface Env {
   RENEW_BATCH?: string;
   /** Secret: bearer token of the admin API. */
   ADMIN_TOKEN: string;
-  /** Secret: seals private keys at rest (AES-GCM under a key derived with HKDF). */
+  /** Secret: seals private keys at rest (AES-GCM under a key derived with HKDF); at least 256 bits, base64 or hex. */
   STORAGE_ENCRYPTION_KEY?: string;
+  /** Secret: the key used before a rotation (or before turning encryption off), still used to open records. */
+  STORAGE_ENCRYPTION_KEY_PREVIOUS?: string;
+  /** `"off"` turns encryption off (with the old key as STORAGE_ENCRYPTION_KEY_PREVIOUS); `"on"` insists on a key. */
+  STORAGE_ENCRYPTION?: string;
   /** Certificates, when stored in KV. */
   CERTS?: KVNamespace;
   /** Certificates, when stored in R2 (preferred over KV when both are bound). */

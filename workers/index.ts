@@ -12,6 +12,11 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(tick(env, controller.scheduledTime).then(() => undefined));
+    ctx.waitUntil(
+      tick(env, controller.scheduledTime).then(
+        () => undefined,
+        (err: unknown) => console.error(JSON.stringify({ level: "error", event: "worker.tick_failed", error: String(err) })),
+      ),
+    );
   },
 } satisfies ExportedHandler<Env>;

@@ -7,10 +7,16 @@ export interface IndexEntry {
   names: string[];
   /** Epoch ms when the certificate next needs work (issue, renew, retry). */
   dueAt: number;
-  status: "pending" | "valid" | "failed";
+  /**
+   * `pending`: not issued yet; `valid`: issued, renewals fine; `failing`: issued (still served) but its
+   * renewal is failing; `failed`: never issued, attempts failing.
+   */
+  status: "pending" | "valid" | "failing" | "failed";
   notAfter?: number;
   failures: number;
   lastError?: string;
+  /** While failing: the earliest next attempt (epoch ms), from the manager's backoff and the CA's Retry-After. */
+  nextAttemptAt?: number;
   /** Certificate profile asked for this certificate (draft-ietf-acme-profiles), if any. */
   profile?: string;
   updatedAt: number;
@@ -35,6 +41,7 @@ interface Row extends Record<string, SqlStorageValue> {
   last_error: string | null;
   updated_at: number;
   profile: string | null;
+  next_attempt_at: number | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -46,6 +53,7 @@ const toEntry = (r: Row): IndexEntry => ({
   failures: r.failures,
   ...(r.last_error !== null ? { lastError: r.last_error } : {}),
   ...(r.profile !== null && r.profile !== undefined ? { profile: r.profile } : {}),
+  ...(r.next_attempt_at !== null && r.next_attempt_at !== undefined ? { nextAttemptAt: r.next_attempt_at } : {}),
   updatedAt: r.updated_at,
 });
 
@@ -66,6 +74,7 @@ export class RenewalIndex extends DurableObject<Env> {
     // Added later: indexes created before have no profile column yet.
     const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(certificates)").toArray().map((c) => c.name);
     if (!columns.includes("profile")) this.sql.exec("ALTER TABLE certificates ADD COLUMN profile TEXT");
+    if (!columns.includes("next_attempt_at")) this.sql.exec("ALTER TABLE certificates ADD COLUMN next_attempt_at INTEGER");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
@@ -83,13 +92,13 @@ export class RenewalIndex extends DurableObject<Env> {
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
-         profile = excluded.profile`,
+         profile = excluded.profile, next_attempt_at = excluded.next_attempt_at`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null,
+      entry.profile ?? null, entry.nextAttemptAt ?? null,
     );
   }
 

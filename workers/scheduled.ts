@@ -1,3 +1,4 @@
+import { readConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import type { RenewerResult } from "./certificate-renewer.ts";
 
@@ -8,6 +9,8 @@ const CONCURRENCY = 8;
 
 /** What one tick did: the index rows SQLite read, and each dispatched renewal. */
 export interface TickResult {
+  /** Set when the tick did nothing because a variable is wrong (it names it). */
+  skipped?: string;
   rowsRead: number;
   dispatched: number;
   results: RenewerResult[];
@@ -18,7 +21,15 @@ export interface TickResult {
  * certificates) and runs each in its own renewer invocation, a bounded number at a time.
  */
 export async function tick(env: Env, at: number): Promise<TickResult> {
-  const batch = Math.max(1, Number(env.RENEW_BATCH ?? "50") || 50);
+  let batch: number;
+  try {
+    batch = (await readConfig(env)).renewBatch;
+  } catch (err) {
+    // A bad variable must not make every tick throw: say which one, and leave the index untouched.
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
+    return { skipped: message, rowsRead: 0, dispatched: 0, results: [] };
+  }
   const index = env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
   const results: RenewerResult[] = [];

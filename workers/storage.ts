@@ -4,6 +4,7 @@ import { EncryptedStorage } from "../src/storage/encrypted-storage.ts";
 import { KvStorage } from "../src/storage/kv-storage.ts";
 import { R2Storage } from "../src/storage/r2-storage.ts";
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../src/storage/storage.ts";
+import type { EncryptionConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 
 /** Key prefixes read often and written rarely: fine in KV / R2. Everything else needs strong consistency. */
@@ -45,14 +46,29 @@ class WorkerStorage implements Storage {
   }
 }
 
-/**
- * Builds the storage for one invocation from the bindings. With `STORAGE_ENCRYPTION_KEY` set, every
- * record holding a private key (accounts, certificates, pending orders) is sealed with AES-GCM, so a
- * leaked KV / R2 / Durable Object dump does not leak keys.
- */
-export function workerStorage(env: Env): Storage {
+/** The routed storage as stored, without encryption: http-01 tokens (never sealed), and what reseal walks. */
+export function routedStorage(env: Env): { strong: Storage; bulk: Storage; routed: Storage } {
   const strong = new DurableObjectStorage(env.EDGECERT_STORE);
   const bulk = env.CERT_BUCKET ? new R2Storage(env.CERT_BUCKET, { locks: strong }) : env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
-  const routed = new WorkerStorage(strong, bulk);
-  return env.STORAGE_ENCRYPTION_KEY ? new EncryptedStorage(routed, { secret: env.STORAGE_ENCRYPTION_KEY, encrypt: SENSITIVE_PREFIXES }) : routed;
+  return { strong, bulk, routed: new WorkerStorage(strong, bulk) };
+}
+
+/**
+ * Builds the storage for one invocation. With encryption on, every record holding a private key
+ * (accounts, certificates, pending orders) is sealed with AES-GCM, so a leaked KV / R2 / Durable
+ * Object dump does not leak keys; clear records written before are read and sealed on their next write.
+ */
+export function workerStorage(env: Env, encryption: EncryptionConfig | undefined): Storage {
+  const { routed } = routedStorage(env);
+  return encryption ? encryptedStorage(routed, encryption) : routed;
+}
+
+/** `inner` sealed as `encryption` says, for the key-bearing prefixes (names/ and challenges/ hold no secret). */
+export function encryptedStorage(inner: Storage, encryption: EncryptionConfig): EncryptedStorage {
+  return new EncryptedStorage(inner, {
+    ...(encryption.secret !== undefined ? { secret: encryption.secret } : {}),
+    ...(encryption.keyId !== undefined ? { keyId: encryption.keyId } : {}),
+    previousSecrets: encryption.previousSecrets,
+    encrypt: SENSITIVE_PREFIXES,
+  });
 }

@@ -4,8 +4,11 @@ import { concatBytes } from "../webcrypto/bytes.ts";
 /** Largest response body edgecert reads (a PEM chain or JSON object is a few KB). */
 export const MAX_BODY_BYTES = 1 << 20;
 
-/** Reads a response body, refusing bodies over `limit` bytes with `bad_response` (without buffering them). */
-export async function readBodyBytes(res: Response, url: string, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
+/**
+ * Reads a response body (or a request's: anything with headers and a body stream), refusing bodies
+ * over `limit` bytes with `bad_response` (without buffering them).
+ */
+export async function readBodyBytes(res: Pick<Response, "headers" | "body">, url: string, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length"));
   if (declared > limit) {
     await res.body?.cancel().catch(() => {});

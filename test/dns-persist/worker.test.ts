@@ -3,7 +3,7 @@ import { parseCertificate } from "../../src/index.ts";
 import { startDohServer, type DohServer } from "../support/doh-server.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startPersistProxy, type PersistProxy } from "../support/persist-proxy.ts";
-import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { settled, startWorker, type WorkerInstance } from "../support/worker.ts";
 
 // The Worker in workerd, against the dns-persist-01 stand-in in front of Pebble (test/support/persist-proxy.ts),
 // with no DNS token: it only reads DNS (DoH) and the domain owner creates the records once.
@@ -38,22 +38,13 @@ afterAll(async () => {
   await pebble?.stop();
 });
 
-async function settle(w: WorkerInstance, id: string): Promise<Summary> {
-  for (let i = 0; i < 150; i++) {
-    const body = (await (await w.admin(`/admin/certificates/${id}`)).json()) as Summary;
-    if (body.status !== "pending") return body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`certificate ${id} still pending`);
-}
-
 describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
   it("lists the records to create, refuses to answer the CA until they exist, then issues", async () => {
     const added = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["*.edge.test", "edge.test"] }) });
     expect(added.status).toBe(202);
     const { id } = (await added.json()) as Summary;
     // The first attempt finds no record and stops before answering any challenge.
-    const first = await settle(worker, id);
+    const first = await settled(worker, id);
     expect(first.status).toBe("failed");
     expect(first.lastError).toMatch(/_validation-persist\.edge\.test/);
     expect(ca.validations).toEqual([]);
@@ -98,7 +89,7 @@ describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
     const added = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["127.0.0.1"] }) });
     expect(added.status).toBe(202);
     const { id } = (await added.json()) as Summary;
-    const done = await settle(worker, id);
+    const done = await settled(worker, id);
     expect(done.status).toBe("valid");
     const body = (await (await worker.admin(`/admin/certificates/${id}`)).json()) as { certificate: { chainPem: string } };
     expect(parseCertificate(body.certificate.chainPem).ipAddresses).toEqual(["127.0.0.1"]);
@@ -117,7 +108,7 @@ describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
     const summary = (await added.json()) as Summary & { profile: string | null };
     expect(summary.profile).toBe("classic");
     // No _validation-persist record for it: http-01 (against the Worker) is used instead, with no failed validation.
-    const done = await settle(worker, summary.id);
+    const done = await settled(worker, summary.id);
     expect(done.status).toBe("valid");
     expect(ca.requestedProfiles.slice(before)).toEqual(["classic"]);
     // A forced renewal asks for the same profile again.
@@ -125,7 +116,7 @@ describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
     expect(ca.requestedProfiles.slice(before)).toEqual(["classic", "classic"]);
     // An unoffered profile: the failure names the offered ones.
     const unoffered = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["u.edge.test"], profile: "longlived" }) });
-    const failed = await settle(worker, ((await unoffered.json()) as Summary).id);
+    const failed = await settled(worker, ((await unoffered.json()) as Summary).id);
     expect(failed.status).toBe("failed");
     expect(failed.lastError).toMatch(/does not offer the profile "longlived"; it offers: classic, shortlived/);
   });

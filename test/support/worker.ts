@@ -21,6 +21,7 @@ export interface WorkerInstance {
 export interface IndexStub {
   count(): Promise<number>;
   upsertMany(entries: unknown[]): Promise<void>;
+  get(id: string): Promise<Record<string, unknown> | undefined>;
   lastTick(): Promise<{ at: number; rowsRead: number; dispatched: number; outcomes: Record<string, number> } | undefined>;
 }
 
@@ -31,7 +32,16 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789";
  * pointed at `pebble`; outbound requests go through Pebble's trusting fetch (workerd does not trust
  * Pebble's CA). `port`: where Pebble's http-01 validator connects (its httpPort).
  */
-export async function startWorker(pebble: PebbleInstance, options: { port?: number; vars?: Record<string, string>; persistTo?: string } = {}): Promise<WorkerInstance> {
+export async function startWorker(
+  pebble: PebbleInstance,
+  options: {
+    port?: number;
+    vars?: Record<string, string>;
+    persistTo?: string;
+    /** Answers an outbound request instead of Pebble when it returns a response (fault injection). */
+    outbound?: (request: Request) => Response | undefined;
+  } = {},
+): Promise<WorkerInstance> {
   bundled ??= bundleWorker();
   const scriptPath = await bundled;
   const mf = new Miniflare({
@@ -49,7 +59,7 @@ export async function startWorker(pebble: PebbleInstance, options: { port?: numb
       CERTIFICATE_RENEWER: { className: "CertificateRenewer", useSQLite: true },
     },
     bindings: { ACME_DIRECTORY_URL: pebble.directoryUrl, ACME_TERMS_OF_SERVICE_AGREED: "true", ADMIN_TOKEN, ...options.vars },
-    outboundService: (request) => pebble.fetch(request as unknown as Request) as never,
+    outboundService: (request) => (options.outbound?.(request as unknown as Request) ?? pebble.fetch(request as unknown as Request)) as never,
     ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
   });
   const url = await mf.ready;
@@ -75,4 +85,26 @@ export async function startWorker(pebble: PebbleInstance, options: { port?: numb
       await mf.dispose();
     },
   };
+}
+
+/** An admin summary of one certificate, as the tests read it. */
+export interface CertificateSummary {
+  id: string;
+  names: string[];
+  status: string;
+  notAfter: string | null;
+  nextWorkAt: string;
+  failures: number;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+}
+
+/** Polls the admin API until certificate `id` is no longer pending (bounded: about 15 s). */
+export async function settled(w: WorkerInstance, id: string): Promise<CertificateSummary> {
+  for (let i = 0; i < 150; i++) {
+    const body = (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    if (body.status !== "pending") return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`certificate ${id} still pending`);
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCertificate, splitPemChain } from "../../src/index.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { settled, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // The Worker runs inside workerd (Miniflare) on Pebble's http-01 port: Pebble validates by calling it.
 let pebble: PebbleInstance;
@@ -9,32 +9,15 @@ let worker: WorkerInstance;
 
 beforeAll(async () => {
   pebble = await startPebble();
-  worker = await startWorker(pebble, { vars: { ALLOWED_NAMES: "*.example.test,allowed.example.org", STORAGE_ENCRYPTION_KEY: "an-encryption-secret-of-32-chars!" } });
+  worker = await startWorker(pebble, { vars: { ALLOWED_NAMES: "*.example.test,allowed.example.org", STORAGE_ENCRYPTION_KEY: "bW9yZS10aGFuLTI1Ni1iaXRzLW9mLWtleS1tYXRlcmlhbCE=" } });
 });
 afterAll(async () => {
   await worker?.stop();
   await pebble?.stop();
 });
 
-interface Summary {
-  id: string;
-  names: string[];
-  status: string;
-  notAfter: string | null;
-  nextWorkAt: string;
-  failures: number;
-  lastError: string | null;
-}
-
-async function waitUntilIssued(id: string): Promise<Summary> {
-  for (let i = 0; i < 100; i++) {
-    const res = await worker.admin(`/admin/certificates/${id}`);
-    const body = (await res.json()) as Summary;
-    if (body.status !== "pending") return body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`certificate ${id} still pending`);
-}
+type Summary = CertificateSummary;
+const waitUntilIssued = (id: string) => settled(worker, id);
 
 async function add(names: string[]): Promise<Summary> {
   const res = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names }) });

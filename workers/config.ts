@@ -1,0 +1,127 @@
+import type { KeyAlgorithmName } from "../src/webcrypto/keys.ts";
+import type { EncryptionSecret } from "../src/storage/encrypted-storage.ts";
+import type { Env } from "./env.ts";
+
+const KEY_TYPES: readonly KeyAlgorithmName[] = ["ES256", "ES384", "RS256", "EdDSA"];
+/** Most certificates one tick may dispatch: a tick's subrequests and wall time stay bounded. */
+const MAX_RENEW_BATCH = 1000;
+/** 256 bits: an AES-256 key's worth of secret (`openssl rand -base64 32`). */
+const MIN_KEY_BYTES = 32;
+/** Key id the Worker sealed with before key ids named the secret (kept readable after upgrading). */
+const LEGACY_KEY_ID = "1";
+
+/** A variable or secret that is missing or malformed: the admin API answers 503 naming it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** How storage is sealed: the current secret (absent when turning encryption off) and the ones still opened. */
+export interface EncryptionConfig {
+  secret?: string;
+  keyId?: string;
+  previousSecrets: EncryptionSecret[];
+}
+
+/** The Worker's configuration, validated. */
+export interface WorkerConfig {
+  directoryUrl: string;
+  /** ACME_TERMS_OF_SERVICE_AGREED="true": the operator agreed to the CA's terms (RFC 8555 §7.3). */
+  termsOfServiceAgreed: boolean;
+  keyType: KeyAlgorithmName;
+  renewBatch: number;
+  /** undefined: no encryption at rest. */
+  encryption: EncryptionConfig | undefined;
+}
+
+/** A var or secret as an operator set it: blank (or whitespace only) counts as unset. */
+export function setting(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+/** The admin token, when one is configured (blank is unset: it would open the API to `Bearer `). */
+export function adminToken(env: Env): string | undefined {
+  return setting(env.ADMIN_TOKEN);
+}
+
+/** Bytes of secret a key carries: base64 (standard or url) or hex; anything else is refused. */
+function keyBytes(value: string): number | undefined {
+  if (/^(?:[0-9a-fA-F]{2})+$/.test(value)) return value.length / 2;
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) return Math.floor((value.replace(/=+$/, "").length * 6) / 8);
+  return undefined;
+}
+
+function checkKey(variable: string, value: string, minBytes: number): void {
+  const bytes = keyBytes(value);
+  if (bytes === undefined || bytes < minBytes) {
+    throw new ConfigError(variable, `must be at least ${minBytes * 8} bits of random data, base64 or hex (generate one with: openssl rand -base64 32)`);
+  }
+}
+
+/** Key id of a secret: a short digest, so values name the secret that sealed them and rotation can tell them apart. */
+async function keyIdOf(secret: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`edgecert worker key id\0${secret}`)));
+  return "k" + Array.from(digest.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The storage encryption setting. `STORAGE_ENCRYPTION_KEY` turns it on (values written before stay
+ * readable and are sealed on their next write or by `POST /admin/storage/reseal`);
+ * `STORAGE_ENCRYPTION_KEY_PREVIOUS` keeps the old key readable during a rotation; turning it off takes
+ * `STORAGE_ENCRYPTION="off"` with the old key as PREVIOUS, so a secret deleted by mistake is an error,
+ * not a silent switch to clear text.
+ */
+async function encryptionConfig(env: Env): Promise<EncryptionConfig | undefined> {
+  const mode = setting(env.STORAGE_ENCRYPTION)?.toLowerCase();
+  if (mode !== undefined && mode !== "on" && mode !== "off") throw new ConfigError("STORAGE_ENCRYPTION", 'must be "on" (the default when STORAGE_ENCRYPTION_KEY is set) or "off"');
+  const key = setting(env.STORAGE_ENCRYPTION_KEY);
+  const previous = setting(env.STORAGE_ENCRYPTION_KEY_PREVIOUS);
+  if (key) checkKey("STORAGE_ENCRYPTION_KEY", key, MIN_KEY_BYTES);
+  // The previous key only opens: the 16-character keys accepted before are still readable for the migration.
+  if (previous && previous.length < 16) throw new ConfigError("STORAGE_ENCRYPTION_KEY_PREVIOUS", "must be the key used before (at least 16 characters)");
+  if (key && previous && key === previous) throw new ConfigError("STORAGE_ENCRYPTION_KEY_PREVIOUS", "is the same as STORAGE_ENCRYPTION_KEY");
+  if (mode === "off") {
+    if (key) throw new ConfigError("STORAGE_ENCRYPTION", '"off" with STORAGE_ENCRYPTION_KEY set: move the key to STORAGE_ENCRYPTION_KEY_PREVIOUS to turn encryption off');
+    if (!previous) throw new ConfigError("STORAGE_ENCRYPTION_KEY_PREVIOUS", 'must hold the key in use when STORAGE_ENCRYPTION is "off", so sealed records can still be read');
+    return { previousSecrets: [{ keyId: await keyIdOf(previous), secret: previous }, { keyId: LEGACY_KEY_ID, secret: previous }] };
+  }
+  if (!key) {
+    if (previous || mode === "on") throw new ConfigError("STORAGE_ENCRYPTION_KEY", 'is not set: set it (openssl rand -base64 32), or STORAGE_ENCRYPTION="off" with the old key as STORAGE_ENCRYPTION_KEY_PREVIOUS to turn encryption off');
+    return undefined;
+  }
+  const previousSecrets: EncryptionSecret[] = previous ? [{ keyId: await keyIdOf(previous), secret: previous }] : [];
+  // Values sealed before key ids named the secret carry id "1": the previous key's if rotating, else this one's.
+  previousSecrets.push({ keyId: LEGACY_KEY_ID, secret: previous ?? key });
+  return { secret: key, keyId: await keyIdOf(key), previousSecrets };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** Validates every var and secret the Worker reads; throws {@link ConfigError} naming the first bad one. */
+export async function readConfig(env: Env): Promise<WorkerConfig> {
+  const directoryUrl = setting(env.ACME_DIRECTORY_URL);
+  if (!directoryUrl || !isHttpUrl(directoryUrl)) throw new ConfigError("ACME_DIRECTORY_URL", "must be the CA's directory URL (https://…)");
+  const agreed = setting(env.ACME_TERMS_OF_SERVICE_AGREED)?.toLowerCase();
+  if (agreed !== undefined && agreed !== "true" && agreed !== "false") throw new ConfigError("ACME_TERMS_OF_SERVICE_AGREED", 'must be "true" (you agree to the CA\'s terms of service) or "false"');
+  const keyType = (setting(env.KEY_TYPE) ?? "ES256") as KeyAlgorithmName;
+  if (!KEY_TYPES.includes(keyType)) throw new ConfigError("KEY_TYPE", `must be one of ${KEY_TYPES.join(", ")}`);
+  const batchText = setting(env.RENEW_BATCH) ?? "50";
+  const renewBatch = /^[0-9]{1,4}$/.test(batchText) ? Number(batchText) : NaN;
+  if (!(renewBatch >= 1 && renewBatch <= MAX_RENEW_BATCH)) throw new ConfigError("RENEW_BATCH", `must be a whole number from 1 to ${MAX_RENEW_BATCH}`);
+  const resolver = setting(env.DNS_PERSIST_RESOLVER);
+  if (resolver && !isHttpUrl(resolver)) throw new ConfigError("DNS_PERSIST_RESOLVER", "must be a DoH resolver URL (https://…, RFC 8484)");
+  const profile = setting(env.ACME_PROFILE);
+  if (profile && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) throw new ConfigError("ACME_PROFILE", "must be a profile name the CA lists (e.g. shortlived)");
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env) };
+}
