@@ -149,10 +149,22 @@ export function cliCommand(bed: CliBed, runtime: Runtime): { binary: string; arg
 /** Runs `edgecert args…` in `runtime` (killed after `timeoutMs`). */
 export function runCli(bed: CliBed, runtime: Runtime, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
   const { binary, args: pre } = cliCommand(bed, runtime);
+  return runCliCommand(bed, { binary, args: pre, cwd: root }, args, env, timeoutMs);
+}
+
+/** Runs the CLI through any command line (e.g. `npx edgecert` in an installed project), counting its requests. */
+export function runCliCommand(
+  bed: CliBed,
+  command: { binary: string; args: string[]; cwd: string },
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<CliRun> {
+  const { binary, args: pre, cwd } = command;
   const before = bed.proxy.requests.length;
   return new Promise((resolve, reject) => {
     const child = spawn(binary, [...pre, ...args], {
-      cwd: root,
+      cwd,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bed.dir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
