@@ -32,6 +32,8 @@ export interface ChallengeConfig {
   tlsAlpn?: { port: number; address?: string };
   /** dns-01 through a DNS provider's API; the credentials come from the environment. */
   dns?: "cloudflare";
+  /** DoH resolver (RFC 8484) that `dns` checks propagation at, instead of the public ones. */
+  dnsResolver?: string;
   /** dns-01 through a command: `CMD present|cleanup <record FQDN> <TXT value>`. */
   dnsExec?: string;
   /**
@@ -89,7 +91,8 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
     const name = CLOUDFLARE_TOKEN_ENV.find((n) => process.env[n]);
     if (!name) throw new CliError(`--dns cloudflare needs an API token (Zone → DNS → Edit) in ${CLOUDFLARE_TOKEN_ENV.join(" or ")}`);
     const base = process.env.CLOUDFLARE_API_BASE_URL;
-    add("dns-01", new CloudflareDnsSolver({ apiToken: process.env[name]!, fetch: fetchFn, ...(base ? { apiBaseUrl: base } : {}) }), "--dns");
+    const propagation = config.dnsResolver ? { propagation: { resolvers: [config.dnsResolver] } } : {};
+    add("dns-01", new CloudflareDnsSolver({ apiToken: process.env[name]!, fetch: fetchFn, ...(base ? { apiBaseUrl: base } : {}), ...propagation }), "--dns");
   } else if (config.dns !== undefined) {
     throw new CliError(`--dns ${JSON.stringify(config.dns)} is not a provider edgecert knows (known: cloudflare; any other: --dns-exec CMD)`);
   }

@@ -63,8 +63,9 @@ Challenge (one or more; renew reuses them):
   --http [--http-port 80] [--http-address ADDR]   serve http-01 on a port of its own
   --webroot DIR        write http-01 files to DIR/.well-known/acme-challenge/ for your web server
   --tls-alpn [--tls-port 443] [--tls-address ADDR]   serve tls-alpn-01 on a port of its own
-  --dns cloudflare     dns-01 through Cloudflare's API; token from CLOUDFLARE_DNS_API_TOKEN
-                       (or CF_DNS_API_TOKEN, CLOUDFLARE_API_TOKEN)
+  --dns cloudflare [--doh-resolver URL]   dns-01 through Cloudflare's API; token from
+                       CLOUDFLARE_DNS_API_TOKEN (or CF_DNS_API_TOKEN, CLOUDFLARE_API_TOKEN);
+                       propagation is checked over DNS-over-HTTPS (public resolvers, or URL)
   --dns-exec CMD       dns-01 through a command: CMD present <record FQDN.> <TXT value>, later
                        CMD cleanup <record FQDN.> <TXT value>; also in the environment as
                        EDGECERT_DNS_ACTION, EDGECERT_DNS_RECORD, EDGECERT_DNS_VALUE, EDGECERT_DOMAIN.

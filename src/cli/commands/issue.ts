@@ -30,6 +30,7 @@ export function challengeConfig(flags: IssueFlags): ChallengeConfig {
     config.tlsAlpn = { port: portOption("--tls-port", flags["tls-port"], 443), ...(flags["tls-address"] ? { address: flags["tls-address"] } : {}) };
   }
   if (flags.dns !== undefined) config.dns = flags.dns as "cloudflare";
+  if (flags.dns !== undefined && flags["doh-resolver"]) config.dnsResolver = flags["doh-resolver"];
   if (flags["dns-exec"]) config.dnsExec = flags["dns-exec"];
   if (flags["dns-persist"]) config.dnsPersist = flags["doh-resolver"] ? { resolver: flags["doh-resolver"] } : {};
   return config;
