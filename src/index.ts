@@ -10,3 +10,4 @@ export { consoleLogger, silentLogger, type ConsoleLoggerOptions, type Logger, ty
 export * from "./manager/index.ts";
 export * from "./storage/index.ts";
 export * from "./dns/index.ts";
+export * from "./hub/index.ts";

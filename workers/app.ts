@@ -1,3 +1,5 @@
+import { dashboardRoutes } from "./hub/dashboard.ts";
+import { hubRoutes } from "./hub/routes.ts";
 import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { certificateId } from "../src/manager/storage-keys.ts";
@@ -71,6 +73,9 @@ export function createApp() {
   // whatever the rest of the configuration says.
   app.use("/.well-known/acme-challenge/*", (c, next) => acmeChallenge((token: string) => new StorageHttp01Solver(routedStorage(c.env).routed).response(token))(c, next));
 
+  // The dashboard (/admin/, session cookie) answers before the API's bearer check; it acts through the API.
+  app.route("/", dashboardRoutes((c, path, init = {}) => app.fetch(new Request(new URL(path, c.req.url), { ...init, headers: { authorization: `Bearer ${c.env.ADMIN_TOKEN}`, "content-type": "application/json" } }), c.env, c.executionCtx)));
+
   app.use("/admin/*", async (c, next) => {
     const expected = adminToken(c.env);
     // No token configured (blank counts as none): the admin API is closed rather than open.
@@ -80,6 +85,9 @@ export function createApp() {
     await readConfig(c.env);
     await next();
   });
+
+  // Deploy tokens (admin) and the pull API for agents (deploy token): workers/hub/.
+  app.route("/", hubRoutes());
 
   app.get("/admin/status", async (c) => {
     readQuery(c.req.url, NO_QUERY);

@@ -8,6 +8,7 @@
 import { accountCommand } from "./commands/account.ts";
 import { issueCommand } from "./commands/issue.ts";
 import { listCommand } from "./commands/list.ts";
+import { PULL_OPTIONS, pullCommand } from "./commands/pull.ts";
 import { renewCommand } from "./commands/renew.ts";
 import { revokeCommand } from "./commands/revoke.ts";
 import { CliContext, type CliIo, type CommonFlags } from "./context.ts";
@@ -34,6 +35,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   list: defineCommand(LIST_OPTIONS, (ctx) => listCommand(ctx)),
   revoke: defineCommand(REVOKE_OPTIONS, (ctx, values) => revokeCommand(ctx, values)),
   account: defineCommand(ACCOUNT_OPTIONS, accountCommand),
+  pull: defineCommand(PULL_OPTIONS, pullCommand),
 };
 
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. `signal` interrupts it. */
@@ -51,7 +53,7 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
   let ctx: CliContext | undefined;
   try {
     const entry = COMMANDS[command];
-    if (!entry) throw new CliError(`unknown command ${JSON.stringify(command)}: use issue, renew, list, revoke or account (edgecert --help)`);
+    if (!entry) throw new CliError(`unknown command ${JSON.stringify(command)}: use issue, renew, list, revoke, account or pull (edgecert --help)`);
     const { values, positionals } = parse(command, rest, entry.options);
     if (values.help) {
       io.stdout(`${HELP[command]}\n`);

@@ -36,6 +36,7 @@ Commands:
   list      certificates, expiry, next renewal, last error
   revoke    revoke a certificate and remove it
   account   show the account, change its email, roll its key over, or deactivate it
+  pull      fetch this server's certificate from an edgecert Worker (deploy token)
 
 Run edgecert <command> --help for its flags and examples.
 
@@ -106,6 +107,35 @@ Examples:
   17 3,15 * * * edgecert renew -q --deploy-hook 'systemctl reload nginx'
 
 ${COMMON}
+
+${EXIT}`,
+
+  pull: `edgecert pull — fetch a certificate from an edgecert Worker (the hub)
+
+Usage: edgecert pull --from URL --name NAME [--token TOKEN] [--out DIR] [--deploy-hook CMD] [--watch] [--agent-key FILE]
+
+Fetches the certificate for NAME with a deploy token (admin API: POST /admin/tokens), writes
+DIR/live/<name>/{cert,chain,fullchain,privkey}.pem atomically, and runs the deploy hook only when
+the serial changed. Asks with If-None-Match: an unchanged certificate costs one small 304.
+
+  --from URL           the Worker, e.g. https://edgecert.example.workers.dev
+  --token TOKEN        the deploy token; prefer EDGECERT_TOKEN in the environment (not in ps)
+  --name NAME          one of the certificate's names
+  --out DIR            where live/ and archive/ are written (default: --dir's default)
+  --cert-name NAME     directory name under live/ (default: NAME)
+  --deploy-hook CMD    run CMD after the certificate changed (environment as for issue)
+  --agent-key FILE     P-256 private key (PKCS#8 PEM) the token's agent public key belongs to:
+                       the hub then sends the private key sealed to it, and pull refuses it unsealed
+  --watch              keep running: sleep until the hub's next renewal time plus jitter
+                       (5 min to 24 h; EDGECERT_PULL_MAX_SLEEP_MS lowers the ceiling), pull again
+  --ca-file PEM        trust this CA for the Worker's HTTPS
+  --json               one JSON line per pull on stdout
+  -q, --quiet          print nothing but errors
+
+Examples:
+  EDGECERT_TOKEN=edt_… edgecert pull --from https://hub.example.com --name www.example.com \\
+    --out /etc/edgecert --deploy-hook 'systemctl reload nginx'
+  edgecert pull --from https://hub.example.com --name www.example.com --watch -q
 
 ${EXIT}`,
 

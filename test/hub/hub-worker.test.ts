@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentKeyFromPem, generateAgentKey, openSealed, parseCertificate } from "../../src/index.ts";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { seededRandom } from "../support/seeded-random.ts";
+import { addCertificate, createToken, pull } from "./hub-bed.ts";
+
+// The Worker in workerd (Miniflare) on Pebble's http-01 port; certificates issued by Pebble.
+let pebble: PebbleInstance;
+let worker: WorkerInstance;
+let a: { id: string };
+let b: { id: string };
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  worker = await startWorker(pebble, { vars: { STORAGE_ENCRYPTION_KEY: "bW9yZS10aGFuLTI1Ni1iaXRzLW9mLWtleS1tYXRlcmlhbCE=" } });
+  [a, b] = await Promise.all([addCertificate(worker, ["a.hub.test"]), addCertificate(worker, ["b.hub.test"])]);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await pebble?.stop();
+});
+
+describe("deploy tokens and the pull API, in workerd against Pebble", () => {
+  it("a token scoped to certificate A reads A (chain + key, ETag, next renewal) and gets 403 for B", async () => {
+    const { token } = await createToken(worker, { scope: { certificate: a.id }, label: "web-1" });
+    const res = await pull(worker, "a.hub.test", token);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { chainPem: string; privateKeyPem: string; serialNumber: string; nextRenewalAt: string };
+    expect(parseCertificate(body.chainPem).dnsNames).toEqual(["a.hub.test"]);
+    expect(body.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(res.headers.get("etag")).toMatch(/^W\/"[0-9a-f]+-[0-9a-f]{16}"$/);
+    expect(res.headers.get("edgecert-next-renewal")).toBe(body.nextRenewalAt);
+    expect(Date.parse(body.nextRenewalAt)).toBeGreaterThan(Date.now());
+
+    const other = await pull(worker, "b.hub.test", token);
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe("out_of_scope");
+    // Unknown names look the same as other certificates' names to a certificate-scoped token.
+    expect((await pull(worker, "nothing.hub.test", token)).status).toBe(403);
+  });
+
+  it("a pattern-scoped token reads only certificates whose every name matches", async () => {
+    const { token } = await createToken(worker, { scope: { pattern: "a.hub.test" } });
+    expect((await pull(worker, "a.hub.test", token)).status).toBe(200);
+    expect((await pull(worker, "b.hub.test", token)).status).toBe(403);
+    const wide = await createToken(worker, { scope: { pattern: "*.hub.test" } });
+    expect((await pull(worker, "b.hub.test", wide.token)).status).toBe(200);
+  });
+
+  it("If-None-Match with the ETag → 304 with the next renewal time; a renewal changes the ETag", async () => {
+    const { token } = await createToken(worker, { scope: { certificate: b.id } });
+    const first = await pull(worker, "b.hub.test", token);
+    const etag = first.headers.get("etag")!;
+    const unchanged = await pull(worker, "b.hub.test", token, { "if-none-match": etag });
+    expect(unchanged.status).toBe(304);
+    expect(await unchanged.text()).toBe("");
+    expect(unchanged.headers.get("edgecert-next-renewal")).toBe(first.headers.get("edgecert-next-renewal"));
+
+    expect((await worker.admin(`/admin/certificates/${b.id}/renew`, { method: "POST", body: "{}" })).status).toBe(200);
+    const renewed = await pull(worker, "b.hub.test", token, { "if-none-match": etag });
+    expect(renewed.status).toBe(200);
+    expect(renewed.headers.get("etag")).not.toBe(etag);
+  });
+
+  it("revoked, expired, unknown and malformed tokens get 401; uses are recorded with the client address; no hash is shown", async () => {
+    const revoked = await createToken(worker, { scope: { certificate: a.id } });
+    expect((await pull(worker, "a.hub.test", revoked.token, { "cf-connecting-ip": "192.0.2.7" })).status).toBe(200);
+    const del = await worker.admin(`/admin/tokens/${revoked.id}`, { method: "DELETE" });
+    expect(del.status).toBe(200);
+    const gone = await pull(worker, "a.hub.test", revoked.token);
+    expect(gone.status).toBe(401);
+    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe("token_revoked");
+
+    const expiresAt = new Date(Date.now() + 1_500).toISOString();
+    const expiring = await createToken(worker, { scope: { certificate: a.id }, expiresAt });
+    expect((await pull(worker, "a.hub.test", expiring.token)).status).toBe(200);
+    // Wait (bounded) until the expiry has passed on this clock, then the token is refused.
+    for (let i = 0; i < 100 && Date.now() <= Date.parse(expiresAt) + 50; i++) await new Promise((r) => setTimeout(r, 50));
+    const expired = await pull(worker, "a.hub.test", expiring.token);
+    expect(expired.status).toBe(401);
+    expect(((await expired.json()) as { error: { code: string } }).error.code).toBe("token_expired");
+
+    // Right id, wrong secret; garbage; none; the admin token is not a deploy token.
+    const wrongSecret = revoked.token.replace(/_[^_]+$/, "_" + "A".repeat(43));
+    for (const t of [expiring.token.slice(0, -1) + (expiring.token.endsWith("A") ? "B" : "A"), wrongSecret, "edt_nope", "", "test-admin-token-0123456789"]) {
+      const res = await pull(worker, "a.hub.test", t);
+      expect(res.status, t).toBe(401);
+    }
+
+    const list = (await (await worker.admin("/admin/tokens")).json()) as { tokens: Array<Record<string, unknown>> };
+    const shown = list.tokens.find((t) => t.id === revoked.id)!;
+    expect(shown.revokedAt).not.toBeNull();
+    expect(shown.uses).toBe(1);
+    expect(shown.lastUsedFrom).toBe("192.0.2.7");
+    expect(JSON.stringify(list)).not.toContain(revoked.token.slice("edt_".length + 13));
+    expect(JSON.stringify(list)).not.toMatch(/"hash"/);
+    // The admin API itself still needs the admin token.
+    expect((await worker.admin("/admin/tokens", { token: revoked.token })).status).toBe(401);
+  });
+
+  it("bad token requests are refused with typed 400s", async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ scope: { pattern: "bad name" } }, "invalid_scope"],
+      [{ scope: { certificate: a.id, pattern: "x.hub.test" } }, "invalid_scope"],
+      [{}, "invalid_scope"],
+      [{ scope: { certificate: a.id }, expiresAt: "tomorrow" }, "invalid_expiry"],
+      [{ scope: { certificate: a.id }, agentPublicKey: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }, "invalid_agent_key"],
+      [{ scope: { certificate: a.id }, token: "chosen" }, "unknown_field"],
+    ];
+    for (const [body, code] of cases) {
+      const res = await worker.admin("/admin/tokens", { method: "POST", body: JSON.stringify(body) });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+  });
+
+  it("with an agent key registered, the private key is only returned sealed, and opens only with that agent's key", async () => {
+    const agent = await generateAgentKey();
+    const { token } = await createToken(worker, { scope: { certificate: a.id }, agentPublicKey: agent.publicKeyPem });
+    const res = await pull(worker, "a.hub.test", token);
+    const body = (await res.json()) as { id: string; serialNumber: string; privateKeyPem?: string; sealedPrivateKey: unknown };
+    expect(body.privateKeyPem).toBeUndefined();
+    expect(JSON.stringify(body)).not.toContain("PRIVATE KEY");
+    const context = `edgecert-pull:${body.id}:${body.serialNumber}`;
+    const opened = await openSealed(body.sealedPrivateKey, await agentKeyFromPem(agent.privateKeyPem), context);
+    const plain = (await (await worker.admin(`/admin/certificates/${a.id}?include=privateKey`)).json()) as { privateKeyPem: string };
+    expect(opened).toBe(plain.privateKeyPem);
+
+    const stranger = await generateAgentKey();
+    await expect(openSealed(body.sealedPrivateKey, await agentKeyFromPem(stranger.privateKeyPem), context)).rejects.toMatchObject({ code: "invalid_input" });
+    // Sealed for this certificate and serial: presented as another serial's key, it does not open.
+    await expect(openSealed(body.sealedPrivateKey, await agentKeyFromPem(agent.privateKeyPem), `edgecert-pull:${body.id}:00`)).rejects.toMatchObject({ code: "invalid_input" });
+  });
+  it("a revocation racing concurrent uses stays revoked (seeded search; HUB_SEED replays one, HUB_SEEDS searches deeper)", async () => {
+    const first = Number(process.env.HUB_SEED ?? 1);
+    const seeds = process.env.HUB_SEED !== undefined ? 1 : Number(process.env.HUB_SEEDS ?? 12);
+    let pulls = 0;
+    let landedAfterRevoke = 0;
+    for (let seed = first; seed < first + seeds; seed++) {
+      const random = seededRandom(seed);
+      const { id, token } = await createToken(worker, { scope: { certificate: a.id } });
+      // 4–11 pulls, the revocation sent after a seeded number of them (0 = first).
+      const n = 4 + Math.floor(random() * 8);
+      const revokeAfter = Math.floor(random() * n);
+      const inFlight: Array<Promise<number>> = [];
+      let revoked: Promise<Response> | undefined;
+      for (let i = 0; i < n; i++) {
+        if (i === revokeAfter) revoked = worker.admin(`/admin/tokens/${id}`, { method: "DELETE" });
+        inFlight.push(pull(worker, "a.hub.test", token).then(async (r) => (await r.body?.cancel(), r.status)));
+        if (random() < 0.5) await new Promise((r) => setTimeout(r, Math.floor(random() * 5)));
+      }
+      expect((await revoked!).status, `seed ${seed}`).toBe(200);
+      const statuses = await Promise.all(inFlight);
+      pulls += statuses.length;
+      expect(statuses.every((st) => st === 200 || st === 401), `seed ${seed}: ${statuses}`).toBe(true);
+      landedAfterRevoke += statuses.filter((st) => st === 401).length;
+      // Whatever the interleaving: still revoked afterwards, and refused from then on.
+      const shown = ((await (await worker.admin("/admin/tokens")).json()) as { tokens: Array<{ id: string; revokedAt: string | null; uses: number }> }).tokens.find((t) => t.id === id)!;
+      expect(shown.revokedAt, `seed ${seed}`).not.toBeNull();
+      expect(shown.uses, `seed ${seed}`).toBe(statuses.filter((st) => st === 200).length);
+      expect((await pull(worker, "a.hub.test", token)).status, `seed ${seed}`).toBe(401);
+    }
+    console.log(`revocation race: ${seeds} seeds from ${first}, ${pulls} concurrent pulls, ${landedAfterRevoke} refused after the revocation landed; replay with HUB_SEED=<seed>`);
+  });
+});

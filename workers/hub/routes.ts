@@ -1,0 +1,119 @@
+/**
+ * The hub's HTTP side: deploy tokens in the admin API (`/admin/tokens`, behind the admin token) and
+ * the pull API for agents (`GET /v1/certificates/<name>`, behind a deploy token).
+ * @module
+ */
+import { Hono } from "hono/tiny";
+import { importAgentPublicKey, sealToAgent } from "../../src/hub/seal.ts";
+import { DurableObjectStorage } from "../../src/storage/durable-object-storage.ts";
+import { toHex } from "../../src/webcrypto/bytes.ts";
+import { AdminError, readBody } from "../admin-body.ts";
+import type { Env } from "../env.ts";
+import { buildManager } from "../manager-factory.ts";
+import { TokenStore, publicView, readScope, scopeCovers, scopeMayCover } from "./tokens.ts";
+
+type HubEnv = { Bindings: Env };
+
+/** Header carrying the next renewal time (ISO 8601): when an agent should come back. */
+export const NEXT_RENEWAL_HEADER = "Edgecert-Next-Renewal";
+
+// Tokens hold only hashes (nothing to seal) and must be strongly consistent: the Durable Object store.
+const tokens = (env: Env) => new TokenStore(new DurableObjectStorage(env.EDGECERT_STORE));
+
+/** ETag of a certificate as served: serial + a fingerprint of the key, so a re-keyed reissue with a reused serial still changes it. */
+async function etagOf(serialNumber: string, keyPem: string): Promise<string> {
+  const fp = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(keyPem)))).slice(0, 16);
+  // Weak (RFC 9110 §8.8.1): a sealed body differs on every request while the certificate is the same.
+  return `W/"${serialNumber}-${fp}"`;
+}
+
+/** RFC 9110 §13.1.2: If-None-Match with weak comparison; `*` matches any current representation. */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  const opaque = (t: string) => t.trim().replace(/^W\//, "");
+  return header.split(",").some((t) => opaque(t) === opaque(etag));
+}
+
+/** The sealing context: a key sealed for one certificate serial does not open as another's. */
+export const sealContext = (id: string, serialNumber: string) => `edgecert-pull:${id}:${serialNumber}`;
+
+/** Routes of the hub, mounted into the Worker's app (after its admin-token middleware). */
+export function hubRoutes() {
+  const app = new Hono<HubEnv>();
+
+  app.post("/admin/tokens", async (c) => {
+    const body = await readBody(c.req.raw, ["scope", "label", "expiresAt", "agentPublicKey"]);
+    const scope = readScope(body.scope);
+    if (body.label !== undefined && (typeof body.label !== "string" || body.label.length > 200)) throw new AdminError(400, "invalid_label", "label must be a string of at most 200 characters");
+    let expiresAt: number | undefined;
+    if (body.expiresAt !== undefined) {
+      expiresAt = typeof body.expiresAt === "string" ? Date.parse(body.expiresAt) : NaN;
+      if (!Number.isFinite(expiresAt)) throw new AdminError(400, "invalid_expiry", "expiresAt must be an ISO 8601 date-time");
+    }
+    if (body.agentPublicKey !== undefined) {
+      if (typeof body.agentPublicKey !== "string") throw new AdminError(400, "invalid_agent_key", "agentPublicKey must be a P-256 public key in SPKI PEM");
+      await importAgentPublicKey(body.agentPublicKey).catch((err: unknown) => {
+        throw new AdminError(400, "invalid_agent_key", err instanceof Error ? err.message : "invalid agent key");
+      });
+    }
+    const { token, record } = await tokens(c.env).create({
+      scope,
+      ...(typeof body.label === "string" ? { label: body.label } : {}),
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+      ...(typeof body.agentPublicKey === "string" ? { agentPublicKey: body.agentPublicKey } : {}),
+    });
+    // The token is in this response only; storage keeps its hash.
+    return c.json({ ...publicView(record), token }, 201);
+  });
+
+  app.get("/admin/tokens", async (c) => c.json({ tokens: (await tokens(c.env).list()).map(publicView) }));
+
+  app.delete("/admin/tokens/:id", async (c) => {
+    const record = await tokens(c.env).revoke(c.req.param("id"));
+    if (!record) throw new AdminError(404, "not_found", `no token ${c.req.param("id")}`);
+    return c.json(publicView(record));
+  });
+
+  app.get("/v1/certificates/:name", async (c) => {
+    const header = c.req.header("authorization") ?? "";
+    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    const auth = await tokens(c.env).authenticate(presented, c.req.header("cf-connecting-ip"));
+    if (typeof auth === "string") {
+      c.header("WWW-Authenticate", 'Bearer realm="edgecert", error="invalid_token"');
+      throw new AdminError(401, auth === "unknown" ? "unauthorized" : `token_${auth}`, auth === "unknown" ? "missing or unknown deploy token" : `the deploy token is ${auth}`);
+    }
+    const name = c.req.param("name").toLowerCase();
+    const outOfScope = new AdminError(403, "out_of_scope", `this deploy token does not cover ${name}`);
+    if (!(await scopeMayCover(auth.scope, name))) throw outOfScope;
+    const cert = await (await buildManager(c.env)).getCertificate(name);
+    if (!cert) {
+      // A certificate-scoped token learns nothing about names outside its certificate.
+      if ("certificate" in auth.scope) throw outOfScope;
+      throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
+    }
+    if (!(await scopeCovers(auth.scope, cert.id, cert.names))) throw outOfScope;
+
+    const etag = await etagOf(cert.serialNumber, cert.keyPem);
+    c.header("ETag", etag);
+    c.header(NEXT_RENEWAL_HEADER, cert.renewAt.toISOString());
+    c.header("Cache-Control", "no-store");
+    if (noneMatch(c.req.header("if-none-match"), etag)) return c.body(null, 304);
+    const key = auth.agentPublicKey
+      ? { sealedPrivateKey: await sealToAgent(cert.keyPem, await importAgentPublicKey(auth.agentPublicKey), sealContext(cert.id, cert.serialNumber)) }
+      : { privateKeyPem: cert.keyPem };
+    return c.json({
+      id: cert.id,
+      names: cert.names,
+      serialNumber: cert.serialNumber,
+      issuer: cert.issuer,
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      nextRenewalAt: cert.renewAt.toISOString(),
+      chainPem: cert.chainPem,
+      ...key,
+    });
+  });
+
+  return app;
+}

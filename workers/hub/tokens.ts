@@ -1,0 +1,183 @@
+/**
+ * Deploy tokens: read-only credentials a server uses to pull exactly its own certificate.
+ *
+ * A token is `edt_<id>_<secret>`. Only SHA-256(secret) is stored (under `hub/tokens/<id>`, in the
+ * strongly consistent Durable Object storage), so a storage dump yields no usable token; the token
+ * itself is shown once, when it is created. The id finds the record; the hash is compared in constant
+ * time. Every change to a record — recording a use, revoking — is a compare-and-set on its version,
+ * so a use recorded concurrently with a revocation can never write the token back to life.
+ * @module
+ */
+import { isEdgecertError } from "../../src/errors.ts";
+import { hostAllowList } from "../../src/manager/host-policy.ts";
+import { toIdentifier } from "../../src/acme/identifiers.ts";
+import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
+import { toHex } from "../../src/webcrypto/bytes.ts";
+import type { Storage } from "../../src/storage/storage.ts";
+import { AdminError } from "../admin-body.ts";
+import { constantTimeEqual } from "../constant-time.ts";
+
+const PREFIX = "hub/tokens/";
+const CAS_ATTEMPTS = 8;
+
+/** What a token may read: one certificate (by id), or the certificates whose every name matches a pattern. */
+export type TokenScope = { certificate: string } | { pattern: string };
+
+/** A deploy token as stored (never the token itself). */
+export interface TokenRecord {
+  id: string;
+  /** Hex SHA-256 of the secret part. */
+  hash: string;
+  scope: TokenScope;
+  label?: string;
+  /** Agent public key (SPKI PEM): when set, the private key is only ever returned sealed to it. */
+  agentPublicKey?: string;
+  createdAt: number;
+  expiresAt?: number;
+  revokedAt?: number;
+  lastUsedAt?: number;
+  /** CF-Connecting-IP of the last use. */
+  lastUsedFrom?: string;
+  uses: number;
+}
+
+/** Why a presented token is refused (all 401). */
+export type TokenRefusal = "unknown" | "revoked" | "expired";
+
+async function sha256Hex(text: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
+}
+
+function randomId(bytes: number): string {
+  return base64urlEncode(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** Validates a scope pattern: a name or `*.name` (one level below), as ALLOWED_NAMES reads them. */
+export function readScope(value: unknown): TokenScope {
+  const v = value as { certificate?: unknown; pattern?: unknown } | null;
+  if (v && typeof v === "object" && Object.keys(v).length === 1 && typeof v.certificate === "string" && /^[A-Za-z0-9._-]{1,100}$/.test(v.certificate)) {
+    return { certificate: v.certificate };
+  }
+  if (v && typeof v === "object" && Object.keys(v).length === 1 && typeof v.pattern === "string") {
+    try {
+      return { pattern: toIdentifier(v.pattern).value };
+    } catch {
+      // fall through to the error below
+    }
+  }
+  throw new AdminError(400, "invalid_scope", 'scope must be { "certificate": "<id>" } or { "pattern": "name or *.name" }');
+}
+
+/** Whether `scope` covers a certificate with this id and these names (every name must match a pattern). */
+export async function scopeCovers(scope: TokenScope, id: string, names: readonly string[]): Promise<boolean> {
+  if ("certificate" in scope) return scope.certificate === id;
+  const policy = hostAllowList(scope.pattern);
+  for (const n of names) if (!(await policy(n))) return false;
+  return names.length > 0;
+}
+
+/** Whether a pattern scope could cover `name` at all (checked before any lookup, so a token cannot probe other names). */
+export async function scopeMayCover(scope: TokenScope, name: string): Promise<boolean> {
+  return "certificate" in scope ? true : hostAllowList(scope.pattern)(name);
+}
+
+/** The deploy-token store over the Worker's strongly consistent storage. */
+export class TokenStore {
+  constructor(
+    private readonly storage: Storage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Creates a token; returns the record and the token (the only time it exists outside the caller). */
+  async create(input: { scope: TokenScope; label?: string; expiresAt?: number; agentPublicKey?: string }): Promise<{ token: string; record: TokenRecord }> {
+    const id = randomId(9).replace(/[-_]/g, "x");
+    const secret = randomId(32);
+    const record: TokenRecord = { id, hash: await sha256Hex(secret), scope: input.scope, createdAt: this.now(), uses: 0, ...pick(input) };
+    await this.storage.put(PREFIX + id, JSON.stringify(record), { ifVersion: null });
+    return { token: `edt_${id}_${secret}`, record };
+  }
+
+  /** Every token record (hashes included: callers show {@link publicView}). */
+  async list(): Promise<TokenRecord[]> {
+    const out: TokenRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.storage.list(PREFIX, cursor ? { cursor } : {});
+      for (const key of page.keys) {
+        const raw = await this.storage.get(key);
+        if (raw) out.push(JSON.parse(new TextDecoder().decode(raw)) as TokenRecord);
+      }
+      cursor = page.cursor;
+    } while (cursor);
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Marks a token revoked (kept, for the audit trail). False when there is no such token. */
+  async revoke(id: string): Promise<TokenRecord | undefined> {
+    return this.update(id, (r) => (r.revokedAt === undefined ? { ...r, revokedAt: this.now() } : r));
+  }
+
+  /**
+   * Checks a presented token and records the use (time, client address). Returns the record, or why
+   * it is refused. The record is re-checked inside the compare-and-set, so a revocation that lands
+   * between the read and the write wins.
+   */
+  async authenticate(token: string, from: string | undefined): Promise<TokenRecord | TokenRefusal> {
+    const m = /^edt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/.exec(token);
+    if (!m) return "unknown";
+    const [, id, secret] = m as unknown as [string, string, string];
+    const entry = await this.storage.getEntry(PREFIX + id);
+    // Compared even when the id is unknown, so a miss takes the same path as a wrong secret.
+    const stored = entry ? (JSON.parse(new TextDecoder().decode(entry.value)) as TokenRecord) : undefined;
+    const match = await constantTimeEqual(await sha256Hex(secret), stored?.hash ?? "");
+    if (!stored || !match) return "unknown";
+    let refusal: TokenRefusal | undefined;
+    const updated = await this.update(id, (r) => {
+      refusal = r.revokedAt !== undefined ? "revoked" : r.expiresAt !== undefined && r.expiresAt <= this.now() ? "expired" : undefined;
+      return refusal ? r : { ...r, uses: r.uses + 1, lastUsedAt: this.now(), ...(from ? { lastUsedFrom: from } : {}) };
+    });
+    return refusal ?? updated ?? "unknown";
+  }
+
+  private async update(id: string, change: (r: TokenRecord) => TokenRecord): Promise<TokenRecord | undefined> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const entry = await this.storage.getEntry(PREFIX + id);
+      if (!entry) return undefined;
+      const current = JSON.parse(new TextDecoder().decode(entry.value)) as TokenRecord;
+      const next = change(current);
+      if (next === current) return current;
+      try {
+        await this.storage.put(PREFIX + id, JSON.stringify(next), { ifVersion: entry.version });
+        return next;
+      } catch (err) {
+        if (!isEdgecertError(err, "conflict")) throw err;
+      }
+    }
+    throw new AdminError(409, "busy", `token ${id} is being changed concurrently; retry`);
+  }
+}
+
+function pick(input: { label?: string; expiresAt?: number; agentPublicKey?: string }): Partial<TokenRecord> {
+  return {
+    ...(input.label !== undefined ? { label: input.label } : {}),
+    ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+    ...(input.agentPublicKey !== undefined ? { agentPublicKey: input.agentPublicKey } : {}),
+  };
+}
+
+/** A record as the admin API shows it: no hash. */
+export function publicView(r: TokenRecord) {
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    id: r.id,
+    scope: r.scope,
+    label: r.label ?? null,
+    sealed: r.agentPublicKey !== undefined,
+    createdAt: iso(r.createdAt),
+    expiresAt: iso(r.expiresAt),
+    revokedAt: iso(r.revokedAt),
+    lastUsedAt: iso(r.lastUsedAt),
+    lastUsedFrom: r.lastUsedFrom ?? null,
+    uses: r.uses,
+  };
+}
