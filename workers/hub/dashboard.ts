@@ -66,6 +66,9 @@ function page(c: Ctx, title: string, body: string, status: 200 | 401 | 403 = 200
   return c.html(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style nonce="${nonce}">${STYLE}</style></head><body>${body}</body></html>`, status);
 }
 
+/** The admin token, when configured; blank counts as unset (it would sign sessions with an empty key). */
+const adminSecret = (c: Ctx): string | undefined => c.env.ADMIN_TOKEN?.trim() || undefined;
+
 /** The request's own origin: actions are accepted only from pages it served. */
 function sameOrigin(c: Ctx): boolean {
   const origin = c.req.header("origin");
@@ -103,12 +106,12 @@ function loginPage(c: Ctx, error?: string): Response {
 /** The dashboard's routes; mount them before the admin API's bearer check. */
 export function dashboardRoutes(api: AdminApi) {
   const app = new Hono<HubEnv>();
-  const session = (c: Ctx) => verifySession(c.env.ADMIN_TOKEN ?? "", readCookie(c.req.header("cookie"), SESSION_COOKIE), Date.now());
+  const session = (c: Ctx) => verifySession(adminSecret(c) ?? "", readCookie(c.req.header("cookie"), SESSION_COOKIE), Date.now());
 
   const home = async (c: Ctx) => {
     const nonce = await session(c);
     if (!nonce) return c.redirect("/admin/login", 303);
-    const csrf = await csrfToken(c.env.ADMIN_TOKEN, nonce);
+    const csrf = await csrfToken(adminSecret(c)!, nonce);
     const list = (await (await api(c, "/admin/certificates?limit=200")).json()) as { certificates: CertificateSummary[] };
     const issuers = await Promise.all(
       list.certificates.map(async (s) => ((await (await api(c, `/admin/certificates/${encodeURIComponent(s.id)}`)).json()) as { certificate: { issuer: string } | null }).certificate?.issuer ?? ""),
@@ -146,8 +149,9 @@ export function dashboardRoutes(api: AdminApi) {
     // Login CSRF: a sign-in form posted from elsewhere is refused too.
     if (!sameOrigin(c)) return page(c, "refused", "<p>Cross-origin request refused.</p>", 403);
     const form = await readForm(c);
-    if (!c.env.ADMIN_TOKEN || !form.token || !(await constantTimeEqual(form.token, c.env.ADMIN_TOKEN))) return loginPage(c, "Wrong admin token.");
-    c.header("Set-Cookie", sessionCookie(await newSession(c.env.ADMIN_TOKEN, Date.now()), SESSION_TTL_MS / 1000));
+    const secret = adminSecret(c);
+    if (!secret || !form.token || !(await constantTimeEqual(form.token, secret))) return loginPage(c, "Wrong admin token.");
+    c.header("Set-Cookie", sessionCookie(await newSession(secret, Date.now()), SESSION_TTL_MS / 1000));
     return c.redirect("/admin/", 303);
   });
 
@@ -156,7 +160,7 @@ export function dashboardRoutes(api: AdminApi) {
     const nonce = await session(c);
     if (!nonce) return page(c, "sign in", `<p>Not signed in. <a href="/admin/login">Sign in</a></p>`, 401);
     const form = await readForm(c);
-    if (!sameOrigin(c) || !(await verifyCsrf(c.env.ADMIN_TOKEN, nonce, form.csrf))) return page(c, "refused", "<p>CSRF check failed: reload the dashboard and try again.</p>", 403);
+    if (!sameOrigin(c) || !(await verifyCsrf(adminSecret(c)!, nonce, form.csrf))) return page(c, "refused", "<p>CSRF check failed: reload the dashboard and try again.</p>", 403);
     return c.redirect(`/admin/?notice=${encodeURIComponent(await run(c))}`, 303);
   };
   const outcome = async (res: Response, done: string) => {
@@ -179,7 +183,7 @@ export function dashboardRoutes(api: AdminApi) {
   app.post("/admin/logout", async (c) => {
     const nonce = await session(c);
     const form = await readForm(c);
-    if (!nonce || !sameOrigin(c) || !(await verifyCsrf(c.env.ADMIN_TOKEN, nonce, form.csrf))) return page(c, "refused", "<p>Refused.</p>", 403);
+    if (!nonce || !sameOrigin(c) || !(await verifyCsrf(adminSecret(c)!, nonce, form.csrf))) return page(c, "refused", "<p>Refused.</p>", 403);
     c.header("Set-Cookie", sessionCookie("", 0));
     return c.redirect("/admin/login", 303);
   });
