@@ -16,6 +16,7 @@ import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import type { IndexEntry } from "./renewal-index.ts";
+import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
 
 type AppEnv = { Bindings: Env };
@@ -71,7 +72,7 @@ export function createApp() {
   // Tokens come from the strongly consistent Durable Object store, not KV: the CA validates from
   // several places at once, right after the token was written. They are never sealed, so this answers
   // whatever the rest of the configuration says.
-  app.use("/.well-known/acme-challenge/*", (c, next) => acmeChallenge((token: string) => new StorageHttp01Solver(routedStorage(c.env).routed).response(token))(c, next));
+  app.use("/.well-known/acme-challenge/*", (c, next) => acmeChallenge((token: string) => new StorageHttp01Solver(routedStorage(c.env)).response(token))(c, next));
 
   // The dashboard (/admin/, session cookie) answers before the API's bearer check; it acts through the API.
   app.route("/", dashboardRoutes((c, path, init = {}) => app.fetch(new Request(new URL(path, c.req.url), { ...init, headers: { authorization: `Bearer ${c.env.ADMIN_TOKEN}`, "content-type": "application/json" } }), c.env, c.executionCtx)));
@@ -186,6 +187,20 @@ export function createApp() {
     const result = await renewer(c.env, entry.id).remove(entry.id, entry.names);
     if (!result.ok) throw failed(result.failure);
     return c.json({ id: entry.id, removed: true });
+  });
+
+  // Brings every key-bearing record to the current encryption setting now (instead of on its next
+  // write): after turning encryption on, rotating the key (then PREVIOUS can go), or turning it off.
+  app.post("/admin/storage/reseal", async (c) => {
+    const query = readQuery(c.req.url, { cursor: /^[0-9]\.[\x21-\x7e]{0,2000}$/ });
+    await readBody(c.req.raw, []);
+    const { encryption } = await readConfig(c.env);
+    if (!encryption) throw new AdminError(409, "encryption_not_configured", "storage encryption is not configured (set STORAGE_ENCRYPTION_KEY; see README)");
+    const report = await resealBatch(c.env, encryption, query.cursor);
+    if (report.unopenable.length) {
+      return c.json({ error: { code: "storage_key_mismatch", message: keyMismatchMessage(`${report.unopenable.length} record(s) cannot be opened`) }, ...report }, 503);
+    }
+    return c.json(report);
   });
 
   app.notFound((c) => (c.req.path.startsWith("/admin/") ? errorJson(c, new AdminError(404, "not_found", "no such endpoint")) : c.text("not found", 404)));

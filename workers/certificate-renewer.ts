@@ -94,8 +94,10 @@ export class CertificateRenewer extends DurableObject<Env> {
         throw err;
       }
     } catch (err) {
-      // Nothing stored yet (or storage unreadable): the index keeps the count, the manager's error the wait.
       const failure = failureOf(err);
+      // A wrong variable or key is the operator's to fix, not this certificate's failure: its entry stays.
+      if (failure.code !== "ca_error") return { id: entry.id, outcome: "failed", dueAt: entry.dueAt, error: failure.message, failure };
+      // Nothing stored yet: the index keeps the count, the manager's error the wait.
       const failures = entry.failures + 1;
       const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
       const dueAt = Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));

@@ -1,6 +1,7 @@
 import { SENSITIVE_PREFIXES } from "../src/manager/index.ts";
 import { DurableObjectStorage } from "../src/storage/durable-object-storage.ts";
-import { EncryptedStorage } from "../src/storage/encrypted-storage.ts";
+import { EdgecertError } from "../src/errors.ts";
+import { EncryptedStorage, isSealed } from "../src/storage/encrypted-storage.ts";
 import { KvStorage } from "../src/storage/kv-storage.ts";
 import { R2Storage } from "../src/storage/r2-storage.ts";
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "../src/storage/storage.ts";
@@ -20,17 +21,28 @@ class WorkerStorage implements Storage {
   constructor(
     private readonly strong: Storage,
     private readonly bulk: Storage,
+    /** Set when no encryption is configured: a sealed key-bearing record is then a key mismatch, not clear text. */
+    private readonly refuseSealed = false,
   ) {}
 
   private route(key: string): Storage {
     return BULK_PREFIXES.some((p) => key.startsWith(p)) ? this.bulk : this.strong;
   }
 
-  get(key: string): Promise<Uint8Array | undefined> {
-    return this.route(key).get(key);
+  #checked<T extends Uint8Array | undefined>(key: string, value: T): T {
+    if (this.refuseSealed && value !== undefined && isSealed(value) && SENSITIVE_PREFIXES.some((p) => key.startsWith(p))) {
+      throw new EdgecertError("storage", `encrypted value ${JSON.stringify(key)} cannot be opened: it is sealed and no STORAGE_ENCRYPTION_KEY is set`);
+    }
+    return value;
   }
-  getEntry(key: string): Promise<StorageEntry | undefined> {
-    return this.route(key).getEntry(key);
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.#checked(key, await this.route(key).get(key));
+  }
+  async getEntry(key: string): Promise<StorageEntry | undefined> {
+    const entry = await this.route(key).getEntry(key);
+    this.#checked(key, entry?.value);
+    return entry;
   }
   put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {
     return this.route(key).put(key, value, when);
@@ -47,10 +59,10 @@ class WorkerStorage implements Storage {
 }
 
 /** The routed storage as stored, without encryption: http-01 tokens (never sealed), and what reseal walks. */
-export function routedStorage(env: Env): { strong: Storage; bulk: Storage; routed: Storage } {
+export function routedStorage(env: Env, options: { refuseSealed?: boolean } = {}): Storage {
   const strong = new DurableObjectStorage(env.EDGECERT_STORE);
   const bulk = env.CERT_BUCKET ? new R2Storage(env.CERT_BUCKET, { locks: strong }) : env.CERTS ? new KvStorage(env.CERTS, { locks: env.EDGECERT_STORE }) : strong;
-  return { strong, bulk, routed: new WorkerStorage(strong, bulk) };
+  return new WorkerStorage(strong, bulk, options.refuseSealed);
 }
 
 /**
@@ -59,8 +71,7 @@ export function routedStorage(env: Env): { strong: Storage; bulk: Storage; route
  * Object dump does not leak keys; clear records written before are read and sealed on their next write.
  */
 export function workerStorage(env: Env, encryption: EncryptionConfig | undefined): Storage {
-  const { routed } = routedStorage(env);
-  return encryption ? encryptedStorage(routed, encryption) : routed;
+  return encryption ? encryptedStorage(routedStorage(env), encryption) : routedStorage(env, { refuseSealed: true });
 }
 
 /** `inner` sealed as `encryption` says, for the key-bearing prefixes (names/ and challenges/ hold no secret). */

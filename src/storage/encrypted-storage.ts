@@ -143,17 +143,22 @@ export class EncryptedStorage implements Storage {
   /**
    * Brings the value at `key` to the current setting: seals a clear or previous-secret value with the
    * current secret (or writes it back in clear when encryption is being turned off), leaves a current
-   * one alone. Not atomic with other writers: hold the record's lock (as the manager's writers do).
+   * one alone. Reads the record's version and writes only if it is still that one: a writer that got
+   * in between makes it throw `EdgecertError("conflict")` (re-run it), never lose that write.
    * Throws `EdgecertError("storage")` for a value no given secret opens.
    */
   async reseal(key: string): Promise<ResealOutcome> {
-    const stored = await this.#inner.get(key);
-    if (stored === undefined) return "absent";
+    // The authoritative copy and its version (getEntry: KvStorage reads its Durable Object, not the KV
+    // edge), written back only if nobody wrote it since: a reseal never puts back an older value.
+    const entry = await this.#inner.getEntry(key);
+    if (entry === undefined) return "absent";
+    const stored = entry.value;
+    const when = { ifVersion: entry.version };
     if (!this.#shouldEncrypt(key)) return "clear";
     const sealedWith = isSealed(stored) ? this.#keyIdOf(key, stored) : undefined;
     if (this.#current === undefined) {
       if (sealedWith === undefined) return "clear";
-      await this.#inner.put(key, await this.#open(key, stored));
+      await this.#inner.put(key, await this.#open(key, stored), when);
       return "unsealed";
     }
     if (sealedWith === this.#current) {
@@ -162,7 +167,7 @@ export class EncryptedStorage implements Storage {
       return "current";
     }
     const plaintext = sealedWith === undefined ? stored : await this.#open(key, stored);
-    await this.#inner.put(key, await this.#seal(key, new Uint8Array(plaintext)));
+    await this.#inner.put(key, await this.#seal(key, new Uint8Array(plaintext)), when);
     return sealedWith === undefined ? "sealed-plaintext" : "sealed-previous";
   }
 
@@ -223,7 +228,7 @@ function checkSecret(keyId: string, secret: string): void {
 }
 
 /** Whether `stored` starts like a sealed value: the format version, then a non-empty key id. */
-function isSealed(stored: Uint8Array): boolean {
+export function isSealed(stored: Uint8Array): boolean {
   return stored.length >= 2 && stored[0] === VERSION && stored[1]! > 0;
 }
 

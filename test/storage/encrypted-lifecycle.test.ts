@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { keys } from "../../src/manager/storage-keys.ts";
 import { EncryptedStorage } from "../../src/storage/encrypted-storage.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import type { Storage } from "../../src/storage/storage.ts";
 import { expectCode } from "./conformance.ts";
 
 // EncryptedStorage's lifecycle: on over clear data, rotation, off; and what the default seals.
@@ -64,5 +65,27 @@ describe("EncryptedStorage lifecycle", () => {
     await off.put("accounts/b.json", "clear");
     expect(text(await inner.get("accounts/b.json"))).toBe("clear");
     expect(await off.reseal("accounts/b.json")).toBe("clear");
+  });
+
+  it("reseal never puts back an older value: a write between its read and its write makes it a conflict, and the newer value stays", async () => {
+    const inner = new MemoryStorage();
+    await inner.put("certificates/a.json", '{"serial":"old"}');
+    const s = new EncryptedStorage(inner, { secret: NEW });
+    // A writer (e.g. a renewal) lands right after reseal read the record.
+    const racing: Storage = {
+      get: (key) => inner.get(key),
+      getEntry: async (key) => {
+        const entry = await inner.getEntry(key);
+        await s.put(key, '{"serial":"new"}');
+        return entry;
+      },
+      put: (key, value, when) => inner.put(key, value, when),
+      delete: (key, when) => inner.delete(key, when),
+      list: (prefix, options) => inner.list(prefix, options),
+      lock: (name, options) => inner.lock(name, options),
+    };
+    const resealing = new EncryptedStorage(racing, { secret: NEW });
+    await expectCode(resealing.reseal("certificates/a.json"), "conflict");
+    expect(text(await s.get("certificates/a.json"))).toBe('{"serial":"new"}');
   });
 });
