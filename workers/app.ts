@@ -39,6 +39,7 @@ function summary(e: IndexEntry) {
     lastError: e.lastError ?? null,
     nextAttemptAt: e.nextAttemptAt !== undefined ? new Date(e.nextAttemptAt).toISOString() : null,
     profile: e.profile ?? null,
+    challenge: e.challenge ?? null,
   };
 }
 
@@ -54,6 +55,28 @@ const FAILURE_STATUS = { ca_error: 502, not_issued: 409, storage_key_mismatch: 5
 function failed(failure: Failure | undefined): AdminError {
   const f = failure ?? { code: "ca_error", message: "the operation failed" };
   return new AdminError(FAILURE_STATUS[f.code], f.code, f.message);
+}
+
+const CHALLENGES = ["http-01", "dns-01", "dns-persist-01"];
+/** What to configure for each challenge type. */
+const NEEDS: Record<string, string> = { "dns-01": "CLOUDFLARE_API_TOKEN (wrangler secret put CLOUDFLARE_API_TOKEN)", "dns-persist-01": "DNS_PERSIST_RESOLVER" };
+
+/**
+ * The `challenge` member: a type this Worker can answer. A wildcard can only be validated over DNS
+ * (RFC 8555 §7.1.3: CAs offer no http-01 for it), so without a DNS solver it is refused up front
+ * with a code saying what to configure, rather than accepted and failing forever.
+ */
+function readChallenge(value: unknown, names: string[], available: readonly string[]): string | undefined {
+  if (value !== undefined && (typeof value !== "string" || !CHALLENGES.includes(value))) {
+    throw new AdminError(400, "invalid_challenge", `challenge must be one of ${CHALLENGES.join(", ")}`);
+  }
+  if (value !== undefined && !available.includes(value)) throw new AdminError(400, "challenge_not_configured", `${value} is not configured: set ${NEEDS[value]}`);
+  const wildcard = names.find((n) => n.startsWith("*."));
+  if (wildcard && value === "http-01") throw new AdminError(400, "invalid_challenge", `${wildcard} is a wildcard: http-01 cannot validate it (RFC 8555 §7.1.3)`);
+  if (wildcard && !available.some((c) => c !== "http-01")) {
+    throw new AdminError(400, "wildcard_needs_dns_solver", `${wildcard} needs a DNS challenge: set ${NEEDS["dns-01"]} for dns-01, or ${NEEDS["dns-persist-01"]} for dns-persist-01`);
+  }
+  return value;
 }
 
 /** `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
@@ -99,7 +122,8 @@ export function createApp() {
 
   app.post("/admin/certificates", async (c) => {
     readQuery(c.req.url, NO_QUERY);
-    const body = await readBody(c.req.raw, ["names", "profile"]);
+    const body = await readBody(c.req.raw, ["names", "profile", "challenge"]);
+    const config = await readConfig(c.env);
     const profile = body.profile;
     // draft-ietf-acme-profiles: a profile name; whether the CA offers it is checked when ordering.
     if (profile !== undefined && (typeof profile !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile))) {
@@ -108,14 +132,10 @@ export function createApp() {
     const allowed = setting(c.env.ALLOWED_NAMES);
     const policy = allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
     const names = await readNames(body, policy);
-    // Without DNS credentials a wildcard can only be validated with dns-persist-01.
-    const wildcard = names.find((n) => n.startsWith("*."));
-    if (wildcard && !setting(c.env.DNS_PERSIST_RESOLVER)) {
-      throw new AdminError(400, "wildcard_needs_dns_persist", `${wildcard} needs dns-persist-01: set DNS_PERSIST_RESOLVER, then create the records GET /admin/certificates/:id/dns-persist lists`);
-    }
+    const challenge = readChallenge(body.challenge, names, config.challenges);
     const id = await certificateId(toIdentifiers(names));
     const now = Date.now();
-    const { entry, created } = await index(c.env).add(id, names, now, profile as string | undefined);
+    const { entry, created } = await index(c.env).add(id, names, now, profile as string | undefined, challenge);
     // Issue right away in an invocation of its own; the cron tick retries if this fails.
     if (created) c.executionCtx.waitUntil(renewer(c.env, id).run(entry, now).then(() => undefined));
     return c.json(summary(entry), created ? 202 : 200);

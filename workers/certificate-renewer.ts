@@ -74,7 +74,7 @@ export class CertificateRenewer extends DurableObject<Env> {
     if (!entry) return { id: claimed.id, outcome: "gone", dueAt: at };
     let existing: ManagedCertificate | undefined;
     try {
-      const manager = await buildManager(this.env, { now });
+      const manager = await buildManager(this.env, { now, ...(entry.challenge ? { challenge: entry.challenge } : {}) });
       try {
         existing = await manager.find(entry.names);
         const how = entry.profile ? { profile: entry.profile } : {};

@@ -27,6 +27,15 @@ export interface EncryptionConfig {
   previousSecrets: EncryptionSecret[];
 }
 
+/** dns-01 through the Cloudflare DNS API (src/dns), when CLOUDFLARE_API_TOKEN is set. */
+export interface CloudflareDnsConfig {
+  apiToken: string;
+  zoneId?: string;
+  apiBaseUrl?: string;
+  /** DoH resolvers for the propagation check; undefined: the solver's defaults. */
+  resolvers?: string[];
+}
+
 /** The Worker's configuration, validated. */
 export interface WorkerConfig {
   directoryUrl: string;
@@ -36,6 +45,12 @@ export interface WorkerConfig {
   renewBatch: number;
   /** undefined: no encryption at rest. */
   encryption: EncryptionConfig | undefined;
+  /** undefined: no dns-01 solver. */
+  cloudflare: CloudflareDnsConfig | undefined;
+  /** DoH resolver of dns-persist-01, when configured. */
+  dnsPersistResolver: string | undefined;
+  /** Challenge types this Worker can answer: http-01 always, dns-01 and dns-persist-01 when configured. */
+  challenges: string[];
 }
 
 /** A var or secret as an operator set it: blank (or whitespace only) counts as unset. */
@@ -123,5 +138,25 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   if (resolver && !isHttpUrl(resolver)) throw new ConfigError("DNS_PERSIST_RESOLVER", "must be a DoH resolver URL (https://…, RFC 8484)");
   const profile = setting(env.ACME_PROFILE);
   if (profile && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) throw new ConfigError("ACME_PROFILE", "must be a profile name the CA lists (e.g. shortlived)");
-  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env) };
+  const cloudflare = cloudflareConfig(env);
+  const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges };
+}
+
+function cloudflareConfig(env: Env): CloudflareDnsConfig | undefined {
+  const apiToken = setting(env.CLOUDFLARE_API_TOKEN);
+  const zoneId = setting(env.CLOUDFLARE_ZONE_ID);
+  const apiBaseUrl = setting(env.CLOUDFLARE_API_BASE_URL);
+  const resolvers = setting(env.DNS_PROPAGATION_RESOLVERS)?.split(",").map((r) => r.trim()).filter(Boolean);
+  if (!apiToken) {
+    const orphan = zoneId ? "CLOUDFLARE_ZONE_ID" : apiBaseUrl ? "CLOUDFLARE_API_BASE_URL" : undefined;
+    if (orphan) throw new ConfigError(orphan, "is set but CLOUDFLARE_API_TOKEN is not: dns-01 needs the token (wrangler secret put CLOUDFLARE_API_TOKEN)");
+    return undefined;
+  }
+  if (!/^[\x21-\x7e]{20,200}$/.test(apiToken)) throw new ConfigError("CLOUDFLARE_API_TOKEN", "must be a Cloudflare API token (Zone → DNS → Edit)");
+  // Cloudflare zone ids are 32 hex digits.
+  if (zoneId && !/^[0-9a-f]{32}$/.test(zoneId)) throw new ConfigError("CLOUDFLARE_ZONE_ID", "must be a zone id (32 hex digits, from the zone's Overview page)");
+  if (apiBaseUrl && !isHttpUrl(apiBaseUrl)) throw new ConfigError("CLOUDFLARE_API_BASE_URL", "must be an https:// URL");
+  if (resolvers && !resolvers.every(isHttpUrl)) throw new ConfigError("DNS_PROPAGATION_RESOLVERS", "must be comma-separated DoH resolver URLs (https://…, RFC 8484)");
+  return { apiToken, ...(zoneId ? { zoneId } : {}), ...(apiBaseUrl ? { apiBaseUrl } : {}), ...(resolvers?.length ? { resolvers } : {}) };
 }

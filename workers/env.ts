@@ -19,6 +19,18 @@ export interface Env {
    * validated with no DNS credentials; the resolver checks the records before the CA is asked.
    */
   DNS_PERSIST_RESOLVER?: string;
+  /**
+   * Secret: a Cloudflare API token (Zone → DNS → Edit, and Zone → Zone → Read unless
+   * CLOUDFLARE_ZONE_ID is set). Turns on dns-01 through the Cloudflare DNS API: wildcards, and names
+   * whose http-01 cannot reach the Worker.
+   */
+  CLOUDFLARE_API_TOKEN?: string;
+  /** Zone hint: the id of the one zone dns-01 records go in (skips the zone lookup). */
+  CLOUDFLARE_ZONE_ID?: string;
+  /** Cloudflare API base URL; default https://api.cloudflare.com/client/v4 (tests point it at a stand-in). */
+  CLOUDFLARE_API_BASE_URL?: string;
+  /** Comma-separated DoH resolvers (RFC 8484) the dns-01 propagation check asks; default Cloudflare's and Google's. */
+  DNS_PROPAGATION_RESOLVERS?: string;
   /** Certificate profile to ask the CA for (draft-ietf-acme-profiles), e.g. `shortlived`. */
   ACME_PROFILE?: string;
   /** Most certificates one cron tick dispatches (default 50); the rest wait for the next tick. */

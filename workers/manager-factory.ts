@@ -1,6 +1,8 @@
 import { DnsPersist01Solver } from "../src/acme/dns-persist/solver.ts";
 import { CertificateManager } from "../src/manager/certificate-manager.ts";
 import { StorageHttp01Solver } from "../src/manager/storage-http01-solver.ts";
+import type { Solver } from "../src/acme/solver.ts";
+import { CloudflareDnsSolver } from "../src/dns/cloudflare-dns-solver.ts";
 import { readConfig, setting } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
@@ -9,10 +11,23 @@ import { workerStorage } from "./storage.ts";
  * The manager a Worker invocation uses: its storage, CA and key type from the environment, validated
  * first (a bad variable throws `ConfigError` naming it).
  */
-export async function buildManager(env: Env, options: { now?: () => number } = {}): Promise<CertificateManager> {
+export async function buildManager(env: Env, options: { now?: () => number; challenge?: string } = {}): Promise<CertificateManager> {
   const config = await readConfig(env);
   const storage = workerStorage(env, config.encryption);
-  const resolver = setting(env.DNS_PERSIST_RESOLVER);
+  const cloudflare = config.cloudflare;
+  const resolver = config.dnsPersistResolver;
+  const solvers: Record<string, Solver> = { "http-01": new StorageHttp01Solver(storage) };
+  // dns-01 through the Cloudflare API, checked over DoH before the CA is asked (wildcards, unreachable names).
+  if (cloudflare) {
+    solvers["dns-01"] = new CloudflareDnsSolver({
+      apiToken: cloudflare.apiToken,
+      ...(cloudflare.zoneId ? { zoneId: cloudflare.zoneId } : {}),
+      ...(cloudflare.apiBaseUrl ? { apiBaseUrl: cloudflare.apiBaseUrl } : {}),
+      ...(cloudflare.resolvers ? { propagation: { resolvers: cloudflare.resolvers } } : {}),
+    });
+  }
+  // dns-persist-01: preferred where its record is in place.
+  if (resolver) solvers["dns-persist-01"] = new DnsPersist01Solver({ resolver });
   const profile = setting(env.ACME_PROFILE);
   const email = setting(env.CONTACT_EMAIL);
   return new CertificateManager({
@@ -20,8 +35,9 @@ export async function buildManager(env: Env, options: { now?: () => number } = {
     directoryUrl: config.directoryUrl,
     termsOfServiceAgreed: config.termsOfServiceAgreed,
     keyType: config.keyType,
-    // dns-persist-01 beside http-01 (the manager's own token store): preferred where its record is in place.
-    ...(resolver ? { solvers: { "http-01": new StorageHttp01Solver(storage), "dns-persist-01": new DnsPersist01Solver({ resolver }) } } : {}),
+    solvers,
+    // The certificate's own choice first; the CA's offer decides among the rest.
+    ...(options.challenge ? { preferredChallenges: [options.challenge, ...config.challenges.filter((c) => c !== options.challenge)] } : {}),
     ...(profile ? { profile } : {}),
     ...(email ? { email } : {}),
     ...(options.now ? { now: options.now } : {}),

@@ -19,6 +19,8 @@ export interface IndexEntry {
   nextAttemptAt?: number;
   /** Certificate profile asked for this certificate (draft-ietf-acme-profiles), if any. */
   profile?: string;
+  /** Challenge type asked for this certificate (`dns-01`, `http-01`, `dns-persist-01`), tried first. */
+  challenge?: string;
   updatedAt: number;
 }
 
@@ -42,6 +44,7 @@ interface Row extends Record<string, SqlStorageValue> {
   updated_at: number;
   profile: string | null;
   next_attempt_at: number | null;
+  challenge: string | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -53,6 +56,7 @@ const toEntry = (r: Row): IndexEntry => ({
   failures: r.failures,
   ...(r.last_error !== null ? { lastError: r.last_error } : {}),
   ...(r.profile !== null && r.profile !== undefined ? { profile: r.profile } : {}),
+  ...(r.challenge !== null && r.challenge !== undefined ? { challenge: r.challenge } : {}),
   ...(r.next_attempt_at !== null && r.next_attempt_at !== undefined ? { nextAttemptAt: r.next_attempt_at } : {}),
   updatedAt: r.updated_at,
 });
@@ -74,6 +78,7 @@ export class RenewalIndex extends DurableObject<Env> {
     // Added later: indexes created before have no profile column yet.
     const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(certificates)").toArray().map((c) => c.name);
     if (!columns.includes("profile")) this.sql.exec("ALTER TABLE certificates ADD COLUMN profile TEXT");
+    if (!columns.includes("challenge")) this.sql.exec("ALTER TABLE certificates ADD COLUMN challenge TEXT");
     if (!columns.includes("next_attempt_at")) this.sql.exec("ALTER TABLE certificates ADD COLUMN next_attempt_at INTEGER");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
@@ -92,21 +97,22 @@ export class RenewalIndex extends DurableObject<Env> {
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
-         profile = excluded.profile, next_attempt_at = excluded.next_attempt_at`,
+         profile = excluded.profile, next_attempt_at = excluded.next_attempt_at,
+         challenge = excluded.challenge`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null, entry.nextAttemptAt ?? null,
+      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null,
     );
   }
 
   /** Adds a certificate to manage if it is not there yet; returns the entry either way. */
-  add(id: string, names: string[], now: number, profile?: string): { entry: IndexEntry; created: boolean } {
+  add(id: string, names: string[], now: number, profile?: string, challenge?: string): { entry: IndexEntry; created: boolean } {
     const existing = this.get(id);
     if (existing) return { entry: existing, created: false };
-    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now, ...(profile ? { profile } : {}) };
+    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now, ...(profile ? { profile } : {}), ...(challenge ? { challenge } : {}) };
     this.upsert(entry);
     return { entry, created: true };
   }

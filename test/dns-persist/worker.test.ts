@@ -80,7 +80,7 @@ describe("Worker: wildcard + apex with dns-persist-01 and no DNS token", () => {
   it("without DNS_PERSIST_RESOLVER a wildcard is refused with a clear 400", async () => {
     const wild = await plain.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["*.nope.test"] }) });
     expect(wild.status).toBe(400);
-    expect(((await wild.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "wildcard_needs_dns_persist" });
+    expect(((await wild.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "wildcard_needs_dns_solver" });
     expect((await plain.admin("/admin/certificates/x/dns-persist")).status).toBe(404);
   });
 
