@@ -1,8 +1,13 @@
-import { Miniflare } from "miniflare";
+import { fileURLToPath } from "node:url";
+import { Miniflare, type MiniflareOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { bundleWorker } from "../../scripts/bundle-worker.ts";
 import type { PebbleInstance } from "./pebble.ts";
 
 let bundled: Promise<string> | undefined;
+
+/** The Worker's one configuration file. */
+export const WRANGLER_CONFIG = fileURLToPath(new URL("../../wrangler.toml", import.meta.url));
 
 /** A running edgecert Worker inside workerd (Miniflare), listening on 127.0.0.1:`port`. */
 export interface WorkerInstance {
@@ -44,24 +49,21 @@ export async function startWorker(
 ): Promise<WorkerInstance> {
   bundled ??= bundleWorker();
   const scriptPath = await bundled;
+  // What is deployed is what is tested: bindings, vars, Durable Objects, compatibility date and flags
+  // come from wrangler.toml; only the CA, the token, the test's vars and where it listens are set here.
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
   const mf = new Miniflare({
+    ...(workerOptions as object),
     modules: true,
+    modulesRules: [],
     scriptPath,
-    compatibilityDate: "2025-04-01",
-    compatibilityFlags: [],
     host: "127.0.0.1",
     port: options.port ?? pebble.httpPort,
     cf: false,
-    kvNamespaces: ["CERTS"],
-    durableObjects: {
-      EDGECERT_STORE: { className: "EdgecertStorageObject", useSQLite: true },
-      RENEWAL_INDEX: { className: "RenewalIndex", useSQLite: true },
-      CERTIFICATE_RENEWER: { className: "CertificateRenewer", useSQLite: true },
-    },
-    bindings: { ACME_DIRECTORY_URL: pebble.directoryUrl, ACME_TERMS_OF_SERVICE_AGREED: "true", ADMIN_TOKEN, ...options.vars },
+    bindings: { ...workerOptions.bindings, ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
     outboundService: (request) => (options.outbound?.(request as unknown as Request) ?? pebble.fetch(request as unknown as Request)) as never,
     ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
-  });
+  } as MiniflareOptions);
   const url = await mf.ready;
   return {
     url,
