@@ -158,7 +158,7 @@ export class EncryptedStorage implements Storage {
     const sealedWith = isSealed(stored) ? this.#keyIdOf(key, stored) : undefined;
     if (this.#current === undefined) {
       if (sealedWith === undefined) return "clear";
-      await this.#inner.put(key, await this.#open(key, stored), when);
+      await this.#putBack(key, await this.#open(key, stored), when);
       return "unsealed";
     }
     if (sealedWith === this.#current) {
@@ -167,8 +167,22 @@ export class EncryptedStorage implements Storage {
       return "current";
     }
     const plaintext = sealedWith === undefined ? stored : await this.#open(key, stored);
-    await this.#inner.put(key, await this.#seal(key, new Uint8Array(plaintext)), when);
+    await this.#putBack(key, await this.#seal(key, new Uint8Array(plaintext)), when);
     return sealedWith === undefined ? "sealed-plaintext" : "sealed-previous";
+  }
+
+  /**
+   * Writes a resealed value only at the version it was read at. A backend that cannot write
+   * conditionally at all (KvStorage without its Durable Object) refuses with `storage`: there the
+   * write is made as before, unconditionally.
+   */
+  async #putBack(key: string, value: Uint8Array, when: WriteConditions): Promise<void> {
+    try {
+      await this.#inner.put(key, value, when);
+    } catch (err) {
+      if (!(err instanceof EdgecertError && err.code === "storage" && /cannot write conditionally/.test(err.message))) throw err;
+      await this.#inner.put(key, value);
+    }
   }
 
   #keyIdOf(key: string, stored: Uint8Array): string {
