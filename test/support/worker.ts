@@ -43,8 +43,11 @@ export async function startWorker(
     port?: number;
     vars?: Record<string, string>;
     persistTo?: string;
-    /** Answers an outbound request instead of Pebble when it returns a response (fault injection). */
-    outbound?: (request: Request) => Response | undefined;
+    /**
+     * Answers an outbound request instead of Pebble when it returns (or resolves to) a response: fault
+     * injection, or holding a request back until the test lets it go, to force an interleaving.
+     */
+    outbound?: (request: Request) => Response | undefined | Promise<Response | undefined>;
   } = {},
 ): Promise<WorkerInstance> {
   bundled ??= bundleWorker();
@@ -61,7 +64,7 @@ export async function startWorker(
     port: options.port ?? pebble.httpPort,
     cf: false,
     bindings: { ...workerOptions.bindings, ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
-    outboundService: (request) => (options.outbound?.(request as unknown as Request) ?? pebble.fetch(request as unknown as Request)) as never,
+    outboundService: (async (request: Request) => (await options.outbound?.(request)) ?? pebble.fetch(request)) as never,
     ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
   } as MiniflareOptions);
   const url = await mf.ready;
