@@ -75,7 +75,7 @@ export class FileStorage implements Storage {
     const { dir, name, file } = this.#path(key);
     const bytes = valueBytes(value);
     checkConditionsLocally(when);
-    await ensureDir(dir);
+    await ensureDir(dir, this.#root);
     await this.#alone(file, async () => {
       await this.#check(key, file, when);
       await writeAtomic(dir, name, bytes);
@@ -85,7 +85,7 @@ export class FileStorage implements Storage {
   async delete(key: string, when?: WriteConditions): Promise<void> {
     const { dir, file } = this.#path(key);
     checkConditionsLocally(when);
-    await ensureDir(dir);
+    await ensureDir(dir, this.#root);
     await this.#alone(file, async () => {
       await this.#check(key, file, when);
       // Directories are left in place: removing one could race a concurrent put into it.
