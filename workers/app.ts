@@ -14,6 +14,7 @@ import { adminToken, ConfigError, readConfig, setting } from "./config.ts";
 import { constantTimeEqual } from "./constant-time.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
+import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import type { IndexEntry } from "./renewal-index.ts";
 import { resealBatch } from "./reseal.ts";
@@ -28,7 +29,7 @@ const renewer = (env: Env, id: string) => env.CERTIFICATE_RENEWER.get(env.CERTIF
 const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const NO_QUERY = {} as const;
 
-function summary(e: IndexEntry) {
+function summary(e: IndexEntry): CertificateSummary {
   return {
     id: e.id,
     names: e.names,

@@ -3,6 +3,7 @@ import { Miniflare, type MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { bundleWorker } from "../../scripts/bundle-worker.ts";
 import type { PebbleInstance } from "./pebble.ts";
+import type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
 let bundled: Promise<string> | undefined;
 
@@ -92,17 +93,8 @@ export async function startWorker(
   };
 }
 
-/** An admin summary of one certificate, as the tests read it. */
-export interface CertificateSummary {
-  id: string;
-  names: string[];
-  status: string;
-  notAfter: string | null;
-  nextWorkAt: string;
-  failures: number;
-  lastError: string | null;
-  nextAttemptAt: string | null;
-}
+/** An admin summary of one certificate: the Worker's own type. */
+export type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
 /** Polls the admin API until certificate `id` is no longer pending (bounded: about 15 s). */
 export async function settled(w: WorkerInstance, id: string): Promise<CertificateSummary> {

@@ -12,6 +12,7 @@ import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { MAX_BODY_BYTES } from "../admin-body.ts";
+import type { CertificateSummary } from "../certificate-summary.ts";
 import { constantTimeEqual } from "../constant-time.ts";
 import type { Env } from "../env.ts";
 import { SESSION_COOKIE, SESSION_TTL_MS, csrfToken, newSession, readCookie, sessionCookie, verifyCsrf, verifySession } from "./session.ts";
@@ -21,16 +22,6 @@ type Ctx = Context<HubEnv>;
 
 /** Calls the admin API (with the admin token) from inside the Worker. */
 export type AdminApi = (c: Ctx, path: string, init?: { method?: string; body?: string }) => Response | Promise<Response>;
-
-interface CertificateSummary {
-  id: string;
-  names: string[];
-  status: string;
-  notAfter: string | null;
-  nextWorkAt: string;
-  failures: number;
-  lastError: string | null;
-}
 
 interface TokenView {
   id: string;
