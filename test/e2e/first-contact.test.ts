@@ -4,6 +4,9 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcmeClient, CertificateManager, EdgecertError, generateKeyPair, MemoryStorage, obtainCertificate } from "../../src/index.ts";
 import { openssl } from "../support/openssl.ts";
@@ -35,6 +38,7 @@ const close = (server: Server | undefined) => new Promise<void>((resolve) => (se
 let web: Server | undefined;
 let webBase = "";
 let untrusted: Server | undefined;
+let tlsDir: string | undefined;
 let untrustedUrl = "";
 beforeAll(async () => {
   web = createHttpServer((req, res) => {
@@ -48,16 +52,20 @@ beforeAll(async () => {
   });
   webBase = `http://${await listen(web)}`;
   // A real TLS server with a self-signed certificate: what a private CA looks like to a default fetch.
+  // In a directory of its own (it was a fixed /tmp/fh, which exists only on the machine that wrote it).
+  tlsDir = await mkdtemp(join(tmpdir(), "edgecert-first-contact-"));
+  const keyFile = join(tlsDir, "first-contact.key");
+  const certFile = join(tlsDir, "first-contact.crt");
   await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
-    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout", "/tmp/fh/first-contact.key", "-out", "/tmp/fh/first-contact.crt"]).catch(() => undefined);
-  const { readFile } = await import("node:fs/promises");
-  const [key, cert] = await Promise.all([readFile("/tmp/fh/first-contact.key"), readFile("/tmp/fh/first-contact.crt")]);
+    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout", keyFile, "-out", certFile]);
+  const [key, cert] = await Promise.all([readFile(keyFile), readFile(certFile)]);
   untrusted = createHttpsServer({ key, cert }, (_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
   untrustedUrl = `https://${await listen(untrusted)}/dir`;
 });
 afterAll(async () => {
   await close(web);
   await close(untrusted);
+  if (tlsDir) await rm(tlsDir, { recursive: true, force: true });
 });
 
 describe("wrong directory URL", () => {
