@@ -20,6 +20,7 @@
  *   CA, expired certificate, wrong host name). Not retried.
  * - `invalid_contact`: an account contact is not one `mailto:` address (RFC 8555 §7.3).
  * - `terms_not_agreed`: the CA has terms of service and `termsOfServiceAgreed: true` was not given.
+ * - `invalid_signature`: a received webhook's signature or timestamp does not verify (`verifyWebhook`).
  */
 export type EdgecertErrorCode =
   | "invalid_input"
@@ -39,7 +40,8 @@ export type EdgecertErrorCode =
   | "not_acme_directory"
   | "tls_untrusted"
   | "invalid_contact"
-  | "terms_not_agreed";
+  | "terms_not_agreed"
+  | "invalid_signature";
 
 /** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
 export class EdgecertError extends Error {

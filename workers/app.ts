@@ -1,5 +1,6 @@
 import { dashboardRoutes } from "./hub/dashboard.ts";
 import { hubRoutes } from "./hub/routes.ts";
+import { webhookRoutes } from "./hub/webhook-routes.ts";
 import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { certificateId } from "../src/manager/storage-keys.ts";
@@ -113,6 +114,8 @@ export function createApp() {
 
   // Deploy tokens (admin) and the pull API for agents (deploy token): workers/hub/.
   app.route("/", hubRoutes());
+  // Webhook endpoints and their delivery log: workers/hub/webhook-*.ts.
+  app.route("/", webhookRoutes());
 
   app.get("/admin/status", async (c) => {
     readQuery(c.req.url, NO_QUERY);

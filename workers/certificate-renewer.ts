@@ -7,6 +7,7 @@ import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import { failureOf, type Failure } from "./outcome.ts";
 import type { IndexEntry } from "./renewal-index.ts";
+import { certificateEvent, expiringWindowMs, publishEvent, type CertificateEventData, type EventType } from "./hub/webhook-events.ts";
 
 /** What one run did. */
 export interface RenewerResult {
@@ -33,6 +34,17 @@ function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: numbe
     failures: failure?.failures ?? 0,
     ...(failure ? { lastError: failure.lastError.slice(0, 500), nextAttemptAt: failure.nextAttemptAt.getTime() } : {}),
     updatedAt: now,
+  };
+}
+
+/** What a certificate event says about the certificate. */
+function eventData(id: string, names: string[], certificate: ManagedCertificate | undefined): CertificateEventData {
+  return {
+    id,
+    names: certificate?.names ?? names,
+    serialNumber: certificate?.serialNumber ?? null,
+    notAfter: certificate?.notAfter.toISOString() ?? null,
+    ...(certificate ? { issuer: certificate.issuer, notBefore: certificate.notBefore.toISOString(), nextRenewalAt: certificate.renewAt.toISOString() } : {}),
   };
 }
 
@@ -82,6 +94,9 @@ export class CertificateRenewer extends DurableObject<Env> {
         const outcome: RenewerResult["outcome"] = !existing ? "issued" : certificate.serialNumber !== existing.serialNumber ? "renewed" : "unchanged";
         const updated = entryFor(entry, certificate, now());
         await index.upsert(updated);
+        if (outcome === "issued") this.#emit("certificate.obtained", now(), eventData(entry.id, entry.names, certificate));
+        if (outcome === "renewed") this.#emit("certificate.renewed", now(), { ...eventData(entry.id, entry.names, certificate), previousSerialNumber: existing!.serialNumber });
+        await this.#expiring(entry, certificate, now());
         return { id: entry.id, outcome, dueAt: updated.dueAt };
       } catch (err) {
         // The manager recorded the failure on the certificate (backoff, the CA's Retry-After): show that.
@@ -89,6 +104,8 @@ export class CertificateRenewer extends DurableObject<Env> {
         if (stored) {
           const updated = entryFor(entry, stored, now());
           await index.upsert(updated);
+          this.#emitFailed(entry, stored, updated, failureOf(err).message, now());
+          await this.#expiring(entry, stored, now());
           return { id: entry.id, outcome: "failed", dueAt: updated.dueAt, error: failureOf(err).message, failure: failureOf(err) };
         }
         throw err;
@@ -102,9 +119,42 @@ export class CertificateRenewer extends DurableObject<Env> {
       const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
       const dueAt = Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
       const { lastError: _l, nextAttemptAt: _n, ...rest } = entry;
-      await index.upsert({ ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, updatedAt: now() });
+      const failed: IndexEntry = { ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, updatedAt: now() };
+      await index.upsert(failed);
+      this.#emitFailed(entry, existing, failed, failure.message, now());
       return { id: entry.id, outcome: "failed", dueAt, error: failure.message, failure };
     }
+  }
+
+  /**
+   * Queues a webhook event; the renewal does not wait for it. Delivery happens in the outbox's own
+   * alarm, so a failing endpoint costs nothing here.
+   */
+  #emit(type: EventType, at: number, data: CertificateEventData): void {
+    this.ctx.waitUntil(publishEvent(this.env, certificateEvent(type, at, data)));
+  }
+
+  #emitFailed(entry: IndexEntry, stored: ManagedCertificate | undefined, updated: IndexEntry, error: string, at: number): void {
+    this.#emit("certificate.failed", at, {
+      ...eventData(entry.id, entry.names, stored),
+      error,
+      failures: updated.failures,
+      nextAttemptAt: updated.nextAttemptAt !== undefined ? new Date(updated.nextAttemptAt).toISOString() : null,
+    });
+  }
+
+  /** `certificate.expiring`, once per certificate serial, when it is that close to expiry and still not renewed. */
+  async #expiring(entry: IndexEntry, certificate: ManagedCertificate, at: number): Promise<void> {
+    const left = certificate.notAfter.getTime() - at;
+    if (left > expiringWindowMs(certificate.notBefore.getTime(), certificate.notAfter.getTime())) return;
+    try {
+      if ((await this.ctx.storage.get<string>("expiringNotified")) === certificate.serialNumber) return;
+      await this.ctx.storage.put("expiringNotified", certificate.serialNumber);
+    } catch {
+      // Its own storage failing costs this notice, never the renewal's outcome.
+      return;
+    }
+    this.#emit("certificate.expiring", at, { ...eventData(entry.id, entry.names, certificate), expiresInSeconds: Math.max(0, Math.floor(left / 1000)) });
   }
 
   /** Revokes the certificate (RFC 8555 §7.6) under its lock, from the stored record, and drops it from the index. */
@@ -112,8 +162,10 @@ export class CertificateRenewer extends DurableObject<Env> {
     return this.#serial(async () => {
       try {
         const manager = await buildManager(this.env);
-        if (!(await manager.find(names))) return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate yet: delete it instead` } };
+        const certificate = await manager.find(names);
+        if (!certificate) return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate yet: delete it instead` } };
         await manager.revoke(names, reason);
+        this.#emit("certificate.revoked", Date.now(), { ...eventData(id, names, certificate), reason: reason ?? 0 });
       } catch (err) {
         if (err instanceof EdgecertError && err.code === "invalid_input") return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate to revoke` } };
         return { ok: false, failure: failureOf(err) };

@@ -1,6 +1,7 @@
 import type { KeyAlgorithmName } from "../src/webcrypto/keys.ts";
 import type { EncryptionSecret } from "../src/storage/encrypted-storage.ts";
 import type { Env } from "./env.ts";
+import { readWebhookConfig, type WebhookConfig } from "./hub/webhook-config.ts";
 
 const KEY_TYPES: readonly KeyAlgorithmName[] = ["ES256", "ES384", "RS256", "EdDSA"];
 /** Most certificates one tick may dispatch: a tick's subrequests and wall time stay bounded. */
@@ -51,6 +52,8 @@ export interface WorkerConfig {
   dnsPersistResolver: string | undefined;
   /** Challenge types this Worker can answer: http-01 always, dns-01 and dns-persist-01 when configured. */
   challenges: string[];
+  /** How the webhook outbox retries (workers/hub/webhook-config.ts). */
+  webhooks: WebhookConfig;
 }
 
 /** A var or secret as an operator set it: blank (or whitespace only) counts as unset. */
@@ -140,7 +143,7 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   if (profile && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) throw new ConfigError("ACME_PROFILE", "must be a profile name the CA lists (e.g. shortlived)");
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
-  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges };
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env) };
 }
 
 function cloudflareConfig(env: Env): CloudflareDnsConfig | undefined {

@@ -13,6 +13,7 @@ const REQUESTS = Number(process.env.EDGECERT_WORKER_FUZZ_REQUESTS ?? 2_000);
 let pebble: PebbleInstance;
 let worker: WorkerInstance;
 let issuedId: string;
+let webhookId: string;
 
 beforeAll(async () => {
   pebble = await startPebble();
@@ -20,6 +21,9 @@ beforeAll(async () => {
   const res = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["issued.fuzz.test"] }) });
   issuedId = ((await res.json()) as { id: string }).id;
   expect((await settled(worker, issuedId)).status).toBe("valid");
+  // A webhook endpoint that refuses connections (port 9): its routes are fuzzed with a real id.
+  const hook = await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: "http://127.0.0.1:9/hook" }) });
+  webhookId = ((await hook.json()) as { id: string }).id;
   const now = Date.now();
   // Entries with no certificate: revoke, renew and delete on them are exercised too.
   await (await worker.index()).upsertMany(
@@ -67,6 +71,7 @@ describe("Worker admin API fuzz (seeded)", () => {
     const random = seededRandom(SEED);
     const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const ids = () => pick([issuedId, issuedId, issuedId, "unissued-" + Math.floor(random() * 20), "unissued-" + Math.floor(random() * 20), "nope", "..", "%2e%2e", "..%2F..%2Fnames", "a".repeat(300), "%ZZ", "%00", "%E0%A4%A", "x%20y", "<script>", issuedId + "%2Fx"]);
+    const whIds = () => pick([webhookId, webhookId, "wh_nothingthere", "wh_" + "a".repeat(12), "..", "%2e%2e", "%ZZ", "a".repeat(300), "deliveries", webhookId + "%2Fx"]);
     const queries = () =>
       pick(["", "", "?limit=2.5", "?limit=-1", "?limit=200", "?limit=99999999999999999999", "?limit=1&cursor=" + ids(), "?include=privateKey", "?include=privatekey", "?include=privateKey&include=privateKey", "?x=1", "?%ZZ=1", "?cursor=%00", "?limit=1e3"]);
     // Routes with the methods they take (most requests), and anything else (the rest).
@@ -80,6 +85,12 @@ describe("Worker admin API fuzz (seeded)", () => {
       ["POST", () => `/admin/certificates/${ids()}/revoke${queries()}`],
       ["POST", () => `/admin/certificates/${ids()}/renew${queries()}`],
       ["POST", () => `/admin/storage/reseal${queries()}`],
+      ["GET", () => `/admin/webhooks${queries()}`],
+      ["POST", () => `/admin/webhooks${queries()}`],
+      ["GET", () => `/admin/webhooks/${whIds()}${queries()}`],
+      ["DELETE", () => `/admin/webhooks/${whIds()}${queries()}`],
+      ["POST", () => `/admin/webhooks/${whIds()}/${pick(["test", "enable"])}${queries()}`],
+      ["GET", () => `/admin/webhooks/${pick([whIds(), "deliveries"])}${pick(["/deliveries", ""])}${queries()}`],
       ["GET", () => `/admin/../admin/status`],
       ["GET", () => `/admin/%2e%2e/status`],
       ["GET", () => `/admin/certificates/../../.well-known/acme-challenge/x`],
@@ -121,6 +132,7 @@ describe("Worker admin API fuzz (seeded)", () => {
         JSON.stringify({ names: ["a.fuzz.test"], extra: true }),
         JSON.stringify({ names: ["a.fuzz.test"], profile: pick(["shortlived", "no spaces", 5, null, "x".repeat(100)]) }),
         JSON.stringify({ reason: pick([0, 1, 4, 7, 99, -1, 2.5, "1", null]) }),
+        JSON.stringify({ url: pick(["http://127.0.0.1:9/x", "javascript:alert(1)", "https://u:p@x.test/", "", 5, null, "http://" + "a".repeat(3000)]), ...(random() < 0.5 ? { events: pick([[], ["certificate.renewed"], ["x"], "certificate.renewed", [1]]) } : {}) }),
         JSON.stringify({ __proto__: { admin: true }, names: ["a.fuzz.test"] }),
         '{"constructor":{"prototype":{"x":1}}}',
         "[".repeat(5000) + "]".repeat(5000),
@@ -173,6 +185,8 @@ describe("Worker admin API fuzz (seeded)", () => {
       const isAdmin = new URL(path, "http://x").pathname.startsWith("/admin");
       if (isAdmin && !valid && answer.status >= 200 && answer.status < 300) problems.push(`${what}: 2xx without a valid token`);
       if (answer.body.includes("PRIVATE KEY") && !(valid && path.includes("include=privateKey"))) problems.push(`${what}: a private key without ?include=privateKey`);
+      // A webhook secret is shown once, in the 201 that creates its endpoint, and nowhere else.
+      if (answer.body.includes("whsec_") && answer.status !== 201) problems.push(`${what}: a webhook secret outside its creation`);
     }
     console.log(
       `worker fuzz: seed ${SEED} (EDGECERT_WORKER_FUZZ_SEED), ${REQUESTS} requests, ${fivexx} 5xx, ${noAnswer} unanswered, ` +

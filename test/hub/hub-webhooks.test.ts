@@ -1,0 +1,229 @@
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from "../support/webhook-receiver.ts";
+import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { addCertificate } from "./hub-bed.ts";
+
+// Webhooks from the Worker in workerd, against Pebble, to a real HTTP receiver on 127.0.0.1. Every
+// delivery is verified with the `standardwebhooks` package (the scheme's own JavaScript library), not
+// with our code. Retries: 1 s waits, 12 s attempt timeout.
+let pebble: PebbleInstance;
+let worker: WorkerInstance;
+let receiver: WebhookReceiver;
+/** While true, Pebble's newOrder answers 429 rateLimited (RFC 8555 §6.6): renewals fail. */
+let caRefuses = false;
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  receiver = await startWebhookReceiver();
+  worker = await startWorker(pebble, {
+    vars: { WEBHOOK_RETRY_SCHEDULE: "1s,1s,1s", WEBHOOK_TIMEOUT_SECONDS: "12" },
+    outbound: (request) =>
+      caRefuses && request.method === "POST" && new URL(request.url).pathname.endsWith("/order-plz")
+        ? new Response(JSON.stringify({ type: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders (test)", status: 429 }), {
+            status: 429,
+            headers: { "content-type": "application/problem+json", "retry-after": "1" },
+          })
+        : undefined,
+  });
+});
+afterAll(async () => {
+  await worker?.stop();
+  await receiver?.close();
+  await pebble?.stop();
+});
+
+interface Endpoint {
+  id: string;
+  secret: string;
+}
+interface Delivery {
+  messageId: string;
+  type: string;
+  state: string;
+  createdAt: string;
+  deliveredAt: string | null;
+  attempts: Array<{ status: number | null; error: string | null }>;
+}
+interface Event {
+  type: string;
+  timestamp: string;
+  data: Record<string, unknown> & { id: string; serialNumber: string | null };
+}
+
+async function endpoint(path: string, events?: string[]): Promise<Endpoint> {
+  const res = await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: receiver.origin + path, ...(events ? { events } : {}), label: path }) });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return (await res.json()) as Endpoint;
+}
+
+/** The request's event, after the independent library verified its signature and timestamp. */
+function verified(ep: Endpoint, r: ReceivedRequest): Event {
+  return new Webhook(ep.secret).verify(r.body, r.headers) as Event;
+}
+
+const eventsAt = (path: string) => receiver.requests.filter((r) => r.path === path).map((r) => ({ r, type: (JSON.parse(r.body) as Event).type }));
+const hasEvent = (path: string, type: string, count = 1) => () => eventsAt(path).filter((e) => e.type === type).length >= count;
+
+async function deliveries(ep: Endpoint): Promise<Delivery[]> {
+  const res = await worker.admin(`/admin/webhooks/${ep.id}/deliveries`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { deliveries: Delivery[] }).deliveries;
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const v = await read();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function serialOf(id: string): Promise<string> {
+  return ((await (await worker.admin(`/admin/certificates/${id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+}
+
+let all: Endpoint;
+
+describe("webhooks, in workerd against Pebble", () => {
+  it("signs obtained, renewed and revoked events (verified by the standardwebhooks library) to each subscribed endpoint", async () => {
+    all = await endpoint("/all");
+    const renewedOnly = await endpoint("/renewed-only", ["certificate.renewed"]);
+    const listed = (await (await worker.admin("/admin/webhooks")).json()) as { webhooks: Array<Record<string, unknown>> };
+    expect(listed.webhooks.map((w) => w.id)).toEqual([all.id, renewedOnly.id]);
+    expect(JSON.stringify(listed)).not.toContain("whsec_");
+
+    const { id } = await addCertificate(worker, ["wh-a.hub.test"]);
+    const first = await serialOf(id);
+    await receiver.waitFor(hasEvent("/all", "certificate.obtained"), "certificate.obtained");
+    expect((await worker.admin(`/admin/certificates/${id}/renew`, { method: "POST", body: "{}" })).status).toBe(200);
+    const second = await serialOf(id);
+    expect(second).not.toBe(first);
+    await receiver.waitFor(() => hasEvent("/all", "certificate.renewed")() && hasEvent("/renewed-only", "certificate.renewed")(), "certificate.renewed at both");
+    expect((await worker.admin(`/admin/certificates/${id}/revoke`, { method: "POST", body: "{}" })).status).toBe(200);
+    await receiver.waitFor(hasEvent("/all", "certificate.revoked"), "certificate.revoked");
+
+    const at = Object.fromEntries(eventsAt("/all").map(({ r, type }) => [type, verified(all, r)]));
+    expect(at["certificate.obtained"]!.data).toMatchObject({ id, names: ["wh-a.hub.test"], serialNumber: first });
+    expect(at["certificate.renewed"]!.data).toMatchObject({ id, serialNumber: second, previousSerialNumber: first });
+    expect(at["certificate.revoked"]!.data).toMatchObject({ id, serialNumber: second, reason: 0 });
+    expect(Date.parse(at["certificate.renewed"]!.data.notAfter as string)).toBeGreaterThan(Date.now());
+    // Filtered on the sending side: the renewed-only endpoint got exactly one event.
+    expect(eventsAt("/renewed-only").map((e) => e.type)).toEqual(["certificate.renewed"]);
+    expect(verified(renewedOnly, eventsAt("/renewed-only")[0]!.r).data.serialNumber).toBe(second);
+    // A secret opens only its own endpoint's deliveries.
+    expect(() => verified(renewedOnly, eventsAt("/all")[0]!.r)).toThrow();
+
+    const log = await deliveries(all);
+    expect(log.map((d) => [d.type, d.state, d.attempts.map((a) => a.status)])).toEqual([
+      ["certificate.revoked", "delivered", [200]],
+      ["certificate.renewed", "delivered", [200]],
+      ["certificate.obtained", "delivered", [200]],
+    ]);
+    // The id in the log is the webhook-id the receiver saw.
+    expect(new Set(log.map((d) => d.messageId))).toEqual(new Set(eventsAt("/all").map(({ r }) => r.headers["webhook-id"])));
+  });
+
+  it("retries after a 500 and a timeout, with the same webhook-id and a fresh signed timestamp, and logs every attempt", async () => {
+    const flaky = await endpoint("/flaky");
+    receiver.script("/flaky", [500, "hang", { status: 200 }]);
+    const res = await worker.admin(`/admin/webhooks/${flaky.id}/test`, { method: "POST", body: "{}" });
+    expect(res.status).toBe(202);
+    const { messageId } = (await res.json()) as { messageId: string };
+    const log = await until(() => deliveries(flaky), (d) => d[0]?.state === "delivered", "the third attempt");
+    expect(log).toHaveLength(1);
+    expect(log[0]!.attempts.map((a) => [a.status, a.error?.split(":")[0] ?? null])).toEqual([
+      [500, "HTTP 500"],
+      [null, "timeout"],
+      [200, null],
+    ]);
+    const got = receiver.requests.filter((r) => r.path === "/flaky");
+    expect(got.map((r) => r.headers["webhook-id"])).toEqual([messageId, messageId, messageId]);
+    // Each attempt is signed anew (its own webhook-timestamp), and each verifies.
+    for (const r of got) expect(verified(flaky, r).type).toBe("webhook.test");
+    const stamps = got.map((r) => Number(r.headers["webhook-timestamp"]));
+    expect(stamps[2]).toBeGreaterThan(stamps[0]!);
+    console.log(`webhook delivery after a 500 and a timeout (waits 1s,1s, timeout 12 s): ${Date.parse(log[0]!.deliveredAt!) - Date.parse(log[0]!.createdAt)} ms`);
+  });
+
+  it("a dead endpoint delays no renewal and no other endpoint: renewals and deliveries complete while its attempts hang", async () => {
+    const dead = await endpoint("/dead");
+    receiver.script("/dead", ["hang"]);
+    const { id } = await addCertificate(worker, ["wh-c.hub.test"]);
+    await receiver.waitFor((rs) => rs.some((r) => r.path === "/dead"), "the obtained event at the dead endpoint");
+    const before = await serialOf(id);
+    const renew = await worker.admin(`/admin/certificates/${id}/renew`, { method: "POST", body: "{}" });
+    expect(renew.status).toBe(200);
+    const after = await serialOf(id);
+    expect(after).not.toBe(before);
+    // The live endpoint gets the renewal's event while the dead one still holds the obtained event's
+    // attempt open (no attempt of it has ended): neither the renewal nor the other endpoint waited for it.
+    await receiver.waitFor(() => eventsAt("/all").some(({ r, type }) => type === "certificate.renewed" && verified(all, r).data.serialNumber === after), "the renewed event at the live endpoint");
+    const log = await deliveries(dead);
+    expect(log.find((d) => d.type === "certificate.obtained")).toMatchObject({ state: "pending", attempts: [] });
+    expect(log.find((d) => d.type === "certificate.renewed")).toMatchObject({ state: "pending", attempts: [] });
+    // A cron tick with the dead endpoint still hanging completes and leaves the certificate valid.
+    await worker.cron(Date.now());
+    const summary = (await (await worker.admin(`/admin/certificates/${id}`)).json()) as { status: string };
+    expect(summary.status).toBe("valid");
+    expect((await worker.admin(`/admin/webhooks/${dead.id}`, { method: "DELETE" })).status).toBe(200);
+  });
+
+  it("410 Gone disables an endpoint until it is enabled again", async () => {
+    const gone = await endpoint("/gone");
+    receiver.script("/gone", [410, 200]);
+    await worker.admin(`/admin/webhooks/${gone.id}/test`, { method: "POST", body: "{}" });
+    const view = await until(async () => (await (await worker.admin(`/admin/webhooks/${gone.id}`)).json()) as { disabledAt: string | null; disabledReason: string | null }, (v) => v.disabledAt !== null, "the endpoint disabled");
+    expect(view.disabledReason).toMatch(/410/);
+    expect((await deliveries(gone))[0]).toMatchObject({ state: "failed", attempts: [{ status: 410 }] });
+    const refused = await worker.admin(`/admin/webhooks/${gone.id}/test`, { method: "POST", body: "{}" });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("webhook_disabled");
+    expect((await worker.admin(`/admin/webhooks/${gone.id}/enable`, { method: "POST", body: "{}" })).status).toBe(200);
+    expect((await worker.admin(`/admin/webhooks/${gone.id}/test`, { method: "POST", body: "{}" })).status).toBe(202);
+    await until(() => deliveries(gone), (d) => d[0]?.state === "delivered", "delivery after enabling");
+  });
+
+  it("a failing renewal sends certificate.failed each attempt, and certificate.expiring once per certificate near expiry", async () => {
+    const { id } = await addCertificate(worker, ["wh-f.hub.test"]);
+    const notAfter = Date.parse(((await (await worker.admin(`/admin/certificates/${id}`)).json()) as { notAfter: string }).notAfter);
+    caRefuses = true;
+    try {
+      // Two hours before expiry (inside the expiring window), twice: the second after the backoff.
+      const t1 = notAfter - 2 * 3_600_000;
+      await worker.cron(t1);
+      const entry = (await (await worker.admin(`/admin/certificates/${id}`)).json()) as { status: string; nextAttemptAt: string };
+      expect(entry.status).toBe("failing");
+      const t2 = Math.max(Date.parse(entry.nextAttemptAt) + 1000, t1 + 1000);
+      expect(t2).toBeLessThan(notAfter);
+      await worker.cron(t2);
+      const mine = (type: string) => () => eventsAt("/all").filter((e) => e.type === type && verified(all, e.r).data.id === id).length;
+      await receiver.waitFor(() => mine("certificate.failed")() >= 2 && mine("certificate.expiring")() >= 1, "two failed events and an expiring one");
+      expect(mine("certificate.expiring")()).toBe(1);
+      const failed = eventsAt("/all").map((e) => verified(all, e.r)).filter((e) => e.type === "certificate.failed" && e.data.id === id);
+      expect(failed[0]!.data).toMatchObject({ id, failures: 1 });
+      expect(String(failed[0]!.data.error)).toMatch(/too many new orders/);
+      expect(failed[1]!.data.failures).toBe(2);
+      const expiring = eventsAt("/all").map((e) => verified(all, e.r)).find((e) => e.type === "certificate.expiring" && e.data.id === id)!;
+      expect(expiring.data.expiresInSeconds).toBeLessThanOrEqual(7200);
+      expect(expiring.data.serialNumber).toBe(await serialOf(id));
+    } finally {
+      caRefuses = false;
+    }
+  });
+
+  it("bad webhook requests are typed 400s and 404s", async () => {
+    const post = (body: unknown) => worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify(body) });
+    const codeOf = async (res: Response) => [res.status, ((await res.json()) as { error: { code: string } }).error.code];
+    expect(await codeOf(await post({ url: "ftp://x.test/" }))).toEqual([400, "invalid_url"]);
+    expect(await codeOf(await post({ url: "https://user:pw@x.test/" }))).toEqual([400, "invalid_url"]);
+    expect(await codeOf(await post({ url: "https://x.test/", events: ["certificate.eaten"] }))).toEqual([400, "invalid_events"]);
+    expect(await codeOf(await post({ url: "https://x.test/", extra: 1 }))).toEqual([400, "unknown_field"]);
+    expect(await codeOf(await worker.admin("/admin/webhooks/wh_nothingthere"))).toEqual([404, "not_found"]);
+    expect(await codeOf(await worker.admin("/admin/webhooks/../x/deliveries"))).toEqual([404, "not_found"]);
+    expect(await codeOf(await worker.admin("/admin/webhooks/deliveries?limit=0"))).toEqual([400, "invalid_parameter"]);
+    expect(await codeOf(await worker.admin("/admin/webhooks/wh_nothingthere1/test", { method: "POST", body: "{}" }))).toEqual([404, "not_found"]);
+  });
+});

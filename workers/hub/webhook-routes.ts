@@ -1,0 +1,111 @@
+/**
+ * Webhook endpoints in the admin API (behind the admin token): `/admin/webhooks` to add, list and
+ * remove endpoints, send a test event, re-enable one, and read the delivery log.
+ * @module
+ */
+import { Hono } from "hono/tiny";
+import { AdminError, readBody, readQuery } from "../admin-body.ts";
+import type { Env } from "../env.ts";
+import { EVENT_TYPES, TEST_EVENT, outbox, type EventType } from "./webhook-events.ts";
+
+type HubEnv = { Bindings: Env };
+
+const ENDPOINT_ID = /^wh_[A-Za-z0-9_-]{12}$/;
+const LIMIT = /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/;
+
+/** An endpoint URL: http(s), no credentials in it (they would show in every listing), at most 2,000 characters. */
+function readUrl(value: unknown): string {
+  let url: URL | undefined;
+  try {
+    url = typeof value === "string" && value.length <= 2000 ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol)) throw new AdminError(400, "invalid_url", "url must be an http:// or https:// URL of at most 2000 characters");
+  if (url.username || url.password) throw new AdminError(400, "invalid_url", "url must not contain credentials: verify the webhook-signature header instead");
+  return url.href;
+}
+
+function readEvents(value: unknown): EventType[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > EVENT_TYPES.length || !value.every((v) => typeof v === "string" && (EVENT_TYPES as readonly string[]).includes(v))) {
+    throw new AdminError(400, "invalid_events", `events must be a list of ${EVENT_TYPES.join(", ")} (omit it for all)`);
+  }
+  return [...new Set(value as EventType[])];
+}
+
+function endpointId(id: string): string {
+  if (!ENDPOINT_ID.test(id)) throw new AdminError(404, "not_found", `no webhook ${id.slice(0, 100)}`);
+  return id;
+}
+
+/** Routes of the webhook admin API, mounted after the admin-token middleware. */
+export function webhookRoutes() {
+  const app = new Hono<HubEnv>();
+
+  app.post("/admin/webhooks", async (c) => {
+    readQuery(c.req.url, {});
+    const body = await readBody(c.req.raw, ["url", "events", "label"]);
+    const url = readUrl(body.url);
+    const events = readEvents(body.events);
+    if (body.label !== undefined && (typeof body.label !== "string" || body.label.length > 200)) throw new AdminError(400, "invalid_label", "label must be a string of at most 200 characters");
+    const created = await outbox(c.env).createEndpoint({ url, events, ...(typeof body.label === "string" ? { label: body.label } : {}) });
+    // The signing secret is in this response only.
+    return c.json({ ...created.endpoint, secret: created.secret }, 201);
+  });
+
+  app.get("/admin/webhooks", async (c) => {
+    readQuery(c.req.url, {});
+    return c.json({ webhooks: await outbox(c.env).listEndpoints() });
+  });
+
+  app.get("/admin/webhooks/deliveries", async (c) => {
+    const query = readQuery(c.req.url, { limit: LIMIT });
+    return c.json({ deliveries: await outbox(c.env).deliveries(undefined, query.limit ? Number(query.limit) : 50) });
+  });
+
+  app.get("/admin/webhooks/:id", async (c) => {
+    readQuery(c.req.url, {});
+    const view = await outbox(c.env).getEndpoint(endpointId(c.req.param("id")));
+    if (!view) throw new AdminError(404, "not_found", `no webhook ${c.req.param("id")}`);
+    return c.json(view);
+  });
+
+  app.delete("/admin/webhooks/:id", async (c) => {
+    readQuery(c.req.url, {});
+    await readBody(c.req.raw, []);
+    if (!(await outbox(c.env).deleteEndpoint(endpointId(c.req.param("id"))))) throw new AdminError(404, "not_found", `no webhook ${c.req.param("id")}`);
+    return c.json({ id: c.req.param("id"), removed: true });
+  });
+
+  app.post("/admin/webhooks/:id/enable", async (c) => {
+    readQuery(c.req.url, {});
+    await readBody(c.req.raw, []);
+    const view = await outbox(c.env).enableEndpoint(endpointId(c.req.param("id")));
+    if (!view) throw new AdminError(404, "not_found", `no webhook ${c.req.param("id")}`);
+    return c.json(view);
+  });
+
+  // A `webhook.test` event to this endpoint only: checks the URL and the receiver's verification.
+  app.post("/admin/webhooks/:id/test", async (c) => {
+    readQuery(c.req.url, {});
+    await readBody(c.req.raw, []);
+    const id = endpointId(c.req.param("id"));
+    const box = outbox(c.env);
+    const view = await box.getEndpoint(id);
+    if (!view) throw new AdminError(404, "not_found", `no webhook ${id}`);
+    if (view.disabledAt) throw new AdminError(409, "webhook_disabled", `webhook ${id} is disabled (${view.disabledReason}): POST /admin/webhooks/${id}/enable first`);
+    const { messageId } = await box.publish({ type: TEST_EVENT, timestamp: new Date().toISOString(), data: { endpointId: id } }, id);
+    return c.json({ messageId }, 202);
+  });
+
+  app.get("/admin/webhooks/:id/deliveries", async (c) => {
+    const query = readQuery(c.req.url, { limit: LIMIT });
+    const id = endpointId(c.req.param("id"));
+    const box = outbox(c.env);
+    if (!(await box.getEndpoint(id))) throw new AdminError(404, "not_found", `no webhook ${id}`);
+    return c.json({ deliveries: await box.deliveries(id, query.limit ? Number(query.limit) : 50) });
+  });
+
+  return app;
+}
