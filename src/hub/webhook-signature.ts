@@ -19,8 +19,11 @@ export const WEBHOOK_TOLERANCE_SECONDS = 300;
 
 /** The three headers of a signed delivery. */
 export interface WebhookHeaders {
+  /** The event's id, the same on every attempt: the receiver's idempotency key. */
   "webhook-id": string;
+  /** When this attempt was signed, in unix seconds. */
   "webhook-timestamp": string;
+  /** `v1,<base64 HMAC>`, space-separated when signed with more than one secret. */
   "webhook-signature": string;
 }
 
