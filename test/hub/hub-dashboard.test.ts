@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChromium, type Chromium } from "../support/chromium.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.ts";
 import { ADMIN_TOKEN, startWorker, type WorkerInstance } from "../support/worker.ts";
 import { addCertificate, createToken } from "./hub-bed.ts";
 
@@ -12,11 +13,16 @@ let pebble: PebbleInstance;
 let worker: WorkerInstance;
 let chromium: Chromium;
 let cert: { id: string };
+let receiver: WebhookReceiver;
+let hookId: string;
 
 beforeAll(async () => {
   pebble = await startPebble();
   worker = await startWorker(pebble);
   chromium = await startChromium();
+  receiver = await startWebhookReceiver();
+  const hook = await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: `${receiver.origin}/hook`, label: "ops" }) });
+  hookId = ((await hook.json()) as { id: string }).id;
   cert = await addCertificate(worker, ["shop.dash.test", "www.shop.dash.test"]);
   await addCertificate(worker, ["api.dash.test"]);
   await createToken(worker, { scope: { certificate: cert.id }, label: "web-1" });
@@ -25,6 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium?.stop();
   await worker?.stop();
+  await receiver?.close();
   await pebble?.stop();
 });
 
@@ -72,6 +79,12 @@ describe("dashboard at /admin/", () => {
     expect(await page.evaluate<string>("document.querySelector('#tokens').innerText")).toContain("web-1");
     // The page's style applied under the nonce-only CSP (no inline style would be otherwise).
     expect(await page.evaluate<string>("getComputedStyle(document.querySelector('table')).borderCollapse")).toBe("collapse");
+    // Webhook endpoints and the deliveries of the two certificates' obtained events.
+    await receiver.waitFor((rs) => rs.length >= 2, "the two obtained events");
+    await page.goto(at("/admin/"));
+    expect(await page.evaluate<string>("document.querySelector('#webhooks').innerText")).toContain(`${receiver.origin}/hook`);
+    const delivered = await page.evaluate<string[]>("[...document.querySelectorAll('#deliveries tbody tr')].map(r => r.innerText)");
+    expect(delivered.filter((t) => t.includes("certificate.obtained") && t.includes("delivered"))).toHaveLength(2);
     const signedIn = join(ARTIFACTS, "dashboard-signed-in.png");
     await writeFile(signedIn, await page.screenshot());
 
@@ -79,6 +92,9 @@ describe("dashboard at /admin/", () => {
     await page.submitting(`document.querySelector('tr[data-id=${JSON.stringify(cert.id)}] form[action$="/renew"] button').click()`);
     expect(await page.evaluate<string>("document.querySelector('#notice').innerText")).toContain(`Renewed ${cert.id}`);
     expect(await serial()).not.toBe(before);
+    await page.submitting(`document.querySelector('#webhooks tr[data-id=${JSON.stringify(hookId)}] form[action$="/test"] button').click()`);
+    expect(await page.evaluate<string>("document.querySelector('#notice').innerText")).toContain(`Sent a test event to ${hookId}`);
+    await receiver.waitFor((rs) => rs.some((r) => r.body.includes('"webhook.test"')), "the test event");
     const renewed = join(ARTIFACTS, "dashboard-renewed.png");
     await writeFile(renewed, await page.screenshot());
     console.log(`dashboard screenshots: ${signedIn} ${renewed}`);

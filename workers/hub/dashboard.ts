@@ -1,7 +1,7 @@
 /**
  * The dashboard at `/admin/`: server-rendered HTML (no framework, no script, no external asset),
  * under a strict Content-Security-Policy whose only allowance is this response's nonce for its one
- * `<style>`. Sign-in exchanges the admin token for a signed session cookie (./session.ts); every
+ * `<style>`. Shows certificates, deploy tokens, webhook endpoints and their recent deliveries. Sign-in exchanges the admin token for a signed session cookie (./session.ts); every
  * action is a form POST carrying the session's CSRF token, checked with the `Origin` header.
  *
  * The dashboard holds no logic of its own: it reads and acts through the admin API (`api`), so its
@@ -15,6 +15,7 @@ import { MAX_BODY_BYTES } from "../admin-body.ts";
 import type { CertificateSummary } from "../certificate-summary.ts";
 import { constantTimeEqual } from "../constant-time.ts";
 import type { Env } from "../env.ts";
+import type { DeliveryView, EndpointView } from "./webhook-outbox.ts";
 import { SESSION_COOKIE, SESSION_TTL_MS, csrfToken, newSession, readCookie, sessionCookie, verifyCsrf, verifySession } from "./session.ts";
 
 type HubEnv = { Bindings: Env };
@@ -108,6 +109,8 @@ export function dashboardRoutes(api: AdminApi) {
       list.certificates.map(async (s) => ((await (await api(c, `/admin/certificates/${encodeURIComponent(s.id)}`)).json()) as { certificate: { issuer: string } | null }).certificate?.issuer ?? ""),
     );
     const tokens = ((await (await api(c, "/admin/tokens")).json()) as { tokens: TokenView[] }).tokens;
+    const webhooks = ((await (await api(c, "/admin/webhooks")).json()) as { webhooks: EndpointView[] }).webhooks;
+    const deliveries = ((await (await api(c, "/admin/webhooks/deliveries?limit=20")).json()) as { deliveries: DeliveryView[] }).deliveries;
     const now = Date.now();
     const horizon = Math.max(now + 86_400_000, ...list.certificates.map((s) => (s.notAfter ? Date.parse(s.notAfter) : 0)));
     const notice = c.req.query("notice");
@@ -123,13 +126,29 @@ export function dashboardRoutes(api: AdminApi) {
           `<tr><td>${escapeHtml(t.id)}</td><td>${escapeHtml(t.scope.certificate ?? t.scope.pattern ?? "")}</td><td>${escapeHtml(t.label ?? "")}</td><td>${t.sealed ? "sealed" : "plain"}</td><td>${escapeHtml(t.expiresAt ?? "never")}</td><td>${escapeHtml(t.lastUsedAt ?? "never")} ${escapeHtml(t.lastUsedFrom ?? "")} (${t.uses})</td><td>${t.revokedAt ? `revoked ${escapeHtml(t.revokedAt)}` : actionForm(`/admin/ui/tokens/${encodeURIComponent(t.id)}/revoke`, csrf, "Revoke")}</td></tr>`,
       )
       .join("");
+    const webhookRows = webhooks
+      .map(
+        (w) =>
+          `<tr data-id="${escapeHtml(w.id)}"><td>${escapeHtml(w.url)}</td><td>${escapeHtml(w.events.length ? w.events.join(", ") : "all")}</td><td>${escapeHtml(w.label ?? "")}</td><td class="${w.disabledAt ? "failing" : "valid"}">${w.disabledAt ? `disabled: ${escapeHtml(w.disabledReason ?? "")}` : "enabled"}</td><td>${w.pending}</td><td>${w.disabledAt ? actionForm(`/admin/ui/webhooks/${encodeURIComponent(w.id)}/enable`, csrf, "Enable") : actionForm(`/admin/ui/webhooks/${encodeURIComponent(w.id)}/test`, csrf, "Send test")}</td></tr>`,
+      )
+      .join("");
+    const deliveryRows = deliveries
+      .map((d) => {
+        const last = d.attempts[d.attempts.length - 1];
+        const result = last ? (last.error ?? `HTTP ${last.status}`) : "not tried yet";
+        const css = d.state === "delivered" ? "valid" : d.state === "failed" ? "failing" : "pending";
+        return `<tr><td>${escapeHtml(d.createdAt)}</td><td>${escapeHtml(d.type)}</td><td>${escapeHtml(d.endpointId)}</td><td class="${css}">${escapeHtml(d.state)}</td><td>${d.attempts.length}</td><td>${escapeHtml(result)}${d.nextAttemptAt ? `<div>next ${escapeHtml(d.nextAttemptAt)}</div>` : ""}</td></tr>`;
+      })
+      .join("");
     return page(
       c,
       "edgecert",
       `<h1>edgecert <form method="post" action="/admin/logout"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><button type="submit">Sign out</button></form></h1>` +
         (notice ? `<p class="notice" id="notice">${escapeHtml(notice)}</p>` : "") +
         `<h2>Certificates (${list.certificates.length})</h2><table id="certificates"><thead><tr><th>Names</th><th>Issuer</th><th>Status</th><th>Expires (timeline to ${escapeHtml(new Date(horizon).toISOString().slice(0, 10))}; mark: next renewal)</th><th>Next renewal</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
-        `<h2>Deploy tokens (${tokens.length})</h2><table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>`,
+        `<h2>Deploy tokens (${tokens.length})</h2><table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>` +
+        `<h2>Webhooks (${webhooks.length})</h2><table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>` +
+        `<h2>Recent deliveries</h2><table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>`,
     );
   };
   app.get("/admin", home);
@@ -170,6 +189,14 @@ export function dashboardRoutes(api: AdminApi) {
   app.post(
     "/admin/ui/tokens/:id/revoke",
     action(async (c) => outcome(await api(c, `/admin/tokens/${encodeURIComponent(c.req.param("id")!)}`, { method: "DELETE" }), `Revoked token ${c.req.param("id")}`)),
+  );
+  app.post(
+    "/admin/ui/webhooks/:id/test",
+    action(async (c) => outcome(await api(c, `/admin/webhooks/${encodeURIComponent(c.req.param("id")!)}/test`, { method: "POST", body: "{}" }), `Sent a test event to ${c.req.param("id")}`)),
+  );
+  app.post(
+    "/admin/ui/webhooks/:id/enable",
+    action(async (c) => outcome(await api(c, `/admin/webhooks/${encodeURIComponent(c.req.param("id")!)}/enable`, { method: "POST", body: "{}" }), `Enabled ${c.req.param("id")}`)),
   );
   app.post("/admin/logout", async (c) => {
     const nonce = await session(c);
