@@ -20,6 +20,7 @@ import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
 import { repeat, type Summary } from "./measure.ts";
 import { wanCells } from "./wan.ts";
 import { renewalScale } from "./renewal-scale.ts";
+import { webhookBench } from "./webhook-delivery.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,100").split(",").map(Number);
@@ -94,6 +95,11 @@ console.log("Measuring a renewal tick over 100,000 certificates (1 % due)…");
 const scale = await renewalScale(pebble, 100_000, 0.01);
 console.log("Wildcard + apex through the dns-persist-01 stand-in…");
 const persist = await dnsPersistBench(pebble, RUNS, [1, 10]);
+console.log("Webhook delivery from the Worker (workerd) under retries…");
+const webhooks = await webhookBench(pebble, Math.min(RUNS, 5)).catch((err: unknown) => {
+  console.log(`webhook figures failed: ${err instanceof Error ? err.message : String(err)}`);
+  return [];
+});
 await pebble.stop();
 if (anchors.redis && anchors.postgres) console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
 // Both servers or neither: the figures compare the two (the missing one was said at the start).
@@ -160,6 +166,13 @@ for (const p of persist) {
 for (const f of fleet) {
   lines.push(fleetStorageLine(f));
 }
+if (webhooks.length > 0) {
+  lines.push("", "webhook delivery, Worker in workerd → receiver on 127.0.0.1 (retry waits 1s,2s,4s ±10 %, timeout 3 s), median:");
+  lines.push("scenario                          | runs | attempts | publish → delivered ms | of which scheduled waits | overhead ms");
+  for (const w of webhooks) {
+    lines.push(`${w.scenario.padEnd(33)} | ${String(w.runs).padEnd(4)} | ${String(w.attempts).padEnd(8)} | ${String(w.latencyMs).padEnd(22)} | ${String(w.scheduledMs).padEnd(24)} | ${w.latencyMs - w.scheduledMs}`);
+  }
+}
 if (wan.length > 0) lines.push("");
 if (wan.length > 0) lines.push(`edgecert at a distance: ${WAN_RTT_MS} ms RTT (TCP proxy) in front of Pebble, http-01, new account, process start included, median of ${WAN_RUNS}`);
 if (wan.length > 0) lines.push("N   | wall (RTTs) [target]     | requests (nonce) at distance | requests on loopback [2N+8] | TCP connections");
@@ -179,5 +192,5 @@ for (const c of wan) {
 }
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, scale, dnsPersist: persist, fleetStorage: fleet, webhooks, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");
