@@ -184,6 +184,33 @@ describe("webhooks, in workerd against Pebble", () => {
     expect((await worker.admin(`/admin/webhooks/${gone.id}/enable`, { method: "POST", body: "{}" })).status).toBe(200);
     expect((await worker.admin(`/admin/webhooks/${gone.id}/test`, { method: "POST", body: "{}" })).status).toBe(202);
     await until(() => deliveries(gone), (d) => d[0]?.state === "delivered", "delivery after enabling");
+    // The event refused with 410 is sent again by hand, with its log kept: 410, then 200.
+    const refusedEvent = (await deliveries(gone)).find((d) => d.state === "failed")!;
+    const again = await worker.admin(`/admin/webhooks/${gone.id}/deliveries/${refusedEvent.messageId}/retry`, { method: "POST", body: "{}" });
+    expect(again.status).toBe(202);
+    const redelivered = await until(() => deliveries(gone), (d) => d.find((x) => x.messageId === refusedEvent.messageId)?.state === "delivered", "the manual retry");
+    expect(redelivered.find((x) => x.messageId === refusedEvent.messageId)!.attempts.map((a) => a.status)).toEqual([410, 200]);
+    const sent = receiver.requests.filter((r) => r.path === "/gone" && r.headers["webhook-id"] === refusedEvent.messageId);
+    expect(sent).toHaveLength(2);
+    for (const r of sent) expect(verified(gone, r).type).toBe("webhook.test");
+    const missing = await worker.admin(`/admin/webhooks/${gone.id}/deliveries/msg_${"A".repeat(22)}/retry`, { method: "POST", body: "{}" });
+    expect(missing.status).toBe(404);
+  });
+
+  it("a rotated secret signs beside the old one for a day: receivers with either secret accept", async () => {
+    const ep = await endpoint("/rotating");
+    const rotated = await worker.admin(`/admin/webhooks/${ep.id}/rotate-secret`, { method: "POST", body: "{}" });
+    expect(rotated.status).toBe(200);
+    const next = (await rotated.json()) as Endpoint & { previousSecretUntil: string };
+    expect(next.secret).not.toBe(ep.secret);
+    expect(Date.parse(next.previousSecretUntil) - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(JSON.stringify(await (await worker.admin(`/admin/webhooks/${ep.id}`)).json())).not.toContain("whsec_");
+    await worker.admin(`/admin/webhooks/${ep.id}/test`, { method: "POST", body: "{}" });
+    const [r] = await receiver.waitFor((rs) => rs.some((x) => x.path === "/rotating"), "the test event").then((rs) => rs.filter((x) => x.path === "/rotating"));
+    expect(r!.headers["webhook-signature"]!.split(" ")).toHaveLength(2);
+    expect(verified({ id: ep.id, secret: next.secret }, r!).type).toBe("webhook.test");
+    expect(verified(ep, r!).type).toBe("webhook.test");
+    expect(() => verified({ id: ep.id, secret: "whsec_" + Buffer.alloc(32, 7).toString("base64") }, r!)).toThrow();
   });
 
   it("a failing renewal sends certificate.failed each attempt, and certificate.expiring once per certificate near expiry", async () => {

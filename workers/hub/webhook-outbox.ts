@@ -21,6 +21,8 @@ const MAX_IN_FLIGHT_PER_ENDPOINT = 4;
 const KEEP_FINISHED = 200;
 /** Pending messages per endpoint beyond which the oldest are given up (an endpoint down for weeks). */
 const MAX_PENDING = 1000;
+/** How long the secret before a rotation still signs (Standard Webhooks: zero-downtime rotation). */
+const PREVIOUS_SECRET_MS = 24 * 3_600_000;
 /** Bytes of a response body kept in the log, to show why an endpoint refused. */
 const RESPONSE_EXCERPT = 200;
 
@@ -36,6 +38,8 @@ export interface EndpointView {
   disabledAt: string | null;
   disabledReason: string | null;
   pending: number;
+  /** Until when the secret before the last rotation still signs too (a second `v1` signature). */
+  previousSecretUntil: string | null;
 }
 
 /** One attempt of one message. */
@@ -71,6 +75,8 @@ interface EndpointRow extends Record<string, SqlStorageValue> {
   created_at: number;
   disabled_at: number | null;
   disabled_reason: string | null;
+  previous_secret: string | null;
+  previous_until: number | null;
 }
 
 interface MessageRow extends Record<string, SqlStorageValue> {
@@ -83,6 +89,8 @@ interface MessageRow extends Record<string, SqlStorageValue> {
   next_at: number | null;
   delivered_at: number | null;
   attempts: string;
+  /** Attempts before the current round (a manual retry starts a new one with the full schedule). */
+  round_start: number;
 }
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -113,6 +121,12 @@ export class WebhookOutbox extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS messages (
       endpoint_id TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
       state TEXT NOT NULL, next_at INTEGER, delivered_at INTEGER, attempts TEXT NOT NULL, PRIMARY KEY (endpoint_id, id))`);
+    // Columns added after the first release: an outbox created before gets them here.
+    const endpointColumns = this.sql.exec<{ name: string }>("PRAGMA table_info(endpoints)").toArray().map((c) => c.name);
+    if (!endpointColumns.includes("previous_secret")) this.sql.exec("ALTER TABLE endpoints ADD COLUMN previous_secret TEXT");
+    if (!endpointColumns.includes("previous_until")) this.sql.exec("ALTER TABLE endpoints ADD COLUMN previous_until INTEGER");
+    const messageColumns = this.sql.exec<{ name: string }>("PRAGMA table_info(messages)").toArray().map((c) => c.name);
+    if (!messageColumns.includes("round_start")) this.sql.exec("ALTER TABLE messages ADD COLUMN round_start INTEGER NOT NULL DEFAULT 0");
     this.sql.exec("CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_at)");
     this.sql.exec("CREATE INDEX IF NOT EXISTS messages_by_endpoint ON messages (endpoint_id, created_at)");
   }
@@ -128,6 +142,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       disabledAt: iso(r.disabled_at),
       disabledReason: r.disabled_reason,
       pending,
+      previousSecretUntil: r.previous_until !== null && r.previous_until > Date.now() ? new Date(r.previous_until).toISOString() : null,
     };
   }
 
@@ -165,6 +180,36 @@ export class WebhookOutbox extends DurableObject<Env> {
     if (!this.#endpoint(id)) return undefined;
     this.sql.exec("UPDATE endpoints SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?", id);
     return this.getEndpoint(id);
+  }
+
+  /**
+   * Gives an endpoint a new secret, returned here only. The old one keeps signing beside it (two `v1`
+   * signatures) for 24 hours, so receivers can switch without losing a delivery.
+   */
+  rotateSecret(id: string): { endpoint: EndpointView; secret: string } | undefined {
+    const row = this.#endpoint(id);
+    if (!row) return undefined;
+    const secret = newWebhookSecret();
+    this.sql.exec("UPDATE endpoints SET secret = ?, previous_secret = ?, previous_until = ? WHERE id = ?", secret, row.secret, Date.now() + PREVIOUS_SECRET_MS, id);
+    return { endpoint: this.getEndpoint(id)!, secret };
+  }
+
+  /**
+   * Sends a finished message again (a failed one after an outage, or a delivered one to replay it)
+   * with the whole retry schedule; its earlier attempts stay in the log. Undefined when there is no
+   * such message; "pending" when it is still being tried; "disabled" when the endpoint is.
+   */
+  async retryMessage(endpointId: string, messageId: string): Promise<DeliveryView | "pending" | "disabled" | undefined> {
+    const endpoint = this.#endpoint(endpointId);
+    const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE endpoint_id = ? AND id = ?", endpointId, messageId).toArray()[0];
+    if (!endpoint || !row) return undefined;
+    if (row.state === "pending") return "pending";
+    if (endpoint.disabled_at !== null) return "disabled";
+    const now = Date.now();
+    const attempts = (JSON.parse(row.attempts) as Attempt[]).length;
+    this.sql.exec("UPDATE messages SET state = 'pending', next_at = ?, delivered_at = NULL, round_start = ? WHERE endpoint_id = ? AND id = ?", now, attempts, endpointId, messageId);
+    await this.#arm(now);
+    return this.deliveries(endpointId, 200).find((d) => d.messageId === messageId);
   }
 
   /**
@@ -273,7 +318,8 @@ export class WebhookOutbox extends DurableObject<Env> {
     const endpoint = this.#endpoint(m.endpoint_id);
     if (!endpoint) return;
     const attempts = JSON.parse(m.attempts) as Attempt[];
-    const n = attempts.length + 1;
+    // The attempt's number in its round: a manual retry gets the whole schedule again.
+    const n = attempts.length - m.round_start + 1;
     const last = n > config.retryDelaysMs.length;
     const start = Date.now();
     // Written before sending: if this invocation dies mid-attempt, the retry is already scheduled.
@@ -285,7 +331,8 @@ export class WebhookOutbox extends DurableObject<Env> {
     let response: string | null = null;
     let retryAfter: number | undefined;
     try {
-      const headers = await signWebhook(endpoint.secret, m.id, start / 1000, m.body);
+      const previous = endpoint.previous_secret !== null && endpoint.previous_until !== null && endpoint.previous_until > start ? [endpoint.previous_secret] : [];
+      const headers = await signWebhook([endpoint.secret, ...previous], m.id, start / 1000, m.body);
       const res = await fetch(endpoint.url, {
         method: "POST",
         headers: { ...headers, "content-type": "application/json", "user-agent": "edgecert-webhooks" },

@@ -1,6 +1,7 @@
 /**
  * Webhook endpoints in the admin API (behind the admin token): `/admin/webhooks` to add, list and
- * remove endpoints, send a test event, re-enable one, and read the delivery log.
+ * remove endpoints, send a test event, re-enable one, rotate its secret, read the delivery log and
+ * send a delivery again.
  * @module
  */
 import { Hono } from "hono/tiny";
@@ -11,6 +12,7 @@ import { EVENT_TYPES, TEST_EVENT, outbox, type EventType } from "./webhook-event
 type HubEnv = { Bindings: Env };
 
 const ENDPOINT_ID = /^wh_[A-Za-z0-9_-]{12}$/;
+const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{22}$/;
 const LIMIT = /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/;
 
 /** An endpoint URL: http(s), no credentials in it (they would show in every listing), at most 2,000 characters. */
@@ -97,6 +99,28 @@ export function webhookRoutes() {
     if (view.disabledAt) throw new AdminError(409, "webhook_disabled", `webhook ${id} is disabled (${view.disabledReason}): POST /admin/webhooks/${id}/enable first`);
     const { messageId } = await box.publish({ type: TEST_EVENT, timestamp: new Date().toISOString(), data: { endpointId: id } }, id);
     return c.json({ messageId }, 202);
+  });
+
+  // A new signing secret (shown once); the old one signs beside it for 24 hours.
+  app.post("/admin/webhooks/:id/rotate-secret", async (c) => {
+    readQuery(c.req.url, {});
+    await readBody(c.req.raw, []);
+    const rotated = await outbox(c.env).rotateSecret(endpointId(c.req.param("id")));
+    if (!rotated) throw new AdminError(404, "not_found", `no webhook ${c.req.param("id")}`);
+    return c.json({ ...rotated.endpoint, secret: rotated.secret });
+  });
+
+  // Sends a failed (or delivered) event again, with the whole retry schedule.
+  app.post("/admin/webhooks/:id/deliveries/:messageId/retry", async (c) => {
+    readQuery(c.req.url, {});
+    await readBody(c.req.raw, []);
+    const id = endpointId(c.req.param("id"));
+    const messageId = c.req.param("messageId");
+    const result = MESSAGE_ID.test(messageId) ? await outbox(c.env).retryMessage(id, messageId) : undefined;
+    if (result === undefined) throw new AdminError(404, "not_found", `no delivery ${messageId.slice(0, 100)} to webhook ${id}`);
+    if (result === "pending") throw new AdminError(409, "delivery_pending", `${messageId} is still being tried`);
+    if (result === "disabled") throw new AdminError(409, "webhook_disabled", `webhook ${id} is disabled: POST /admin/webhooks/${id}/enable first`);
+    return c.json(result, 202);
   });
 
   app.get("/admin/webhooks/:id/deliveries", async (c) => {
