@@ -249,6 +249,26 @@ export class CertificateManager {
   }
 
   /**
+   * The certificate {@link getCertificate} would serve for `name` — exact name first, then the
+   * wildcard one label up (RFC 6125 §6.4.3) — without obtaining, renewing or asking the CA anything,
+   * expired or not. For callers that hand certificates out while renewal is someone else's job (the
+   * Worker's pull API: its renewer owns renewals, their index entry and their webhook events).
+   */
+  async lookup(name: string): Promise<ManagedCertificate | undefined> {
+    let value: string;
+    try {
+      value = toIdentifier(name).value;
+    } catch {
+      return undefined;
+    }
+    for (const candidate of lookupNames(value)) {
+      const record = await this.serving(candidate);
+      if (record && covers(record, value)) return toManaged(record);
+    }
+    return undefined;
+  }
+
+  /**
    * Renews every stored certificate that is due (or whose ARI window moved), then sweeps abandoned
    * intents and tokens. When the storage keeps a due index ({@link DueIndex}: Redis, PostgreSQL,
    * Deno KV), a pass reads only the certificates it lists as due — O(due), not O(all) — and re-reads

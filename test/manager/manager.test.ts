@@ -180,4 +180,26 @@ describe("CertificateManager", () => {
     expect(await storedCertificates(storage)).toHaveLength(0);
     void small;
   });
+
+  it("lookup() serves what getCertificate would (exact, then wildcard) but never asks the CA, even when due or expired", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const [base] = names("lk", 1);
+    const cert = await manager(storage).manage([base!]);
+    const counter = countingFetch(bed.pebble.fetch);
+    // The same store seen by an instance whose clock is past the renewal time, then past expiry.
+    for (const at of [cert.renewAt.getTime() + 60_000, cert.notAfter.getTime() + 60_000]) {
+      const later = manager(storage, { fetch: counter.fetch, now: () => at });
+      expect((await later.lookup(base!))?.serialNumber).toBe(cert.serialNumber);
+      expect((await later.lookup(base!.toUpperCase()))?.serialNumber).toBe(cert.serialNumber);
+      expect(await later.lookup(`x.${base}`)).toBeUndefined();
+      expect(await later.lookup("not a name")).toBeUndefined();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(counter.count()).toBe(0);
+    // getCertificate on the due instance does start a renewal: the lookup above is not vacuous.
+    const due = manager(storage, { fetch: counter.fetch, now: () => cert.renewAt.getTime() + 60_000 });
+    expect((await due.getCertificate(base!))?.serialNumber).toBe(cert.serialNumber);
+    for (let i = 0; i < 100 && counter.count() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(counter.count()).toBeGreaterThan(0);
+  });
 });

@@ -86,7 +86,8 @@ export function hubRoutes() {
     const name = c.req.param("name").toLowerCase();
     const outOfScope = new AdminError(403, "out_of_scope", `this deploy token does not cover ${name}`);
     if (!(await scopeMayCover(auth.scope, name))) throw outOfScope;
-    const cert = await (await buildManager(c.env)).getCertificate(name);
+    // A read only: renewing is the renewer's (its lock, index entry and webhook events), never a pull's.
+    const cert = await (await buildManager(c.env)).lookup(name);
     if (!cert) {
       // A certificate-scoped token learns nothing about names outside its certificate.
       if ("certificate" in auth.scope) throw outOfScope;
