@@ -241,6 +241,28 @@ describe("webhooks, in workerd against Pebble", () => {
     }
   });
 
+  it("an endpoint down for long keeps at most 1,000 events waiting; the oldest are given up, and listed by state", async () => {
+    const down = await endpoint("/down");
+    receiver.script("/down", ["hang"]);
+    const sent: string[] = [];
+    for (let i = 0; i < 1003; i++) {
+      const res = await worker.admin(`/admin/webhooks/${down.id}/test`, { method: "POST", body: "{}" });
+      sent.push(((await res.json()) as { messageId: string }).messageId);
+    }
+    const view = (await (await worker.admin(`/admin/webhooks/${down.id}`)).json()) as { pending: number };
+    expect(view.pending).toBe(1000);
+    const log = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?limit=200`)).json()) as { deliveries: Delivery[] };
+    expect(log.deliveries).toHaveLength(200);
+    // The three oldest were given up, each with the reason in its log.
+    const failed = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=failed`)).json()) as { deliveries: Delivery[] };
+    expect(failed.deliveries.map((d) => d.messageId).sort()).toEqual(sent.slice(0, 3).sort());
+    for (const d of failed.deliveries) expect(d.attempts.at(-1)!.error).toMatch(/given up: more than 1000 events/);
+    const pending = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=pending&limit=200`)).json()) as { deliveries: Delivery[] };
+    expect(pending.deliveries).toHaveLength(200);
+    expect(pending.deliveries[0]!.messageId).toBe(sent.at(-1));
+    expect((await worker.admin(`/admin/webhooks/${down.id}`, { method: "DELETE" })).status).toBe(200);
+  });
+
   it("bad webhook requests are typed 400s and 404s", async () => {
     const post = (body: unknown) => worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify(body) });
     const codeOf = async (res: Response) => [res.status, ((await res.json()) as { error: { code: string } }).error.code];

@@ -106,6 +106,20 @@ function retryAfterMs(header: string | null, now: number): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
+/** A message row as the delivery log shows it. */
+function toDeliveryView(r: MessageRow): DeliveryView {
+  return {
+    messageId: r.id,
+    endpointId: r.endpoint_id,
+    type: r.type,
+    state: r.state as DeliveryView["state"],
+    createdAt: new Date(r.created_at).toISOString(),
+    deliveredAt: iso(r.delivered_at),
+    nextAttemptAt: r.state === "pending" ? iso(r.next_at) : null,
+    attempts: JSON.parse(r.attempts) as Attempt[],
+  };
+}
+
 /** The outbox Durable Object; one per Worker (`idFromName("webhooks")`). */
 export class WebhookOutbox extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -209,7 +223,7 @@ export class WebhookOutbox extends DurableObject<Env> {
     const attempts = (JSON.parse(row.attempts) as Attempt[]).length;
     this.sql.exec("UPDATE messages SET state = 'pending', next_at = ?, delivered_at = NULL, round_start = ? WHERE endpoint_id = ? AND id = ?", now, attempts, endpointId, messageId);
     await this.#arm(now);
-    return this.deliveries(endpointId, 200).find((d) => d.messageId === messageId);
+    return toDeliveryView(this.sql.exec<MessageRow>("SELECT * FROM messages WHERE endpoint_id = ? AND id = ?", endpointId, messageId).one());
   }
 
   /**
@@ -258,21 +272,13 @@ export class WebhookOutbox extends DurableObject<Env> {
     if (current === null || current > next) await this.ctx.storage.setAlarm(Math.max(next, now));
   }
 
-  /** The delivery log, newest first: one endpoint's, or every endpoint's. */
-  deliveries(endpointId: string | undefined, limit: number): DeliveryView[] {
-    const rows = endpointId
-      ? this.sql.exec<MessageRow>("SELECT * FROM messages WHERE endpoint_id = ? ORDER BY created_at DESC, id LIMIT ?", endpointId, limit).toArray()
-      : this.sql.exec<MessageRow>("SELECT * FROM messages ORDER BY created_at DESC, id LIMIT ?", limit).toArray();
-    return rows.map((r) => ({
-      messageId: r.id,
-      endpointId: r.endpoint_id,
-      type: r.type,
-      state: r.state as DeliveryView["state"],
-      createdAt: new Date(r.created_at).toISOString(),
-      deliveredAt: iso(r.delivered_at),
-      nextAttemptAt: r.state === "pending" ? iso(r.next_at) : null,
-      attempts: JSON.parse(r.attempts) as Attempt[],
-    }));
+  /** The delivery log, newest first: one endpoint's or every endpoint's, optionally in one state. */
+  deliveries(endpointId: string | undefined, limit: number, state?: DeliveryView["state"]): DeliveryView[] {
+    // Newest first; ties (events of one millisecond) by insertion order, newest first too.
+    const where = [...(endpointId ? ["endpoint_id = ?"] : []), ...(state ? ["state = ?"] : [])];
+    const args = [...(endpointId ? [endpointId] : []), ...(state ? [state] : []), limit];
+    const rows = this.sql.exec<MessageRow>(`SELECT * FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`, ...args).toArray();
+    return rows.map(toDeliveryView);
   }
 
   /**

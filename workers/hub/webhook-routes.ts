@@ -8,11 +8,13 @@ import { Hono } from "hono/tiny";
 import { AdminError, readBody, readQuery } from "../admin-body.ts";
 import type { Env } from "../env.ts";
 import { EVENT_TYPES, TEST_EVENT, outbox, type EventType } from "./webhook-events.ts";
+import type { DeliveryView } from "./webhook-outbox.ts";
 
 type HubEnv = { Bindings: Env };
 
 const ENDPOINT_ID = /^wh_[A-Za-z0-9_-]{12}$/;
 const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{22}$/;
+const STATE = /^(?:pending|delivered|failed)$/;
 const LIMIT = /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/;
 
 /** An endpoint URL: http(s), no credentials in it (they would show in every listing), at most 2,000 characters. */
@@ -62,8 +64,8 @@ export function webhookRoutes() {
   });
 
   app.get("/admin/webhooks/deliveries", async (c) => {
-    const query = readQuery(c.req.url, { limit: LIMIT });
-    return c.json({ deliveries: await outbox(c.env).deliveries(undefined, query.limit ? Number(query.limit) : 50) });
+    const query = readQuery(c.req.url, { limit: LIMIT, state: STATE });
+    return c.json({ deliveries: await outbox(c.env).deliveries(undefined, query.limit ? Number(query.limit) : 50, query.state as DeliveryView["state"] | undefined) });
   });
 
   app.get("/admin/webhooks/:id", async (c) => {
@@ -124,11 +126,11 @@ export function webhookRoutes() {
   });
 
   app.get("/admin/webhooks/:id/deliveries", async (c) => {
-    const query = readQuery(c.req.url, { limit: LIMIT });
+    const query = readQuery(c.req.url, { limit: LIMIT, state: STATE });
     const id = endpointId(c.req.param("id"));
     const box = outbox(c.env);
     if (!(await box.getEndpoint(id))) throw new AdminError(404, "not_found", `no webhook ${id}`);
-    return c.json({ deliveries: await box.deliveries(id, query.limit ? Number(query.limit) : 50) });
+    return c.json({ deliveries: await box.deliveries(id, query.limit ? Number(query.limit) : 50, query.state as DeliveryView["state"] | undefined) });
   });
 
   return app;
