@@ -251,6 +251,11 @@ describe("webhooks, in workerd against Pebble", () => {
     }
     const view = (await (await worker.admin(`/admin/webhooks/${down.id}`)).json()) as { pending: number };
     expect(view.pending).toBe(1000);
+    // A live endpoint's event goes out while the dead one's backlog is still there, untried.
+    const { messageId } = (await (await worker.admin(`/admin/webhooks/${all.id}/test`, { method: "POST", body: "{}" })).json()) as { messageId: string };
+    await receiver.waitFor((rs) => rs.some((r) => r.path === "/all" && r.headers["webhook-id"] === messageId), "the live endpoint's event behind a backlog");
+    const untried = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=pending&limit=200`)).json()) as { deliveries: Delivery[] };
+    expect(untried.deliveries.filter((d) => d.attempts.length === 0).length).toBeGreaterThan(150);
     const log = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?limit=200`)).json()) as { deliveries: Delivery[] };
     expect(log.deliveries).toHaveLength(200);
     // The three oldest were given up, each with the reason in its log.

@@ -297,7 +297,15 @@ export class WebhookOutbox extends DurableObject<Env> {
       return;
     }
     const now = Date.now();
-    const due = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?", now, MAX_IN_FLIGHT * 2).toArray();
+    // The oldest few due of each endpoint, not the oldest due overall: a dead endpoint with a long
+    // backlog must not fill the batch and starve the others.
+    const due = this.sql
+      .exec<MessageRow>(
+        `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_at, rowid) AS rank FROM messages WHERE state = 'pending' AND next_at <= ?)
+         WHERE rank <= ? ORDER BY next_at LIMIT ?`,
+        now, MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT * 2,
+      )
+      .toArray();
     const perEndpoint = new Map<string, number>();
     for (const key of this.#inFlight) perEndpoint.set(key.split(" ")[0]!, (perEndpoint.get(key.split(" ")[0]!) ?? 0) + 1);
     for (const m of due) {
