@@ -133,6 +133,12 @@ describe("the caller's signal reaches every step", () => {
         solvers: { "http-01": solver },
         signal: controller.signal,
       }).catch((e: unknown) => e);
+      if (sent < k) {
+        // This issuance needed fewer requests than the probe (one status poll fewer on a loaded
+        // machine): there was no k-th request to abort, and it must simply have succeeded.
+        expect(err, `issuance with ${sent} requests`).not.toBeInstanceOf(Error);
+        continue;
+      }
       expect(err, `abort at request ${k}`).toBeInstanceOf(EdgecertError);
       expect((err as EdgecertError).code, `abort at request ${k}: ${String(err)}`).toBe("aborted");
       expect(sentAfterAbort, `requests after the abort at request ${k}`).toBe(0);
@@ -141,7 +147,8 @@ describe("the caller's signal reaches every step", () => {
       expect(Date.now() - started).toBeLessThan(10_000);
       searched.push(k);
     }
-    console.log(`aborted at each of ${searched.length} requests of a 1-name issuance`);
+    console.log(`aborted at each of ${searched.length} requests of a 1-name issuance (the probe made ${total})`);
+    expect(searched.length).toBeGreaterThanOrEqual(8);
     expect(http01.size).toBe(0);
   });
 });
