@@ -3,6 +3,10 @@
  * the CA's problem document (RFC 7807 / RFC 8555 §6.7) as the CA sent it.
  * @module
  */
+import { dnsPersistRecordsFor, type DnsPersistRecordToCreate } from "../acme/dns-persist/records.ts";
+import { parseDnsPersistRecord } from "../acme/dns-persist/rules.ts";
+import { DnsPersistRecordsNotReadyError } from "../acme/dns-persist/solver.ts";
+import { toIdentifiers } from "../acme/identifiers.ts";
 import { IssuanceError } from "../acme/issuance-error.ts";
 import { AcmeProblem } from "../acme/problem.ts";
 import { EdgecertError } from "../errors.ts";
@@ -46,7 +50,12 @@ export function errorLine(err: unknown, names: readonly string[] = []): string {
     const failed = err.failures.length ? err.failures : err.identifier ? [{ identifier: err.identifier, problem }] : [];
     const who = failed.length ? failed.map((f) => f.identifier.value).join(", ") : names.join(", ");
     const how = err.failures[0]?.challengeType ? ` (${err.failures[0].challengeType})` : "";
-    const what = problem ? `${problem.kind}: ${firstLine(problem.detail || problem.message)}` : firstLine(err.message.replace(/^[a-z-]+: /, ""));
+    const notReady = dnsPersistNotReady(err);
+    const what = notReady
+      ? dnsPersistWhat(notReady, names)
+      : problem
+        ? `${problem.kind}: ${firstLine(problem.detail || problem.message)}`
+        : firstLine(err.message.replace(/^[a-z-]+: /, ""));
     const hint = hintFor(err, problem);
     return `${err.step} failed for ${who || "the certificate"}${how}: ${what}${hint ? ` — ${hint}` : ""}`;
   }
@@ -59,6 +68,39 @@ export function errorLine(err: unknown, names: readonly string[] = []): string {
     return `${err.code.replace(/_/g, " ")} error${subject}: ${firstLine(err.message)}${hint ? ` — ${hint}` : ""}`;
   }
   return `failed${subject}: ${firstLine(err instanceof Error ? err.message : String(err))}`;
+}
+
+/** The dns-persist-01 "records not in place" error behind `err`, if any (it sits in the cause chain). */
+function dnsPersistNotReady(err: unknown): DnsPersistRecordsNotReadyError | undefined {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof DnsPersistRecordsNotReadyError) return e;
+  }
+  return undefined;
+}
+
+/**
+ * What to create for a dns-persist-01 certificate whose records are not in place. The solver's error
+ * covers only the first name whose check failed (the names are checked in parallel): for `*.example.com`
+ * + `example.com` that was often the apex's record, without the `policy=wildcard` the wildcard needs
+ * (draft-ietf-acme-dns-persist §5.1), so following it led to a second refusal; and with two base names
+ * the other record went unmentioned. The owner creates these records once by hand, so name every record
+ * the certificate's names need, as `dnsPersistRecordsFor` builds them (one per base name, §4).
+ */
+function dnsPersistWhat(notReady: DnsPersistRecordsNotReadyError, names: readonly string[]): string {
+  const { report } = notReady;
+  const why = report.rejections.map((r) => r.detail).join("; ");
+  let records: DnsPersistRecordToCreate[] = [report.expected];
+  try {
+    // The failed check's expected record carries the issuer domain name and account URI the CA asked for.
+    const expected = parseDnsPersistRecord(report.expected.value);
+    const dnsNames = toIdentifiers(names.length ? names : [report.name]).filter((i) => i.type === "dns").map((i) => i.value);
+    const all = dnsPersistRecordsFor({ names: dnsNames, accountUri: expected.accountUri, issuerDomainName: expected.issuerDomainName });
+    if (all.length > 0) records = all;
+  } catch {
+    // Keep the solver's own record.
+  }
+  const create = records.map((r) => `${r.name} TXT ${JSON.stringify(r.value)}${records.length > 1 || r.covers.length > 1 ? ` (for ${r.covers.join(", ")})` : ""}`);
+  return `dns-persist-01 record for ${report.name} is ${report.status}${why ? ` (${why})` : ""}: create ${create.join(" and ")}`;
 }
 
 function hintFor(err: EdgecertError, problem: AcmeProblem | undefined): string | undefined {

@@ -72,8 +72,8 @@ Challenge (one or more; renew reuses them):
                        EDGECERT_DNS_ACTION, EDGECERT_DNS_RECORD, EDGECERT_DNS_VALUE, EDGECERT_DOMAIN.
                        present must exit 0 once the record is published.
   --dns-persist [--doh-resolver URL]   dns-persist-01 (experimental draft): no DNS writes; you
-                       create _validation-persist.NAME TXT once (the error says exactly which
-                       record); edgecert checks it over DNS-over-HTTPS before answering
+                       create _validation-persist.NAME TXT once (the error names every record
+                       the names need); edgecert checks them over DNS-over-HTTPS first
 
 Examples:
   edgecert issue -d example.com -d www.example.com --email me@example.com --agree-tos --http

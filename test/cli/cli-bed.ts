@@ -45,9 +45,20 @@ export interface CliBed {
   stop(): Promise<void>;
 }
 
-export async function startCliBed(): Promise<CliBed> {
+/** Options of {@link startCliBed}. */
+export interface CliBedOptions {
+  /**
+   * Puts another ACME server between the counting proxy and Pebble (e.g. the dns-persist-01 stand-in,
+   * test/support/persist-proxy.ts): it gets the running Pebble and returns its directory URL and the CA
+   * of its HTTPS certificate. The caller closes it.
+   */
+  upstream?: (pebble: PebbleInstance) => Promise<{ directoryUrl: string; caPem: string }>;
+}
+
+export async function startCliBed(options: CliBedOptions = {}): Promise<CliBed> {
   const pebble = await startPebble();
-  const proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
+  const upstream = options.upstream ? await options.upstream(pebble) : { directoryUrl: pebble.directoryUrl, caPem: pebble.caPem };
+  const proxy = await startFaultProxy({ upstream: new URL(upstream.directoryUrl).origin, upstreamCa: upstream.caPem, tls: true });
   const dir = await mkdtemp(join(tmpdir(), "edgecert-cli-"));
   const caFile = join(dir, "proxy-ca.pem");
   await writeFile(caFile, proxy.caPem!);
