@@ -211,16 +211,25 @@ describe("manager recovery (issue 11)", () => {
   it("defect 8: one failure state — the certificate shows it, nextCheckAt waits for it, the error carries it", async () => {
     const storage = (bed.tokens = new MemoryStorage());
     let now = Date.now();
-    const m = manager(storage, { now: () => now });
+    // The renewal fails twice over: the CA refuses new orders (rejectedIdentifier, RFC 8555 §6.7) and the
+    // http-01 responder has no tokens. (Relying on the failed validation alone, a loaded full run saw
+    // maintain() succeed twice; the refusal makes the failure certain.)
+    let refuse = false;
+    const refusing: typeof fetch = (input, init) =>
+      refuse && init?.method === "POST" && String(input instanceof Request ? input.url : input).endsWith("/order-plz")
+        ? Promise.resolve(new Response(JSON.stringify({ type: "urn:ietf:params:acme:error:rejectedIdentifier", detail: "refused (test)", status: 400 }), { status: 400, headers: { "content-type": "application/problem+json" } }))
+        : bed.pebble.fetch(input, init);
+    const m = manager(storage, { now: () => now, fetch: refusing });
     const list = names("failstate");
     const cert = await m.manage(list);
     expect(cert.failure).toBeUndefined();
     bed.tokens = new MemoryStorage();
+    refuse = true;
     now = cert.renewAt.getTime() + 1;
     const err = await m.maintain(list).catch((e: unknown) => e);
     const failure = failureOf(err);
-    // The error says what happened when it carries no failure state (seen once on a loaded machine).
-    expect(failure?.failures, `maintain gave ${err instanceof Error ? `${err.name}: ${err.message}` : JSON.stringify(err)?.slice(0, 300)}`).toBe(1);
+    const said = err instanceof Error ? `${err.name}: ${err.message}` : `renewed=${(err as { renewed?: boolean }).renewed} serial=${(err as { certificate?: { serialNumber?: string } }).certificate?.serialNumber} (first ${cert.serialNumber})`;
+    expect(failure?.failures, `maintain gave ${said}`).toBe(1);
     expect(failure!.nextAttemptAt.getTime()).toBeGreaterThan(now);
     const after = await m.find(list);
     expect(after?.failure?.failures).toBe(1);
@@ -230,6 +239,7 @@ describe("manager recovery (issue 11)", () => {
     // Until then maintain() does not try again; the certificate is still served.
     expect((await m.maintain(list)).renewed).toBe(false);
     bed.tokens = storage;
+    refuse = false;
     now = after!.nextCheckAt.getTime() + 1;
     const healed = await m.maintain(list);
     expect(healed.renewed).toBe(true);
