@@ -9,6 +9,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { newWebhookSecret, signWebhook } from "../../src/hub/webhook-signature.ts";
+import { parseRetryAfter } from "../../src/acme/retry.ts";
 import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import type { Env } from "../env.ts";
 import { MAX_RETRY_WAIT_MS, readWebhookConfig, type WebhookConfig } from "./webhook-config.ts";
@@ -97,14 +98,6 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
 
 /** ±10 % jitter (Standard Webhooks: spread retries so they do not arrive in bursts). */
 const jitter = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
-
-/** `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in ms from `now`. */
-function retryAfterMs(header: string | null, now: number): number | undefined {
-  if (!header) return undefined;
-  if (/^[0-9]{1,9}$/.test(header.trim())) return Number(header.trim()) * 1000;
-  const at = Date.parse(header);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
-}
 
 /** A message row as the delivery log shows it. */
 function toDeliveryView(r: MessageRow): DeliveryView {
@@ -237,7 +230,11 @@ export class WebhookOutbox extends DurableObject<Env> {
     const rows = only
       ? this.sql.exec<EndpointRow>("SELECT * FROM endpoints WHERE id = ? AND disabled_at IS NULL", only).toArray()
       : this.sql.exec<EndpointRow>("SELECT * FROM endpoints WHERE disabled_at IS NULL").toArray();
-    const targets = rows.filter((r) => only !== undefined || event.type === TEST_EVENT || (JSON.parse(r.events) as string[]).length === 0 || (JSON.parse(r.events) as string[]).includes(event.type));
+    const subscribed = (r: EndpointRow) => {
+      const events = JSON.parse(r.events) as string[];
+      return events.length === 0 || events.includes(event.type);
+    };
+    const targets = rows.filter((r) => only !== undefined || event.type === TEST_EVENT || subscribed(r));
     // The body is fixed now: every attempt sends, and signs, exactly these bytes.
     const body = JSON.stringify(event);
     for (const r of targets) {
@@ -307,7 +304,10 @@ export class WebhookOutbox extends DurableObject<Env> {
       )
       .toArray();
     const perEndpoint = new Map<string, number>();
-    for (const key of this.#inFlight) perEndpoint.set(key.split(" ")[0]!, (perEndpoint.get(key.split(" ")[0]!) ?? 0) + 1);
+    for (const key of this.#inFlight) {
+      const endpoint = key.split(" ")[0]!;
+      perEndpoint.set(endpoint, (perEndpoint.get(endpoint) ?? 0) + 1);
+    }
     for (const m of due) {
       const key = `${m.endpoint_id} ${m.id}`;
       const busy = perEndpoint.get(m.endpoint_id) ?? 0;
@@ -357,7 +357,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       });
       status = res.status;
       response = (await res.text()).slice(0, RESPONSE_EXCERPT) || null;
-      retryAfter = retryAfterMs(res.headers.get("retry-after"), Date.now());
+      retryAfter = parseRetryAfter(res.headers.get("retry-after"));
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (err) {
       const name = err instanceof Error ? err.name : "";
