@@ -101,6 +101,15 @@ export interface RenewDueResult {
 /** An order intent whose lock is free this long after it was created is abandoned, and swept. */
 const STALE_INTENT_MS = 3_600_000;
 
+/** `name` as the name index keys it, or undefined when it is no host name or IP address. */
+function servedName(name: string): string | undefined {
+  try {
+    return toIdentifier(name).value;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Obtains, stores, serves and renews certificates, safely across instances that share one storage.
  * The rules live in one module each: {@link CertificateStore} (records move forward only, written by
@@ -208,17 +217,11 @@ export class CertificateManager {
    * served while it renews in the background.
    */
   async getCertificate(name: string): Promise<ManagedCertificate | undefined> {
-    let value: string;
-    try {
-      value = toIdentifier(name).value;
-    } catch {
-      return undefined;
-    }
+    const value = servedName(name);
+    if (value === undefined) return undefined;
     const now = this.now();
     let expired: CertificateRecord | undefined;
-    for (const candidate of lookupNames(value)) {
-      const record = await this.serving(candidate);
-      if (!record || !covers(record, value)) continue;
+    for await (const record of this.coveringRecords(value)) {
       if (Date.parse(record.notAfter) <= now) {
         expired ??= record;
         continue;
@@ -255,16 +258,9 @@ export class CertificateManager {
    * Worker's pull API: its renewer owns renewals, their index entry and their webhook events).
    */
   async lookup(name: string): Promise<ManagedCertificate | undefined> {
-    let value: string;
-    try {
-      value = toIdentifier(name).value;
-    } catch {
-      return undefined;
-    }
-    for (const candidate of lookupNames(value)) {
-      const record = await this.serving(candidate);
-      if (record && covers(record, value)) return toManaged(record);
-    }
+    const value = servedName(name);
+    if (value === undefined) return undefined;
+    for await (const record of this.coveringRecords(value)) return toManaged(record);
     return undefined;
   }
 
@@ -412,6 +408,18 @@ export class CertificateManager {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /**
+   * The stored records that cover `value`, in the order TLS clients match names (RFC 6125 §6.4.3):
+   * exact name first, then the one-label wildcard. Read one at a time, so a caller that stops at the
+   * first pays one lookup.
+   */
+  private async *coveringRecords(value: string): AsyncGenerator<CertificateRecord> {
+    for (const candidate of lookupNames(value)) {
+      const record = await this.serving(candidate);
+      if (record && covers(record, value)) yield record;
+    }
+  }
 
   /** The record the index serves for exactly `name` (memory first). */
   private async serving(name: string): Promise<CertificateRecord | undefined> {
