@@ -17,13 +17,13 @@ import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
-import type { IndexEntry } from "./renewal-index.ts";
+import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
 
 type AppEnv = { Bindings: Env };
 
-const index = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
+const index = renewalIndex;
 const renewer = (env: Env, id: string) => env.CERTIFICATE_RENEWER.get(env.CERTIFICATE_RENEWER.idFromName(id));
 
 /** Certificate ids as {@link certificateId} makes them; anything else cannot name one. */

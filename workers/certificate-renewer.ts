@@ -6,7 +6,7 @@ import type { RevocationReasonCode } from "../src/acme/types.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import { failureOf, type Failure } from "./outcome.ts";
-import type { IndexEntry } from "./renewal-index.ts";
+import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
 import { certificateEvent, expiringWindowMs, publishEvent, type CertificateEventData, type EventType } from "./hub/webhook-events.ts";
 
 /** What one run did. */
@@ -66,7 +66,7 @@ export class CertificateRenewer extends DurableObject<Env> {
   }
 
   #index() {
-    return this.env.RENEWAL_INDEX.get(this.env.RENEWAL_INDEX.idFromName("index"));
+    return renewalIndex(this.env);
   }
 
   /**

@@ -24,6 +24,9 @@ export interface IndexEntry {
   updatedAt: number;
 }
 
+/** The one renewal index of a Worker (RPC stub). */
+export const renewalIndex = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
+
 /** Summary of one cron tick. */
 export interface TickStats {
   at: number;

@@ -1,4 +1,5 @@
 import { readConfig } from "./config.ts";
+import { renewalIndex } from "./renewal-index.ts";
 import type { Env } from "./env.ts";
 import type { RenewerResult } from "./certificate-renewer.ts";
 
@@ -30,7 +31,7 @@ export async function tick(env: Env, at: number): Promise<TickResult> {
     console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
     return { skipped: message, rowsRead: 0, dispatched: 0, results: [] };
   }
-  const index = env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
+  const index = renewalIndex(env);
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
   const results: RenewerResult[] = [];
   let next = 0;

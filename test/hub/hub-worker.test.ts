@@ -40,6 +40,34 @@ describe("deploy tokens and the pull API, in workerd against Pebble", () => {
     expect((await pull(worker, "nothing.hub.test", token)).status).toBe(403);
   });
 
+  it("a token scoped to certificate A gets A for its name, whichever overlapping certificate was issued or renewed last (issue 23)", async () => {
+    const A = await addCertificate(worker, ["a.ov.test"]);
+    const scoped = await createToken(worker, { scope: { certificate: A.id } });
+    const serialOf = async (id: string) => ((await (await worker.admin(`/admin/certificates/${id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+    const steps: string[] = [];
+    const expectA = async (step: string) => {
+      const res = await pull(worker, "a.ov.test", scoped.token);
+      const body = (await res.json()) as { id?: string; serialNumber?: string; error?: { code: string } };
+      expect(res.status, `${step}: ${JSON.stringify(body.error)}`).toBe(200);
+      expect(body.id, step).toBe(A.id);
+      expect(body.serialNumber, step).toBe(await serialOf(A.id));
+      steps.push(step);
+    };
+    await expectA("A alone");
+    const B = await addCertificate(worker, ["a.ov.test", "b.ov.test"]);
+    await expectA("B issued after A");
+    const renew = async (id: string) => expect((await worker.admin(`/admin/certificates/${id}/renew`, { method: "POST", body: "{}" })).status).toBe(200);
+    for (const [first, second] of [[A, B], [B, A]] as const) {
+      await renew(first.id);
+      await expectA(`${first === A ? "A" : "B"} renewed`);
+      await renew(second.id);
+      await expectA(`then ${second === A ? "A" : "B"} renewed`);
+    }
+    // B's other name is not A's: refused, however B stands.
+    expect((await pull(worker, "b.ov.test", scoped.token)).status).toBe(403);
+    console.log(`certificate-scoped pull across ${steps.length} issue/renew orders of overlapping A and B: 200 with A every time`);
+  });
+
   it("a pattern-scoped token reads only certificates whose every name matches", async () => {
     const { token } = await createToken(worker, { scope: { pattern: "a.hub.test" } });
     expect((await pull(worker, "a.hub.test", token)).status).toBe(200);

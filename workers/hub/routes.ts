@@ -10,7 +10,10 @@ import { toHex } from "../../src/webcrypto/bytes.ts";
 import { AdminError, readBody } from "../admin-body.ts";
 import type { Env } from "../env.ts";
 import { buildManager } from "../manager-factory.ts";
-import { TokenStore, publicView, readScope, scopeCovers, scopeMayCover } from "./tokens.ts";
+import { renewalIndex } from "../renewal-index.ts";
+import { hostAllowList } from "../../src/manager/host-policy.ts";
+import type { ManagedCertificate } from "../../src/manager/managed-certificate.ts";
+import { TokenStore, publicView, readScope, scopeCovers, scopeMayCover, type TokenScope } from "./tokens.ts";
 
 type HubEnv = { Bindings: Env };
 
@@ -37,6 +40,30 @@ function noneMatch(header: string | undefined, etag: string): boolean {
 
 /** The sealing context: a key sealed for one certificate serial does not open as another's. */
 export const sealContext = (id: string, serialNumber: string) => `edgecert-pull:${id}:${serialNumber}`;
+
+/**
+ * The certificate a token's scope answers with for `name`. A certificate-scoped token gets its own
+ * certificate whenever it covers `name`, never whatever the shared name index points at (another
+ * certificate with the same name, issued or renewed last). A pattern-scoped token gets the
+ * certificate serving `name` by the manager's rule, if its every name is within the pattern. A read
+ * only: renewing is the renewer's (its lock, index entry and webhook events), never a pull's.
+ */
+async function scopedCertificate(env: Env, scope: TokenScope, name: string): Promise<ManagedCertificate> {
+  const outOfScope = new AdminError(403, "out_of_scope", `this deploy token does not cover ${name.slice(0, 253)}`);
+  if ("certificate" in scope) {
+    const entry = await renewalIndex(env).get(scope.certificate);
+    // A certificate-scoped token learns nothing about names outside its certificate.
+    if (!entry || !(await hostAllowList(...entry.names)(name))) throw outOfScope;
+    const cert = await (await buildManager(env)).find(entry.names);
+    if (!cert) throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
+    return cert;
+  }
+  if (!(await scopeMayCover(scope, name))) throw outOfScope;
+  const cert = await (await buildManager(env)).lookup(name);
+  if (!cert) throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
+  if (!(await scopeCovers(scope, cert.id, cert.names))) throw outOfScope;
+  return cert;
+}
 
 /** Routes of the hub, mounted into the Worker's app (after its admin-token middleware). */
 export function hubRoutes() {
@@ -84,17 +111,7 @@ export function hubRoutes() {
       throw new AdminError(401, auth === "unknown" ? "unauthorized" : `token_${auth}`, auth === "unknown" ? "missing or unknown deploy token" : `the deploy token is ${auth}`);
     }
     const name = c.req.param("name").toLowerCase();
-    const outOfScope = new AdminError(403, "out_of_scope", `this deploy token does not cover ${name}`);
-    if (!(await scopeMayCover(auth.scope, name))) throw outOfScope;
-    // A read only: renewing is the renewer's (its lock, index entry and webhook events), never a pull's.
-    const cert = await (await buildManager(c.env)).lookup(name);
-    if (!cert) {
-      // A certificate-scoped token learns nothing about names outside its certificate.
-      if ("certificate" in auth.scope) throw outOfScope;
-      throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
-    }
-    if (!(await scopeCovers(auth.scope, cert.id, cert.names))) throw outOfScope;
-
+    const cert = await scopedCertificate(c.env, auth.scope, name);
     const etag = await etagOf(cert.serialNumber, cert.keyPem);
     c.header("ETag", etag);
     c.header(NEXT_RENEWAL_HEADER, cert.renewAt.toISOString());
