@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 
-// Offline: no metrics, error reports or cf-object fetches from wrangler/miniflare (see PLATFORM.md).
+// Offline: no metrics, error reports or cf-object fetches from wrangler/miniflare: the tests must run with no network beyond 127.0.0.1.
 process.env.WRANGLER_SEND_METRICS ??= "false";
 process.env.WRANGLER_SEND_ERROR_REPORTS ??= "false";
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";

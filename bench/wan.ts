@@ -103,7 +103,7 @@ function runChild(bundle: string, caFile: string, job: { directoryUrl: string; h
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    // A watchdog: Pebble 2.4 can lock up (PLATFORM.md); a hang is reported, not waited out.
+    // A watchdog: Pebble 2.4 can lock up under load; a hang is reported, not waited out.
     const watchdog = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("exit", () => {
       if (process.env.WAN_TRACE) console.error(err);

@@ -165,9 +165,9 @@ describe("consumer matrix: the packed tarball typechecks with zero errors", () =
 });
 
 describe("the tarball", () => {
-  it("holds the build, declarations with maps, sources, LICENSE and README, and no tests", () => {
+  it("holds the build, declarations with maps, sources, LICENSE, README and the docs it links to, and no tests", () => {
     const paths = packed.files.map((f) => f.path);
-    for (const file of ["package.json", "LICENSE", "README.md", "dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/index.js.map", "src/index.ts"]) {
+    for (const file of ["package.json", "LICENSE", "README.md", "docs/README.md", "docs/cli.md", "dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/index.js.map", "src/index.ts"]) {
       expect(paths, file).toContain(file);
     }
     // Every subpath export points at a file that is in the tarball.

@@ -1,25 +1,30 @@
-// Every ```ts sample in README.md is a complete program: each is typechecked as a module of its own
-// against the package's sources (the exports of jsr.json, i.e. what `edgecert/...` resolves to), with
-// unused imports and undefined names as errors; the first is run against a real Pebble, as a user
-// following the README would run it.
+// Every ```ts sample in README.md and docs/*.md is a complete program: each is typechecked as a module of
+// its own against the package's sources (the exports of jsr.json, i.e. what `edgecert/...` resolves to),
+// with unused imports and undefined names as errors; the first sample of docs/library.md is run against a
+// real Pebble, as a user following it would run it. Every relative link in those pages resolves.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCertificate, splitPemChain } from "../../src/index.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 
 const root = join(import.meta.dirname, "..", "..");
-const work = join(root, ".tmp", `readme-samples-${process.pid}`);
+const work = join(root, ".tmp", `doc-samples-${process.pid}`);
 const exportsMap = (JSON.parse(readFileSync(join(root, "jsr.json"), "utf8")) as { exports: Record<string, string> }).exports;
 
-/** The ```ts fenced blocks of README.md, with the line each starts on. */
-function samples(): Array<{ line: number; code: string }> {
-  const text = readFileSync(join(root, "README.md"), "utf8");
-  const out: Array<{ line: number; code: string }> = [];
-  for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
-    out.push({ line: text.slice(0, m.index).split("\n").length, code: m[1]! });
+/** The documentation pages, relative to the repository root: README.md and docs/*.md. */
+const pages = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => `docs/${f}`)];
+
+/** The ```ts fenced blocks of every page, with the page and the line each starts on. */
+function samples(): Array<{ page: string; line: number; code: string }> {
+  const out: Array<{ page: string; line: number; code: string }> = [];
+  for (const page of pages) {
+    const text = readFileSync(join(root, page), "utf8");
+    for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+      out.push({ page, line: text.slice(0, m.index).split("\n").length, code: m[1]! });
+    }
   }
   return out;
 }
@@ -37,17 +42,17 @@ function run(command: string, args: string[], env: Record<string, string> = {}, 
 beforeAll(() => mkdirSync(work, { recursive: true }));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe("README samples", () => {
+describe("documentation samples (README.md, docs/*.md)", () => {
   const found = samples();
 
   it("there are samples, and each imports edgecert", () => {
-    expect(found.length).toBeGreaterThanOrEqual(6);
-    for (const s of found) expect(s.code, `README.md:${s.line}`).toMatch(/from "edgecert(\/[a-z/]+)?"/);
+    expect(found.length).toBeGreaterThanOrEqual(8);
+    for (const s of found) expect(s.code, `${s.page}:${s.line}`).toMatch(/from "edgecert(\/[a-z/]+)?"/);
   });
 
   it("each typechecks as a standalone module against the package (strict, no unused or undefined names)", async () => {
-    const files = found.map((s, i) => {
-      const file = `sample-${i + 1}-line-${s.line}.ts`;
+    const files = found.map((s) => {
+      const file = `${s.page.replace(/[/.]/g, "-")}-line-${s.line}.ts`;
       writeFileSync(join(work, file), s.code);
       return file;
     });
@@ -74,12 +79,12 @@ describe("README samples", () => {
     // Packages the samples name (hono, redis) resolve from the repository's node_modules.
     const { code, out } = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(work, "tsconfig.json")]);
     const perSample = files.map((f) => `${f}: ${out.split("\n").filter((l) => l.startsWith(f)).length} errors`);
-    console.log(`README samples typechecked: ${files.length}; ${perSample.join(", ")}`);
+    console.log(`documentation samples typechecked: ${files.length}; ${perSample.join(", ")}`);
     expect(out.trim(), out).toBe("");
     expect(code).toBe(0);
   });
 
-  describe("the first sample, run against Pebble", () => {
+  describe("the first sample of docs/library.md, run against Pebble", () => {
     let pebble: PebbleInstance | undefined;
     beforeAll(async () => {
       pebble = await startPebble();
@@ -89,7 +94,7 @@ describe("README samples", () => {
     });
 
     it("obtains and prints a certificate for the names it is given", async () => {
-      const first = found[0]!;
+      const first = found.find((s) => s.page === "docs/library.md")!;
       let code = first.code;
       // The published specifiers, pointed at the sources (tsx runs TypeScript as is).
       for (const [spec, file] of specifiers) code = code.replaceAll(`from "${spec}"`, `from ${JSON.stringify(pathToFileURL(file).href)}`);
@@ -100,7 +105,7 @@ describe("README samples", () => {
         ACME_DIRECTORY_URL: pebble!.directoryUrl,
         DOMAINS: names.join(","),
         HTTP_PORT: String(pebble!.httpPort),
-        // As the README's error for an untrusted CA says: trust Pebble's TLS root.
+        // As docs/library.md's error for an untrusted CA says: trust Pebble's TLS root.
         NODE_EXTRA_CA_CERTS: join(work, "pebble-ca.pem"),
       });
       expect(result.code, result.out).toBe(0);
@@ -112,4 +117,31 @@ describe("README samples", () => {
       expect(result.out).toMatch(/\{"time":"\d{4}-[^"]+Z","level":"info","event":"obtain.finalized"/);
     });
   });
+
+  it("every relative link in the pages points at a file that exists, and every #anchor at a heading", () => {
+    let checked = 0;
+    const broken: string[] = [];
+    for (const page of pages) {
+      const text = readFileSync(join(root, page), "utf8").replace(/^```[\s\S]*?^```$/gm, "");
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        const [path, anchor] = target.split("#") as [string, string | undefined];
+        const file = path === "" ? join(root, page) : join(root, dirname(page), path);
+        checked++;
+        if (!existsSync(file)) { broken.push(`${page}: ${target}`); continue; }
+        if (anchor !== undefined && file.endsWith(".md") && !headingAnchors(readFileSync(file, "utf8")).has(anchor)) broken.push(`${page}: ${target}`);
+      }
+    }
+    console.log(`documentation links checked: ${checked} in ${pages.length} pages`);
+    expect(broken).toEqual([]);
+    expect(checked).toBeGreaterThan(10);
+  });
 });
+
+/** GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces to hyphens. */
+function headingAnchors(markdown: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of markdown.matchAll(/^#+ (.+)$/gm)) out.add(m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-"));
+  return out;
+}
