@@ -6,6 +6,7 @@
  * @module
  */
 import type { ManagedCertificate } from "../manager/certificate-manager.ts";
+import { formatSerial } from "../webcrypto/serial.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { isDeployed, markDeployed, writeLive, livePaths, type LivePaths } from "./live-files.ts";
 import { runShell } from "./shell-hooks.ts";
@@ -35,7 +36,8 @@ export async function deploy(dir: string, name: string, certificate: ManagedCert
         EDGECERT_CHAIN_PATH: paths.chain,
         EDGECERT_FULLCHAIN_PATH: paths.fullchain,
         EDGECERT_KEY_PATH: paths.privkey,
-        EDGECERT_SERIAL: certificate.serialNumber,
+        // As `openssl x509 -noout -serial` prints it, so hooks can compare.
+        EDGECERT_SERIAL: formatSerial(certificate.serialNumber),
         EDGECERT_NOT_AFTER: certificate.notAfter.toISOString(),
         // certbot's names, so existing hooks keep working.
         RENEWED_LINEAGE: paths.dir,

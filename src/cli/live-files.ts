@@ -12,6 +12,7 @@
 import { mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { splitPemChain } from "../webcrypto/pem.ts";
+import { formatSerial } from "../webcrypto/serial.ts";
 import { CliError, ExitCode } from "./exit-codes.ts";
 
 /** Paths of one certificate's files, as the deploy hook and `list` report them. */
@@ -29,7 +30,7 @@ export interface LiveCertificate {
   chainPem: string;
   /** PKCS#8 PEM. */
   keyPem: string;
-  /** Hex serial: names the archive directory. */
+  /** Hex serial, any form {@link formatSerial} takes: names the archive directory as openssl prints it. */
   serialNumber: string;
 }
 
@@ -56,21 +57,31 @@ export function livePaths(dir: string, name: string): LivePaths {
   return { dir: live, cert: join(live, "cert.pem"), chain: join(live, "chain.pem"), fullchain: join(live, "fullchain.pem"), privkey: join(live, "privkey.pem") };
 }
 
-/** Whether `live/<name>` already shows this serial and its deploy hook ran (nothing to do). */
-export async function isDeployed(dir: string, name: string, serialNumber: string): Promise<boolean> {
+/**
+ * The archive directory `live/<name>` points at when it shows this serial, else undefined. Compared as
+ * serials, not strings: directories written before serials were named as openssl prints them carry the
+ * DER sign byte and lower case (`0087654321` for `87654321`) and still count as this serial.
+ */
+async function liveArchiveOf(dir: string, name: string, serialNumber: string): Promise<string | undefined> {
   try {
     const target = await readlink(join(dir, "live", name));
-    if (!target.endsWith(`/${serialNumber}`)) return false;
-    await stat(join(dir, "archive", name, serialNumber, DEPLOYED_MARK));
-    return true;
+    const folder = target.slice(target.lastIndexOf("/") + 1);
+    return formatSerial(folder) === formatSerial(serialNumber) ? join(dir, "archive", name, folder) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Records that the deploy hook ran for this serial, so it never runs again for it. */
+/** Whether `live/<name>` already shows this serial and its deploy hook ran (nothing to do). */
+export async function isDeployed(dir: string, name: string, serialNumber: string): Promise<boolean> {
+  const archived = await liveArchiveOf(dir, name, serialNumber);
+  return archived !== undefined && (await exists(join(archived, DEPLOYED_MARK)));
+}
+
+/** Records that the deploy hook ran for this serial (in the directory `live/<name>` shows), so it never runs again for it. */
 export async function markDeployed(dir: string, name: string, serialNumber: string): Promise<void> {
-  await writeFile(join(dir, "archive", name, serialNumber, DEPLOYED_MARK), `${new Date().toISOString()}\n`, { mode: 0o644 });
+  const archived = (await liveArchiveOf(dir, name, serialNumber)) ?? join(dir, "archive", name, formatSerial(serialNumber));
+  await writeFile(join(archived, DEPLOYED_MARK), `${new Date().toISOString()}\n`, { mode: 0o644 });
 }
 
 /** Writes the four files for `cert` and points `live/<name>` at them in one rename. Returns their paths. */
@@ -78,7 +89,8 @@ export async function writeLive(dir: string, name: string, cert: LiveCertificate
   const [leaf, ...intermediates] = splitPemChain(cert.chainPem);
   if (!leaf) throw new CliError(`the certificate for ${name} has no PEM blocks`, ExitCode.failed);
   const archive = join(dir, "archive", name);
-  const final = join(archive, cert.serialNumber);
+  const serial = formatSerial(cert.serialNumber);
+  const final = join(archive, serial);
   const liveDir = join(dir, "live");
   await mkdir(archive, { recursive: true, mode: 0o755 });
   await mkdir(liveDir, { recursive: true, mode: 0o755 });
@@ -101,7 +113,7 @@ export async function writeLive(dir: string, name: string, cert: LiveCertificate
   }
   const link = join(liveDir, name);
   const tempLink = join(liveDir, `.tmp-${name}-${crypto.randomUUID()}`);
-  await symlink(join("..", "archive", name, cert.serialNumber), tempLink);
+  await symlink(join("..", "archive", name, serial), tempLink);
   try {
     await rename(tempLink, link);
   } catch (err) {
@@ -112,7 +124,7 @@ export async function writeLive(dir: string, name: string, cert: LiveCertificate
     }
     throw err;
   }
-  await pruneArchive(archive, cert.serialNumber);
+  await pruneArchive(archive, serial);
   return livePaths(dir, name);
 }
 

@@ -29,6 +29,7 @@ export {
   type RsaModulusLength,
 } from "./keys.ts";
 export { pemDecode, pemDecodeAll, pemEncode, splitPemChain, type PemBlock } from "./pem.ts";
+export { formatSerial } from "./serial.ts";
 export {
   ACME_IDENTIFIER_OID,
   ACME_TLS_ALPN_PROTOCOL,

@@ -200,6 +200,12 @@ export function runCliCommand(
   });
 }
 
+/** The flags a run against the bed needs: its own `--dir`, the proxy as `--server`, the proxy's CA as `--ca-file`. */
+export const bedFlags = (bed: CliBed, dir: string): string[] => ["--dir", dir, "--server", bed.proxy.directoryUrl, "--ca-file", bed.caFile];
+
+/** Standalone http-01 on the port Pebble validates at. */
+export const httpFlags = (bed: CliBed): string[] => ["--http", "--http-port", String(bed.pebble.httpPort), "--http-address", "127.0.0.1"];
+
 /** Shows a run in assertion messages. */
 export const show = (run: CliRun) => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCertificate } from "../../src/index.ts";
 import { startDohServer, type DohServer } from "../support/doh-server.ts";
 import { startPersistProxy, type PersistProxy } from "../support/persist-proxy.ts";
-import { runCli, show, startCliBed, verifyLive, type CliBed, type CliRun } from "./cli-bed.ts";
+import { bedFlags, runCli, show, startCliBed, verifyLive, type CliBed, type CliRun } from "./cli-bed.ts";
 
 /**
  * `edgecert issue --dns-persist --doh-resolver URL` as a child process (dns-persist-01,
@@ -40,7 +40,7 @@ afterAll(async () => {
   await persist?.close();
 });
 
-const common = (dir: string) => ["--dir", dir, "--server", bed.proxy.directoryUrl, "--ca-file", bed.caFile];
+const common = (dir: string) => bedFlags(bed, dir);
 
 /** The records an error line tells the owner to create: `_validation-persist.NAME TXT "VALUE"`, in order. */
 function recordsToCreate(line: string): Array<{ name: string; value: string }> {

@@ -1,7 +1,7 @@
 import { lstat, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, runCliInPty, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
+import { bedFlags, httpFlags, runCli, runCliInPty, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
 
 /** The real `edgecert` executable in Node against Pebble: issue, renew, list, revoke, account. */
 let bed: CliBed;
@@ -13,8 +13,8 @@ afterAll(async () => {
 });
 
 /** Flags every run against the bed needs. */
-const common = (dir: string) => ["--dir", dir, "--server", bed.proxy.directoryUrl, "--ca-file", bed.caFile];
-const http = () => ["--http", "--http-port", String(bed.pebble.httpPort), "--http-address", "127.0.0.1"];
+const common = (dir: string) => bedFlags(bed, dir);
+const http = () => httpFlags(bed);
 
 
 /** A deploy hook that appends `name serial` to `log`, and how many times it ran. */

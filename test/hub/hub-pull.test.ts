@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateAgentKey, parseCertificate } from "../../src/index.ts";
+import { formatSerial, generateAgentKey, parseCertificate } from "../../src/index.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWorker, type WorkerInstance } from "../support/worker.ts";
 import { MAIN } from "../cli/cli-bed.ts";
@@ -85,8 +85,9 @@ describe("edgecert pull against the Worker", () => {
     expect(parseCertificate(await readFile(join(live, "cert.pem"), "utf8")).serialNumber).toBe(expected.certificate.serialNumber);
     expect(await readFile(join(live, "privkey.pem"), "utf8")).toBe(expected.privateKeyPem.endsWith("\n") ? expected.privateKeyPem : `${expected.privateKeyPem}\n`);
     expect((await stat(join(live, "privkey.pem"))).mode & 0o777).toBe(0o600);
-    expect(await readlink(live)).toBe(join("..", "archive", "web.pull.test", expected.certificate.serialNumber));
-    expect(await hookLines(hookLog)).toEqual([`${expected.certificate.serialNumber} ${live}`]);
+    // The archive folder and EDGECERT_SERIAL name the serial as openssl prints it (issue 25 item 3).
+    expect(await readlink(live)).toBe(join("..", "archive", "web.pull.test", formatSerial(expected.certificate.serialNumber)));
+    expect(await hookLines(hookLog)).toEqual([`${formatSerial(expected.certificate.serialNumber)} ${live}`]);
 
     const second = await pullOnce(args, { EDGECERT_TOKEN: token });
     expect(second.code, second.stderr).toBe(0);
@@ -112,7 +113,7 @@ describe("edgecert pull against the Worker", () => {
         // A few more pulls after it landed: none of them runs the hook again.
         await until("three more pulls", () => run.lines.length >= seen + 6);
       }
-      expect(await hookLines(hookLog)).toEqual(serials);
+      expect(await hookLines(hookLog)).toEqual(serials.map((s) => formatSerial(s)));
       expect(new Set(serials).size).toBe(renewals + 1);
       const updated = run.lines.filter((l) => l.status === "updated");
       expect(updated.map((l) => l.serialNumber)).toEqual(serials);

@@ -2,6 +2,7 @@
  * `edgecert issue`: obtain (or keep) the certificate for a name set and put it on disk.
  * @module
  */
+import { formatSerial } from "../../webcrypto/serial.ts";
 import { toIdentifiers } from "../../acme/identifiers.ts";
 import type { AcmeDirectory } from "../../acme/types.ts";
 import { buildSolvers, type ChallengeConfig } from "../challenge-solvers.ts";
@@ -97,7 +98,7 @@ export async function issueCommand(ctx: CliContext, flags: IssueFlags, positiona
       names,
       obtained: outcome.obtained,
       changed: deployed.changed,
-      serialNumber: cert.serialNumber,
+      serialNumber: formatSerial(cert.serialNumber),
       notAfter: cert.notAfter.toISOString(),
       renewAt: cert.renewAt.toISOString(),
       paths: deployed.paths,

@@ -3,6 +3,7 @@
  * state only (no request to any CA).
  * @module
  */
+import { formatSerial } from "../../webcrypto/serial.ts";
 import { toIdentifiers } from "../../acme/identifiers.ts";
 import type { CertificateRecord } from "../../manager/records.ts";
 import { certificateId, keys } from "../../manager/storage-keys.ts";
@@ -22,7 +23,7 @@ export async function listCommand(ctx: CliContext): Promise<ExitCodeValue> {
       name: lineage.name,
       names: lineage.names,
       server: lineage.directoryUrl,
-      serialNumber: record?.serialNumber ?? null,
+      serialNumber: record?.serialNumber ? formatSerial(record.serialNumber) : null,
       notAfter: record?.notAfter ?? null,
       nextRenewal: renewal ? new Date(Math.max(renewal.renewAt, renewal.nextAttemptAt ?? 0)).toISOString() : null,
       ariWindow: renewal?.ariWindow ? { start: new Date(renewal.ariWindow.start).toISOString(), end: new Date(renewal.ariWindow.end).toISOString() } : null,

@@ -3,6 +3,7 @@
  * renew it (or find it current), report progress, then deploy it on this host.
  * @module
  */
+import { formatSerial } from "../../webcrypto/serial.ts";
 import type { ManagedCertificate } from "../../manager/certificate-manager.ts";
 import { buildSolvers, observeSolvers } from "../challenge-solvers.ts";
 import type { CliContext } from "../context.ts";
@@ -65,7 +66,7 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
     ctx.working(undefined);
     await close();
   }
-  if (started) ctx.sink.emit({ type: "end", cert: lineage.name, ok: true, message: `serial ${certificate.serialNumber}, expires ${certificate.notAfter.toISOString()}` });
+  if (started) ctx.sink.emit({ type: "end", cert: lineage.name, ok: true, message: `serial ${formatSerial(certificate.serialNumber)}, expires ${certificate.notAfter.toISOString()}` });
   try {
     const deployed = await deploy(ctx.dir, lineage.name, certificate, how.deployHook ?? lineage.deployHook);
     return { certificate, obtained: started, deployed };

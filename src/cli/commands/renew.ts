@@ -5,6 +5,7 @@
  * one order; the others find it done after the lock, write the files and run their own hooks.
  * @module
  */
+import { formatSerial } from "../../webcrypto/serial.ts";
 import type { CliContext } from "../context.ts";
 import { hookFailure } from "../deploy.ts";
 import { errorLine, problemDocument } from "../error-message.ts";
@@ -45,7 +46,7 @@ export async function renewCommand(ctx: CliContext, flags: ParsedFlags<typeof RE
     const cert = outcome.certificate!;
     const deployed = outcome.deployed!;
     const failure = hookFailure(lineage.name, deployed);
-    const facts = { serialNumber: cert.serialNumber, notAfter: cert.notAfter.toISOString(), renewAt: cert.renewAt.toISOString() };
+    const facts = { serialNumber: formatSerial(cert.serialNumber), notAfter: cert.notAfter.toISOString(), renewAt: cert.renewAt.toISOString() };
     if (failure) {
       entries.push({ ...base, ...facts, status: "hook-failed", error: failure.line });
       if (exitCode === ExitCode.ok) exitCode = ExitCode.hookFailed;

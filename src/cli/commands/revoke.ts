@@ -3,6 +3,7 @@
  * certificate, so `renew` no longer renews it.
  * @module
  */
+import { formatSerial } from "../../webcrypto/serial.ts";
 import { RevocationReason, type RevocationReasonCode } from "../../acme/types.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../exit-codes.ts";
@@ -27,8 +28,8 @@ export async function revokeCommand(ctx: CliContext, flags: ParsedFlags<typeof R
   await deleteLineage(ctx.storage, lineage.name);
   if (!flags["keep-files"]) await removeLive(ctx.dir, lineage.name);
   ctx.result(
-    { ok: true, command: "revoke", name: lineage.name, names: lineage.names, revoked: current !== undefined, serialNumber: current?.serialNumber ?? null, reason: reason ?? 0 },
-    [current ? `Revoked ${lineage.name} (serial ${current.serialNumber}) and removed it.` : `${lineage.name} had no stored certificate; removed it.`],
+    { ok: true, command: "revoke", name: lineage.name, names: lineage.names, revoked: current !== undefined, serialNumber: current ? formatSerial(current.serialNumber) : null, reason: reason ?? 0 },
+    [current ? `Revoked ${lineage.name} (serial ${formatSerial(current.serialNumber)}) and removed it.` : `${lineage.name} had no stored certificate; removed it.`],
   );
   return ExitCode.ok;
 }
