@@ -4,6 +4,7 @@ import { MAX_LIST_LIMIT } from "./list-page.ts";
 import type { DurableObjectStateLike, SqlValueLike } from "./workers-bindings.ts";
 import type { Fence, WriteConditions } from "./storage.ts";
 import { checkConditions, checkVersion, leaseLost } from "./conditional-write.ts";
+import { versionNonce } from "./version-nonce.ts";
 import {
   conditionsFrom,
   LEGACY_KV_VERSION_PREFIX,
@@ -42,10 +43,11 @@ const KV_SPACE: Space = { table: "edgecert_kv_values", tombstones: true };
  * ```
  *
  * Values live in the object's SQLite database (table `edgecert_values`, at most 2 MB per value), each
- * with a version from one counter per object (`edgecert_meta`), so a version is never reused, also
- * after a delete; {@link KvStorage}'s authoritative copies are in `edgecert_kv_values`. Locks are in
+ * with a version from one counter per object (`edgecert_meta`) and a random nonce, so a version is never
+ * reused, also after a delete or a point-in-time recovery; {@link KvStorage}'s authoritative copies are in `edgecert_kv_values`. Locks are in
  * `edgecert_locks`, one row per name whose `token` column only grows (rows are never deleted, so
- * tokens keep growing across releases and restarts). Each request runs as one synchronous SQLite
+ * tokens keep growing across releases and restarts; a new token is at least the clock in ms, so they
+ * also outgrow tokens from before a point-in-time recovery). Each request runs as one synchronous SQLite
  * transaction, and an object handles one request at a time, so every operation — a conditional
  * write's check of version and fence included — is atomic and strongly consistent; lease expiry
  * follows the object's clock.
@@ -154,7 +156,7 @@ export class EdgecertStorageObject {
           version,
         );
       }
-      return String(version);
+      return version;
     });
   }
 
@@ -164,9 +166,15 @@ export class EdgecertStorageObject {
     if (!row || row.owner === null || Number(row.token) !== fence.token || Number(row.expires_at) <= Date.now()) throw leaseLost(fence);
   }
 
-  #nextVersion(): number {
+  /**
+   * `<n>.<nonce>`: the object's counter and a random nonce. The counter lives in this object's storage,
+   * which point-in-time recovery can take back to an earlier state; the nonce keeps a version from being
+   * handed out again for another write then. (Stored as TEXT in the `version` column; SQLite keeps it as
+   * written. Rows from before the nonce read as their bare number until written again.)
+   */
+  #nextVersion(): string {
     this.#sql.exec("INSERT INTO edgecert_meta (name, value) VALUES ('version', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
-    return Number(this.#sql.exec("SELECT value FROM edgecert_meta WHERE name = 'version'").toArray()[0]!.value);
+    return `${Number(this.#sql.exec("SELECT value FROM edgecert_meta WHERE name = 'version'").toArray()[0]!.value)}.${versionNonce()}`;
   }
 
   #list(params: URLSearchParams): ListAnswer {
@@ -198,7 +206,9 @@ export class EdgecertStorageObject {
       const now = Date.now();
       const row = this.#sql.exec("SELECT token, owner, expires_at FROM edgecert_locks WHERE name = ?", name).toArray()[0];
       if (row && row.owner !== null && Number(row.expires_at) > now) return { acquired: false, heldUntil: Number(row.expires_at) };
-      const token = (row ? Number(row.token) : 0) + 1;
+      // At least the clock in ms: a point-in-time recovery takes the row back, not the clock, so a token
+      // handed out before it is never handed out again.
+      const token = Math.max((row ? Number(row.token) : 0) + 1, now);
       const expiresAt = now + ttlMs;
       this.#sql.exec(
         "INSERT INTO edgecert_locks (name, token, owner, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET token = excluded.token, owner = excluded.owner, expires_at = excluded.expires_at",

@@ -46,8 +46,33 @@ export interface StorageEntry {
   /** The stored bytes. */
   readonly value: Uint8Array;
   /**
-   * Opaque; changes on every write of the key (each backend documents what it is: a counter, an
-   * etag, ...). Compare only for equality, and only for the same key of the same storage.
+   * Opaque; compare only for equality, and only for the same key of the same storage. Every write of
+   * the key gets a version no earlier write of it had — also rewriting the same bytes, after a delete +
+   * recreate, and **whatever data the backend loses** (a restart without persistence, a failover to a
+   * replica that lagged, an older snapshot or point-in-time recovery restored). So a compare-and-set
+   * naming a version succeeds only on exactly the write its caller read (which a restored snapshot may
+   * legitimately bring back), never on a different one (a lost update).
+   *
+   * Why each backend keeps this: a counter or an epoch stored in the backend's own data goes back with
+   * that data, so it cannot be the guarantee. Backends that count (Redis `INCR`, the PostgreSQL
+   * sequence, the Durable Object's counter, which also backs `KvStorage`) append 96 random bits drawn by
+   * the writer at the moment of the write (`<n>.<nonce>`); Deno KV appends the writer's nonce to the
+   * versionstamp (a commit counter kept in the store: a restored store counts on from its old value).
+   * Records written before the nonce keep their bare number until written again; no new write gets a
+   * bare number, so it never matches one. `FileStorage`'s version is the file's inode, mtime and a
+   * SHA-256 prefix of its bytes: only a file with exactly the bytes read, at that inode and mtime, has it.
+   * `R2Storage`'s is the etag plus R2's own object version, an id R2 draws for every upload. Within one
+   * `MemoryStorage` nothing is lost; a new instance is a new storage.
+   *
+   * Fencing tokens ({@link Lease.token}) must be ordered, so they cannot be random: a new token is at
+   * least the backend's clock in ms (Redis' and PostgreSQL's server clock, the Durable Object's and Deno
+   * KV's instance clock) as well as one more than the last, so it outgrows every token handed out before
+   * the data went back — as long as that clock does not go back further than the data did. `FileStorage`
+   * and `R2Storage` number leases by exclusive create / conditional put of the next number, which needs
+   * every contender to name the same next number, so their tokens count by one: restoring an older copy
+   * of their lock files while a lease is live could hand its token out again (R2 has no such restore;
+   * for a file store, restore `.locks/` only with every edgecert process stopped for longer than the
+   * longest lease).
    */
   readonly version: string;
 }

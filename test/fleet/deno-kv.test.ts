@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
+import { copyFile, readdir } from "node:fs/promises";
 import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
 
 const deno = denoBinary();
@@ -44,6 +46,26 @@ describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--u
     await expect(a.storage.put("shared/k", "stale", { fence: lease })).rejects.toMatchObject({ code: "lease_lost" });
     expect(new TextDecoder().decode(await a.storage.get("shared/k"))).toBe("fenced");
     await next.release();
+  });
+
+  it("never reuses a version or a fencing token after an older copy of the store is restored", async () => {
+    const store = join(dir, "restore");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(store);
+    await mkdir(`${store}.backup`);
+    let kv = await startDenoKv(join(store, "kv.sqlite3"));
+    // The SQLite file with its -wal/-shm companions, copied while no process has it open.
+    const copyStore = async (from: string, to: string) => {
+      await kv.stop();
+      for (const f of await readdir(to)) await rm(join(to, f));
+      for (const f of await readdir(from)) await copyFile(join(from, f), join(to, f));
+      kv = await startDenoKv(join(store, "kv.sqlite3"));
+    };
+    try {
+      await expectNoReuseAfterDataLoss(() => kv.storage, { takeBackup: () => copyStore(store, `${store}.backup`), restoreBackup: () => copyStore(`${store}.backup`, store) }, "restore");
+    } finally {
+      await kv.stop();
+    }
   });
 
   it("values over Deno KV's 64 KiB limit are chunked and replaced whole", async () => {

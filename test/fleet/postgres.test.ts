@@ -6,6 +6,7 @@ import { fromPg, fromPostgresJs } from "../../src/storage/postgres/postgres-clie
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 
 const bin = postgresBinDir();
@@ -57,6 +58,41 @@ describe.skipIf(!bin && !process.env.CI)("PostgresStorage against a private Post
     await a.put("x/bin", "fenced", { fence: lease });
     await lease.release();
     await expect(a.put("x/bin", "late", { fence: lease })).rejects.toMatchObject({ code: "lease_lost" });
+  });
+
+  it("never reuses a version or a fencing token after an older backup is restored (rows and sequence go back)", async () => {
+    const table = `restore_${crypto.randomUUID().slice(0, 8)}`;
+    const storage = () => new PostgresStorage({ client: fromPg(pool), table });
+    await storage().migrate();
+    let sequence: { last_value: string; is_called: boolean } | undefined;
+    await expectNoReuseAfterDataLoss(
+      storage,
+      {
+        // What pg_dump + restore (or point-in-time recovery) does to this table: rows and sequence as they were.
+        takeBackup: async () => {
+          await pool.query(`CREATE TABLE ${table}_backup AS SELECT * FROM ${table}`);
+          sequence = (await pool.query(`SELECT last_value::text, is_called FROM ${table}_version`)).rows[0];
+        },
+        restoreBackup: async () => {
+          await pool.query(`TRUNCATE ${table}`);
+          await pool.query(`INSERT INTO ${table} SELECT * FROM ${table}_backup`);
+          await pool.query(`SELECT setval('${table}_version', $1::bigint, $2)`, [sequence!.last_value, sequence!.is_called]);
+        },
+      },
+      "restore",
+    );
+  });
+
+  it("rows written before versions had a nonce keep their version; the next write gives them one", async () => {
+    const s = viaPg();
+    await s.put("legacy/k", "old");
+    await pool.query(`UPDATE t_pg SET nonce = NULL WHERE kind = 'v' AND key = 'legacy/k'`);
+    const old = (await s.getEntry("legacy/k"))!;
+    expect(old.version).toMatch(/^[0-9]+$/);
+    await s.put("legacy/k", "new", { ifVersion: old.version });
+    const now = (await s.getEntry("legacy/k"))!;
+    expect(now.version).toMatch(/^[0-9]+\.[0-9a-f]{24}$/);
+    await expect(s.put("legacy/k", "stale", { ifVersion: old.version })).rejects.toMatchObject({ code: "conflict" });
   });
 
   it("before migrate(): a typed storage error that says to run it", async () => {

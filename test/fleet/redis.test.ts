@@ -6,6 +6,8 @@ import { fromIoredis, fromNodeRedis } from "../../src/storage/redis/redis-client
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
+import { cp, rm } from "node:fs/promises";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
 
 const binary = redisServerBinary();
@@ -70,6 +72,27 @@ describe.skipIf(!binary && !process.env.CI)("RedisStorage against a private redi
     const viaNode = viaNodeRedis();
     await viaNode.put("restart/n", "node-redis reconnected");
     expect(await viaNode.get("restart/n")).toBeDefined();
+  });
+
+  it("never reuses a version or a fencing token after Redis loses everything (FLUSHALL, as a restart without persistence)", async () => {
+    const prefix = `flush-${crypto.randomUUID().slice(0, 8)}`;
+    await expectNoReuseAfterDataLoss(viaIoredis, { takeBackup: async () => undefined, restoreBackup: async () => void (await ioredis.flushall()) }, prefix);
+  });
+
+  it("never reuses a version or a fencing token after an older backup is restored (data directory copied while down)", async () => {
+    const prefix = `backup-${crypto.randomUUID().slice(0, 8)}`;
+    const backup = `${server.dir}.backup`;
+    const copyDir = async (from: string, to: string) => {
+      await server.kill();
+      await rm(to, { recursive: true, force: true });
+      await cp(from, to, { recursive: true });
+      await server.start();
+    };
+    try {
+      await expectNoReuseAfterDataLoss(viaIoredis, { takeBackup: () => copyDir(server.dir, backup), restoreBackup: () => copyDir(backup, server.dir) }, prefix);
+    } finally {
+      await rm(backup, { recursive: true, force: true });
+    }
   });
 
   it("turns a client failure into EdgecertError(storage) with the cause", async () => {

@@ -14,6 +14,8 @@ import { join } from "node:path";
 export interface RedisServer {
   port: number;
   url: string;
+  /** Its data directory (AOF files): copy it while killed to take a backup, copy it back to restore one. */
+  dir: string;
   /** SIGKILL, then start again on the same port and data directory; resolves once it answers. */
   restart(options?: { downMs?: number }): Promise<void>;
   /** SIGKILL only (for fault tests); `start()` brings it back. */
@@ -92,6 +94,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    dir,
     start,
     kill,
     async restart(options) {

@@ -6,6 +6,7 @@ import { pageOfFetched } from "../fetched-page.ts";
 import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
+import { versionNonce } from "../version-nonce.ts";
 import { checkConditions, refusedWrite, type WriteRefusal } from "../conditional-write.ts";
 import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { DenoKvLike, KvAtomicLike, KvEntryLike, KvKeyLike } from "./deno-kv-like.ts";
@@ -24,8 +25,11 @@ const CHUNK_BYTES = 60_000;
 const MAX_ROUNDS = 50;
 const AFTER_ALL_KEYS = "\x7f";
 
-/** The head record of a value: the bytes inline, or the generation and count of its chunks. */
-type Head = { d: Uint8Array } | { g: string; n: number; len: number };
+/**
+ * The head record of a value: the bytes inline, or the generation and count of its chunks; `r` is the
+ * writer's nonce, part of the version (absent on heads written before versions had one).
+ */
+type Head = ({ d: Uint8Array } | { g: string; n: number; len: number }) & { r?: string };
 /** A lock record: the last token handed out and when that lease lapses (0 once released). */
 interface LockRecord {
   token: number;
@@ -38,8 +42,10 @@ interface LockRecord {
  *
  * Layout under prefix `P`: `[P, "v", key]` holds a value (inline up to 60 KB; larger values in chunks
  * `[P, "c", key, generation, i]` written before the head that names them, so a reader never sees half a
- * value) — its versionstamp is the version; `[P, "l", name]` is a lock record `{ token, expiresAt }`
- * that stays after a release, so tokens only grow; `[P, "d", dueAt, id]` and `[P, "di", id]` are the
+ * value) — its version is the head's versionstamp and the writer's random nonce, so a version is not
+ * reused when the store goes back to an older state (see `versionOf`); `[P, "l", name]` is a lock record `{ token, expiresAt }`
+ * that stays after a release, so tokens only grow (and start at
+ * the acting instance's clock in ms, so they outgrow tokens handed out before the store went back); `[P, "d", dueAt, id]` and `[P, "di", id]` are the
  * {@link DueIndex}.
  *
  * Consistency: strong (Deno KV's default reads). Every write is one `atomic()` commit with versionstamp
@@ -76,7 +82,7 @@ export class DenoKvStorage implements Storage, DueIndex {
       if (head.versionstamp === null) return undefined;
       const value = await this.#readValue(key, head.value as Head);
       // Chunks gone: an overwrite replaced this generation after we read its head. Read again.
-      if (value) return { value, version: head.versionstamp };
+      if (value) return { value, version: versionOf(head) };
     }
     throw new EdgecertError("storage", `deno kv get of "${key}" kept racing with writers`);
   }
@@ -85,7 +91,8 @@ export class DenoKvStorage implements Storage, DueIndex {
     assertValidKey(key);
     checkConditions(when);
     const bytes = valueBytes(value);
-    let head: Head = { d: bytes };
+    const r = versionNonce();
+    let head: Head = { d: bytes, r };
     let generation: string | undefined;
     if (bytes.length > CHUNK_BYTES) {
       generation = crypto.randomUUID();
@@ -94,7 +101,7 @@ export class DenoKvStorage implements Storage, DueIndex {
         const chunk = bytes.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
         await this.#call("put", () => this.#kv.set(this.#chunk(key, generation!, i), chunk));
       }
-      head = { g: generation, n, len: bytes.length };
+      head = { g: generation, n, len: bytes.length, r };
     }
     try {
       await this.#conditionalWrite("put", key, when, (op) => op.set(this.#head(key), head));
@@ -184,7 +191,9 @@ export class DenoKvStorage implements Storage, DueIndex {
     const record = entry.value as LockRecord | undefined;
     const now = Date.now();
     if (record && record.expiresAt > now) return { heldUntil: record.expiresAt };
-    const token = (record?.token ?? 0) + 1;
+    // At least this instance's clock in ms: the record goes back with the store (an older copy restored),
+    // the clock does not, so a token handed out before that is never handed out again.
+    const token = Math.max((record?.token ?? 0) + 1, now);
     const expiresAt = now + ttlMs;
     const result = await this.#commit("lock", this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, { token, expiresAt } satisfies LockRecord));
     if (!result.ok) return {}; // another instance took it first: look again
@@ -312,6 +321,19 @@ function judge(when: WriteConditions | undefined, current: KvEntryLike, lock: Kv
     if (!record || record.token !== when.fence.token || record.expiresAt <= Date.now()) return "lease_lost";
   }
   if (when?.ifVersion === null && current.versionstamp !== null) return "conflict";
-  if (typeof when?.ifVersion === "string" && current.versionstamp !== when.ifVersion) return "conflict";
+  if (typeof when?.ifVersion === "string" && (current.versionstamp === null || versionOf(current) !== when.ifVersion)) return "conflict";
   return undefined;
+}
+
+/**
+ * A value's version: its versionstamp and the writer's nonce. A versionstamp comes from Deno KV's
+ * commit counter, kept in the store's own data: a store restored from an older copy of its SQLite file
+ * (or a hosted one restored to an earlier point) counts on from the restored value, so a later write may
+ * get a versionstamp an earlier one had (locally the counter moves by a small random step per commit:
+ * likely, not certain); the nonce tells those writes apart. The commit itself still checks the versionstamp read, so between that
+ * read and the commit nothing can change unnoticed.
+ */
+function versionOf(entry: KvEntryLike): string {
+  const nonce = (entry.value as Head | null | undefined)?.r;
+  return typeof nonce === "string" ? `${entry.versionstamp}.${nonce}` : String(entry.versionstamp);
 }

@@ -7,6 +7,7 @@ import { pageOfFetched } from "../fetched-page.ts";
 import { acquireWithin, lockSettings, type LockAttempt } from "../lock-wait.ts";
 import { HeldLease, lapsed } from "../lease.ts";
 import { valueBytes } from "../value-bytes.ts";
+import { versionNonce } from "../version-nonce.ts";
 import { checkConditions, refusedWrite } from "../conditional-write.ts";
 import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { PostgresQueryClient, PostgresRow } from "./postgres-client.ts";
@@ -30,10 +31,15 @@ const AFTER_ALL_KEYS = "\x7f";
  * {@link PostgresStorage.migrate} once (it is idempotent) before first use.
  *
  * Layout: one table, `(kind, key)` primary key, `key` in the "C" collation so `list` pages come in byte
- * order from the index. Kind `v` rows hold a value and its version (from a sequence, so a version is
- * never reused, even after a delete); kind `l` rows are leases: the fencing token and the expiry in
+ * order from the index. Kind `v` rows hold a value and its version, `<n>.<nonce>`: `n` from a sequence (so
+ * it differs after a delete + recreate) and 96 random bits drawn by the writer, so a version is never
+ * reused even when the database goes back in time — a restored backup or point-in-time recovery, a
+ * failover to an asynchronous standby that lagged: the sequence is restored (or lags) with the rows and
+ * hands its numbers out again, the nonce does not. Kind `l` rows are leases: the fencing token and the expiry in
  * epoch ms by the server's clock — rows, not advisory locks, which belong to a session and vanish with
- * a pooled connection; the row stays after a release, so tokens only grow. Kind `d` rows are the
+ * a pooled connection; the row stays after a release, so tokens only grow, and a new token is at least
+ * the server's clock in ms, so it also outgrows every token handed out before the database went back in
+ * time (as long as the server's clock does not go back further). Kind `d` rows are the
  * {@link DueIndex}, with a partial index on the due time.
  *
  * Consistency: each operation is a single statement. A fenced write locks the lease row `FOR SHARE` in
@@ -75,6 +81,8 @@ export class PostgresStorage implements Storage, DueIndex {
         due_at bigint,
         PRIMARY KEY (kind, key))`,
       `CREATE SEQUENCE IF NOT EXISTS ${this.#seq}`,
+      // Added after the first release: tables made by it get the column here (their rows keep reading).
+      `ALTER TABLE ${this.#t} ADD COLUMN IF NOT EXISTS nonce text`,
       `CREATE INDEX IF NOT EXISTS ${this.#t}_due ON ${this.#t} (due_at, key) WHERE kind = 'd'`,
     ];
     for (const sql of statements) {
@@ -93,7 +101,7 @@ export class PostgresStorage implements Storage, DueIndex {
 
   async getEntry(key: string): Promise<StorageEntry | undefined> {
     assertValidKey(key);
-    const rows = await this.#query("get", `SELECT encode(value, 'base64') AS value, version::text AS version FROM ${this.#t} WHERE kind = 'v' AND key = $1`, [key]);
+    const rows = await this.#query("get", `SELECT encode(value, 'base64') AS value, ${VERSION_TEXT} AS version FROM ${this.#t} WHERE kind = 'v' AND key = $1`, [key]);
     const row = rows[0];
     if (!row) return undefined;
     // encode(…, 'base64') breaks lines every 76 characters.
@@ -104,16 +112,15 @@ export class PostgresStorage implements Storage, DueIndex {
     assertValidKey(key);
     checkConditions(when);
     const data = base64Encode(valueBytes(value));
-    const { fenceCte, fenceWhere, params } = this.#fenceParts(when, [key, data]);
+    const { fenceCte, fenceWhere, params } = this.#fenceParts(when, [key, data, versionNonce()]);
     let sql: string;
     if (typeof when?.ifVersion === "string") {
-      params.push(versionParam(when.ifVersion));
-      sql = `${fenceCte} UPDATE ${this.#t} SET value = decode($2, 'base64'), version = nextval('${this.#seq}')
-        WHERE kind = 'v' AND key = $1 AND version = $${params.length}::bigint ${fenceWhere ? `AND ${fenceWhere}` : ""} RETURNING 1 AS ok`;
+      sql = `${fenceCte} UPDATE ${this.#t} SET value = decode($2, 'base64'), version = nextval('${this.#seq}'), nonce = $3
+        WHERE kind = 'v' AND key = $1 AND ${versionIs(when.ifVersion, params)} ${fenceWhere ? `AND ${fenceWhere}` : ""} RETURNING 1 AS ok`;
     } else {
-      const onConflict = when?.ifVersion === null ? "DO NOTHING" : "DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version";
-      sql = `${fenceCte} INSERT INTO ${this.#t} (kind, key, value, version)
-        SELECT 'v', $1, decode($2, 'base64'), nextval('${this.#seq}') ${fenceWhere ? `WHERE ${fenceWhere}` : ""}
+      const onConflict = when?.ifVersion === null ? "DO NOTHING" : "DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, nonce = EXCLUDED.nonce";
+      sql = `${fenceCte} INSERT INTO ${this.#t} (kind, key, value, version, nonce)
+        SELECT 'v', $1, decode($2, 'base64'), nextval('${this.#seq}'), $3 ${fenceWhere ? `WHERE ${fenceWhere}` : ""}
         ON CONFLICT (kind, key) ${onConflict} RETURNING 1 AS ok`;
     }
     const rows = await this.#query("put", sql, params);
@@ -129,10 +136,7 @@ export class PostgresStorage implements Storage, DueIndex {
     if (when?.ifVersion !== null) {
       const { fenceCte, fenceWhere, params } = this.#fenceParts(when, [key]);
       let versionWhere = "";
-      if (typeof when?.ifVersion === "string") {
-        params.push(versionParam(when.ifVersion));
-        versionWhere = `AND version = $${params.length}::bigint`;
-      }
+      if (typeof when?.ifVersion === "string") versionWhere = `AND ${versionIs(when.ifVersion, params)}`;
       const sql = `${fenceCte} DELETE FROM ${this.#t} WHERE kind = 'v' AND key = $1 ${versionWhere} ${fenceWhere ? `AND ${fenceWhere}` : ""} RETURNING 1 AS ok`;
       const rows = await this.#query("delete", sql, params);
       if (rows.length > 0 || when === undefined || (when.fence === undefined && when.ifVersion === undefined)) return;
@@ -209,8 +213,8 @@ export class PostgresStorage implements Storage, DueIndex {
     // Takes the row when it is free or its lease lapsed by the server's clock; the token counts up in the row.
     const rows = await this.#query(
       "lock",
-      `INSERT INTO ${this.#t} AS t (kind, key, token, expires_at) VALUES ('l', $1, 1, ${NOW_MS} + $2::bigint)
-        ON CONFLICT (kind, key) DO UPDATE SET token = t.token + 1, expires_at = EXCLUDED.expires_at WHERE t.expires_at <= ${NOW_MS}
+      `INSERT INTO ${this.#t} AS t (kind, key, token, expires_at) VALUES ('l', $1, ${NOW_MS}, ${NOW_MS} + $2::bigint)
+        ON CONFLICT (kind, key) DO UPDATE SET token = GREATEST(t.token + 1, ${NOW_MS}), expires_at = EXCLUDED.expires_at WHERE t.expires_at <= ${NOW_MS}
         RETURNING token::text AS token`,
       [name, ttl],
     );
@@ -257,7 +261,7 @@ export class PostgresStorage implements Storage, DueIndex {
     const fence = when?.fence;
     const rows = await this.#query(
       "read",
-      `SELECT (SELECT version::text FROM ${this.#t} WHERE kind = 'v' AND key = $1) AS version,
+      `SELECT (SELECT ${VERSION_TEXT} FROM ${this.#t} WHERE kind = 'v' AND key = $1) AS version,
         EXISTS (SELECT 1 FROM ${this.#t} WHERE kind = 'l' AND key = $2 AND token = $3::bigint AND expires_at > ${NOW_MS}) AS held`,
       [key, fence?.name ?? "", String(fence?.token ?? 0)],
     );
@@ -271,13 +275,24 @@ export class PostgresStorage implements Storage, DueIndex {
       return await this.#client.query(sql, params);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      const hint = /relation .* does not exist/.test(message) ? " (run PostgresStorage.migrate() first)" : "";
+      const hint = /(relation|column) .* does not exist/.test(message) ? " (run PostgresStorage.migrate() first)" : "";
       throw new EdgecertError("storage", `postgres ${op} failed: ${message}${hint}`, { cause: error });
     }
   }
 }
 
-/** A version this backend issued is a decimal number; any other string can never match (-1). */
-function versionParam(version: string): string {
-  return /^[0-9]{1,18}$/.test(version) ? version : "-1";
+/**
+ * A version as this backend reads it: `<sequence value>.<nonce>`, or the bare sequence value for a row
+ * written before versions had a nonce (such a row keeps its version until it is next written).
+ */
+const VERSION_TEXT = "(version::text || coalesce('.' || nonce, ''))";
+
+/**
+ * The condition "the row is at `version`", its parameters appended to `params`. A string this backend
+ * never issued can never match (sequence -1).
+ */
+function versionIs(version: string, params: (string | null)[]): string {
+  const parts = /^([0-9]{1,18})(?:\.([0-9a-f]{24}))?$/.exec(version);
+  params.push(parts ? parts[1]! : "-1", parts?.[2] ?? null);
+  return `version = $${params.length - 1}::bigint AND nonce IS NOT DISTINCT FROM $${params.length}::text`;
 }

@@ -5,7 +5,9 @@
 /**
  * Conditional write of one value.
  * KEYS: value hash, key index (sorted set), version counter, lock key of the fence (any key when none).
- * ARGV: storage key, base64 value, version mode ("" | "absent" | "is"), version, fence token ("" when none).
+ * ARGV: storage key, base64 value, version mode ("" | "absent" | "is"), version, fence token ("" when none),
+ * the writer's random nonce. The version is `<counter>.<nonce>`: the counter alone comes back after
+ * Redis loses data (see version-nonce.ts); the nonce never does.
  */
 export const PUT = `
 if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then return 'lease_lost' end
@@ -15,7 +17,7 @@ if ARGV[3] ~= '' then
     if cur then return 'conflict' end
   elseif cur ~= ARGV[4] then return 'conflict' end
 end
-local v = redis.call('INCR', KEYS[3])
+local v = redis.call('INCR', KEYS[3]) .. '.' .. ARGV[6]
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', v)
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 'ok'

@@ -11,6 +11,7 @@ import { checkConditions, refusedWrite } from "../conditional-write.ts";
 import { checkDueEntry, checkDueLimit, checkDueOptions, checkDueTime, dueLeaseLost, type DueEntry, type DueIndex, type DueWriteOptions } from "../due-index.ts";
 import type { RedisScriptClient } from "./redis-client.ts";
 import * as scripts from "./redis-scripts.ts";
+import { versionNonce } from "../version-nonce.ts";
 
 /** Options for {@link RedisStorage}. */
 export interface RedisStorageOptions {
@@ -34,8 +35,10 @@ const AFTER_ALL_KEYS = "\x7f";
  * Layout under prefix `P` (all keys hash-tagged `{P}`): each value is a hash `{P}:v:<key>` holding the
  * bytes (base64, so any client's string replies carry them intact) and a version; `{P}:keys` is a sorted
  * set of every key, read with `ZRANGE … BYLEX` — ordered pages that resume after the last key, which
- * `SCAN` (unordered, may repeat keys across a rehash) cannot give; `{P}:seq` numbers versions, so a
- * version is never reused, even after a delete. Locks are `{P}:lock:<name>` strings holding the fencing
+ * `SCAN` (unordered, may repeat keys across a rehash) cannot give; a version is `<n>.<nonce>`: `{P}:seq`
+ * counts (so it differs after a delete + recreate) and 96 random bits from the writer make it unique
+ * even when Redis loses data and the counter starts over (restart without persistence, failover to a
+ * replica that lagged, an older snapshot restored): a stale version can never match a later write. Locks are `{P}:lock:<name>` strings holding the fencing
  * token with a `PX` expiry (the server's clock decides when a lease lapses); `{P}:fence:<name>` counts
  * tokens, which never shrink.
  *
@@ -175,6 +178,7 @@ export class RedisStorage implements Storage, DueIndex {
       mode,
       typeof when?.ifVersion === "string" ? when.ifVersion : "",
       fence ? String(fence.token) : "",
+      versionNonce(),
     ]);
     if (reply === "ok") return;
     if (reply === "conflict" || reply === "lease_lost") throw refusedWrite(reply, op, key, when);

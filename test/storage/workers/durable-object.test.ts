@@ -18,7 +18,7 @@ describe("DurableObjectStorage", () => {
     const lease = await a.lock("l");
     await expectCode(b.lock("l", { waitMs: 0 }), "storage");
     await lease.release();
-    expect((await b.lock("l", { waitMs: 0 })).token).toBe(lease.token + 1);
+    expect((await b.lock("l", { waitMs: 0 })).token).toBeGreaterThan(lease.token);
   });
 
   it("answers malformed requests with 400 and unknown routes with 404", async () => {
