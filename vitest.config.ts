@@ -8,6 +8,8 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 
 export default defineConfig({
   test: {
+    // Pebble, openssl, Redis, PostgreSQL and Chromium found (or installed) once, before any test file.
+    globalSetup: ["./scripts/test-preflight.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: Pebble, challtestsrv and the tests share them.

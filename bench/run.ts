@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Http01Solver, dns01Solver, type Solver } from "../src/index.ts";
-import { ensurePebble } from "../scripts/ensure-pebble.ts";
+import { PEBBLE, ensureSystemPackagesOrExit } from "../scripts/system-packages.ts";
 import { serveHttp01 } from "../test/support/challenge-servers.ts";
 import { startFaultProxy } from "../test/support/fault-proxy.ts";
 import { startPebble } from "../test/support/pebble.ts";
@@ -33,7 +33,7 @@ const WITH_LEGO = anchors.lego;
 // orders get fewer lego runs (the table says how many).
 const LEGO_LARGE_RUNS = Math.max(1, Number(process.env.BENCH_LEGO_LARGE_RUNS ?? 1));
 
-ensurePebble();
+ensureSystemPackagesOrExit([PEBBLE]);
 const pebble = await startPebble({ noSleep: true });
 const proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
 const legoDns = await startLegoDnsAdapter(pebble);

@@ -5,20 +5,34 @@ import { fileURLToPath } from "node:url";
 import { parseCertificate } from "../src/index.ts";
 import { startPebble } from "../test/support/pebble.ts";
 import { ADMIN_TOKEN, startWorker } from "../test/support/worker.ts";
-import { ensurePebble } from "./ensure-pebble.ts";
+import { PEBBLE, ensureSystemPackagesOrExit } from "./system-packages.ts";
 
 process.env.WRANGLER_SEND_METRICS ??= "false";
 const NAMES = ["demo.example.test", "www.demo.example.test"];
 // EDGECERT_DEMO_STATE moves the Worker state elsewhere (the test runs the demo in a temp dir).
 const persistTo = process.env.EDGECERT_DEMO_STATE ?? fileURLToPath(new URL("../.wrangler/demo-state", import.meta.url));
 
-ensurePebble();
+ensureSystemPackagesOrExit([PEBBLE]);
 console.log("Starting Pebble (local ACME CA)…");
-const pebble = await startPebble();
+const pebble = await startPebble().catch((err: unknown) =>
+  giveUp(`the local Pebble CA could not start: ${messageOf(err)}\nAbove is what Pebble printed; if it is broken, reinstall it: sudo apt-get install --reinstall pebble`));
 console.log(`Starting the edgecert Worker in workerd on 127.0.0.1:${pebble.httpPort} (state in ${process.env.EDGECERT_DEMO_STATE ?? ".wrangler/demo-state"})…`);
 // The Worker creates its ACME account only with explicit agreement to the CA's terms (wrangler.toml
 // sets ACME_TERMS_OF_SERVICE_AGREED for a real deployment); Pebble's terms are a placeholder.
-const worker = await startWorker(pebble, { persistTo, vars: { ACME_TERMS_OF_SERVICE_AGREED: "true" } });
+const worker = await startWorker(pebble, { persistTo, vars: { ACME_TERMS_OF_SERVICE_AGREED: "true" } }).catch(async (err: unknown) => {
+  await pebble.stop().catch(() => {});
+  return giveUp(`the Worker could not start in workerd: ${messageOf(err)}\nRun \`npm install\` first; the Worker is built from workers/ with wrangler.toml.`);
+});
+
+/** A startup failure: one message saying what to check, no stack trace. */
+function giveUp(message: string): never {
+  console.error(`demo failed: ${message}`);
+  process.exit(1);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 let stopping = false;
 const stop = async (code: number) => {
@@ -72,6 +86,6 @@ try {
   console.log("\nDone; the Worker and Pebble are stopped (run it in a terminal to keep the Worker up until Ctrl-C).");
   await stop(0);
 } catch (err) {
-  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`demo failed: ${messageOf(err)}`);
   await stop(1);
 }

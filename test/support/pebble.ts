@@ -265,7 +265,9 @@ async function terminate(child: Child): Promise<void> {
 function describeChild(child: Child): string {
   const { proc } = child;
   const state = child.spawnError
-    ? `failed to spawn: ${child.spawnError.message}`
+    ? (child.spawnError as NodeJS.ErrnoException).code === "ENOENT"
+      ? `not installed: ${child.name} is not on PATH (Debian package pebble: sudo apt-get install -y pebble)`
+      : `failed to spawn: ${child.spawnError.message}`
     : isAlive(proc)
       ? "still running"
       : `exited (code ${String(proc.exitCode)}, signal ${String(proc.signalCode)})`;
