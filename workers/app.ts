@@ -12,6 +12,7 @@ import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.t
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
 import { AdminError, readBody, readNames, readQuery } from "./admin-body.ts";
 import { adminToken, ConfigError, readConfig, setting } from "./config.ts";
+import { bearerToken } from "./bearer-token.ts";
 import { constantTimeEqual } from "./constant-time.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
@@ -79,12 +80,6 @@ function readChallenge(value: unknown, names: string[], available: readonly stri
     throw new AdminError(400, "wildcard_needs_dns_solver", `${wildcard} needs a DNS challenge: set ${NEEDS["dns-01"]} for dns-01, or ${NEEDS["dns-persist-01"]} for dns-persist-01`);
   }
   return value;
-}
-
-/** `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110 §11.1). */
-function bearerToken(header: string | undefined): string | undefined {
-  const match = /^bearer[ \t]+(.*)$/i.exec(header ?? "");
-  return setting(match?.[1]);
 }
 
 /**

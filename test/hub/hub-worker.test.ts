@@ -127,6 +127,43 @@ describe("deploy tokens and the pull API, in workerd against Pebble", () => {
     expect((await worker.admin("/admin/tokens", { token: revoked.token })).status).toBe(401);
   });
 
+  it("1,000 simultaneous pulls with one token: every one 200 or 304, none 409, and all 1,000 uses counted (issue 23)", async () => {
+    const { id, token } = await createToken(worker, { scope: { pattern: "*.hub.test" } });
+    const etag = (await pull(worker, "a.hub.test", token)).headers.get("etag")!;
+    const n = 1_000;
+    // Every third pull is conditional (an agent with the certificate in place): 304.
+    const statuses = await Promise.all(
+      Array.from({ length: n }, (_, i) => pull(worker, i % 2 ? "a.hub.test" : "b.hub.test", token, i % 3 === 0 && i % 2 ? { "if-none-match": etag } : {}).then(async (r) => (await r.arrayBuffer(), r.status))),
+    );
+    const counts: Record<number, number> = {};
+    for (const st of statuses) counts[st] = (counts[st] ?? 0) + 1;
+    const conditional = statuses.filter((_, i) => i % 3 === 0 && i % 2).length;
+    expect(counts).toEqual({ 200: n - conditional, 304: conditional });
+    // Counted without a write per pull; the listing writes this isolate's counts first (token-usage.ts).
+    const shown = ((await (await worker.admin("/admin/tokens")).json()) as { tokens: Array<{ id: string; uses: number }> }).tokens.find((t) => t.id === id)!;
+    expect(shown.uses).toBe(n + 1);
+    console.log(`1,000 simultaneous pulls with one token: ${JSON.stringify(counts)}, uses shown ${shown.uses}`);
+  });
+
+  it("hub input is refused with typed 4xx, never a 5xx; unknown query parameters are 400; the Bearer scheme is case-insensitive (issue 23)", async () => {
+    const { id, token } = await createToken(worker, { scope: { certificate: a.id } });
+    const code = async (res: Response) => [res.status, ((await res.json()) as { error?: { code: string } }).error?.code];
+    expect(await code(await worker.admin("/admin/tokens/..%2Fx", { method: "DELETE" }))).toEqual([404, "not_found"]);
+    expect(await code(await worker.admin(`/admin/tokens/${"a".repeat(600)}`, { method: "DELETE" }))).toEqual([404, "not_found"]);
+    expect(await code(await worker.admin("/admin/tokens/%ZZ", { method: "DELETE" }))).toEqual([404, "not_found"]);
+    expect(await code(await worker.admin("/admin/tokens?bogus=1"))).toEqual([400, "unknown_parameter"]);
+    expect(await code(await worker.admin("/admin/tokens?bogus=1", { method: "POST", body: JSON.stringify({ scope: { certificate: a.id } }) }))).toEqual([400, "unknown_parameter"]);
+    expect(await code(await worker.admin(`/admin/tokens/${id}?x=1`, { method: "DELETE" }))).toEqual([400, "unknown_parameter"]);
+    expect(await code(await pull(worker, "a.hub.test?bogus=1", token))).toEqual([400, "unknown_parameter"]);
+    for (const scheme of ["bearer", "BEARER", "BeArEr"]) {
+      const res = await fetch(new URL("/v1/certificates/a.hub.test", worker.url), { headers: { authorization: `${scheme} ${token}` } });
+      expect(res.status, scheme).toBe(200);
+      await res.body?.cancel();
+    }
+    const basic = await fetch(new URL("/v1/certificates/a.hub.test", worker.url), { headers: { authorization: `Basic ${token}` } });
+    expect(basic.status).toBe(401);
+  });
+
   it("bad token requests are refused with typed 400s", async () => {
     const cases: Array<[unknown, string]> = [
       [{ scope: { pattern: "bad name" } }, "invalid_scope"],

@@ -7,21 +7,26 @@ import { Hono } from "hono/tiny";
 import { importAgentPublicKey, sealToAgent } from "../../src/hub/seal.ts";
 import { DurableObjectStorage } from "../../src/storage/durable-object-storage.ts";
 import { toHex } from "../../src/webcrypto/bytes.ts";
-import { AdminError, readBody } from "../admin-body.ts";
+import { AdminError, readBody, readQuery } from "../admin-body.ts";
+import { bearerToken } from "../bearer-token.ts";
 import type { Env } from "../env.ts";
 import { buildManager } from "../manager-factory.ts";
 import { renewalIndex } from "../renewal-index.ts";
 import { hostAllowList } from "../../src/manager/host-policy.ts";
 import type { ManagedCertificate } from "../../src/manager/managed-certificate.ts";
-import { TokenStore, publicView, readScope, scopeCovers, scopeMayCover, type TokenScope } from "./tokens.ts";
+import { tokenUsage } from "./token-usage.ts";
+import { TokenStore, isTokenId, publicView, readScope, scopeCovers, scopeMayCover, type TokenScope } from "./tokens.ts";
 
 type HubEnv = { Bindings: Env };
+
+const NO_QUERY = {} as const;
 
 /** Header carrying the next renewal time (ISO 8601): when an agent should come back. */
 export const NEXT_RENEWAL_HEADER = "Edgecert-Next-Renewal";
 
 // Tokens hold only hashes (nothing to seal) and must be strongly consistent: the Durable Object store.
-const tokens = (env: Env) => new TokenStore(new DurableObjectStorage(env.EDGECERT_STORE));
+const tokenStorage = (env: Env) => new DurableObjectStorage(env.EDGECERT_STORE);
+const tokens = (env: Env) => new TokenStore(tokenStorage(env));
 
 /** ETag of a certificate as served: serial + a fingerprint of the key, so a re-keyed reissue with a reused serial still changes it. */
 async function etagOf(serialNumber: string, keyPem: string): Promise<string> {
@@ -70,6 +75,7 @@ export function hubRoutes() {
   const app = new Hono<HubEnv>();
 
   app.post("/admin/tokens", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
     const body = await readBody(c.req.raw, ["scope", "label", "expiresAt", "agentPublicKey"]);
     const scope = readScope(body.scope);
     if (body.label !== undefined && (typeof body.label !== "string" || body.label.length > 200)) throw new AdminError(400, "invalid_label", "label must be a string of at most 200 characters");
@@ -94,22 +100,33 @@ export function hubRoutes() {
     return c.json({ ...publicView(record), token }, 201);
   });
 
-  app.get("/admin/tokens", async (c) => c.json({ tokens: (await tokens(c.env).list()).map(publicView) }));
+  app.get("/admin/tokens", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
+    // This isolate's uses first, so the listing includes every pull it answered (token-usage.ts).
+    await tokenUsage.flush(tokenStorage(c.env));
+    const store = tokens(c.env);
+    return c.json({ tokens: (await store.withUsage(await store.list())).map(publicView) });
+  });
 
   app.delete("/admin/tokens/:id", async (c) => {
-    const record = await tokens(c.env).revoke(c.req.param("id"));
-    if (!record) throw new AdminError(404, "not_found", `no token ${c.req.param("id")}`);
+    readQuery(c.req.url, NO_QUERY);
+    await readBody(c.req.raw, []);
+    const id = c.req.param("id");
+    // Anything but a token id names no token: a 404, never a storage key built from client input.
+    const record = isTokenId(id) ? await tokens(c.env).revoke(id) : undefined;
+    if (!record) throw new AdminError(404, "not_found", isTokenId(id) ? `no token ${id}` : "no such token");
     return c.json(publicView(record));
   });
 
   app.get("/v1/certificates/:name", async (c) => {
-    const header = c.req.header("authorization") ?? "";
-    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-    const auth = await tokens(c.env).authenticate(presented, c.req.header("cf-connecting-ip"));
+    readQuery(c.req.url, NO_QUERY);
+    const store = tokenStorage(c.env);
+    const auth = await new TokenStore(store).authenticate(bearerToken(c.req.header("authorization")) ?? "");
     if (typeof auth === "string") {
       c.header("WWW-Authenticate", 'Bearer realm="edgecert", error="invalid_token"');
       throw new AdminError(401, auth === "unknown" ? "unauthorized" : `token_${auth}`, auth === "unknown" ? "missing or unknown deploy token" : `the deploy token is ${auth}`);
     }
+    tokenUsage.record(store, auth.id, Date.now(), c.req.header("cf-connecting-ip"), (p) => c.executionCtx.waitUntil(p));
     const name = c.req.param("name").toLowerCase();
     const cert = await scopedCertificate(c.env, auth.scope, name);
     const etag = await etagOf(cert.serialNumber, cert.keyPem);

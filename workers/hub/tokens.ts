@@ -4,8 +4,9 @@
  * A token is `edt_<id>_<secret>`. Only SHA-256(secret) is stored (under `hub/tokens/<id>`, in the
  * strongly consistent Durable Object storage), so a storage dump yields no usable token; the token
  * itself is shown once, when it is created. The id finds the record; the hash is compared in constant
- * time. Every change to a record — recording a use, revoking — is a compare-and-set on its version,
- * so a use recorded concurrently with a revocation can never write the token back to life.
+ * time. Checking a token only reads it; its uses are counted apart (./token-usage.ts), so pulls never
+ * contend on the token record and can never write a revoked token back to life. Revoking is a
+ * compare-and-set on the record's version.
  * @module
  */
 import { isEdgecertError } from "../../src/errors.ts";
@@ -16,6 +17,7 @@ import { toHex } from "../../src/webcrypto/bytes.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { AdminError } from "../admin-body.ts";
 import { constantTimeEqual } from "../constant-time.ts";
+import { mergeUses, storedUse } from "./token-usage.ts";
 
 const PREFIX = "hub/tokens/";
 const CAS_ATTEMPTS = 8;
@@ -35,11 +37,18 @@ export interface TokenRecord {
   createdAt: number;
   expiresAt?: number;
   revokedAt?: number;
+  /** Uses: in the separate usage record (see ./token-usage.ts), merged in by {@link TokenStore.withUsage}; stored here by older versions. */
   lastUsedAt?: number;
   /** CF-Connecting-IP of the last use. */
   lastUsedFrom?: string;
   uses: number;
 }
+
+/** Token ids as {@link TokenStore.create} makes them (12 letters and digits). */
+const TOKEN_ID = /^[A-Za-z0-9]{12}$/;
+
+/** Whether `id` can be a token id (anything else names no token, and never reaches storage). */
+export const isTokenId = (id: string): boolean => TOKEN_ID.test(id);
 
 /** Why a presented token is refused (all 401). */
 export type TokenRefusal = "unknown" | "revoked" | "expired";
@@ -118,25 +127,33 @@ export class TokenStore {
   }
 
   /**
-   * Checks a presented token and records the use (time, client address). Returns the record, or why
-   * it is refused. The record is re-checked inside the compare-and-set, so a revocation that lands
-   * between the read and the write wins.
+   * Checks a presented token: the record, or why it is refused. A read only — the caller counts the
+   * use (token-usage.ts) — so any number of simultaneous pulls with one token succeed.
    */
-  async authenticate(token: string, from: string | undefined): Promise<TokenRecord | TokenRefusal> {
-    const m = /^edt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/.exec(token);
+  async authenticate(token: string): Promise<TokenRecord | TokenRefusal> {
+    const m = /^edt_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/.exec(token); // the id part is TOKEN_ID
     if (!m) return "unknown";
     const [, id, secret] = m as unknown as [string, string, string];
-    const entry = await this.storage.getEntry(PREFIX + id);
+    const raw = await this.storage.get(PREFIX + id);
     // Compared even when the id is unknown, so a miss takes the same path as a wrong secret.
-    const stored = entry ? (JSON.parse(new TextDecoder().decode(entry.value)) as TokenRecord) : undefined;
+    const stored = raw ? (JSON.parse(new TextDecoder().decode(raw)) as TokenRecord) : undefined;
     const match = await constantTimeEqual(await sha256Hex(secret), stored?.hash ?? "");
     if (!stored || !match) return "unknown";
-    let refusal: TokenRefusal | undefined;
-    const updated = await this.update(id, (r) => {
-      refusal = r.revokedAt !== undefined ? "revoked" : r.expiresAt !== undefined && r.expiresAt <= this.now() ? "expired" : undefined;
-      return refusal ? r : { ...r, uses: r.uses + 1, lastUsedAt: this.now(), ...(from ? { lastUsedFrom: from } : {}) };
-    });
-    return refusal ?? updated ?? "unknown";
+    if (stored.revokedAt !== undefined) return "revoked";
+    if (stored.expiresAt !== undefined && stored.expiresAt <= this.now()) return "expired";
+    return stored;
+  }
+
+  /** `records` with their written uses added (what the admin listing shows). */
+  async withUsage(records: TokenRecord[]): Promise<TokenRecord[]> {
+    return Promise.all(
+      records.map(async (r) => {
+        const use = await storedUse(this.storage, r.id);
+        if (!use) return r;
+        const legacy = { uses: r.uses, ...(r.lastUsedAt !== undefined ? { lastUsedAt: r.lastUsedAt } : {}), ...(r.lastUsedFrom !== undefined ? { lastUsedFrom: r.lastUsedFrom } : {}) };
+        return { ...r, ...mergeUses(legacy, use) };
+      }),
+    );
   }
 
   private async update(id: string, change: (r: TokenRecord) => TokenRecord): Promise<TokenRecord | undefined> {
