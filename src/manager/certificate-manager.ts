@@ -20,9 +20,10 @@ import type { HostPolicy } from "./host-policy.ts";
 import { Issuance } from "./issuance.ts";
 import { DEFAULT_LOCK_TTL_MS, DEFAULT_LOCK_WAIT_MS, ifUnlocked, underLock, type LockTiming, type Sleep } from "./lock-runner.ts";
 import { toManaged, type ManagedCertificate } from "./managed-certificate.ts";
-import { covers, lookupNames, NameIndex } from "./name-index.ts";
+import { lookupNames, NameIndex } from "./name-index.ts";
 import { OnDemandGate, type OnDemandLimits } from "./on-demand-gate.ts";
 import { OrderIntents } from "./order-intents.ts";
+import { pickServedCertificate, rankCovering } from "./pick-served-certificate.ts";
 import type { CertificateRecord } from "./records.ts";
 import { isDue, nextCheckAt, type RenewBefore } from "./renewal-schedule.ts";
 import { StorageHttp01Solver } from "./storage-http01-solver.ts";
@@ -80,7 +81,13 @@ export interface CertificateManagerOptions {
   lockTtlMs?: number;
   /** How long to wait for another instance's lock. Default 180 000 ms. */
   lockWaitMs?: number;
-  /** How long a certificate read from storage is served from memory. Default 60 000 ms. */
+  /**
+   * How long what this process read from storage for serving — a certificate record, and which
+   * certificates cover a name — is reused from memory. Default 60 000 ms. It bounds how stale this
+   * process can be about other processes' changes: a certificate revoked, removed, issued or renewed
+   * elsewhere is served (or no longer served) here at most `cacheTtlMs` after that change completed.
+   * This process's own changes are seen at once. 0 reads storage on every lookup.
+   */
   cacheTtlMs?: number;
   /** Clock (tests). Default `Date.now`. */
   now?: () => number;
@@ -114,8 +121,8 @@ function servedName(name: string): string | undefined {
  * Obtains, stores, serves and renews certificates, safely across instances that share one storage.
  * The rules live in one module each: {@link CertificateStore} (records move forward only, written by
  * compare-and-set under the lock's fence), `Issuance` (one order per name set under a lock with a
- * heartbeat, resumable intents), `NameIndex` (SNI lookup, exact then wildcard, completed after a
- * crash), `OnDemandGate` (bounds on handshake-driven orders) and `renewal-schedule` (timing and the
+ * heartbeat, resumable intents), `NameIndex` (every certificate covering a name, a superset kept by
+ * the order of writes) with `pickServedCertificate` (the one serving rule), `OnDemandGate` (bounds on handshake-driven orders) and `renewal-schedule` (timing and the
  * one failure state).
  */
 export class CertificateManager {
@@ -155,8 +162,10 @@ export class CertificateManager {
     this.http01 = new StorageHttp01Solver(this.storage);
     this.lock = { ttlMs, waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, logger: this.logger, ...(options.sleep ? { sleep: options.sleep } : {}) };
     this.due = new DueSchedule(this.storage, this.logger);
-    this.store = new CertificateStore(this.storage, options.cacheTtlMs ?? 60_000, this.now, this.due);
-    this.index = new NameIndex(this.storage);
+    const cacheTtlMs = options.cacheTtlMs ?? 60_000;
+    if (!(cacheTtlMs >= 0) || !Number.isFinite(cacheTtlMs)) throw new EdgecertError("invalid_input", `cacheTtlMs must be a number >= 0, got ${String(cacheTtlMs)}`);
+    this.store = new CertificateStore(this.storage, cacheTtlMs, this.now, this.due);
+    this.index = new NameIndex(this.storage, cacheTtlMs, this.now);
     this.intents = new OrderIntents(this.storage);
     this.accounts = new Accounts({
       storage: this.storage,
@@ -211,28 +220,29 @@ export class CertificateManager {
   }
 
   /**
-   * The certificate to serve for `name` (SNI): the one for exactly that name, else the wildcard one
-   * label up (RFC 6125 §6.4.3); from memory, then storage. Obtained on demand only when the host
-   * policy allows and the on-demand gate admits it. A certificate that is due but still valid is
-   * served while it renews in the background.
+   * The certificate to serve for `name` (SNI): of every stored certificate covering it — exactly, or
+   * through the wildcard one label up (RFC 6125 §6.4.3) — the one {@link pickServedCertificate}
+   * picks (valid, exact before wildcard, latest `notAfter`, smallest id), so every process gives the
+   * same answer from the same store; read from memory for up to `cacheTtlMs`, then storage. A
+   * certificate that is due but still valid is served while it renews in the background; when every
+   * covering certificate expired, the best of them is renewed first. Obtained on demand only when the
+   * host policy allows and the on-demand gate admits it.
    */
   async getCertificate(name: string): Promise<ManagedCertificate | undefined> {
     const value = servedName(name);
     if (value === undefined) return undefined;
     const now = this.now();
-    let expired: CertificateRecord | undefined;
-    for await (const record of this.coveringRecords(value)) {
-      if (Date.parse(record.notAfter) <= now) {
-        expired ??= record;
-        continue;
-      }
-      if (isDue(record.renewal, now)) {
-        void this.issuance.obtain(record.id, record.identifiers, { force: false }).catch((err: unknown) =>
-          this.logger.log("warn", "manager.background_renewal_failed", { id: record.id, error: String(err) }),
+    const ranked = await this.rankedFor(value);
+    const served = pickServedCertificate(value, ranked, now)?.record;
+    if (served) {
+      if (isDue(served.renewal, now)) {
+        void this.issuance.obtain(served.id, served.identifiers, { force: false }).catch((err: unknown) =>
+          this.logger.log("warn", "manager.background_renewal_failed", { id: served.id, error: String(err) }),
         );
       }
-      return toManaged(record);
+      return toManaged(served);
     }
+    const expired = ranked[0]?.record;
     if (expired) return toManaged(await this.issuance.obtain(expired.id, expired.identifiers, { force: false }));
     if (!this.options.hostPolicy || !(await this.options.hostPolicy(value))) return undefined;
     const ticket = this.gate.admit(value);
@@ -252,16 +262,19 @@ export class CertificateManager {
   }
 
   /**
-   * The certificate {@link getCertificate} would serve for `name` — exact name first, then the
-   * wildcard one label up (RFC 6125 §6.4.3) — without obtaining, renewing or asking the CA anything,
-   * expired or not. For callers that hand certificates out while renewal is someone else's job (the
-   * Worker's pull API: its renewer owns renewals, their index entry and their webhook events).
+   * The certificate {@link getCertificate} would serve for `name` — {@link pickServedCertificate}
+   * over every stored certificate covering it — without obtaining, renewing or asking the CA
+   * anything. When every covering certificate expired, the one the same order ranks first (exact
+   * before wildcard, latest `notAfter`, smallest id) rather than nothing. For callers that hand
+   * certificates out while renewal is someone else's job (the Worker's pull API: its renewer owns
+   * renewals and their webhook events). Same staleness bound as getCertificate (`cacheTtlMs`).
    */
   async lookup(name: string): Promise<ManagedCertificate | undefined> {
     const value = servedName(name);
     if (value === undefined) return undefined;
-    for await (const record of this.coveringRecords(value)) return toManaged(record);
-    return undefined;
+    const ranked = await this.rankedFor(value);
+    const record = (pickServedCertificate(value, ranked, this.now()) ?? ranked[0])?.record;
+    return record ? toManaged(record) : undefined;
   }
 
   /**
@@ -410,32 +423,25 @@ export class CertificateManager {
   // ------------------------------------------------------------------ internals
 
   /**
-   * The stored records that cover `value`, in the order TLS clients match names (RFC 6125 §6.4.3):
-   * exact name first, then the one-label wildcard. Read one at a time, so a caller that stops at the
-   * first pays one lookup.
+   * Every stored certificate covering `value` (the name index lists each one; ids whose record is
+   * gone are skipped), ranked by the serving rule with expired ones included ({@link rankCovering}).
+   * `fresh`: from storage, not memory.
    */
-  private async *coveringRecords(value: string): AsyncGenerator<CertificateRecord> {
-    for (const candidate of lookupNames(value)) {
-      const record = await this.serving(candidate);
-      if (record && covers(record, value)) yield record;
-    }
+  private async rankedFor(value: string, fresh = false): Promise<Array<{ id: string; names: string[]; notAfter: Date; record: CertificateRecord }>> {
+    const ids = fresh ? [...new Set((await Promise.all(lookupNames(value).map((n) => this.index.ids(n)))).flat())] : await this.index.covering(value);
+    const records = await Promise.all(ids.map(async (id) => (fresh ? (await this.store.read(id))?.value : await this.store.get(id))));
+    const candidates = records
+      .filter((r): r is CertificateRecord => r !== undefined)
+      .map((record) => ({ id: record.id, names: record.identifiers.map((i) => i.value), notAfter: new Date(record.notAfter), record }));
+    return rankCovering(value, candidates);
   }
 
-  /** The record the index serves for exactly `name` (memory first). */
-  private async serving(name: string): Promise<CertificateRecord | undefined> {
-    const id = this.store.cachedIdFor(name) ?? (await this.index.lookup(name));
-    return id === undefined ? undefined : this.store.get(id);
-  }
-
-  /** The certificate id for exactly a name set (array), or the one serving a single name (string). */
+  /** The certificate id for exactly a name set (array), or the one serving a single name (string), as storage holds them now. */
   private async targetId(names: string | string[]): Promise<string | undefined> {
     if (typeof names !== "string") return certificateId(toIdentifiers(names));
     const value = toIdentifier(names).value;
-    for (const candidate of lookupNames(value)) {
-      const id = await this.index.lookup(candidate);
-      if (id !== undefined) return id;
-    }
-    return undefined;
+    const ranked = await this.rankedFor(value, true);
+    return (pickServedCertificate(value, ranked, this.now()) ?? ranked[0])?.id;
   }
 
   /** ARI refresh and renewal of one stored record when due. */
@@ -485,9 +491,8 @@ export class CertificateManager {
    */
   private async completeIndex(record: CertificateRecord, signal?: AbortSignal): Promise<void> {
     if (this.indexChecked.has(record.id)) return;
-    const exists = async (id: string) => (await this.store.get(id)) !== undefined;
     const leftover = await this.intents.read(record.id);
-    if (!leftover && (await this.index.isComplete(record, exists))) {
+    if (!leftover && (await this.index.includes(record))) {
       this.indexChecked.add(record.id);
       return;
     }
@@ -505,10 +510,13 @@ export class CertificateManager {
     });
   }
 
-  /** Forgets a certificate: record, the index entries pointing at it, its intent — all fenced. */
+  /**
+   * Forgets a certificate: record, then its id in the name index (in this order, so the index stays a
+   * superset of the stored certificates whatever step a crash stops at), then its intent — all fenced.
+   */
   private async forget(read: NonNullable<Awaited<ReturnType<CertificateStore["read"]>>>, held: { fence: { name: string; token: number } }): Promise<void> {
     await this.store.delete(read, held.fence);
-    await this.index.unpoint(read.value, held.fence);
+    await this.index.remove(read.value, held.fence);
     const intent = await this.intents.read(read.value.id);
     if (intent) await this.intents.drop(intent, held.fence);
     this.indexChecked.delete(read.value.id);

@@ -31,7 +31,6 @@ export function isOlderCertificate(candidate: CertificateRecord, stored: Certifi
  */
 export class CertificateStore {
   readonly #cache = new Map<string, { record: CertificateRecord; until: number }>();
-  readonly #cachedNames = new Map<string, string>();
 
   constructor(
     private readonly storage: Storage,
@@ -47,18 +46,15 @@ export class CertificateStore {
     return read;
   }
 
-  /** The record for serving: from memory while fresh, else from storage. */
+  /**
+   * The record for serving: from memory while fresh (read or written by this process at most
+   * `cacheTtlMs` ago), else from storage. So a record another process renewed, revoked or removed is
+   * seen here within `cacheTtlMs`.
+   */
   async get(id: string): Promise<CertificateRecord | undefined> {
     const entry = this.#cache.get(id);
     if (entry && entry.until > this.now()) return entry.record;
     return (await this.read(id))?.value;
-  }
-
-  /** The id a name was last served from, while that record is cached. */
-  cachedIdFor(name: string): string | undefined {
-    const id = this.#cachedNames.get(name);
-    const entry = id === undefined ? undefined : this.#cache.get(id);
-    return entry && entry.until > this.now() ? id : undefined;
   }
 
   /**
@@ -89,13 +85,11 @@ export class CertificateStore {
   /** Drops a record from memory (after it was deleted). */
   forget(record: CertificateRecord): void {
     this.#cache.delete(record.id);
-    for (const i of record.identifiers) if (this.#cachedNames.get(i.value) === record.id) this.#cachedNames.delete(i.value);
   }
 
   private remember(record: CertificateRecord): void {
     const cached = this.#cache.get(record.id)?.record;
     if (cached && isOlderCertificate(record, cached)) return;
     this.#cache.set(record.id, { record, until: this.now() + this.cacheTtlMs });
-    for (const i of record.identifiers) this.#cachedNames.set(i.value, record.id);
   }
 }

@@ -11,6 +11,7 @@ export { DEFAULT_LOCK_TTL_MS, heartbeatIntervalMs, type Sleep } from "./lock-run
 export { failureOf, type CertificateFailure, type ManagedCertificate } from "./managed-certificate.ts";
 export { covers, lookupNames } from "./name-index.ts";
 export type { OnDemandLimits } from "./on-demand-gate.ts";
+export { pickServedCertificate, rankCovering, type ServingCandidate } from "./pick-served-certificate.ts";
 export type { AccountRecord, CertificateRecord, PendingOrderRecord, RenewalFailure, RenewalState } from "./records.ts";
 export {
   failureAfter,

@@ -64,7 +64,7 @@ const TRANSIENT = new Set(["aborted", "lease_lost", "network", "timeout", "stora
  * Issuance under a certificate's lock: one order per name set across processes, storage re-read
  * after acquiring the lock, an order intent recorded before newOrder and resumed after a crash —
  * unless the CA forgot it, it expired, went invalid or was already used — and every write (intent,
- * tokens, certificate, name index, failure state) fenced by the lock, whose loss also aborts the CA
+ * tokens, name index, certificate, failure state) fenced by the lock, whose loss also aborts the CA
  * calls.
  */
 export class Issuance {
@@ -239,9 +239,10 @@ export class Issuance {
     };
     if (leaf.authorityKeyIdentifierBytes) record.ariId = ariCertificateId(leaf);
     if (wantedProfile !== undefined) record.profile = wantedProfile;
-    // The certificate first (one put: chain, key and metadata), then the names, then the intent.
+    // The names first (a no-op on renewal: they list this id already), then the certificate (one put:
+    // chain, key and metadata), then the intent. So a stored certificate is always in the index.
+    await ctx.index.add(record, fence);
     await ctx.store.write(record, existing, fence);
-    await ctx.index.point(record, fence);
     await ctx.intents.drop(intent, fence);
     return record;
   }
@@ -286,13 +287,14 @@ export class Issuance {
   }
 
   /**
-   * Under the certificate's lock, with `record` the stored, not-due certificate: points every name
-   * that lacks a live entry at it, and drops an intent left by a run that died after its certificate
-   * was written (no order runs while we hold the lock). Returns how many index entries it wrote.
+   * Under the certificate's lock, with `record` the stored, not-due certificate: adds it to every name
+   * entry that does not list it (only a store written before issue 23 lacks one), and drops an intent
+   * left by a run that died after its certificate was written (no order runs while we hold the lock).
+   * Returns how many index entries it wrote.
    */
   async complete(record: CertificateRecord, held: HeldLock): Promise<number> {
     const { ctx } = this;
-    const written = await ctx.index.complete(record, async (id) => (await ctx.store.get(id)) !== undefined, held.fence);
+    const written = await ctx.index.add(record, held.fence);
     if (written > 0) ctx.logger.log("warn", "manager.index_completed", { id: record.id, names: written });
     const intent = await ctx.intents.read(record.id);
     if (intent && !isDue(record.renewal, ctx.now())) await ctx.intents.drop(intent, held.fence);

@@ -1,3 +1,4 @@
+import { EdgecertError } from "../errors.ts";
 import type { Fence, Storage } from "../storage/storage.ts";
 import type { CertificateRecord, NameIndexRecord } from "./records.ts";
 import { keys } from "./storage-keys.ts";
@@ -23,59 +24,95 @@ export function covers(record: CertificateRecord, name: string): boolean {
   return record.identifiers.some((i) => candidates.includes(i.value));
 }
 
+/** Attempts at one index entry's compare-and-set before giving up (each failure is another writer's success). */
+const MAX_ATTEMPTS = 64;
+
+/** The ids an entry holds (an entry written before issue 23 held one `id`). */
+function idsOf(entry: NameIndexRecord | undefined): string[] {
+  if (!entry) return [];
+  return entry.ids ?? (entry.id === undefined ? [] : [entry.id]);
+}
+
 /**
- * The name → certificate index (`names/<name>`), which serves SNI lookups. Entries are written under
- * the certificate's lock (fenced) after the certificate itself, and completed idempotently by
- * {@link NameIndex.complete} so that a crash between the two never leaves a name unserved.
+ * The name → certificates index (`names/<name>`): for each name, the ids of every stored certificate
+ * that lists exactly that name — a superset, so a reader picks among them (see
+ * {@link pickServedCertificate}) and no writer ever chooses a winner. Kept a superset by the order
+ * of writes, under the certificate's lock and fenced by it: an id is added to every name of a
+ * certificate *before* its record is first written, and taken out only *after* the record is
+ * deleted. A crash between the two steps leaves an id whose record is missing, which readers skip;
+ * never a stored certificate missing from the index — so no repair pass is needed. Renewing adds
+ * nothing (the id of a name set does not change). Entries are shared by the certificates of
+ * overlapping name sets, whose locks differ: each change is a compare-and-set on the entry's version,
+ * retried on conflict.
+ *
+ * Reads for serving are kept in memory for `cacheTtlMs` (see {@link NameIndex.covering}).
  */
 export class NameIndex {
-  constructor(private readonly storage: Storage) {}
+  readonly #cache = new Map<string, { ids: string[]; until: number }>();
 
-  /** The certificate id the index holds for exactly `name`. */
-  async lookup(name: string): Promise<string | undefined> {
-    return (await readJson<NameIndexRecord>(this.storage, keys.nameIndex(name)))?.value.id;
-  }
+  constructor(
+    private readonly storage: Storage,
+    private readonly cacheTtlMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** Points every name of `record` at it (a new or renewed certificate is what serves them now). */
-  async point(record: CertificateRecord, fence: Fence): Promise<void> {
-    for (const { value } of record.identifiers) {
-      const read = await readJson<NameIndexRecord>(this.storage, keys.nameIndex(value));
-      if (read?.value.id === record.id) continue;
-      await writeJson(this.storage, keys.nameIndex(value), { id: record.id } satisfies NameIndexRecord, replacing(this.storage, read, fence));
-    }
+  /** The ids the index holds for exactly `name` (from storage). */
+  async ids(name: string): Promise<string[]> {
+    return idsOf((await readJson<NameIndexRecord>(this.storage, keys.nameIndex(name)))?.value);
   }
 
   /**
-   * Points at `record` every one of its names that has no entry, or an entry whose certificate is gone
-   * (a crash between the certificate write and the index; a removed overlapping certificate). Names
-   * served by another existing certificate keep it. Returns how many entries it wrote.
+   * The ids of the certificates that may cover `name` (exact name, then the one-label wildcard): what
+   * storage held at most `cacheTtlMs` ago. Changes this process makes are seen at once.
    */
-  async complete(record: CertificateRecord, exists: (id: string) => Promise<boolean>, fence: Fence): Promise<number> {
-    let written = 0;
-    for (const { value } of record.identifiers) {
-      const read = await readJson<NameIndexRecord>(this.storage, keys.nameIndex(value));
-      if (read && (read.value.id === record.id || (await exists(read.value.id)))) continue;
-      await writeJson(this.storage, keys.nameIndex(value), { id: record.id } satisfies NameIndexRecord, replacing(this.storage, read, fence));
-      written++;
-    }
-    return written;
+  async covering(name: string): Promise<string[]> {
+    const cached = this.#cache.get(name);
+    if (cached && cached.until > this.now()) return cached.ids;
+    const until = this.now() + this.cacheTtlMs;
+    const ids = [...new Set((await Promise.all(lookupNames(name).map((n) => this.ids(n)))).flat())];
+    if (this.cacheTtlMs > 0) this.#cache.set(name, { ids, until });
+    return ids;
   }
 
-  /** Whether every name of `record` has an entry whose certificate exists (no write). */
-  async isComplete(record: CertificateRecord, exists: (id: string) => Promise<boolean>): Promise<boolean> {
-    for (const { value } of record.identifiers) {
-      const id = await this.lookup(value);
-      if (id === undefined || (id !== record.id && !(await exists(id)))) return false;
-    }
+  /** Adds `record`'s id to the entry of each of its names (before its record is first written). */
+  async add(record: CertificateRecord, fence: Fence): Promise<number> {
+    return this.#change(record, fence, (ids) => (ids.includes(record.id) ? undefined : [...ids, record.id].sort()));
+  }
+
+  /** Takes `record`'s id out of the entry of each of its names (after its record was deleted). */
+  async remove(record: CertificateRecord, fence: Fence): Promise<number> {
+    return this.#change(record, fence, (ids) => (ids.includes(record.id) ? ids.filter((id) => id !== record.id) : undefined));
+  }
+
+  /** Whether every name of `record` lists it (no write): false only for a store written before issue 23. */
+  async includes(record: CertificateRecord): Promise<boolean> {
+    for (const { value } of record.identifiers) if (!(await this.ids(value)).includes(record.id)) return false;
     return true;
   }
 
-  /** Removes the entries that point at `record` (fenced; an entry re-pointed meanwhile is left alone). */
-  async unpoint(record: CertificateRecord, fence: Fence): Promise<void> {
+  /** Applies `next` to each name's entry by compare-and-set, fenced; returns how many entries changed. */
+  async #change(record: CertificateRecord, fence: Fence, next: (ids: string[]) => string[] | undefined): Promise<number> {
+    let written = 0;
+    this.#cache.clear();
     for (const { value } of record.identifiers) {
-      const read = await readJson<NameIndexRecord>(this.storage, keys.nameIndex(value));
-      if (read?.value.id !== record.id) continue;
-      await this.storage.delete(keys.nameIndex(value), replacing(this.storage, read, fence));
+      const key = keys.nameIndex(value);
+      for (let attempt = 1; ; attempt++) {
+        const read = await readJson<NameIndexRecord>(this.storage, key);
+        const ids = next(idsOf(read?.value));
+        if (ids === undefined) break;
+        try {
+          if (ids.length === 0) await this.storage.delete(key, replacing(this.storage, read, fence));
+          // `id` too, for a process of an earlier version still reading the one-id entry.
+          else await writeJson(this.storage, key, { ids, id: ids.at(-1)! } satisfies NameIndexRecord, replacing(this.storage, read, fence));
+          written++;
+          break;
+        } catch (err) {
+          // Another certificate covering the same name changed the entry since it was read: read again.
+          if (!(err instanceof EdgecertError && err.code === "conflict") || attempt >= MAX_ATTEMPTS) throw err;
+        }
+      }
     }
+    this.#cache.clear();
+    return written;
   }
 }

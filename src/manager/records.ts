@@ -105,7 +105,10 @@ export interface PendingOrderRecord {
   createdAt: string;
 }
 
-/** Names a certificate covers, for the name → certificate index. */
+/** One name's entry in the name → certificates index: every stored certificate listing exactly that name. */
 export interface NameIndexRecord {
-  id: string;
+  /** Certificate ids, sorted (may name one whose record is already gone: readers skip it). */
+  ids?: string[];
+  /** The only id of an entry written before issue 23; kept (the last of `ids`) for processes still reading it. */
+  id?: string;
 }

@@ -172,13 +172,14 @@ describe("CertificateManager", () => {
     const [shared, other] = names("overlap", 2);
     const small = await m.manage([shared!]);
     const big = await m.manage([shared!, other!]);
-    expect((await m.getCertificate(shared!))?.id).toBe(big.id);
+    // Both list the name exactly: the later notAfter serves it (the smaller id on a tie).
+    const pick = big.notAfter > small.notAfter || (big.notAfter.getTime() === small.notAfter.getTime() && big.id < small.id) ? big : small;
+    expect((await m.getCertificate(shared!))?.id).toBe(pick.id);
     await m.revoke([shared!], 4);
     expect(await m.find([shared!])).toBeUndefined();
     expect((await m.find([shared!, other!]))?.serialNumber).toBe(big.serialNumber);
     expect(await m.remove([shared!, other!])).toBe(true);
     expect(await storedCertificates(storage)).toHaveLength(0);
-    void small;
   });
 
   it("lookup() serves what getCertificate would (exact, then wildcard) but never asks the CA, even when due or expired", async () => {

@@ -10,14 +10,15 @@ export class Crash extends Error {
 
 /**
  * Wraps a fetch and a storage so that the process "dies" right after the Nth request got its response
- * (the CA acted on it) or right after the Nth storage write landed. After that, every request and
+ * (the CA acted on it), right after the Nth storage put landed or after the Nth delete did. After that, every request and
  * storage operation — including lock releases — throws, as if the process were gone: locks stay held
  * until their lease expires.
  */
-export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number }) {
+export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number; delete?: number }) {
   let dead = false;
   let requests = 0;
   let puts = 0;
+  let deletes = 0;
   const alive = () => {
     if (dead) throw new Crash();
   };
@@ -43,7 +44,14 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
         throw new Crash();
       }
     },
-    delete: async (key, when) => (alive(), inner.storage.delete(key, when)),
+    delete: async (key, when) => {
+      alive();
+      await inner.storage.delete(key, when);
+      if (++deletes === crashAt.delete) {
+        dead = true;
+        throw new Crash();
+      }
+    },
     list: async (prefix: string, options?: StorageListOptions) => (alive(), inner.storage.list(prefix, options)),
     lock: async (name: string, options?: LockOptions) => (alive(), wrapLease(await inner.storage.lock(name, options))),
   };
@@ -55,6 +63,9 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     },
     get puts() {
       return puts;
+    },
+    get deletes() {
+      return deletes;
     },
     get dead() {
       return dead;
