@@ -15,6 +15,8 @@ let pebble: PebbleInstance;
 let worker: WorkerInstance;
 let issuedId: string;
 let webhookId: string;
+/** Deploy tokens: one for the issued certificate, one for a pattern, and one the fuzz may revoke. */
+let deploy: { scoped: { id: string; token: string }; pattern: { id: string; token: string }; decoy: { id: string; token: string } };
 
 beforeAll(async () => {
   pebble = await startPebble();
@@ -25,6 +27,8 @@ beforeAll(async () => {
   // A webhook endpoint that refuses connections (port 9): its routes are fuzzed with a real id.
   const hook = await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: "http://127.0.0.1:9/hook" }) });
   webhookId = ((await hook.json()) as { id: string }).id;
+  const token = async (scope: unknown) => (await (await worker.admin("/admin/tokens", { method: "POST", body: JSON.stringify({ scope }) })).json()) as { id: string; token: string };
+  deploy = { scoped: await token({ certificate: issuedId }), pattern: await token({ pattern: "*.fuzz.test" }), decoy: await token({ pattern: "decoy.fuzz.test" }) };
   const now = Date.now();
   // Entries with no certificate: revoke, renew and delete on them are exercised too.
   await (await worker.index()).upsertMany(
@@ -68,11 +72,14 @@ function send(method: string, path: string, headers: Record<string, string>, bod
 }
 
 describe("Worker admin API fuzz (seeded)", () => {
-  it(`${REQUESTS} seeded requests over /admin/* and /.well-known/*: no 5xx, no 2xx without the token, no key without ?include=privateKey`, async () => {
+  it(`${REQUESTS} seeded requests over /admin/*, the hub's token routes and pull API, and /.well-known/*: no 5xx, no 2xx without the token, no key without ?include=privateKey or a deploy token`, async () => {
     const random = seededRandom(SEED);
     const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const ids = () => pick([issuedId, issuedId, issuedId, "unissued-" + Math.floor(random() * 20), "unissued-" + Math.floor(random() * 20), "nope", "..", "%2e%2e", "..%2F..%2Fnames", "a".repeat(300), "%ZZ", "%00", "%E0%A4%A", "x%20y", "<script>", issuedId + "%2Fx"]);
     const whIds = () => pick([webhookId, webhookId, "wh_nothingthere", "wh_" + "a".repeat(12), "..", "%2e%2e", "%ZZ", "a".repeat(300), "deliveries", webhookId + "%2Fx"]);
+    const tokIds = () => pick([deploy.decoy.id, deploy.decoy.id, "AAAAAAAAAAAA", "..%2Fx", "..", "%2e%2e", "a".repeat(600), "%ZZ", "%00", "x".repeat(13), deploy.decoy.id + "%2Fx", "tokens"]);
+    // Pull names: the issued one, others in and out of the patterns, and garbage.
+    const pullNames = () => pick(["issued.fuzz.test", "issued.fuzz.test", "issued.fuzz.test", "issued.fuzz.test", "ISSUED.fuzz.test", "u1.fuzz.test", "nothing.fuzz.test", "evil.example", "*.fuzz.test", "%2A.fuzz.test", "..", "%2e%2e", "..%2F..%2Fadmin", "a".repeat(600), "%ZZ", "%00", "x%20y", "127.0.0.1", "[::1]"]);
     const queries = () =>
       pick(["", "", "?limit=2.5", "?limit=-1", "?limit=200", "?limit=99999999999999999999", "?limit=1&cursor=" + ids(), "?include=privateKey", "?include=privatekey", "?include=privateKey&include=privateKey", "?x=1", "?%ZZ=1", "?cursor=%00", "?limit=1e3"]);
     // Routes with the methods they take (most requests), and anything else (the rest).
@@ -93,6 +100,14 @@ describe("Worker admin API fuzz (seeded)", () => {
       ["POST", () => `/admin/webhooks/${whIds()}/${pick(["test", "enable", "rotate-secret"])}${queries()}`],
       ["POST", () => `/admin/webhooks/${whIds()}/deliveries/${pick(["msg_" + "A".repeat(22), "msg_x", "..", "%ZZ", "a".repeat(300)])}/retry${queries()}`],
       ["GET", () => `/admin/webhooks/${pick([whIds(), "deliveries"])}${pick(["/deliveries", ""])}${queries()}`],
+      ["POST", () => `/admin/tokens${queries()}`],
+      ["GET", () => `/admin/tokens${queries()}`],
+      ["DELETE", () => `/admin/tokens/${tokIds()}${queries()}`],
+      ["GET", () => `/admin/tokens/${tokIds()}`],
+      ["GET", () => `/v1/certificates/${pullNames()}${queries()}`],
+      ["GET", () => `/v1/certificates/${pullNames()}`],
+      ["GET", () => `/v1/certificates/${pullNames()}`],
+      ["GET", () => `/v1/certificates/${pick(["", "/", "a/b", "issued.fuzz.test/x"])}`],
       ["GET", () => `/admin/../admin/status`],
       ["GET", () => `/admin/%2e%2e/status`],
       ["GET", () => `/admin/certificates/../../.well-known/acme-challenge/x`],
@@ -120,6 +135,21 @@ describe("Worker admin API fuzz (seeded)", () => {
       [`Bearer ${ADMIN_TOKEN} extra`, false],
       ["Bearer " + "x".repeat(5000), false],
     ];
+    // On the pull API: deploy tokens, any case of the scheme, and what is not one (the admin token among them).
+    const deployAuth = (): [string | undefined, boolean] =>
+      pick<[string | undefined, boolean]>([
+        [`Bearer ${deploy.scoped.token}`, true],
+        [`bearer ${deploy.pattern.token}`, true],
+        [`BEARER ${deploy.scoped.token}`, true],
+        [`Bearer ${deploy.pattern.token}`, true],
+        [`Bearer ${deploy.decoy.token}`, true],
+        [`Bearer ${ADMIN_TOKEN}`, false],
+        [`Bearer ${deploy.scoped.token.slice(0, -1)}`, false],
+        [`Basic ${deploy.scoped.token}`, false],
+        [undefined, false],
+        ["Bearer edt_" + "A".repeat(12) + "_" + "B".repeat(43), false],
+        ["Bearer " + "x".repeat(5000), false],
+      ]);
     const jsonBodies = () =>
       pick([
         "",
@@ -135,6 +165,7 @@ describe("Worker admin API fuzz (seeded)", () => {
         JSON.stringify({ names: ["a.fuzz.test"], profile: pick(["shortlived", "no spaces", 5, null, "x".repeat(100)]) }),
         JSON.stringify({ reason: pick([0, 1, 4, 7, 99, -1, 2.5, "1", null]) }),
         JSON.stringify({ url: pick(["http://127.0.0.1:9/x", "javascript:alert(1)", "https://u:p@x.test/", "", 5, null, "http://" + "a".repeat(3000)]), ...(random() < 0.5 ? { events: pick([[], ["certificate.renewed"], ["x"], "certificate.renewed", [1]]) } : {}) }),
+        JSON.stringify({ scope: pick([{ certificate: issuedId }, { pattern: "*.fuzz.test" }, { pattern: "bad name" }, { certificate: "../x" }, { certificate: "a".repeat(600) }, {}, null, "x", { pattern: "*.fuzz.test", certificate: issuedId }]), ...(random() < 0.3 ? { label: pick(["web-1", 5, "x".repeat(300)]) } : {}), ...(random() < 0.3 ? { expiresAt: pick(["2099-01-01T00:00:00Z", "tomorrow", 1, null]) } : {}), ...(random() < 0.2 ? { agentPublicKey: pick(["nope", 1, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]) } : {}) }),
         JSON.stringify({ __proto__: { admin: true }, names: ["a.fuzz.test"] }),
         '{"constructor":{"prototype":{"x":1}}}',
         "[".repeat(5000) + "]".repeat(5000),
@@ -156,10 +187,14 @@ describe("Worker admin API fuzz (seeded)", () => {
     const statuses: Record<number, number> = {};
     const problems: string[] = [];
     let renewsOfIssued = 0;
+    const pullStatuses: Record<number, number> = {};
     for (let n = 0; n < REQUESTS; n++) {
       const [method, first] = request();
       let path = first;
-      const [authorization, valid] = pick(tokens);
+      const isPull = new URL(path, "http://x").pathname.startsWith("/v1/");
+      const [authorization, valid] = isPull ? deployAuth() : pick(tokens);
+      // Revoking the deploy tokens the pulls use would leave nothing but 401s: the decoy goes instead.
+      if (valid && method === "DELETE") path = path.replace(deploy.scoped.id, deploy.decoy.id).replace(deploy.pattern.id, deploy.decoy.id);
       // Mutations of the issued certificate with the token would revoke / delete / re-issue the one record
       // the key check needs: those go to an unissued entry instead.
       if (valid && path.includes(issuedId) && method !== "GET" && method !== "HEAD") {
@@ -195,16 +230,25 @@ describe("Worker admin API fuzz (seeded)", () => {
       }
       const isAdmin = new URL(path, "http://x").pathname.startsWith("/admin");
       if (isAdmin && !valid && answer.status >= 200 && answer.status < 300) problems.push(`${what}: 2xx without a valid token`);
-      if (answer.body.includes("PRIVATE KEY") && !(valid && path.includes("include=privateKey"))) problems.push(`${what}: a private key without ?include=privateKey`);
+      // Unknown query parameters are refused on the hub's routes, never ignored.
+      const hubRoute = /^\/(?:admin\/tokens|v1\/)/.test(new URL(path, "http://x").pathname);
+      if (hubRoute && valid && /[?&](?:x|%ZZ)=/.test(path) && answer.status < 400) problems.push(`${what}: an unknown query parameter accepted`);
+      if (isPull && !valid && answer.status >= 200 && answer.status < 300) problems.push(`${what}: a pull answered without a deploy token`);
+      if (isPull) pullStatuses[answer.status] = (pullStatuses[answer.status] ?? 0) + 1;
+      if (answer.body.includes("PRIVATE KEY") && !(valid && (path.includes("include=privateKey") || isPull))) problems.push(`${what}: a private key without ?include=privateKey or a deploy token`);
+      // A deploy token is shown once, in the answer that creates it; its hash never.
+      if ((answer.body.includes("edt_") && !(answer.status === 201 && method === "POST")) || answer.body.includes('"hash"')) problems.push(`${what}: a deploy token or its hash shown`);
       // A webhook secret is shown once, in the answer that creates (201) or rotates (200) it, and nowhere else.
       const showsSecret = answer.status === 201 || (answer.status === 200 && new URL(path, "http://x").pathname.endsWith("/rotate-secret"));
       if (answer.body.includes("whsec_") && !showsSecret) problems.push(`${what}: a webhook secret outside its creation or rotation`);
     }
     console.log(
-      `worker fuzz: seed ${SEED} (EDGECERT_WORKER_FUZZ_SEED), ${REQUESTS} requests, ${fivexx} 5xx, ${noAnswer} unanswered (${resets} oversized sent again after a reset), ` +
+      `worker fuzz: seed ${SEED} (EDGECERT_WORKER_FUZZ_SEED), ${REQUESTS} requests (pulls ${JSON.stringify(pullStatuses)}), ${fivexx} 5xx, ${noAnswer} unanswered (${resets} oversized sent again after a reset), ` +
         `slowest ${slowest.ms.toFixed(0)} ms (${slowest.what}); statuses ${JSON.stringify(statuses)}`,
     );
     expect(problems.slice(0, 20)).toEqual([]);
+    // Pulls were answered, so the pull API's checks above were not vacuous.
+    expect(pullStatuses[200]).toBeGreaterThan(0);
     // The key is there with the flag: the check above is not vacuous.
     const withKey = await worker.admin(`/admin/certificates/${issuedId}?include=privateKey`);
     expect(await withKey.text()).toContain("PRIVATE KEY");
