@@ -6,6 +6,7 @@ import { CertificateManager, type CertificateRecord } from "../../src/manager/in
 import { importPrivateKeyPem } from "../../src/webcrypto/keys.ts";
 import { certificateMatchesKey } from "../../src/webcrypto/x509.ts";
 import { ModelStorage } from "./model-storage.ts";
+import { expectedServedId } from "./served-choice.ts";
 import { Killed, Scheduler } from "./scheduler.ts";
 import { StandInCa } from "./stand-in-ca.ts";
 
@@ -21,7 +22,10 @@ import { StandInCa } from "./stand-in-ca.ts";
  * only from the live holder of that name set's lock, once per lease. Checked after every schedule,
  * once a fresh process has run manage() for each name set: every name is served by a fresh process,
  * with a certificate matching its key; no http-01 token of a finished authorization is left; name
- * sets that were managed and not removed were served before the repair too.
+ * sets that were managed and not removed were served before the repair too. Name sets are disjoint
+ * or overlap (a name covered by two certificates; revoke by one name); before the repair and after
+ * it, every name covered by a valid stored certificate is served by a fresh process with the
+ * certificate the serving rule picks from the stored records (issue 23).
  *
  * The CA is test/support/stand-in-ca.ts (RFC 8555, see its notes): Pebble cannot be scheduled step
  * by step.
@@ -31,10 +35,23 @@ import { StandInCa } from "./stand-in-ca.ts";
 const DAY = 86_400_000;
 const TTL = 15_000;
 const PARALLEL = 16;
-const SETS = [["a.search.test"], ["b.search.test", "c.search.test"]];
+const A = "a.search.test";
+const B = "b.search.test";
+const C = "c.search.test";
+/**
+ * The name sets of a schedule, one family per schedule: disjoint, or overlapping so that a name is
+ * covered by two certificates (issue 23: a shared name must stay served by the serving rule through
+ * issue, renew, revoke and remove of either).
+ */
+const FAMILIES = [
+  [[A], [B, C]],
+  [[A, B], [B, C]],
+  [[A], [A, B], [B, C]],
+];
+const NAMES = [A, B, C];
 const PROTECTED = ["certificates/", "names/", "orders/", "challenges/"];
 const OPS = ["manage", "manage", "maintain", "renew", "revoke", "remove", "renewDue", "serve"] as const;
-type Op = { kind: (typeof OPS)[number]; set: number };
+type Op = { kind: (typeof OPS)[number]; set: number; byName: boolean };
 
 /** What one schedule did and found. */
 export interface Outcome {
@@ -44,6 +61,10 @@ export interface Outcome {
   trace: string[];
   kills: number;
   staleRefused: number;
+  /** Names whose served certificate a fresh process was checked to pick by the rule. */
+  picks: number;
+  /** Whether the schedule's name sets overlap. */
+  family: "disjoint" | "overlapping";
 }
 
 /** Runs the schedule of `seed` and checks it. */
@@ -71,6 +92,8 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
     checks++;
     if (!ok) violations.push(`${what} (at step ${s.steps})`);
   };
+  const r = s.random();
+  const SETS = FAMILIES[r < 0.4 ? 0 : r < 0.8 ? 1 : 2]!;
   const ids = await Promise.all(SETS.map((set) => certificateId(toIdentifiers(set))));
 
   // ---- checks on every accepted write
@@ -148,7 +171,9 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
         break;
       case "revoke":
         noteRemoval();
-        await m.revoke(names).catch((e: unknown) => {
+        // By name set, or by one name: then whichever certificate serves that name (the rule's pick).
+        if (op.byName) SETS.forEach((set, i) => set.includes(names[0]!) && removedUntil.set(i, Infinity));
+        await m.revoke(op.byName ? names[0]! : names).catch((e: unknown) => {
           if (!(e instanceof EdgecertError && e.code === "invalid_input")) throw e;
         });
         return;
@@ -170,7 +195,7 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
   let kills = 0;
   let restarts = 0;
   const spawn = (actor: string) => {
-    const ops: Op[] = Array.from({ length: 2 + s.int(2) }, () => ({ kind: OPS[s.int(OPS.length)]!, set: s.int(SETS.length) }));
+    const ops: Op[] = Array.from({ length: 2 + s.int(2) }, () => ({ kind: OPS[s.int(OPS.length)]!, set: s.int(SETS.length), byName: s.random() < 0.3 }));
     const m = managerFor(actor);
     live.push(actor);
     const run = (async () => {
@@ -247,6 +272,22 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
     }
   };
 
+  // ---- after the schedule, with no repair pass: every name covered by a valid stored certificate is
+  // served by the rule's pick from the stored records (src/manager/pick-served-certificate.ts), in a
+  // fresh process; a name covered by none is not served with a valid one.
+  let picks = 0;
+  const checkPicks = async (actor: string) => {
+    for (const name of NAMES) {
+      const records = store.keys("certificates/").map((key) => JSON.parse(new TextDecoder().decode(store.peek(key)!)) as CertificateRecord);
+      const want = expectedServedId(records, name, s.now);
+      const got = await drive(managerFor(actor).lookup(name));
+      picks++;
+      if (want !== undefined) check(got?.id === want, `${name}: a fresh process (${actor}) serves ${got?.id ?? "nothing"}, the rule picks ${want} of ${records.map((r) => r.id).join(", ")}`);
+      else check(got === undefined || got.notAfter.getTime() <= s.now, `${name}: covered by no valid certificate, yet ${actor} serves ${got?.id} as valid`);
+    }
+  };
+  await checkPicks("pick-check");
+
   // ---- after the schedule: sets managed (and not removed since) are served as they are
   for (const [set, at] of managedAt) {
     if ((removedUntil.get(set) ?? -1) < at && store.peek(`certificates/${ids[set]}.json`)) await servedBy("before-repair", set);
@@ -259,14 +300,18 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
     } catch (err) {
       violations.push(`recovery manage(${SETS[set]!.join(",")}) failed: ${String(err)}`);
     }
-    await servedBy("fresh", set);
   }
+  await checkPicks("pick-after-recovery");
+  for (let set = 0; set < SETS.length; set++) await servedBy("fresh", set);
+  // A served certificate that is due renews in the background: let that finish before looking for
+  // leftovers (an order in flight has its intent).
+  for (let i = 0; i < 40_000 && ((await s.step()) || (await s.settle(), !s.idle)); i++);
   for (const id of ids) checkDue(id, recordOf(id), "after recovery");
   for (const key of store.keys("challenges/http-01/")) {
     check(!ca.tokenFinished(key.slice("challenges/http-01/".length)), `live token ${key} of a finished authorization`);
   }
   check(store.keys("orders/").length === 0, `order intents left after recovery: ${store.keys("orders/").join(", ")}`);
-  return { steps: s.steps, checks, violations, trace: s.trace, kills, staleRefused: store.refusedStale };
+  return { steps: s.steps, checks, violations, trace: s.trace, kills, staleRefused: store.refusedStale, picks, family: SETS.length === 2 && SETS[0]!.length === 1 ? "disjoint" : "overlapping" };
 }
 
 /** Runs `count` schedules from seed `first` (a few side by side), prints the figures, returns the failures. */
@@ -276,6 +321,8 @@ export async function search(first: number, count: number, replay?: number): Pro
   let kills = 0;
   let stale = 0;
   let done = 0;
+  let picks = 0;
+  let overlapping = 0;
   const failures: string[] = [];
   // Schedules are independent: run a few side by side so their WebCrypto waits overlap.
   const seeds = Array.from({ length: replay !== undefined ? 1 : count }, (_, i) => replay ?? first + i);
@@ -287,6 +334,8 @@ export async function search(first: number, count: number, replay?: number): Pro
       steps += outcome.steps;
       kills += outcome.kills;
       stale += outcome.staleRefused;
+      picks += outcome.picks;
+      if (outcome.family === "overlapping") overlapping++;
       if (outcome.violations.length > 0) {
         failures.push(`seed ${batch[j]}: ${outcome.violations.slice(0, 5).join("; ")}`);
         if (replay !== undefined) console.log(outcome.trace.join("\n"));
@@ -295,7 +344,7 @@ export async function search(first: number, count: number, replay?: number): Pro
     done += batch.length;
   }
   console.log(
-    `interleaving search (seeds ${seeds[0]}…${seeds.at(-1)}): ${done} schedules, ${steps} steps, ${checks} invariant checks, ${kills} kills, ${stale} writes refused for a lapsed lease` +
+    `interleaving search (seeds ${seeds[0]}…${seeds.at(-1)}): ${done} schedules (${overlapping} on overlapping name sets), ${steps} steps, ${checks} invariant checks (${picks} served-name picks), ${kills} kills, ${stale} writes refused for a lapsed lease` +
       (failures.length ? `; replay a failure with SEARCH_SEED=${failures[0]!.split(":")[0]!.slice(5)}` : ""),
   );
   return failures;
