@@ -4,13 +4,12 @@ import { splitPemChain } from "../webcrypto/pem.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
 import type { AcmeClient, NewAccountOptions } from "./client.ts";
 import type { OrderNotResumableError } from "./issuance-error.ts";
-import { fetchAuthorizations, planChallenges, type ChallengeTask } from "./issuance/authorizations.ts";
 import { chooseChain, downloadChains, type IssuedChain, type PreferredChain } from "./issuance/chain.ts";
-import { validateChallenges } from "./issuance/challenges.ts";
+import { validateAuthorizations } from "./issuance/challenges.ts";
 import { runStep, type IssuanceContext } from "./issuance/context.ts";
 import { finalizeOrder } from "./issuance/finalize.ts";
 import { readIssuanceInput } from "./issuance/input.ts";
-import { prepareMaterial } from "./issuance/material.ts";
+import { prepareMaterial, type CertificateMaterial } from "./issuance/material.ts";
 import { createOrder, resumeOrder } from "./issuance/order.ts";
 import { progressReporter, type ObtainProgressEvent } from "./issuance/progress.ts";
 import { IssuanceError } from "./issuance-error.ts";
@@ -119,11 +118,12 @@ export interface ObtainedCertificate {
 
 /**
  * Obtains a certificate in one call (RFC 8555 §7.1 order flow), as named steps: account (when the
- * client has none) → order (created, or resumed) → authorizations → challenges (present all, accept
- * all, poll the order — not each authorization) → finalize → chain. Reuses valid authorizations,
- * infers state from responses instead of asking again, switches challenge type for an identifier when
- * validation fails in a way another type could avoid, and always cleans up. The certificate key and
- * CSR are built while the CA works.
+ * client has none) → order (created, or resumed) → authorizations and challenges (each challenge
+ * presented and accepted as soon as its authorization is read; then the order is polled — not each
+ * authorization) → finalize → chain. Reuses valid authorizations, infers state from responses instead
+ * of asking again, switches challenge type for an identifier when validation fails in a way another
+ * type could avoid, and always cleans up. The certificate key and CSR are built while the CA works;
+ * far from the CA the finalize is sent in place of the first poll.
  */
 export async function obtainCertificate(options: ObtainCertificateOptions): Promise<ObtainedCertificate> {
   const startedAt = Date.now();
@@ -146,7 +146,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   const reserved = client.reserveNonces(Math.min(ctx.concurrency, identifiers.length), { signal: ctx.signal, alongsideNextRequest: true }).catch(() => 0);
 
   if (!client.accountUrl) await ensureAccount(ctx, options.account, options.termsOfServiceAgreed);
-  const order = await orderAndValidate(ctx, options, input);
+  const order = await orderAndValidate(ctx, options, input, material);
   await reserved;
 
   const { csr, key: certificateKey } = await material;
@@ -182,6 +182,7 @@ async function orderAndValidate(
   ctx: IssuanceContext,
   options: ObtainCertificateOptions,
   input: ReturnType<typeof readIssuanceInput>,
+  material: Promise<CertificateMaterial>,
 ): Promise<AcmeOrder> {
   const maxAttempts = options.maxAttempts ?? 3;
   const avoid = new Map<string, Set<string>>();
@@ -208,36 +209,33 @@ async function orderAndValidate(
       const problem = order.error ? new AcmeProblem(order.error, { url: order.url }) : undefined;
       throw new IssuanceError("new-order", `the new order is invalid${problem ? `: ${problem.message}` : ""}`, problem ? { problem } : {});
     }
-    const tasks = await authorizationsStep(ctx, order, options, input, avoid);
-    if (tasks.length === 0) return { ...order, status: "ready" };
-    const outcome = await validateChallenges(ctx, order, tasks, { mayRetry: attempt < maxAttempts, solverTypes: input.solverTypes, avoid, attempt });
+    const outcome = await validateAuthorizations(
+      ctx,
+      order,
+      { solvers: options.solvers, solverTypes: input.solverTypes, preferred: options.preferredChallenges ?? [], avoid },
+      { mayRetry: attempt < maxAttempts, solverTypes: input.solverTypes, avoid, attempt },
+      () => finalizeEarly(ctx, order, material),
+    );
     if (outcome !== "retry") return outcome;
   }
 }
 
-/** The authorizations step: reads them and picks a challenge for each that is not valid yet. */
-async function authorizationsStep(
-  ctx: IssuanceContext,
-  order: AcmeOrder,
-  options: ObtainCertificateOptions,
-  input: ReturnType<typeof readIssuanceInput>,
-  avoid: Map<string, Set<string>>,
-): Promise<ChallengeTask[]> {
-  const started = Date.now();
-  const authzs = await fetchAuthorizations(ctx, order);
-  const tasks = await planChallenges(ctx, authzs, {
-    solvers: options.solvers,
-    solverTypes: input.solverTypes,
-    preferred: options.preferredChallenges ?? [],
-    avoid,
-  });
-  ctx.progress({ type: "authorizations", orderUrl: order.url, total: authzs.length, pending: tasks.length, durationMs: Date.now() - started });
-  for (const authz of authzs) {
-    if (authz.status !== "valid") continue;
-    const identifier = authz.wildcard ? { ...authz.identifier, value: `*.${authz.identifier.value}` } : authz.identifier;
-    ctx.progress({ type: "authorization_valid", identifier, challengeType: undefined, reused: true, durationMs: 0 });
+/**
+ * Finalize sent in place of the first poll after the challenges were accepted (far from the CA only;
+ * see `settle`): the order it returns, or undefined when the CA said the order is not ready yet
+ * (RFC 8555 §7.4 `orderNotReady`) or the CSR is not to be had (its error is reported at finalize).
+ */
+async function finalizeEarly(ctx: IssuanceContext, order: AcmeOrder, material: Promise<CertificateMaterial>): Promise<AcmeOrder | undefined> {
+  const csr = await material.then((m) => m.csr, () => undefined);
+  if (!csr) return undefined;
+  try {
+    const finalized = await ctx.client.finalizeOrder(order, csr, { signal: ctx.signal });
+    // A transport failure re-reads the order; still pending means validation goes on.
+    return finalized.status === "pending" ? undefined : finalized;
+  } catch (err) {
+    if (err instanceof AcmeProblem && err.is("orderNotReady")) return undefined;
+    throw err;
   }
-  return tasks;
 }
 
 /** The result, with the chosen chain; the leaf is parsed only if its details are read. */

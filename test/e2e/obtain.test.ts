@@ -114,7 +114,8 @@ describe("parallel signed requests (issue 14)", () => {
     const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `far${n}c${concurrency}`), solvers: { "http-01": http01 }, concurrency });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
     const heads = counter.nonceRequests();
-    const polls = counter.requests.filter((r) => r.url.includes("/my-order/")).length;
+    // A finalize refused as orderNotReady (403) took a poll's place (far mode finalizes early).
+    const polls = counter.requests.filter((r) => r.url.includes("/my-order/") || (r.url.includes("/finalize-order/") && r.status === 403)).length;
     const others = counter.count() - heads - polls;
     console.log(`far mode N=${n} c=${concurrency}: ${counter.count()} requests (${heads} newNonce, ${polls} polls), at most ${flight.maxPosts()} signed in flight`);
     // The same requests as near the CA: directory, account, order, N authorizations, N challenges,
@@ -128,6 +129,40 @@ describe("parallel signed requests (issue 14)", () => {
     expect(heads).toBeLessThanOrEqual(Math.min(n, concurrency));
     expect(flight.maxPosts()).toBeGreaterThan(1);
     expect(flight.maxPosts()).toBeLessThanOrEqual(concurrency);
+  });
+
+  it("each authorization's challenge is answered as soon as it is read: with 2 lanes for 6 names, a challenge is accepted before the 3rd authorization is asked for (was: after all 6); still 2N + 8 requests, one newNonce", async () => {
+    for (const parallelNonces of ["never", "always"] as const) {
+      const counter = countingFetch(bed.pebble.fetch);
+      const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces });
+      const n = 6;
+      const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `lanes-${parallelNonces}`), solvers: { "http-01": http01 }, concurrency: 2 });
+      expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
+      const sent = counter.requests.map((r) => new URL(r.url).pathname.split("/")[1]);
+      console.log(`${parallelNonces}: ${sent.join(" ")}`);
+      const authzAt = sent.flatMap((p, i) => (p === "authZ" ? [i] : []));
+      const firstAccept = sent.indexOf("chalZ");
+      expect(authzAt.length).toBe(n);
+      expect(firstAccept).toBeGreaterThan(authzAt[0]!);
+      expect(firstAccept).toBeLessThan(authzAt[2]!);
+      if (parallelNonces === "never") {
+        expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
+        expect(counter.nonceRequests()).toBe(1);
+      }
+    }
+  });
+
+  it("far mode: the finalize follows the last challenge accept at once, taking the first poll's place (was: a poll of the order, then the finalize)", async () => {
+    const counter = countingFetch(bed.pebble.fetch);
+    const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces: "always" });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(3, "early"), solvers: { "http-01": http01 } });
+    expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(3);
+    const sent = counter.requests.map((r) => ({ path: new URL(r.url).pathname.split("/")[1], status: r.status }));
+    console.log(sent.map((r) => `${r.path}:${r.status}`).join(" "));
+    expect(sent[sent.map((r) => r.path).lastIndexOf("chalZ") + 1]!.path).toBe("finalize-order");
+    // Issued by a finalize the CA took; at most one refused as orderNotReady (validation still running) before it.
+    expect(sent.filter((r) => r.path === "finalize-order" && r.status === 200).length).toBe(1);
+    expect(sent.filter((r) => r.path === "finalize-order" && r.status === 403).length).toBeLessThanOrEqual(1);
   });
 
   it("near mode (forced): one newNonce request, one signed request at a time, exactly 2N + 8", async () => {

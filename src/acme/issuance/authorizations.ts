@@ -22,6 +22,8 @@ export interface ChallengeTask {
   failed?: AcmeProblem;
   /** When its accept was sent (for the progress event's duration). */
   acceptedAt?: number;
+  /** When it was learned to be valid from its accept response. */
+  validAt?: number;
   /** Its `authorization_valid` event was sent. */
   reported?: boolean;
 }
@@ -56,45 +58,54 @@ export function fetchAuthorizations(ctx: IssuanceContext, order: AcmeOrder): Pro
 export async function planChallenges(ctx: IssuanceContext, authzs: AcmeAuthorization[], plan: ChallengePlan): Promise<ChallengeTask[]> {
   const tasks: ChallengeTask[] = [];
   for (const authz of authzs) {
-    if (authz.status === "valid") continue;
-    const identifier = authz.identifier;
-    const ordered = authz.wildcard ? { ...identifier, value: `*.${identifier.value}` } : identifier;
-    if (authz.status !== "pending") {
-      throw new IssuanceError("authorizations", `authorization for ${identifier.value} is ${authz.status}`, { identifier });
-    }
-    const avoided = plan.avoid.get(identifierKey(ordered));
-    const challenge = await selectWithDnsPersist({
-      authorization: authz,
-      allowed: allowedChallengeTypes(ordered, plan.solverTypes).includes(DNS_PERSIST_01) && !avoided?.has(DNS_PERSIST_01),
-      solver: plan.solvers[DNS_PERSIST_01],
-      ctx: { identifier, wildcard: authz.wildcard === true, authorization: authz, signal: ctx.signal, logger: ctx.logger },
-      pick: (alsoAvoid) =>
-        selectChallenge({
-          authorization: authz,
-          ordered,
-          solverTypes: plan.solverTypes,
-          preferred: plan.preferred,
-          avoided: alsoAvoid ? new Set([...(avoided ?? []), alsoAvoid]) : avoided,
-        }),
-    });
-    const solver = challenge ? plan.solvers[challenge.type] : undefined;
-    if (!challenge || !solver) {
-      const offered = authz.challenges.map((c) => c.type).join(", ");
-      throw new IssuanceError("authorizations", `no usable solver for ${identifier.value} (offered: ${offered})`, {
-        code: "challenge_failed",
-        identifier,
-      });
-    }
-    const context: ChallengeContext = {
-      identifier,
-      wildcard: authz.wildcard === true,
-      authorization: authz,
-      // dns-persist-01 has no token (draft-ietf-acme-dns-persist §3.1).
-      keyAuthorization: challenge.token ? await ctx.client.keyAuthorization(challenge.token) : "",
-      signal: ctx.signal,
-      logger: ctx.logger,
-    };
-    tasks.push({ authz, ordered, challenge, solver, ctx: context, valid: challenge.status === "valid" });
+    const task = await planChallenge(ctx, authz, plan);
+    if (task) tasks.push(task);
   }
   return tasks;
+}
+
+/**
+ * The task for one authorization: undefined when it is valid already. Throws when it cannot be
+ * validated (not pending, or no solver for any offered type).
+ */
+export async function planChallenge(ctx: IssuanceContext, authz: AcmeAuthorization, plan: ChallengePlan): Promise<ChallengeTask | undefined> {
+  if (authz.status === "valid") return undefined;
+  const identifier = authz.identifier;
+  const ordered = authz.wildcard ? { ...identifier, value: `*.${identifier.value}` } : identifier;
+  if (authz.status !== "pending") {
+    throw new IssuanceError("authorizations", `authorization for ${identifier.value} is ${authz.status}`, { identifier });
+  }
+  const avoided = plan.avoid.get(identifierKey(ordered));
+  const challenge = await selectWithDnsPersist({
+    authorization: authz,
+    allowed: allowedChallengeTypes(ordered, plan.solverTypes).includes(DNS_PERSIST_01) && !avoided?.has(DNS_PERSIST_01),
+    solver: plan.solvers[DNS_PERSIST_01],
+    ctx: { identifier, wildcard: authz.wildcard === true, authorization: authz, signal: ctx.signal, logger: ctx.logger },
+    pick: (alsoAvoid) =>
+      selectChallenge({
+        authorization: authz,
+        ordered,
+        solverTypes: plan.solverTypes,
+        preferred: plan.preferred,
+        avoided: alsoAvoid ? new Set([...(avoided ?? []), alsoAvoid]) : avoided,
+      }),
+  });
+  const solver = challenge ? plan.solvers[challenge.type] : undefined;
+  if (!challenge || !solver) {
+    const offered = authz.challenges.map((c) => c.type).join(", ");
+    throw new IssuanceError("authorizations", `no usable solver for ${identifier.value} (offered: ${offered})`, {
+      code: "challenge_failed",
+      identifier,
+    });
+  }
+  const context: ChallengeContext = {
+    identifier,
+    wildcard: authz.wildcard === true,
+    authorization: authz,
+    // dns-persist-01 has no token (draft-ietf-acme-dns-persist §3.1).
+    keyAuthorization: challenge.token ? await ctx.client.keyAuthorization(challenge.token) : "",
+    signal: ctx.signal,
+    logger: ctx.logger,
+  };
+  return { authz, ordered, challenge, solver, ctx: context, valid: challenge.status === "valid" };
 }
