@@ -19,6 +19,50 @@ async function bundle(entry: string, outfile: string): Promise<Size> {
   return sizeOf(outfile);
 }
 
+/** One part of the Worker bundle: the minified bytes it adds, and its share of the bundle. */
+export interface BundlePart {
+  part: string;
+  min: number;
+  /** Fraction of the minified bundle (gzip compresses the parts about alike; see the total's gzip). */
+  share: number;
+}
+
+/** Which part of the bundle a source file belongs to: a package, or a folder of ours. */
+function partOf(path: string): string {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  if (pkg) return pkg[1]!;
+  const parts = path.split("/");
+  return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+/**
+ * What makes up the Worker bundle, per package and per source folder (esbuild's metafile of the
+ * same entry, minified for workerd as wrangler does); largest first.
+ */
+export async function workerParts(): Promise<BundlePart[]> {
+  const result = await build({
+    entryPoints: ["workers/index.ts"],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*", "node:*"],
+    write: false,
+    metafile: true,
+    outfile: "worker-parts.js",
+    logLevel: "error",
+  });
+  const output = Object.values(result.metafile.outputs)[0]!;
+  const parts = new Map<string, number>();
+  for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) parts.set(partOf(path), (parts.get(partOf(path)) ?? 0) + bytesInOutput);
+  const total = [...parts.values()].reduce((a, b) => a + b, 0);
+  return [...parts]
+    .map(([part, min]) => ({ part, min, share: Math.round((min / total) * 1000) / 1000 }))
+    .sort((a, b) => b.min - a.min);
+}
+
 /**
  * The Worker as `wrangler deploy --dry-run --minify` bundles it, the root export as esbuild bundles
  * it, and the floor: the three `@peculiar/asn1-*` packages + hono alone (everything they export).

@@ -3,16 +3,23 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PebbleInstance } from "../test/support/pebble.ts";
-import type { FaultProxy } from "../test/support/fault-proxy.ts";
 import type { Sample } from "./measure.ts";
 
+/** A proxy in front of Pebble: the counting one (its `requests`), or the latency proxy (none). */
+export interface LegoProxy {
+  directoryUrl: string;
+  /** The CA to trust for it (Pebble's when the proxy forwards TLS unchanged). */
+  caPem?: string | undefined;
+  requests?: readonly unknown[];
+}
+
 /**
- * One issuance by Debian's `lego` with a new account, like ours; through the counting proxy when
- * given one (requests), else straight to Pebble. CPU and peak memory come from GNU time.
+ * One issuance by Debian's `lego` with a new account, like ours; through a proxy when given one
+ * (requests, when it counts them), else straight to Pebble. CPU and peak memory come from GNU time.
  */
 export async function legoIssuance(
   pebble: PebbleInstance,
-  proxy: FaultProxy | undefined,
+  proxy: LegoProxy | undefined,
   names: string[],
   challenge: "http-01" | "dns-01",
   dnsAdapterUrl?: string,
@@ -20,7 +27,7 @@ export async function legoIssuance(
   const dir = mkdtempSync(join(tmpdir(), "edgecert-lego-"));
   try {
     // Through the counting proxy, or straight to Pebble (for wall time and CPU).
-    writeFileSync(join(dir, "ca.pem"), proxy ? proxy.caPem! : pebble.caPem);
+    writeFileSync(join(dir, "ca.pem"), proxy?.caPem ?? pebble.caPem);
     const args = ["--server", proxy ? proxy.directoryUrl : pebble.directoryUrl, "--email", "bench@example.test", "--accept-tos", "--path", join(dir, "data")];
     for (const n of names) args.push("--domains", n);
     const env: NodeJS.ProcessEnv = { ...process.env, LEGO_CA_CERTIFICATES: join(dir, "ca.pem") };
@@ -33,7 +40,7 @@ export async function legoIssuance(
       args.push("--dns", "httpreq", "--dns.resolvers", `127.0.0.1:${pebble.dnsPort}`, "--dns.disable-cp");
     }
     args.push("run");
-    const before = proxy?.requests.length ?? 0;
+    const before = proxy?.requests?.length ?? 0;
     const started = performance.now();
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn("/usr/bin/time", ["-f", "TIME %U %S %M", "lego", ...args], { env });
@@ -49,7 +56,7 @@ export async function legoIssuance(
     const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
     return {
       ok: code === 0,
-      requests: proxy ? proxy.requests.length - before : NaN,
+      requests: proxy?.requests ? proxy.requests.length - before : NaN,
       wallMs,
       cpuMs: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN,
       peakRssMiB: m ? Number(m[3]) / 1024 : NaN,

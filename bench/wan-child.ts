@@ -2,7 +2,7 @@
 // to exit, so process start is included. Trusts the CA through NODE_EXTRA_CA_CERTS and uses the
 // global fetch, as an application would. Serves http-01 itself, like any client with a standalone
 // responder. Prints one JSON line: request counts by method. WAN_TRACE=1 also prints a per-request
-// timeline (ms since module start) on stderr.
+// timeline (ms since module start) on stderr, and the process's CPU time.
 import { AcmeClient, Http01Solver, generateKeyPair, obtainCertificate } from "../src/index.ts";
 import { serveHttp01 } from "../test/support/challenge-servers.ts";
 import { countingFetch } from "../test/support/request-counter.ts";
@@ -40,5 +40,8 @@ const byMethod: Record<string, number> = {};
 for (const r of counter.requests) byMethod[r.method] = (byMethod[r.method] ?? 0) + 1;
 // Requests made only for a nonce (RFC 8555 §7.2): the extra ones parallel signed requests need.
 const nonceRequests = counter.requests.filter((r) => r.method !== "POST" && !r.url.endsWith(new URL(job.directoryUrl).pathname)).length;
-console.log(JSON.stringify({ ok, error, requests: counter.count(), byMethod, nonceRequests }));
+// The whole process's CPU since it started (Node's boot, module evaluation, TLS, the http-01 server).
+const usage = process.cpuUsage();
+const cpuMs = Math.round((usage.user + usage.system) / 1000);
+console.log(JSON.stringify({ ok, error, requests: counter.count(), byMethod, nonceRequests, cpuMs }));
 process.exit(ok ? 0 : 1);

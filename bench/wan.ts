@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import type { PebbleInstance } from "../test/support/pebble.ts";
 import { startLatencyProxy } from "../test/support/latency-proxy.ts";
+import { legoIssuance } from "./lego.ts";
 import { median } from "./measure.ts";
 
 /** One issuance measured at a distance. */
@@ -15,6 +16,8 @@ export interface WanSample {
   requests: number;
   /** Requests made only to get a nonce. */
   nonceRequests: number;
+  /** The process's CPU time (user + system). */
+  cpuMs: number;
   error?: string;
 }
 
@@ -32,6 +35,10 @@ export interface WanCell {
   nonceRequests: number;
   /** TCP connections opened per issuance (each costs a TLS handshake). */
   connections: number;
+  /** CPU time of the fresh process (median). */
+  cpuMs: number;
+  /** Debian's lego through the same proxy, when installed: fresh process and account each run too. */
+  lego?: { runs: number; succeeded: number; wallMs: number; rtts: number; cpuMs: number };
 }
 
 /**
@@ -41,7 +48,15 @@ export interface WanCell {
  */
 export async function wanCells(
   pebble: PebbleInstance,
-  options: { sizes: number[]; runs: number; rttMs: number; entry?: string; names: (n: number) => string[] },
+  options: {
+    sizes: number[];
+    runs: number;
+    rttMs: number;
+    entry?: string;
+    names: (n: number) => string[];
+    /** Runs of lego per size beside ours (0 or absent: none); lego's 100-name order takes minutes. */
+    legoRuns?: (n: number) => number;
+  },
 ): Promise<WanCell[]> {
   const dir = await mkdtemp(join(tmpdir(), "edgecert-wan-"));
   try {
@@ -79,7 +94,25 @@ export async function wanCells(
           requests: median(ok.map((s) => s.requests)),
           nonceRequests: median(ok.map((s) => s.nonceRequests)),
           connections: Math.round((proxy.connections - connectionsBefore) / options.runs),
+          cpuMs: 0,
         });
+        const cell = cells.at(-1)!;
+        cell.cpuMs = median(ok.map((s) => s.cpuMs));
+        const legoRuns = options.legoRuns?.(n) ?? 0;
+        if (legoRuns > 0) {
+          const lego = [];
+          const through = { directoryUrl: `https://127.0.0.1:${proxy.port}${upstream.pathname}`, caPem: pebble.caPem };
+          for (let r = 0; r < legoRuns; r++) lego.push(await legoIssuance(pebble, through, options.names(n), "http-01"));
+          const legoOk = lego.filter((s) => s.ok);
+          const legoWall = Math.round(median(legoOk.map((s) => s.wallMs)));
+          cell.lego = {
+            runs: legoRuns,
+            succeeded: legoOk.length,
+            wallMs: legoWall,
+            rtts: Math.round((legoWall / options.rttMs) * 10) / 10,
+            cpuMs: Math.round(median(legoOk.map((s) => s.cpuMs))),
+          };
+        }
         const failed = samples.find((s) => !s.ok);
         if (failed) console.log(`WAN N=${n}: ${samples.length - ok.length} failed run(s): ${failed.error}`);
       }
@@ -110,10 +143,10 @@ function runChild(bundle: string, caFile: string, job: { directoryUrl: string; h
       clearTimeout(watchdog);
       const wallMs = performance.now() - started;
       try {
-        const line = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; error?: string; requests: number; byMethod: Record<string, number>; nonceRequests: number };
-        resolve({ ok: line.ok, wallMs, requests: line.requests, nonceRequests: line.nonceRequests, ...(line.error ? { error: line.error } : {}) });
+        const line = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; error?: string; requests: number; byMethod: Record<string, number>; nonceRequests: number; cpuMs: number };
+        resolve({ ok: line.ok, wallMs, requests: line.requests, nonceRequests: line.nonceRequests, cpuMs: line.cpuMs, ...(line.error ? { error: line.error } : {}) });
       } catch {
-        resolve({ ok: false, wallMs, requests: 0, nonceRequests: 0, error: `child printed no result: ${err.slice(-500)}` });
+        resolve({ ok: false, wallMs, requests: 0, nonceRequests: 0, cpuMs: NaN, error: `child printed no result: ${err.slice(-500)}` });
       }
     });
   });
