@@ -26,7 +26,7 @@ export interface WebhookBenchRow {
 /** Runs the scenarios against a Worker on `pebble`'s http-01 port. */
 export async function webhookBench(pebble: PebbleInstance, runs: number): Promise<WebhookBenchRow[]> {
   const receiver = await startWebhookReceiver();
-  const worker = await startWorker(pebble, { vars: { WEBHOOK_RETRY_SCHEDULE: WAITS_MS.map((w) => `${w / 1000}s`).join(","), WEBHOOK_TIMEOUT_SECONDS: String(TIMEOUT_S) } });
+  const worker = await startWorker(pebble, { vars: { WEBHOOK_RETRY_SCHEDULE: WAITS_MS.map((w) => `${w / 1000}s`).join(","), WEBHOOK_TIMEOUT_SECONDS: String(TIMEOUT_S), WEBHOOK_ALLOW_PRIVATE_URLS: "true" } });
   const rows: WebhookBenchRow[] = [];
   let serial = 0;
   const endpoint = async (path: string): Promise<string> => {

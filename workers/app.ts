@@ -11,7 +11,7 @@ import { isIpAddress, toIdentifiers } from "../src/acme/identifiers.ts";
 import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.ts";
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
 import { AdminError, readBody, readNames, readQuery } from "./admin-body.ts";
-import { adminToken, ConfigError, readConfig, setting } from "./config.ts";
+import { adminToken, checkAdminToken, ConfigError, readConfig, setting } from "./config.ts";
 import { bearerToken } from "./bearer-token.ts";
 import { constantTimeEqual } from "./constant-time.ts";
 import type { Env } from "./env.ts";
@@ -19,6 +19,7 @@ import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
+import { likePattern, readListQuery } from "./list-query.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
 
@@ -30,6 +31,9 @@ const renewer = (env: Env, id: string) => env.CERTIFICATE_RENEWER.get(env.CERTIF
 /** Certificate ids as {@link certificateId} makes them; anything else cannot name one. */
 const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const NO_QUERY = {} as const;
+/** Read-only listings that need no valid configuration. */
+const LISTINGS = new Set(["/admin/certificates", "/admin/tokens", "/admin/webhooks", "/admin/webhooks/deliveries"]);
+const CERTIFICATE_STATES: ReadonlyArray<IndexEntry["status"]> = ["pending", "valid", "failing", "failed"];
 
 function summary(e: IndexEntry): CertificateSummary {
   return {
@@ -101,9 +105,13 @@ export function createApp() {
     const expected = adminToken(c.env);
     // No token configured (blank counts as none): the admin API is closed rather than open.
     if (!expected) throw new AdminError(503, "admin_disabled", "the admin API is disabled: set the ADMIN_TOKEN secret (wrangler secret put ADMIN_TOKEN)");
+    // A weak token opens nothing: not even the right guess of it.
+    checkAdminToken(expected);
     const token = bearerToken(c.req.header("authorization"));
     if (!token || !(await constantTimeEqual(token, expected))) throw new AdminError(401, "unauthorized", "missing or wrong bearer token");
-    await readConfig(c.env);
+    // Listings read only the index and the hub's records: they answer under a configuration error, so
+    // the dashboard can show what there is beside the error (GET /admin/status names the variable).
+    if (!(c.req.method === "GET" && LISTINGS.has(c.req.path))) await readConfig(c.env);
     await next();
   });
 
@@ -141,8 +149,8 @@ export function createApp() {
   });
 
   app.get("/admin/certificates", async (c) => {
-    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: ID });
-    const page = await index(c.env).list(query.cursor, query.limit ? Number(query.limit) : 50);
+    const query = readListQuery(c.req.url, ID, CERTIFICATE_STATES);
+    const page = await index(c.env).list(query.cursor, query.limit, { ...(query.q ? { like: likePattern(query.q) } : {}), ...(query.state ? { status: query.state } : {}) });
     return c.json({ certificates: page.entries.map(summary), cursor: page.cursor ?? null });
   });
 

@@ -67,6 +67,25 @@ export function adminToken(env: Env): string | undefined {
   return setting(env.ADMIN_TOKEN);
 }
 
+/** Shortest admin token accepted: `openssl rand -hex 32` gives 64 characters, `-base64 32` 44. */
+const MIN_ADMIN_TOKEN_CHARS = 32;
+/** Fewer distinct characters than this is a pattern, not random data (64 random hex digits show ~16). */
+const MIN_ADMIN_TOKEN_DISTINCT = 10;
+/** Placeholder words: the value from .dev.vars.example, or one like it, is not a secret. */
+const EXAMPLE_TOKEN = /change[-_ ]?me|example|placeholder|password|your[-_ ]?(?:admin[-_ ]?)?token|long[-_ ]random/i;
+
+/**
+ * The admin token's strength rule, as {@link checkKey} is the storage key's: it guards every
+ * certificate's private key (`?include=privateKey`), so a short, patterned or example value is a
+ * configuration error, never a working sign-in.
+ */
+export function checkAdminToken(value: string): void {
+  const rule = `must be at least ${MIN_ADMIN_TOKEN_CHARS} characters of random data without spaces, not an example value (generate one with: openssl rand -hex 32)`;
+  if (value.length < MIN_ADMIN_TOKEN_CHARS || /\s/.test(value) || new Set(value).size < MIN_ADMIN_TOKEN_DISTINCT || EXAMPLE_TOKEN.test(value)) {
+    throw new ConfigError("ADMIN_TOKEN", rule);
+  }
+}
+
 /** Bytes of secret a key carries: base64 (standard or url) or hex; anything else is refused. */
 function keyBytes(value: string): number | undefined {
   if (/^(?:[0-9a-fA-F]{2})+$/.test(value)) return value.length / 2;

@@ -129,9 +129,14 @@ export class RenewalIndex extends DurableObject<Env> {
     return this.sql.exec("DELETE FROM certificates WHERE id = ?", id).rowsWritten > 0;
   }
 
-  /** A page of entries by id. */
-  list(after: string | undefined, limit: number): { entries: IndexEntry[]; cursor?: string } {
-    const rows = this.sql.exec<Row>("SELECT * FROM certificates WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit + 1).toArray();
+  /**
+   * A page of entries by id, after `after`: those with a name (or id) containing `filter.like` (a SQL
+   * LIKE pattern, `\` escaping) and in `filter.status`, when given.
+   */
+  list(after: string | undefined, limit: number, filter: { like?: string; status?: string } = {}): { entries: IndexEntry[]; cursor?: string } {
+    const where = ["id > ?", ...(filter.status ? ["status = ?"] : []), ...(filter.like ? ["(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"] : [])];
+    const args = [after ?? "", ...(filter.status ? [filter.status] : []), ...(filter.like ? [filter.like, filter.like] : [])];
+    const rows = this.sql.exec<Row>(`SELECT * FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...args, limit + 1).toArray();
     const page = rows.slice(0, limit).map(toEntry);
     return rows.length > limit ? { entries: page, cursor: page[page.length - 1]!.id } : { entries: page };
   }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChromium, type Chromium } from "../support/chromium.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.ts";
-import { ADMIN_TOKEN, startWorker, type WorkerInstance } from "../support/worker.ts";
+import { ADMIN_TOKEN, dashboardSignIn, startWorker, type WorkerInstance } from "../support/worker.ts";
 import { addCertificate, createToken } from "./hub-bed.ts";
 
 // The dashboard of the Worker in workerd (against Pebble), in headless Chromium over CDP.
@@ -18,7 +18,7 @@ let hookId: string;
 
 beforeAll(async () => {
   pebble = await startPebble();
-  worker = await startWorker(pebble);
+  worker = await startWorker(pebble, { vars: { WEBHOOK_ALLOW_PRIVATE_URLS: "true" } });
   chromium = await startChromium();
   receiver = await startWebhookReceiver();
   const hook = await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: `${receiver.origin}/hook`, label: "ops" }) });
@@ -39,20 +39,7 @@ const serial = async () => ((await (await worker.admin(`/admin/certificates/${ce
 const at = (path: string) => new URL(path, worker.url).href;
 
 /** Signs in over plain HTTP (as a browser would post the form); returns the session cookie and a CSRF token from the page. */
-async function signIn(): Promise<{ cookie: string; csrf: string; setCookie: string }> {
-  const res = await fetch(at("/admin/login"), {
-    method: "POST",
-    redirect: "manual",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: worker.url.origin },
-    body: new URLSearchParams({ token: ADMIN_TOKEN }).toString(),
-  });
-  expect(res.status).toBe(303);
-  const setCookie = res.headers.get("set-cookie")!;
-  const cookie = setCookie.split(";")[0]!;
-  const html = await (await fetch(at("/admin/"), { headers: { cookie } })).text();
-  const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-  return { cookie, csrf, setCookie };
-}
+const signIn = () => dashboardSignIn(worker);
 
 const post = (path: string, headers: Record<string, string>, form: Record<string, string>) =>
   fetch(at(path), { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(form).toString() });
@@ -142,5 +129,145 @@ describe("dashboard at /admin/", () => {
     expect(csp).toMatch(/default-src 'none'/);
     expect(csp).not.toMatch(/unsafe-inline|script-src/);
     expect(await res.text()).not.toMatch(/<script|https?:\/\/(?!127\.0\.0\.1)/i);
+  });
+
+  it("in Chromium: Revoke takes a confirming step naming the certificate and the consequence; Delete is where it is suggested; states and failures coloured; times relative with the exact time; a certificate added from the page; no notice from the URL (issue 25 defect 10)", async () => {
+    const now = Date.now();
+    await (await worker.index()).upsertMany([
+      { id: "never-issued-dash", names: ["broken.dash.test"], dueAt: now + 3_600_000, status: "failed", failures: 4, lastError: "the CA refused: example failure", nextAttemptAt: now + 3_600_000, updatedAt: now },
+    ]);
+    const page = await chromium.newPage();
+    await page.goto(at("/admin/login"));
+    await page.submitting(`document.querySelector('input[name=token]').value = ${JSON.stringify(ADMIN_TOKEN)}; document.querySelector('form').submit()`);
+    const text = (selector: string) => page.evaluate<string | null>(`document.querySelector(${JSON.stringify(selector)})?.innerText ?? null`);
+    const color = (selector: string, property = "color") => page.evaluate<string>(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).${property}`);
+
+    // A crafted link cannot put words into the signed-in page (was: ?notice= shown as is).
+    await page.goto(at("/admin/?notice=" + encodeURIComponent("Your session expired: sign in again at https://evil.example")));
+    expect(await page.evaluate<string>("document.body.innerText")).not.toContain("evil.example");
+    expect(await text("#notice")).toBeNull();
+
+    // States coloured, the failed one (was uncoloured: the CSS styled .failing only) red like failing.
+    expect(await text(`tr[data-id="never-issued-dash"] td.state-failed`)).toContain("failed");
+    expect(await color(`tr[data-id="never-issued-dash"] td.state-failed`)).toBe("rgb(207, 34, 46)");
+    expect(await color(`tr[data-id=${JSON.stringify(cert.id)}] td.state-valid`)).toBe("rgb(26, 127, 55)");
+    // Times relative, the exact time in the title (was: raw ISO strings).
+    const times = await page.evaluate<Array<{ text: string; title: string; datetime: string }>>(
+      `[...document.querySelectorAll('tr[data-id=${JSON.stringify(cert.id)}] time')].map(t => ({ text: t.innerText, title: t.title, datetime: t.getAttribute('datetime') }))`,
+    );
+    expect(times.length).toBeGreaterThanOrEqual(2);
+    for (const t of times) {
+      expect(t.text).toMatch(/^(in \d+ (seconds?|minutes?|hours?|days?)|\d+ (seconds?|minutes?|hours?|days?) ago)$/);
+      expect(t.title).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+      expect(t.title.replace(" UTC", "Z").replace(" ", "T")).toBe(t.datetime.replace(/\.\d{3}Z$/, "Z"));
+    }
+    expect(await page.evaluate<string>(`document.querySelector('#certificates').innerText`)).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:/);
+
+    // Added from the page.
+    await page.submitting(`document.querySelector('#add-certificate textarea[name=names]').value = 'added.dash.test, www.added.dash.test'; document.querySelector('#add-certificate form').submit()`);
+    expect(await text("#notice")).toContain("Added added.dash.test, www.added.dash.test: issuing now");
+    expect(await page.evaluate<string>("document.querySelector('#notice').className")).toBe("notice ok");
+    const added = ((await (await worker.admin("/admin/certificates?q=added.dash.test")).json()) as { certificates: Array<{ id: string }> }).certificates;
+    expect(added).toHaveLength(1);
+    const addedId = added[0]!.id;
+    for (let i = 0; i < 300 && ((await (await worker.admin(`/admin/certificates/${addedId}`)).json()) as { status: string }).status !== "valid"; i++) await new Promise((r) => setTimeout(r, 100));
+    await page.goto(at("/admin/"));
+    // The notice was shown once: gone on the next page.
+    expect(await text("#notice")).toBeNull();
+
+    // A failure is styled apart from a success.
+    await page.submitting(`document.querySelector('#add-certificate textarea[name=names]').value = 'not a name..'; document.querySelector('#add-certificate form').submit()`);
+    expect(await text("#notice")).toMatch(/^Failed: /);
+    expect(await page.evaluate<string>("document.querySelector('#notice').className")).toBe("notice failed");
+    expect(await color("#notice", "backgroundColor")).toBe("rgb(255, 235, 233)");
+    const failureShot = join(ARTIFACTS, "dashboard-failure-notice.png");
+    await writeFile(failureShot, await page.screenshot());
+
+    // Revoke: the first click only asks, naming the names, the serial and what happens.
+    const addedSerial = ((await (await worker.admin(`/admin/certificates/${addedId}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+    await page.submitting(`document.querySelector('tr[data-id=${JSON.stringify(addedId)}] a[href$="/revoke"]').click()`);
+    const consequence = (await text("#consequence"))!;
+    expect(consequence).toContain("added.dash.test");
+    expect(consequence).toContain("www.added.dash.test");
+    expect(consequence).toContain(addedSerial);
+    expect(consequence).toMatch(/clients that check revocation refuse it/);
+    expect(consequence).toMatch(/cannot be undone/);
+    expect(await color("form[action$='/revoke'] button", "backgroundColor")).toBe("rgb(207, 34, 46)");
+    const confirmShot = join(ARTIFACTS, "dashboard-revoke-confirm.png");
+    await writeFile(confirmShot, await page.screenshot());
+    expect((await worker.admin(`/admin/certificates/${addedId}`)).status).toBe(200);
+    await page.submitting(`document.querySelector('#cancel').click()`);
+    expect(await page.evaluate<string>("location.pathname")).toBe("/admin/");
+    expect((await worker.admin(`/admin/certificates/${addedId}`)).status).toBe(200);
+    // A POST without the confirming field is sent to the confirming step, and revokes nothing.
+    const session = await signIn();
+    const unconfirmed = await post(`/admin/ui/certificates/${addedId}/revoke`, { cookie: session.cookie, origin: worker.url.origin }, { csrf: session.csrf });
+    expect(unconfirmed.status).toBe(303);
+    expect(unconfirmed.headers.get("location")).toBe(`/admin/ui/certificates/${addedId}/revoke`);
+    expect((await worker.admin(`/admin/certificates/${addedId}`)).status).toBe(200);
+    // Confirmed: revoked.
+    await page.submitting(`document.querySelector('tr[data-id=${JSON.stringify(addedId)}] a[href$="/revoke"]').click()`);
+    await page.submitting(`document.querySelector('form[action$="/revoke"] button').click()`);
+    expect(await text("#notice")).toContain(`Revoked ${addedId}`);
+    expect((await worker.admin(`/admin/certificates/${addedId}`)).status).toBe(404);
+
+    // Revoke on an entry with no certificate says so and offers Delete (was: "delete it instead", no button).
+    await page.submitting(`document.querySelector('tr[data-id="never-issued-dash"] a[href$="/revoke"]').click()`);
+    expect(await text("#consequence")).toMatch(/nothing to revoke.*Delete it instead/);
+    await page.submitting(`document.querySelector('a[href$="/delete"]').click()`);
+    expect(await text("#consequence")).toContain("broken.dash.test");
+    await page.submitting(`document.querySelector('form[action$="/delete"] button').click()`);
+    expect(await text("#notice")).toContain("Deleted never-issued-dash");
+    expect((await worker.admin("/admin/certificates/never-issued-dash")).status).toBe(404);
+    console.log(`dashboard screenshots: ${failureShot} ${confirmShot}`);
+  });
+
+  it("sign-out ends the session on the server: the old cookie opens nothing (issue 25 defect 14)", async () => {
+    const a = await signIn();
+    const other = await signIn();
+    const origin = worker.url.origin;
+    expect((await fetch(at("/admin/"), { headers: { cookie: a.cookie }, redirect: "manual" })).status).toBe(200);
+    const out = await post("/admin/logout", { cookie: a.cookie, origin }, { csrf: a.csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/);
+    // The cookie as it was before sign-out (a copy kept elsewhere): the page and actions refuse it.
+    const page = await fetch(at("/admin/"), { headers: { cookie: a.cookie }, redirect: "manual" });
+    expect(page.status).toBe(303);
+    expect(page.headers.get("location")).toBe("/admin/login");
+    expect((await post(`/admin/ui/certificates/${cert.id}/renew`, { cookie: a.cookie, origin }, { csrf: a.csrf })).status).toBe(401);
+    // Another session is not affected.
+    expect((await fetch(at("/admin/"), { headers: { cookie: other.cookie }, redirect: "manual" })).status).toBe(200);
+  });
+
+  it("sign-in attempts are throttled for the whole deployment: 30 wrong tokens meet 429 with Retry-After, and the right token waits too (issue 25 defect 14)", async () => {
+    const w = await startWorker(pebble, { port: 0 });
+    try {
+      const attempt = (token: string) =>
+        fetch(new URL("/admin/login", w.url), {
+          method: "POST",
+          redirect: "manual",
+          headers: { "content-type": "application/x-www-form-urlencoded", origin: w.url.origin },
+          body: new URLSearchParams({ token }).toString(),
+        });
+      const statuses: number[] = [];
+      const retryAfters: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const res = await attempt(`${ADMIN_TOKEN.slice(0, -2)}${i.toString().padStart(2, "0")}`);
+        statuses.push(res.status);
+        if (res.status === 429) retryAfters.push(Number(res.headers.get("retry-after")));
+        await res.body?.cancel();
+      }
+      expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+      expect(statuses.slice(10)).toEqual(new Array(20).fill(429));
+      for (const r of retryAfters) expect(r > 0 && r <= 900, String(r)).toBe(true);
+      const right = await attempt(ADMIN_TOKEN);
+      expect(right.status).toBe(429);
+      expect(right.headers.get("set-cookie")).toBeNull();
+      expect(await right.text()).toContain("Too many sign-in attempts");
+      // The count is fleet-wide (one Durable Object record), not per isolate; the bearer API still answers.
+      expect((await w.admin("/admin/status")).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
@@ -18,7 +21,7 @@ beforeAll(async () => {
   pebble = await startPebble();
   receiver = await startWebhookReceiver();
   worker = await startWorker(pebble, {
-    vars: { WEBHOOK_RETRY_SCHEDULE: "1s,1s,1s", WEBHOOK_TIMEOUT_SECONDS: "12" },
+    vars: { WEBHOOK_RETRY_SCHEDULE: "1s,1s,1s", WEBHOOK_TIMEOUT_SECONDS: "12", WEBHOOK_ALLOW_PRIVATE_URLS: "true" },
     outbound: (request) =>
       caRefuses && request.method === "POST" && new URL(request.url).pathname.endsWith("/order-plz")
         ? new Response(JSON.stringify({ type: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders (test)", status: 429 }), {
@@ -279,5 +282,71 @@ describe("webhooks, in workerd against Pebble", () => {
     expect(await codeOf(await worker.admin("/admin/webhooks/../x/deliveries"))).toEqual([404, "not_found"]);
     expect(await codeOf(await worker.admin("/admin/webhooks/deliveries?limit=0"))).toEqual([400, "invalid_parameter"]);
     expect(await codeOf(await worker.admin("/admin/webhooks/wh_nothingthere1/test", { method: "POST", body: "{}" }))).toEqual([404, "not_found"]);
+  });
+
+  it("without WEBHOOK_ALLOW_PRIVATE_URLS only https:// to a public address is accepted (typed 400 url_not_allowed); an endpoint added while it was on is refused at sending once it is off (issue 25 defect 14)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edgecert-webhook-policy-"));
+    try {
+      // Added while the setting is on (the receiver is on 127.0.0.1).
+      const before = await startWorker(pebble, { port: 0, persistTo: dir, vars: { WEBHOOK_ALLOW_PRIVATE_URLS: "true" } });
+      let local: Endpoint;
+      try {
+        const res = await before.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: `${receiver.origin}/policy` }) });
+        expect(res.status).toBe(201);
+        local = (await res.json()) as Endpoint;
+      } finally {
+        await before.stop();
+      }
+      const strict = await startWorker(pebble, { port: 0, persistTo: dir });
+      try {
+        const post = async (url: string) => {
+          const res = await strict.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url }) });
+          return [res.status, ((await res.json()) as { error?: { code: string; message: string } }).error?.code ?? "created"];
+        };
+        const refused = [
+          "http://hooks.example.com/x",
+          "https://127.0.0.1/x",
+          "https://127.1.2.3:8443/x",
+          "https://2130706433/x",
+          "https://0x7f.1/x",
+          "https://169.254.169.254/latest/meta-data/",
+          "https://10.0.0.5/",
+          "https://172.16.0.1/",
+          "https://192.168.1.1/",
+          "https://100.64.0.1/",
+          "https://0.0.0.0/",
+          "https://[::1]/",
+          "https://[::]/",
+          "https://[fe80::1]/",
+          "https://[fd00::1]/",
+          "https://[::ffff:127.0.0.1]/",
+          "https://[::ffff:169.254.169.254]/",
+          "https://[64:ff9b::a9fe:a9fe]/",
+          "https://localhost/",
+          "https://api.localhost/",
+          "https://metadata.google.internal/",
+          "https://intranet/",
+        ];
+        const answers = await Promise.all(refused.map(post));
+        expect(Object.fromEntries(refused.map((u, i) => [u, answers[i]]))).toEqual(Object.fromEntries(refused.map((u) => [u, [400, "url_not_allowed"]])));
+        const message = ((await (await strict.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: "https://169.254.169.254/" }) })).json()) as { error: { message: string } }).error.message;
+        expect(message).toContain("WEBHOOK_ALLOW_PRIVATE_URLS");
+        for (const ok of ["https://hooks.example.com/edgecert", "https://1.1.1.1/hook", "https://[2606:4700:4700::1111]/hook"]) expect(await post(ok), ok).toEqual([201, "created"]);
+        // The endpoint from before: its test event is refused without a request.
+        const sent = await strict.admin(`/admin/webhooks/${local!.id}/test`, { method: "POST", body: "{}" });
+        expect(sent.status).toBe(202);
+        const log = await until(
+          async () => ((await (await strict.admin(`/admin/webhooks/${local!.id}/deliveries`)).json()) as { deliveries: Delivery[] }).deliveries,
+          (d) => (d[0]?.attempts.length ?? 0) > 0,
+          "the refused attempt",
+        );
+        expect(log[0]!.attempts[0]!.error).toMatch(/^refused: url must be https:\/\//);
+        expect(receiver.requests.filter((r) => r.path === "/policy")).toEqual([]);
+      } finally {
+        await strict.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

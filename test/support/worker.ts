@@ -31,7 +31,8 @@ export interface IndexStub {
   lastTick(): Promise<{ at: number; rowsRead: number; dispatched: number; outcomes: Record<string, number> } | undefined>;
 }
 
-export const ADMIN_TOKEN = "test-admin-token-0123456789";
+/** A token that passes the Worker's strength rule (workers/config.ts checkAdminToken). */
+export const ADMIN_TOKEN = "t3st-Adm1n-9f2c41d8e07b5a63c1f4e2d9";
 
 /**
  * Starts the Worker (bundled once per process) with KV, the Durable Objects and the cron trigger,
@@ -104,4 +105,31 @@ export async function settled(w: WorkerInstance, id: string): Promise<Certificat
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`certificate ${id} still pending`);
+}
+
+/** A dashboard session made over plain HTTP, as a browser posts the sign-in form. */
+export interface DashboardSession {
+  /** `edgecert_session=…`, for a `cookie` header. */
+  cookie: string;
+  /** The session's CSRF token, read from the dashboard page. */
+  csrf: string;
+  /** The whole `Set-Cookie` of the sign-in. */
+  setCookie: string;
+}
+
+/** Signs in to the dashboard with `token` (default the tests' admin token); throws unless it is accepted. */
+export async function dashboardSignIn(w: WorkerInstance, token = ADMIN_TOKEN): Promise<DashboardSession> {
+  const res = await fetch(new URL("/admin/login", w.url), {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: w.url.origin },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  if (res.status !== 303) throw new Error(`sign-in answered ${res.status}: ${await res.text()}`);
+  const setCookie = res.headers.get("set-cookie")!;
+  const cookie = setCookie.split(";")[0]!;
+  const html = await (await fetch(new URL("/admin/", w.url), { headers: { cookie } })).text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!csrf) throw new Error(`no CSRF token on the dashboard: ${html.slice(0, 500)}`);
+  return { cookie, csrf, setCookie };
 }

@@ -20,7 +20,7 @@ let deploy: { scoped: { id: string; token: string }; pattern: { id: string; toke
 
 beforeAll(async () => {
   pebble = await startPebble();
-  worker = await startWorker(pebble, { vars: { ALLOWED_NAMES: "*.fuzz.test", STORAGE_ENCRYPTION_KEY: "ZnV6ei1rZXktd2l0aC1tb3JlLXRoYW4tMjU2LWJpdHMtb2YtZW50cm9weQ==" } });
+  worker = await startWorker(pebble, { vars: { WEBHOOK_ALLOW_PRIVATE_URLS: "true", ALLOWED_NAMES: "*.fuzz.test", STORAGE_ENCRYPTION_KEY: "ZnV6ei1rZXktd2l0aC1tb3JlLXRoYW4tMjU2LWJpdHMtb2YtZW50cm9weQ==" } });
   const res = await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["issued.fuzz.test"] }) });
   issuedId = ((await res.json()) as { id: string }).id;
   expect((await settled(worker, issuedId)).status).toBe("valid");
@@ -81,7 +81,7 @@ describe("Worker admin API fuzz (seeded)", () => {
     // Pull names: the issued one, others in and out of the patterns, and garbage.
     const pullNames = () => pick(["issued.fuzz.test", "issued.fuzz.test", "issued.fuzz.test", "issued.fuzz.test", "ISSUED.fuzz.test", "u1.fuzz.test", "nothing.fuzz.test", "evil.example", "*.fuzz.test", "%2A.fuzz.test", "..", "%2e%2e", "..%2F..%2Fadmin", "a".repeat(600), "%ZZ", "%00", "x%20y", "127.0.0.1", "[::1]"]);
     const queries = () =>
-      pick(["", "", "?limit=2.5", "?limit=-1", "?limit=200", "?limit=99999999999999999999", "?limit=1&cursor=" + ids(), "?include=privateKey", "?include=privatekey", "?include=privateKey&include=privateKey", "?x=1", "?%ZZ=1", "?cursor=%00", "?limit=1e3"]);
+      pick(["", "", "?limit=2.5", "?limit=-1", "?limit=200", "?limit=99999999999999999999", "?limit=1&cursor=" + ids(), "?include=privateKey", "?include=privatekey", "?include=privateKey&include=privateKey", "?x=1", "?%ZZ=1", "?cursor=%00", "?limit=1e3", "?q=issued", "?q=%25", "?q=a_b", "?q=" + "x".repeat(101), "?state=failed", "?state=valid&q=fuzz&limit=3", "?state=bogus", "?cursor=1.2", "?cursor=1", "?state=revoked", "?state=disabled"]);
     // Routes with the methods they take (most requests), and anything else (the rest).
     const routes: Array<[string, () => string]> = [
       ["GET", () => `/admin/status${queries()}`],
@@ -108,6 +108,12 @@ describe("Worker admin API fuzz (seeded)", () => {
       ["GET", () => `/v1/certificates/${pullNames()}`],
       ["GET", () => `/v1/certificates/${pullNames()}`],
       ["GET", () => `/v1/certificates/${pick(["", "/", "a/b", "issued.fuzz.test/x"])}`],
+      ["GET", () => `/admin/webhooks/deliveries${queries()}`],
+      // The dashboard's pages and actions (a bearer token opens none of them: they take the session cookie).
+      ["GET", () => `/admin/ui/certificates/${ids()}/${pick(["revoke", "delete"])}${queries()}`],
+      ["POST", () => `/admin/ui/certificates/${ids()}/${pick(["revoke", "delete", "renew"])}`],
+      ["POST", () => `/admin/ui/${pick(["certificates", "tokens/x/revoke", "webhooks/" + whIds() + "/test"])}`],
+      ["POST", () => pick([`/admin/login`, `/admin/logout`])],
       ["GET", () => `/admin/../admin/status`],
       ["GET", () => `/admin/%2e%2e/status`],
       ["GET", () => `/admin/certificates/../../.well-known/acme-challenge/x`],
@@ -228,7 +234,8 @@ describe("Worker admin API fuzz (seeded)", () => {
         fivexx++;
         problems.push(`${what} ${answer.body.slice(0, 200)}`);
       }
-      const isAdmin = new URL(path, "http://x").pathname.startsWith("/admin");
+      // The sign-in page is the one public page under /admin.
+      const isAdmin = new URL(path, "http://x").pathname.startsWith("/admin") && !((method === "GET" || method === "HEAD") && new URL(path, "http://x").pathname === "/admin/login");
       if (isAdmin && !valid && answer.status >= 200 && answer.status < 300) problems.push(`${what}: 2xx without a valid token`);
       // Unknown query parameters are refused on the hub's routes, never ignored.
       const hubRoute = /^\/(?:admin\/tokens|v1\/)/.test(new URL(path, "http://x").pathname);

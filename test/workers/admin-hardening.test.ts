@@ -1,7 +1,8 @@
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DurableObjectStorage } from "../../src/storage/durable-object-storage.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { ADMIN_TOKEN, settled, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { ADMIN_TOKEN, dashboardSignIn, settled, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 12's reproduced cases (auth, validation, configuration, revoke of an unissued entry) and issue 11
 // defect 8 (the index hides failing renewals), each against the Worker in workerd with Pebble as the CA.
@@ -87,16 +88,30 @@ describe("Worker configuration", () => {
     [{ STORAGE_ENCRYPTION: "off" }, "STORAGE_ENCRYPTION_KEY_PREVIOUS"],
   ];
 
-  it("a bad variable: the admin API answers 503 configuration_error naming it, http-01 keeps answering, the cron tick does not throw", async () => {
+  it("a bad variable: the admin API answers 503 configuration_error naming it, listings still answer, the dashboard shows it (200, was 500), http-01 keeps answering, the cron tick does not throw", async () => {
     for (const [vars, variable] of cases) {
       const w = await startWorker(pebble, { port: 0, vars });
       try {
-        const res = await w.admin("/admin/certificates?limit=5");
+        const res = await w.admin("/admin/status");
         expect(res.status, JSON.stringify(vars)).toBe(503);
         const body = (await res.json()) as { error: { code: string; message: string } };
         expect(body.error.code).toBe("configuration_error");
         expect(body.error.message.startsWith(`${variable}:`), body.error.message).toBe(true);
         if (variable === "STORAGE_ENCRYPTION_KEY") expect(body.error.message).toContain("openssl rand -base64 32");
+        // What needs the configuration refuses with the same error; what only reads the index lists it.
+        expect((await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: ["cfg.example.test"] }) })).status).toBe(503);
+        await (await w.index()).upsertMany([{ id: "listed-anyway", names: ["listed.example.test"], dueAt: Date.now() + 86_400_000, status: "failed", failures: 1, updatedAt: Date.now() }]);
+        const listed = await w.admin("/admin/certificates?limit=5");
+        expect(listed.status).toBe(200);
+        expect(((await listed.json()) as { certificates: Array<{ id: string }> }).certificates.map((x) => x.id)).toEqual(["listed-anyway"]);
+        // The dashboard (issue 25 defect 9: was 500 "Cannot read properties of undefined (reading 'map')").
+        const session = await dashboardSignIn(w);
+        const dashboard = await fetch(new URL("/admin/", w.url), { headers: { cookie: session.cookie } });
+        const html = await dashboard.text();
+        expect(dashboard.status, html.slice(0, 300)).toBe(200);
+        expect(/id="config-error"[^>]*>([^<]*)/.exec(html)?.[1], html.slice(0, 2000)).toContain(`Configuration error — ${variable}:`);
+        expect(html).toContain("wrangler.toml");
+        expect(html).toContain("listed.example.test");
         // A live token is still served: the CA can validate whatever the admin configuration says.
         const strong = new DurableObjectStorage((await w.mf.getDurableObjectNamespace("EDGECERT_STORE")) as never);
         await strong.put("challenges/http-01/someToken_1", "someToken_1.thumbprint");
@@ -106,6 +121,50 @@ describe("Worker configuration", () => {
         // The cron handler completes (it logs and skips) instead of throwing on every tick.
         await w.cron(Date.now());
         expect(await (await w.index()).lastTick()).toBeUndefined();
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+});
+
+describe("Worker configuration: ADMIN_TOKEN strength (issue 25 defect 14)", () => {
+  it("a short, patterned or example admin token is a configuration_error naming the rule; the API and the dashboard open for nobody", async () => {
+    const example = /^ADMIN_TOKEN=(.*)$/m.exec(await readFile(new URL("../../.dev.vars.example", import.meta.url), "utf8"))![1]!.trim();
+    expect(example.length).toBeGreaterThan(0);
+    const weak = [example, "short-token", "a".repeat(48), "ab".repeat(24), "password-" + "0123456789abcdef".repeat(2), "0123456789abcdef 0123456789abcdef"];
+    for (const token of weak) {
+      const w = await startWorker(pebble, { port: 0, vars: { ADMIN_TOKEN: token } });
+      try {
+        // Even presenting the configured token itself opens nothing.
+        const res = await w.admin("/admin/status", { token });
+        expect(res.status, token).toBe(503);
+        const body = (await res.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe("configuration_error");
+        expect(body.error.message).toMatch(/^ADMIN_TOKEN: must be at least 32 characters of random data/);
+        expect(body.error.message).toContain("openssl rand -hex 32");
+        expect((await w.admin("/admin/certificates", { token })).status).toBe(503);
+        const login = await fetch(new URL("/admin/login", w.url));
+        expect(login.status).toBe(200);
+        expect(await login.text()).toContain("Sign-in is closed: ADMIN_TOKEN: must be at least 32 characters");
+        const signIn = await fetch(new URL("/admin/login", w.url), {
+          method: "POST",
+          redirect: "manual",
+          headers: { "content-type": "application/x-www-form-urlencoded", origin: w.url.origin },
+          body: new URLSearchParams({ token }).toString(),
+        });
+        expect(signIn.status).toBe(403);
+        expect(signIn.headers.get("set-cookie")).toBeNull();
+      } finally {
+        await w.stop();
+      }
+    }
+    // openssl rand -hex 32 and -base64 32 pass.
+    const strong = [Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join(""), Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64")];
+    for (const token of strong) {
+      const w = await startWorker(pebble, { port: 0, vars: { ADMIN_TOKEN: token } });
+      try {
+        expect((await w.admin("/admin/status", { token })).status, token).toBe(200);
       } finally {
         await w.stop();
       }

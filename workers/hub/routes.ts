@@ -14,12 +14,16 @@ import { buildManager } from "../manager-factory.ts";
 import { renewalIndex } from "../renewal-index.ts";
 import { hostAllowList } from "../../src/manager/host-policy.ts";
 import type { ManagedCertificate } from "../../src/manager/managed-certificate.ts";
+import { matchesSearch, readListQuery } from "../list-query.ts";
 import { tokenUsage } from "./token-usage.ts";
-import { TokenStore, isTokenId, publicView, readScope, scopeCovers, scopeMayCover, type TokenScope } from "./tokens.ts";
+import { TokenStore, isTokenId, publicView, readScope, scopeCovers, scopeMayCover, type TokenRecord, type TokenScope } from "./tokens.ts";
 
 type HubEnv = { Bindings: Env };
 
 const NO_QUERY = {} as const;
+const TOKEN_STATES = ["active", "revoked", "expired"] as const;
+const TOKEN_CURSOR = /^[0-9]{1,15}\.[A-Za-z0-9]{12}$/;
+const tokenState = (r: TokenRecord, now: number) => (r.revokedAt !== undefined ? "revoked" : r.expiresAt !== undefined && r.expiresAt <= now ? "expired" : "active");
 
 /** Header carrying the next renewal time (ISO 8601): when an agent should come back. */
 export const NEXT_RENEWAL_HEADER = "Edgecert-Next-Renewal";
@@ -101,11 +105,22 @@ export function hubRoutes() {
   });
 
   app.get("/admin/tokens", async (c) => {
-    readQuery(c.req.url, NO_QUERY);
+    const query = readListQuery(c.req.url, TOKEN_CURSOR, TOKEN_STATES);
     // This isolate's uses first, so the listing includes every pull it answered (token-usage.ts).
     await tokenUsage.flush(tokenStorage(c.env));
     const store = tokens(c.env);
-    return c.json({ tokens: (await store.withUsage(await store.list())).map(publicView) });
+    const now = Date.now();
+    // Oldest first, ties by id; the cursor is the last row's `<createdAt>.<id>`.
+    const position = (r: TokenRecord) => `${String(r.createdAt).padStart(15, "0")}.${r.id}`;
+    const after = query.cursor ? `${query.cursor.split(".")[0]!.padStart(15, "0")}.${query.cursor.split(".")[1]}` : "";
+    const matching = (await store.list())
+      .filter((r) => position(r) > after)
+      .filter((r) => !query.state || tokenState(r, now) === query.state)
+      .filter((r) => matchesSearch(query.q, r.id, r.label, "certificate" in r.scope ? r.scope.certificate : r.scope.pattern))
+      .sort((a, b) => (position(a) < position(b) ? -1 : 1));
+    const page = matching.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return c.json({ tokens: (await store.withUsage(page)).map(publicView), cursor: matching.length > query.limit && last ? `${last.createdAt}.${last.id}` : null });
   });
 
   app.delete("/admin/tokens/:id", async (c) => {

@@ -9,7 +9,7 @@
  * sheet: synchronizer token + origin verification).
  * @module
  */
-import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
+import { base64urlDecode, base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { constantTimeEqual } from "../constant-time.ts";
 
 /** The session cookie's name. */
@@ -71,3 +71,41 @@ export function readCookie(header: string | undefined, name: string): string | u
   }
   return undefined;
 }
+
+/** The cookie carrying the outcome of the last action to the page the browser is sent back to. */
+export const NOTICE_COOKIE = "edgecert_notice";
+/** A notice not shown within this long is dropped. */
+const NOTICE_TTL_SECONDS = 60;
+
+/** What an action reports: its outcome, shown once on the next page. */
+export interface Notice {
+  kind: "ok" | "failed";
+  text: string;
+}
+
+/**
+ * The notice cookie: `<kind>.<base64url text>.<mac>`, the mac binding it to the session's nonce. The
+ * page shows a notice only from this cookie (the Worker set it after an action of this session), never
+ * from the URL, so a crafted link cannot put words into the signed-in page.
+ */
+export async function noticeCookie(adminToken: string, nonce: string, notice: Notice): Promise<string> {
+  const text = base64urlEncode(new TextEncoder().encode(notice.text.slice(0, 600)));
+  const value = `${notice.kind}.${text}.${await mac(adminToken, `notice.${nonce}.${notice.kind}.${text}`)}`;
+  return `${NOTICE_COOKIE}=${value}; Path=/admin; Max-Age=${NOTICE_TTL_SECONDS}; HttpOnly; Secure; SameSite=Strict`;
+}
+
+/** The notice in `cookie` if this session's, else undefined. */
+export async function readNotice(adminToken: string, nonce: string, cookie: string | undefined): Promise<Notice | undefined> {
+  const m = cookie ? /^(ok|failed)\.([A-Za-z0-9_-]{0,1000})\.([A-Za-z0-9_-]{43})$/.exec(cookie) : null;
+  if (!m) return undefined;
+  const [, kind, text, presented] = m as unknown as [string, Notice["kind"], string, string];
+  if (!(await constantTimeEqual(presented, await mac(adminToken, `notice.${nonce}.${kind}.${text}`)))) return undefined;
+  try {
+    return { kind, text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(base64urlDecode(text)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clears the notice once shown. */
+export const clearedNoticeCookie = `${NOTICE_COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; Secure; SameSite=Strict`;

@@ -1,6 +1,7 @@
 /**
  * How the outbox retries: `WEBHOOK_RETRY_SCHEDULE` (the waits between attempts) and
- * `WEBHOOK_TIMEOUT_SECONDS` (how long one attempt may take), validated like every other variable.
+ * `WEBHOOK_TIMEOUT_SECONDS` (how long one attempt may take), and `WEBHOOK_ALLOW_PRIVATE_URLS` (which
+ * URLs may receive them, ./webhook-url.ts), validated like every other variable.
  * @module
  */
 import { ConfigError, setting } from "../config.ts";
@@ -22,6 +23,8 @@ export interface WebhookConfig {
   /** Waits (ms) before attempt 2, 3, …; attempts in all: its length + 1. */
   retryDelaysMs: number[];
   timeoutMs: number;
+  /** WEBHOOK_ALLOW_PRIVATE_URLS="true": http:// and loopback, private and link-local addresses allowed (./webhook-url.ts). */
+  allowPrivateUrls: boolean;
 }
 
 /** Reads the webhook variables; throws {@link ConfigError} naming a malformed one. */
@@ -38,5 +41,7 @@ export function readWebhookConfig(env: Env): WebhookConfig {
   const timeoutText = setting(env.WEBHOOK_TIMEOUT_SECONDS) ?? String(DEFAULT_TIMEOUT_SECONDS);
   const timeout = /^[0-9]{1,2}$/.test(timeoutText) ? Number(timeoutText) : NaN;
   if (!(timeout >= 1 && timeout <= 60)) throw new ConfigError("WEBHOOK_TIMEOUT_SECONDS", "must be a whole number of seconds from 1 to 60");
-  return { retryDelaysMs, timeoutMs: timeout * 1000 };
+  const allow = setting(env.WEBHOOK_ALLOW_PRIVATE_URLS)?.toLowerCase();
+  if (allow !== undefined && allow !== "true" && allow !== "false") throw new ConfigError("WEBHOOK_ALLOW_PRIVATE_URLS", 'must be "true" (webhooks may go to http:// and loopback or private addresses: local development only) or "false"');
+  return { retryDelaysMs, timeoutMs: timeout * 1000, allowPrivateUrls: allow === "true" };
 }

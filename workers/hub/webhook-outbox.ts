@@ -14,6 +14,7 @@ import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import type { Env } from "../env.ts";
 import { MAX_RETRY_WAIT_MS, readWebhookConfig, type WebhookConfig } from "./webhook-config.ts";
 import { TEST_EVENT, type EventType, type WebhookEvent } from "./webhook-events.ts";
+import { webhookUrlProblem } from "./webhook-url.ts";
 
 /** Attempts in flight at once, in all and per endpoint: a dead endpoint holds at most its share. */
 const MAX_IN_FLIGHT = 50;
@@ -97,6 +98,9 @@ interface MessageRow extends Record<string, SqlStorageValue> {
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
 /** ±10 % jitter (Standard Webhooks: spread retries so they do not arrive in bursts). */
+/** An endpoint URL the current setting refuses: no request is made. */
+class RefusedUrl extends Error {}
+
 const jitter = (ms: number) => Math.round(ms * (0.9 + Math.random() * 0.2));
 
 /** A message row as the delivery log shows it. */
@@ -165,8 +169,16 @@ export class WebhookOutbox extends DurableObject<Env> {
     return { endpoint: this.#view(this.#endpoint(id)!), secret };
   }
 
-  listEndpoints(): EndpointView[] {
-    return this.sql.exec<EndpointRow>("SELECT * FROM endpoints ORDER BY created_at").toArray().map((r) => this.#view(r));
+  /**
+   * A page of endpoints in the order they were added, after `cursor` (the last page's): those whose URL
+   * or label contains `like` (a SQL LIKE pattern, `\\` escaping) and, with `disabled`, in that state.
+   */
+  listEndpoints(page: { cursor?: number; limit: number; like?: string; disabled?: boolean }): { webhooks: EndpointView[]; cursor?: number } {
+    const where = ["rowid > ?", ...(page.like ? ["(url LIKE ? ESCAPE '\\' OR COALESCE(label, '') LIKE ? ESCAPE '\\')"] : []), ...(page.disabled === undefined ? [] : [page.disabled ? "disabled_at IS NOT NULL" : "disabled_at IS NULL"])];
+    const args = [page.cursor ?? 0, ...(page.like ? [page.like, page.like] : [])];
+    const rows = this.sql.exec<EndpointRow & { n: number }>(`SELECT rowid AS n, * FROM endpoints WHERE ${where.join(" AND ")} ORDER BY rowid LIMIT ?`, ...args, page.limit + 1).toArray();
+    const shown = rows.slice(0, page.limit);
+    return { webhooks: shown.map((r) => this.#view(r)), ...(rows.length > page.limit ? { cursor: shown[shown.length - 1]!.n } : {}) };
   }
 
   getEndpoint(id: string): EndpointView | undefined {
@@ -269,13 +281,27 @@ export class WebhookOutbox extends DurableObject<Env> {
     if (current === null || current > next) await this.ctx.storage.setAlarm(Math.max(next, now));
   }
 
-  /** The delivery log, newest first: one endpoint's or every endpoint's, optionally in one state. */
-  deliveries(endpointId: string | undefined, limit: number, state?: DeliveryView["state"]): DeliveryView[] {
+  /**
+   * A page of the delivery log, newest first: one endpoint's or every endpoint's, optionally in one
+   * state and only events whose type or body (the certificate's names) contains `like`. `cursor` is
+   * the last page's: `<created_at>.<rowid>` of its last row.
+   */
+  deliveries(endpointId: string | undefined, page: { limit: number; state?: DeliveryView["state"]; cursor?: string; like?: string }): { deliveries: DeliveryView[]; cursor?: string } {
     // Newest first; ties (events of one millisecond) by insertion order, newest first too.
-    const where = [...(endpointId ? ["endpoint_id = ?"] : []), ...(state ? ["state = ?"] : [])];
-    const args = [...(endpointId ? [endpointId] : []), ...(state ? [state] : []), limit];
-    const rows = this.sql.exec<MessageRow>(`SELECT * FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`, ...args).toArray();
-    return rows.map(toDeliveryView);
+    const [createdAt, rowid] = page.cursor ? page.cursor.split(".").map(Number) : [];
+    const where = [
+      ...(endpointId ? ["endpoint_id = ?"] : []),
+      ...(page.state ? ["state = ?"] : []),
+      ...(page.like ? ["(type LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')"] : []),
+      ...(page.cursor ? ["(created_at < ? OR (created_at = ? AND rowid < ?))"] : []),
+    ];
+    const args = [...(endpointId ? [endpointId] : []), ...(page.state ? [page.state] : []), ...(page.like ? [page.like, page.like] : []), ...(page.cursor ? [createdAt!, createdAt!, rowid!] : [])];
+    const rows = this.sql
+      .exec<MessageRow & { n: number }>(`SELECT rowid AS n, * FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`, ...args, page.limit + 1)
+      .toArray();
+    const shown = rows.slice(0, page.limit);
+    const last = shown[shown.length - 1];
+    return { deliveries: shown.map(toDeliveryView), ...(rows.length > page.limit && last ? { cursor: `${last.created_at}.${last.n}` } : {}) };
   }
 
   /**
@@ -346,6 +372,9 @@ export class WebhookOutbox extends DurableObject<Env> {
     let retryAfter: number | undefined;
     try {
       const previous = endpoint.previous_secret !== null && endpoint.previous_until !== null && endpoint.previous_until > start ? [endpoint.previous_secret] : [];
+      // Checked again at sending: the setting may have been turned off since the endpoint was added.
+      const refused = webhookUrlProblem(new URL(endpoint.url), config.allowPrivateUrls);
+      if (refused) throw new RefusedUrl(refused);
       const headers = await signWebhook([endpoint.secret, ...previous], m.id, start / 1000, m.body);
       const res = await fetch(endpoint.url, {
         method: "POST",
@@ -361,7 +390,12 @@ export class WebhookOutbox extends DurableObject<Env> {
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (err) {
       const name = err instanceof Error ? err.name : "";
-      error = name === "TimeoutError" || name === "AbortError" ? `timeout: no response within ${config.timeoutMs / 1000} s` : `network: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300);
+      error =
+        err instanceof RefusedUrl
+          ? `refused: ${err.message}`
+          : name === "TimeoutError" || name === "AbortError"
+            ? `timeout: no response within ${config.timeoutMs / 1000} s`
+            : `network: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300);
     }
     const at = new Date(start).toISOString();
     attempts.push({ at, status, error, durationMs: Date.now() - start, response });

@@ -6,19 +6,39 @@
  */
 import { Hono } from "hono/tiny";
 import { AdminError, readBody, readQuery } from "../admin-body.ts";
+import { readConfig } from "../config.ts";
 import type { Env } from "../env.ts";
+import { likePattern, readListQuery } from "../list-query.ts";
 import { EVENT_TYPES, TEST_EVENT, outbox, type EventType } from "./webhook-events.ts";
 import type { DeliveryView } from "./webhook-outbox.ts";
+import { webhookUrlProblem } from "./webhook-url.ts";
 
 type HubEnv = { Bindings: Env };
 
 const ENDPOINT_ID = /^wh_[A-Za-z0-9_-]{12}$/;
 const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{22}$/;
-const STATE = /^(?:pending|delivered|failed)$/;
-const LIMIT = /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/;
+const DELIVERY_STATES: ReadonlyArray<DeliveryView["state"]> = ["pending", "delivered", "failed"];
+/** Cursors: an endpoint's position (rowid); a delivery's `<created_at>.<rowid>`. */
+const ENDPOINT_CURSOR = /^[1-9][0-9]{0,14}$/;
+const DELIVERY_CURSOR = /^[0-9]{1,15}\.[1-9][0-9]{0,14}$/;
 
-/** An endpoint URL: http(s), no credentials in it (they would show in every listing), at most 2,000 characters. */
-function readUrl(value: unknown): string {
+/** A page of the delivery log (every endpoint's, or one's) as the listing query asks. */
+async function deliveryPage(env: Env, endpoint: string | undefined, url: string) {
+  const query = readListQuery(url, DELIVERY_CURSOR, DELIVERY_STATES);
+  const page = await outbox(env).deliveries(endpoint, {
+    limit: query.limit,
+    ...(query.state ? { state: query.state as DeliveryView["state"] } : {}),
+    ...(query.cursor ? { cursor: query.cursor } : {}),
+    ...(query.q ? { like: likePattern(query.q) } : {}),
+  });
+  return { deliveries: page.deliveries, cursor: page.cursor ?? null };
+}
+
+/**
+ * An endpoint URL: https to a public address unless WEBHOOK_ALLOW_PRIVATE_URLS says otherwise
+ * (./webhook-url.ts), no credentials in it (they would show in every listing), at most 2,000 characters.
+ */
+function readUrl(value: unknown, allowPrivate: boolean): string {
   let url: URL | undefined;
   try {
     url = typeof value === "string" && value.length <= 2000 ? new URL(value) : undefined;
@@ -27,6 +47,8 @@ function readUrl(value: unknown): string {
   }
   if (!url || !/^https?:$/.test(url.protocol)) throw new AdminError(400, "invalid_url", "url must be an http:// or https:// URL of at most 2000 characters");
   if (url.username || url.password) throw new AdminError(400, "invalid_url", "url must not contain credentials: verify the webhook-signature header instead");
+  const problem = webhookUrlProblem(url, allowPrivate);
+  if (problem) throw new AdminError(400, "url_not_allowed", problem);
   return url.href;
 }
 
@@ -50,7 +72,7 @@ export function webhookRoutes() {
   app.post("/admin/webhooks", async (c) => {
     readQuery(c.req.url, {});
     const body = await readBody(c.req.raw, ["url", "events", "label"]);
-    const url = readUrl(body.url);
+    const url = readUrl(body.url, (await readConfig(c.env)).webhooks.allowPrivateUrls);
     const events = readEvents(body.events);
     if (body.label !== undefined && (typeof body.label !== "string" || body.label.length > 200)) throw new AdminError(400, "invalid_label", "label must be a string of at most 200 characters");
     const created = await outbox(c.env).createEndpoint({ url, events, ...(typeof body.label === "string" ? { label: body.label } : {}) });
@@ -59,14 +81,17 @@ export function webhookRoutes() {
   });
 
   app.get("/admin/webhooks", async (c) => {
-    readQuery(c.req.url, {});
-    return c.json({ webhooks: await outbox(c.env).listEndpoints() });
+    const query = readListQuery(c.req.url, ENDPOINT_CURSOR, ["enabled", "disabled"]);
+    const page = await outbox(c.env).listEndpoints({
+      limit: query.limit,
+      ...(query.cursor ? { cursor: Number(query.cursor) } : {}),
+      ...(query.q ? { like: likePattern(query.q) } : {}),
+      ...(query.state ? { disabled: query.state === "disabled" } : {}),
+    });
+    return c.json({ webhooks: page.webhooks, cursor: page.cursor !== undefined ? String(page.cursor) : null });
   });
 
-  app.get("/admin/webhooks/deliveries", async (c) => {
-    const query = readQuery(c.req.url, { limit: LIMIT, state: STATE });
-    return c.json({ deliveries: await outbox(c.env).deliveries(undefined, query.limit ? Number(query.limit) : 50, query.state as DeliveryView["state"] | undefined) });
-  });
+  app.get("/admin/webhooks/deliveries", async (c) => c.json(await deliveryPage(c.env, undefined, c.req.url)));
 
   app.get("/admin/webhooks/:id", async (c) => {
     readQuery(c.req.url, {});
@@ -126,11 +151,9 @@ export function webhookRoutes() {
   });
 
   app.get("/admin/webhooks/:id/deliveries", async (c) => {
-    const query = readQuery(c.req.url, { limit: LIMIT, state: STATE });
     const id = endpointId(c.req.param("id"));
-    const box = outbox(c.env);
-    if (!(await box.getEndpoint(id))) throw new AdminError(404, "not_found", `no webhook ${id}`);
-    return c.json({ deliveries: await box.deliveries(id, query.limit ? Number(query.limit) : 50, query.state as DeliveryView["state"] | undefined) });
+    if (!(await outbox(c.env).getEndpoint(id))) throw new AdminError(404, "not_found", `no webhook ${id}`);
+    return c.json(await deliveryPage(c.env, id, c.req.url));
   });
 
   return app;
