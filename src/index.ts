@@ -11,3 +11,4 @@ export * from "./manager/index.ts";
 export * from "./storage/index.ts";
 export * from "./dns/index.ts";
 export * from "./hub/index.ts";
+export * from "./budget/index.ts";

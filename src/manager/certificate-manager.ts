@@ -11,7 +11,10 @@ import type { Storage } from "../storage/storage.ts";
 import type { ExternalAccountBinding } from "../webcrypto/jws.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
+import type { CaLimits } from "../budget/ca-limits.ts";
+import type { QueuedOrder } from "../budget/fair-queue.ts";
 import { Accounts, type IssuerOptions } from "./accounts.ts";
+import { CaBudgets } from "./ca-budgets.ts";
 import { mergeRenewal, renewalStateFor } from "./ari.ts";
 import { CertificateStore } from "./certificate-store.ts";
 import { DueSchedule } from "./due-schedule.ts";
@@ -60,6 +63,19 @@ export interface CertificateManagerOptions {
   renewBefore?: RenewBefore;
   /** Certificate profile (draft-ietf-acme-profiles). */
   profile?: string;
+  /**
+   * The primary CA's limits, spent as one budget by every process sharing `storage` (see
+   * `FleetBudget`): an order the budget cannot pay for waits in a fair queue instead of being sent,
+   * and a CA's rate-limit refusal pauses its bucket fleet-wide until `Retry-After`. Default: the
+   * CA's published limits when known (`caLimitsFor`: Let's Encrypt's production and staging), else
+   * none. `false`: no budget.
+   */
+  caLimits?: CaLimits | false;
+  /**
+   * The clock and timer the CA budget and its queue run on (simulations in accelerated time).
+   * Default: `now` and a timer.
+   */
+  budgetClock?: { now: () => number; sleep: Sleep };
   /**
    * Agreement to the CA's terms of service (RFC 8555 §7.3), for the accounts this manager creates. Not
    * assumed: when a CA publishes terms (`meta.termsOfService`) and this is not `true`, creating its
@@ -139,6 +155,7 @@ export class CertificateManager {
   private readonly accounts: Accounts;
   private readonly issuance: Issuance;
   private readonly gate: OnDemandGate;
+  private readonly budgets: CaBudgets;
   /** Certificates whose name index was checked complete by this process. */
   private readonly indexChecked = new Set<string>();
   private readonly listeners = new Set<(event: ManagerEvent) => void>();
@@ -179,8 +196,19 @@ export class CertificateManager {
       now: this.now,
       onCreated: (issuer) => this.emit({ type: "account_created", issuer }),
     });
+    this.budgets = new CaBudgets({
+      storage: this.storage,
+      primary: options.directoryUrl,
+      caLimits: options.caLimits,
+      now: options.budgetClock?.now ?? this.now,
+      ...(options.budgetClock ? { sleep: options.budgetClock.sleep } : {}),
+      logger: this.logger,
+      onQueued: (order, issuer) =>
+        this.emit({ type: "certificate_queued", id: order.id, names: [...order.names], issuer, position: order.position, estimatedAt: new Date(order.estimatedAt) }),
+    });
     this.issuance = new Issuance({
       storage: this.storage,
+      budgets: this.budgets,
       store: this.store,
       index: this.index,
       intents: this.intents,
@@ -395,6 +423,14 @@ export class CertificateManager {
       await this.forget(read, held);
       return true;
     });
+  }
+
+  /**
+   * Orders of this process waiting for a CA's budget (see the `caLimits` option), in the order they
+   * will go, each with its position and an estimated send time.
+   */
+  queued(): Array<QueuedOrder & { readonly directoryUrl: string }> {
+    return this.budgets.queued();
   }
 
   /**

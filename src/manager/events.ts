@@ -5,6 +5,7 @@ export type ManagerEventType =
   | "certificate_renewed"
   | "certificate_failed"
   | "certificate_revoked"
+  | "certificate_queued"
   | "account_created";
 
 /** One manager event. Never carries key material. */
@@ -25,4 +26,8 @@ export interface ManagerEvent {
   nextAttemptAt?: Date;
   /** When the new certificate should be renewed (obtained / renewed). */
   renewAt?: Date;
+  /** Place in this process's queue for the CA's budget, 1 = next (queued). */
+  position?: number;
+  /** When the queued order is expected to be sent: an estimate (queued). */
+  estimatedAt?: Date;
 }

@@ -12,6 +12,7 @@ import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyAlgo
 import { certificateMatchesKey, parseCertificate } from "../webcrypto/x509.ts";
 import type { Accounts, IssuerOptions } from "./accounts.ts";
 import { renewalStateFor } from "./ari.ts";
+import type { Admission, CaBudgets } from "./ca-budgets.ts";
 import type { CertificateStore } from "./certificate-store.ts";
 import type { ManagerEvent } from "./events.ts";
 import { underLock, type HeldLock, type LockTiming } from "./lock-runner.ts";
@@ -31,6 +32,8 @@ export interface IssuanceContext {
   index: NameIndex;
   intents: OrderIntents;
   accounts: Accounts;
+  /** The CAs' fleet-wide budgets: every new order waits for its CA's. */
+  budgets: CaBudgets;
   issuers: IssuerOptions[];
   solvers: Record<string, Solver>;
   keyType: KeyAlgorithmName;
@@ -90,6 +93,9 @@ export class Issuance {
 
   async #locked(id: string, identifiers: AcmeIdentifier[], forcedSince: number | undefined, how: ObtainHow): Promise<CertificateRecord> {
     const { ctx } = this;
+    // Wait for the CA's budget before taking the lock: a queued order holds no lease (and makes no
+    // other process wait on one) for as long as the budget is spent.
+    let admission = await this.#admitEarly(id, identifiers, forcedSince, how);
     return underLock(ctx.storage, keys.certificateLock(id), { ...ctx.lock, signal: how.signal }, async (held) => {
       // Re-read under the lock: another instance may have done the work while we waited.
       const existing = await ctx.store.read(id);
@@ -97,6 +103,8 @@ export class Issuance {
         const freshEnough =
           forcedSince !== undefined ? Date.parse(existing.value.issuedAt) >= forcedSince : !isDue(existing.value.renewal, ctx.now());
         if (freshEnough) {
+          await ctx.budgets.giveBack(admission);
+          admission = undefined;
           // The holder that wrote it may have died before the index: complete it (idempotent).
           await this.complete(existing.value, held);
           return existing.value;
@@ -107,7 +115,9 @@ export class Issuance {
       let lastError: unknown;
       for (const issuer of ctx.issuers) {
         try {
-          const record = await this.#from(issuer, id, identifiers, existing, held, true, how.profile ?? existing?.value.profile);
+          const early = admission?.directoryUrl === issuer.directoryUrl ? admission : undefined;
+          admission = undefined;
+          const record = await this.#from(issuer, id, identifiers, existing, held, true, how.profile ?? existing?.value.profile, early);
           this.#firstFailures.delete(id);
           ctx.emit({
             type: existing ? "certificate_renewed" : "certificate_obtained",
@@ -124,6 +134,7 @@ export class Issuance {
           if (held.signal.aborted || (err instanceof EdgecertError && ["invalid_input", "invalid_identifier", "lease_lost", "conflict"].includes(err.code))) break;
         }
       }
+      await ctx.budgets.giveBack(admission);
       const failure = await this.#recordFailure(id, existing, lastError, held);
       const code = lastError instanceof EdgecertError ? lastError.code : undefined;
       if (!held.signal.aborted && (how.dropIntentOnFailure || code === undefined || !TRANSIENT.has(code))) {
@@ -144,12 +155,15 @@ export class Issuance {
     held: HeldLock,
     mayResume: boolean,
     wantedProfile: string | undefined,
+    admitted?: Admission,
   ): Promise<CertificateRecord> {
     const { ctx } = this;
     const { fence, signal } = held;
     const client = await ctx.accounts.client(issuer);
     const accountUrl = client.accountUrl!;
     const picked = await this.#pickUpIntent(client, issuer, accountUrl, id, identifiers, existing?.value, held, mayResume);
+    // An order admitted for another account (the account was replaced meanwhile) is admitted again.
+    let admission = admitted?.request.account === accountUrl ? admitted : (await ctx.budgets.giveBack(admitted), undefined);
     let keyPair: CryptoKeyPair;
     let intent: Versioned<PendingOrderRecord>;
     if (picked) {
@@ -184,6 +198,14 @@ export class Issuance {
     const previous = existing?.value;
     const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
     const profile = wantedProfile ?? issuer.profile ?? ctx.profile;
+    const budgetRequest = this.#budgetRequest(id, identifiers, accountUrl, existing?.value, replaces !== undefined);
+    if (resumeOrderUrl) {
+      // No new order: the recorded one is resumed.
+      await ctx.budgets.giveBack(admission);
+      admission = undefined;
+    } else {
+      admission ??= await ctx.budgets.admit(issuer.directoryUrl, budgetRequest, signal);
+    }
     let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
     try {
       obtained = await obtainCertificate({
@@ -202,6 +224,8 @@ export class Issuance {
         onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
       });
     } catch (err) {
+      // A rate-limit refusal pauses its bucket for the whole fleet (invariant 10).
+      await ctx.budgets.refused(issuer.directoryUrl, budgetRequest, err);
       // The CA forgot the recorded order, it expired, went invalid or is for other names: drop it
       // (with its key and tokens) and order anew, once.
       if (!(err instanceof OrderNotResumableError) || !mayResume) throw err;
@@ -245,6 +269,42 @@ export class Issuance {
     await ctx.store.write(record, existing, fence);
     await ctx.intents.drop(intent, fence);
     return record;
+  }
+
+  /** What the budget is asked for an order of certificate `id`. */
+  #budgetRequest(id: string, identifiers: AcmeIdentifier[], account: string, existing: CertificateRecord | undefined, replaces: boolean) {
+    return {
+      id,
+      account,
+      names: identifiers.map((i) => i.value),
+      nameSetId: id,
+      replaces,
+      ...(existing ? { expiresAt: Date.parse(existing.notAfter) } : {}),
+    };
+  }
+
+  /**
+   * The primary CA's budget, waited for before the lock when the order is likely needed (no fresh
+   * certificate). Undefined when that CA has no budget, or when asking failed (the order is then
+   * admitted under the lock, where a failure is recorded as usual).
+   */
+  async #admitEarly(id: string, identifiers: AcmeIdentifier[], forcedSince: number | undefined, how: ObtainHow): Promise<Admission | undefined> {
+    const { ctx } = this;
+    const issuer = ctx.issuers[0];
+    if (!issuer || !ctx.budgets.for(issuer.directoryUrl)) return undefined;
+    let request;
+    try {
+      const existing = (await ctx.store.read(id))?.value;
+      if (existing && forcedSince === undefined && !isDue(existing.renewal, ctx.now())) return undefined;
+      const client = await ctx.accounts.client(issuer);
+      const directory = await client.directory({ signal: how.signal });
+      const replaces = Boolean(existing?.ariId && existing.directoryUrl === issuer.directoryUrl && directory.renewalInfo);
+      request = this.#budgetRequest(id, identifiers, client.accountUrl!, existing, replaces);
+    } catch (err) {
+      ctx.logger.log("warn", "manager.budget_precheck_failed", { id, error: String(err) });
+      return undefined;
+    }
+    return ctx.budgets.admit(issuer.directoryUrl, request, how.signal);
   }
 
   /**

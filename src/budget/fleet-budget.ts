@@ -1,0 +1,232 @@
+import { EdgecertError } from "../errors.ts";
+import type { Storage, StorageEntry } from "../storage/storage.ts";
+import { base64urlEncode } from "../webcrypto/base64url.ts";
+import type { CaLimits, RateLimit } from "./ca-limits.ts";
+import { registeredDomain } from "./registered-domain.ts";
+import { available, refund, spend, type BucketState } from "./token-bucket.ts";
+
+/** Which limit a bucket spends. */
+export type BucketKind = "orders" | "domain" | "nameset";
+
+/** One bucket of the budget: a limit and what it counts (an account, a registered domain, a name set). */
+export interface BucketRef {
+  readonly kind: BucketKind;
+  /** The account URL, the registered domain, or the name set's id. */
+  readonly subject: string;
+  /** Its storage key. */
+  readonly key: string;
+  readonly limit: RateLimit;
+}
+
+/** One order the budget is asked for. */
+export interface BudgetRequest {
+  /** The ACME account URL the order is sent with. */
+  readonly account: string;
+  /** The certificate's names (DNS names, `*.` wildcards, IP addresses). */
+  readonly names: readonly string[];
+  /** A stable id of the name set (whatever the order of names). */
+  readonly nameSetId: string;
+  /** The order names the certificate it replaces (ARI, RFC 9773 §5). */
+  readonly replaces?: boolean;
+}
+
+/** The budget's answer. */
+export type BudgetDecision =
+  | { readonly granted: true; readonly spent: readonly BucketRef[] }
+  | {
+      readonly granted: false;
+      /** Earliest time every blocking bucket holds a token again. */
+      readonly retryAt: number;
+      /** The buckets that refused, each with its own time. */
+      readonly blocked: ReadonlyArray<{ readonly bucket: BucketRef; readonly retryAt: number }>;
+    };
+
+/** What a bucket holds now, for views (admin API, dashboard, `edgecert list`). */
+export interface BucketView {
+  readonly kind: BucketKind;
+  readonly subject: string;
+  readonly available: number;
+  readonly limit: RateLimit;
+  readonly pausedUntil?: number;
+}
+
+/** Attempts at one all-or-nothing spend when other processes write the same buckets meanwhile. */
+const MAX_SPEND_ATTEMPTS = 16;
+
+const encoder = new TextEncoder();
+
+async function shortHash(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  return base64urlEncode(new Uint8Array(digest).subarray(0, 12));
+}
+
+function decode(entry: StorageEntry | undefined): BucketState | undefined {
+  if (!entry) return undefined;
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(entry.value)) as { tat?: unknown; pausedUntil?: unknown };
+    if (typeof parsed.tat !== "number" || !Number.isFinite(parsed.tat)) return undefined;
+    return typeof parsed.pausedUntil === "number" ? { tat: parsed.tat, pausedUntil: parsed.pausedUntil } : { tat: parsed.tat };
+  } catch {
+    // A damaged bucket record is treated as an empty history: the CA still enforces its limits.
+    return undefined;
+  }
+}
+
+function encode(state: BucketState): string {
+  return JSON.stringify(state);
+}
+
+/** Options for {@link FleetBudget}. */
+export interface FleetBudgetOptions {
+  /** The storage every process of the fleet shares: the buckets live there. */
+  readonly storage: Storage;
+  /** The CA's limits (see `caLimitsFor`, `parseCaLimits`). */
+  readonly limits: CaLimits;
+  /** A short id of the CA, e.g. the manager's issuer key: one budget per CA. */
+  readonly ca: string;
+  /** Clock (tests). Default `Date.now`. */
+  readonly now?: () => number;
+  /**
+   * How much later than its spend an order may reach the CA (lock, storage, one round trip); spends
+   * from a full bucket count as made this much later (see `spend`), so the CA's bucket, which
+   * refills only from when the order arrives, is never behind the budget. Default 1 000 ms.
+   */
+  readonly sendMarginMs?: number;
+}
+
+/**
+ * The CA's limits as one budget shared by every process on the same storage (ARCHITECTURE.md,
+ * invariant 10). Each bucket is one record spent by compare-and-set, and an order is budgeted only
+ * when every bucket it needs is spent: a process that loses a race re-reads and tries again, and one
+ * that crashes between two spends leaves tokens spent, never an order sent beyond the budget. A
+ * refusal from the CA ({@link pause}) stops the bucket for the whole fleet until its `Retry-After`.
+ */
+export class FleetBudget {
+  readonly limits: CaLimits;
+  private readonly storage: Storage;
+  private readonly ca: string;
+  private readonly now: () => number;
+  private readonly suffixes: ReadonlySet<string>;
+  private readonly marginMs: number;
+
+  constructor(options: FleetBudgetOptions) {
+    this.marginMs = options.sendMarginMs ?? 1000;
+    this.storage = options.storage;
+    this.limits = options.limits;
+    this.ca = options.ca.replace(/[^A-Za-z0-9.-]+/g, "_") || "ca";
+    this.now = options.now ?? Date.now;
+    this.suffixes = new Set((options.limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));
+  }
+
+  /** The registered domain `name` counts under (see `registeredDomain`). */
+  registeredDomain(name: string): string {
+    return registeredDomain(name, this.suffixes);
+  }
+
+  /** The buckets an order spends (none for an exempt replacement). */
+  async bucketsFor(request: BudgetRequest): Promise<BucketRef[]> {
+    if (request.replaces && this.limits.replacementsExempt) return [];
+    const refs: BucketRef[] = [];
+    const { newOrdersPerAccount, certificatesPerRegisteredDomain, certificatesPerNameSet } = this.limits;
+    if (newOrdersPerAccount) refs.push(await this.ref("orders", request.account, newOrdersPerAccount));
+    if (certificatesPerRegisteredDomain) {
+      for (const domain of new Set(request.names.map((n) => this.registeredDomain(n)))) refs.push(await this.ref("domain", domain, certificatesPerRegisteredDomain));
+    }
+    if (certificatesPerNameSet) refs.push(await this.ref("nameset", request.nameSetId, certificatesPerNameSet));
+    // One order of writes for every process: two spends never wait on each other in opposite orders.
+    return refs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** The bucket of one kind and subject (e.g. to {@link pause} it, or to show it). */
+  async bucket(kind: BucketKind, subject: string): Promise<BucketRef | undefined> {
+    const limit = kind === "orders" ? this.limits.newOrdersPerAccount : kind === "domain" ? this.limits.certificatesPerRegisteredDomain : this.limits.certificatesPerNameSet;
+    return limit ? this.ref(kind, subject, limit) : undefined;
+  }
+
+  /**
+   * Spends one token from every bucket `request` needs, all or none. When any bucket is empty or
+   * paused nothing is spent, and the answer says until when. Storage errors propagate.
+   */
+  async trySpend(request: BudgetRequest): Promise<BudgetDecision> {
+    const refs = await this.bucketsFor(request);
+    if (refs.length === 0) return { granted: true, spent: [] };
+    for (let attempt = 0; attempt < MAX_SPEND_ATTEMPTS; attempt++) {
+      const now = this.now();
+      const entries = await Promise.all(refs.map((r) => this.storage.getEntry(r.key)));
+      const plans = refs.map((r, i) => ({ ref: r, entry: entries[i], result: spend(r.limit, decode(entries[i]), now, 1, this.marginMs) }));
+      const blocked = plans.flatMap((p) => (p.result.ok ? [] : [{ bucket: p.ref, retryAt: p.result.retryAt }]));
+      if (blocked.length > 0) return { granted: false, retryAt: Math.max(...blocked.map((b) => b.retryAt)), blocked };
+      const written: typeof plans = [];
+      let lost = false;
+      for (const plan of plans) {
+        if (!plan.result.ok) break;
+        try {
+          await this.storage.put(plan.ref.key, encode(plan.result.next), { ifVersion: plan.entry?.version ?? null });
+          written.push(plan);
+        } catch (err) {
+          if (!(err instanceof EdgecertError && err.code === "conflict")) {
+            await this.giveBack(written.map((w) => w.ref));
+            throw err;
+          }
+          lost = true;
+          break;
+        }
+      }
+      if (!lost) return { granted: true, spent: refs };
+      // Another process spent one of these buckets meanwhile: give back what this attempt took, re-read.
+      await this.giveBack(written.map((w) => w.ref));
+    }
+    throw new EdgecertError("conflict", `the CA budget for ${request.names.join(", ")} is contended: ${MAX_SPEND_ATTEMPTS} attempts lost to other writers`);
+  }
+
+  /** Returns one token to each bucket (an order that was budgeted but never sent). */
+  async giveBack(refs: readonly BucketRef[]): Promise<void> {
+    for (const ref of refs) await this.update(ref, (state, now) => (state ? refund(ref.limit, state, now) : undefined));
+  }
+
+  /**
+   * Pauses a bucket for the whole fleet until `until` (the CA refused with `Retry-After`). A pause
+   * only ever moves later.
+   */
+  async pause(ref: BucketRef, until: number): Promise<void> {
+    await this.update(ref, (state, now) => {
+      if (state?.pausedUntil !== undefined && state.pausedUntil >= until) return undefined;
+      return { tat: Math.max(state?.tat ?? now, now), pausedUntil: until };
+    });
+  }
+
+  /** What each bucket of `request` holds now. */
+  async view(request: BudgetRequest): Promise<BucketView[]> {
+    const refs = await this.bucketsFor(request);
+    const now = this.now();
+    return Promise.all(
+      refs.map(async (ref) => {
+        const state = decode(await this.storage.getEntry(ref.key));
+        const view: BucketView = { kind: ref.kind, subject: ref.subject, available: available(ref.limit, state, now), limit: ref.limit };
+        return state?.pausedUntil !== undefined && state.pausedUntil > now ? { ...view, pausedUntil: state.pausedUntil } : view;
+      }),
+    );
+  }
+
+  private async ref(kind: BucketKind, subject: string, limit: RateLimit): Promise<BucketRef> {
+    // Registered domains are readable keys; account URLs and name set ids may be long or carry any character.
+    const id = kind === "domain" && /^[a-z0-9.:/-]{1,200}$/.test(subject) ? subject.replace(/[:/]/g, "_") : await shortHash(subject);
+    return { kind, subject, key: `budget/${this.ca}/${kind}/${id}`, limit };
+  }
+
+  /** Read-modify-write of one bucket by compare-and-set; `change` returning undefined writes nothing. */
+  private async update(ref: BucketRef, change: (state: BucketState | undefined, now: number) => BucketState | undefined): Promise<void> {
+    for (let attempt = 0; attempt < MAX_SPEND_ATTEMPTS; attempt++) {
+      const entry = await this.storage.getEntry(ref.key);
+      const next = change(decode(entry), this.now());
+      if (next === undefined) return;
+      try {
+        await this.storage.put(ref.key, encode(next), { ifVersion: entry?.version ?? null });
+        return;
+      } catch (err) {
+        if (!(err instanceof EdgecertError && err.code === "conflict")) throw err;
+      }
+    }
+    throw new EdgecertError("conflict", `the CA budget bucket ${ref.key} is contended: ${MAX_SPEND_ATTEMPTS} attempts lost to other writers`);
+  }
+}

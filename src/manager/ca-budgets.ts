@@ -1,0 +1,102 @@
+import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
+import { FairQueue, type AdmissionRequest, type QueuedOrder } from "../budget/fair-queue.ts";
+import { FleetBudget, type BucketRef } from "../budget/fleet-budget.ts";
+import { rateLimitRefusalOf } from "../budget/rate-limit-refusal.ts";
+import type { Logger } from "../logger.ts";
+import type { Storage } from "../storage/storage.ts";
+import { issuerKey } from "./storage-keys.ts";
+
+/** An order let through the budget: what it spent, to give back when it is not sent after all. */
+export interface Admission {
+  readonly directoryUrl: string;
+  readonly request: AdmissionRequest;
+  readonly spent: readonly BucketRef[];
+}
+
+/** Options for {@link CaBudgets}. */
+export interface CaBudgetsOptions {
+  readonly storage: Storage;
+  /** The primary CA's directory URL, and its limits: `false` for none, undefined for {@link caLimitsFor}. */
+  readonly primary: string;
+  readonly caLimits: CaLimits | false | undefined;
+  readonly now: () => number;
+  /** The queue's timer (default: a timer). */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly logger: Logger;
+  readonly onQueued: (order: QueuedOrder, directoryUrl: string) => void;
+}
+
+const MIN_PAUSE_MS = 1000;
+
+/**
+ * The fleet-wide budget of each CA the manager orders from (ARCHITECTURE.md invariant 10), with one
+ * {@link FairQueue} per CA in this process. A CA without limits (neither configured nor published, see
+ * {@link caLimitsFor}) has no budget: its orders go at once, as before.
+ */
+export class CaBudgets {
+  readonly #byCa = new Map<string, { budget: FleetBudget; queue: FairQueue } | undefined>();
+
+  constructor(private readonly options: CaBudgetsOptions) {}
+
+  /** The budget and queue for a CA, or undefined when it has no limits. */
+  for(directoryUrl: string): { budget: FleetBudget; queue: FairQueue } | undefined {
+    if (this.#byCa.has(directoryUrl)) return this.#byCa.get(directoryUrl);
+    const { options } = this;
+    const limits = directoryUrl === options.primary && options.caLimits !== undefined ? options.caLimits || undefined : caLimitsFor(directoryUrl);
+    const hasAny = limits && (limits.newOrdersPerAccount || limits.certificatesPerRegisteredDomain || limits.certificatesPerNameSet);
+    let entry: { budget: FleetBudget; queue: FairQueue } | undefined;
+    if (limits && hasAny) {
+      const budget = new FleetBudget({ storage: options.storage, limits, ca: issuerKey(directoryUrl), now: options.now });
+      entry = { budget, queue: new FairQueue(budget, { now: options.now, ...(options.sleep ? { sleep: options.sleep } : {}), onQueued: (order) => options.onQueued(order, directoryUrl) }) };
+    }
+    this.#byCa.set(directoryUrl, entry);
+    return entry;
+  }
+
+  /** Waits for the budget of `directoryUrl` (renewals first, then turns by registered domain). */
+  async admit(directoryUrl: string, request: AdmissionRequest, signal?: AbortSignal): Promise<Admission | undefined> {
+    const entry = this.for(directoryUrl);
+    if (!entry) return undefined;
+    const spent = await entry.queue.admit(request, signal);
+    return { directoryUrl, request, spent };
+  }
+
+  /** Gives an admission's tokens back: its order was not sent (another process had issued, an order was resumed). */
+  async giveBack(admission: Admission | undefined): Promise<void> {
+    if (!admission || admission.spent.length === 0) return;
+    const entry = this.for(admission.directoryUrl);
+    await entry?.budget.giveBack(admission.spent).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_give_back_failed", { error: String(err) }));
+  }
+
+  /**
+   * After a CA's rate-limit refusal: pauses the bucket it speaks of for the whole fleet until its
+   * `Retry-After` (at least one token's refill when it sent none). Other errors are ignored.
+   */
+  async refused(directoryUrl: string, request: AdmissionRequest, error: unknown): Promise<void> {
+    const refusal = rateLimitRefusalOf(error);
+    const entry = this.for(directoryUrl);
+    if (!refusal || !entry) return;
+    const { budget } = entry;
+    const subjects =
+      refusal.kind === "orders"
+        ? [request.account]
+        : refusal.kind === "nameset"
+          ? [request.nameSetId]
+          : refusal.domain
+            ? [budget.registeredDomain(refusal.domain)]
+            : [...new Set(request.names.map((n) => budget.registeredDomain(n)))];
+    for (const subject of subjects) {
+      const ref = await budget.bucket(refusal.kind, subject);
+      if (!ref) continue;
+      const fallback = ref.limit.periodMs / ref.limit.count;
+      const until = this.options.now() + Math.max(MIN_PAUSE_MS, refusal.retryAfterMs ?? fallback);
+      await budget.pause(ref, until).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_pause_failed", { error: String(err) }));
+      this.options.logger.log("warn", "manager.budget_paused", { kind: refusal.kind, subject, until: new Date(until).toISOString() });
+    }
+  }
+
+  /** Orders waiting in this process, per CA. */
+  queued(): Array<QueuedOrder & { readonly directoryUrl: string }> {
+    return [...this.#byCa].flatMap(([directoryUrl, entry]) => (entry ? entry.queue.queued().map((q) => ({ ...q, directoryUrl })) : []));
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Onboarding many names within a CA's limits (issue 26), in accelerated time: the in-process stand-in
+ * CA (test/support/stand-in-ca.ts) behind Let's Encrypt's rate limits (test/support/rate-limiting-ca.ts,
+ * scaled windows), managers sharing one MemoryStorage and one account, their budget on a virtual
+ * clock. What a user would notice: refusals from the CA, names left unissued, a small customer waiting
+ * behind a large one, and the time the whole onboarding takes against the time the limits allow.
+ */
+import { describe, expect, it } from "vitest";
+import type { CaLimits } from "../../src/budget/ca-limits.ts";
+import { CertificateManager } from "../../src/manager/certificate-manager.ts";
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import { rateLimitingCa, type Limit } from "../support/rate-limiting-ca.ts";
+import { StandInCa } from "../support/stand-in-ca.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+
+const DAY = 86_400_000;
+
+function bed(limits: { orders?: Limit; domain?: Limit; nameSet?: Limit }) {
+  const clock = new VirtualClock();
+  const storage = new MemoryStorage();
+  const ca = new StandInCa({
+    now: Date.now,
+    lifetimeMs: 90 * DAY,
+    token: async (t) => {
+      const v = await storage.get(`challenges/http-01/${t}`);
+      return v === undefined ? undefined : new TextDecoder().decode(v);
+    },
+  });
+  const limited = rateLimitingCa(ca.fetch, {
+    now: clock.now,
+    ...(limits.orders ? { ordersPerAccount: limits.orders } : {}),
+    ...(limits.domain ? { certificatesPerDomain: limits.domain } : {}),
+    ...(limits.nameSet ? { certificatesPerNameSet: limits.nameSet } : {}),
+    orderNames: (url) => ca.orders.get(new URL(url).pathname)?.identifiers.map((i) => i.value),
+  });
+  const caLimits: CaLimits = {
+    ...(limits.orders ? { newOrdersPerAccount: limits.orders } : {}),
+    ...(limits.domain ? { certificatesPerRegisteredDomain: limits.domain } : {}),
+    ...(limits.nameSet ? { certificatesPerNameSet: limits.nameSet } : {}),
+  };
+  const manager = (budget: CaLimits | false = caLimits) =>
+    new CertificateManager({
+      storage,
+      directoryUrl: ca.directoryUrl,
+      fetch: limited.fetch,
+      termsOfServiceAgreed: true,
+      caLimits: budget,
+      budgetClock: clock,
+      retry: { maxAttempts: 1 },
+    });
+  return { clock, storage, ca, limited, manager };
+}
+
+/** Names spread over registered domains as counts, e.g. [150, 50] → 150 under cust0.example, 50 under cust1.example. */
+function workload(counts: number[]): string[][] {
+  return counts.map((n, d) => Array.from({ length: n }, (_, i) => `n${i}.cust${d}.example`));
+}
+
+/** Interleaves per-domain name lists as a caller would submit them: all of the first customer first. */
+function submitted(domains: string[][]): string[] {
+  return domains.flat();
+}
+
+async function onboard(managerCount: number, counts: number[], limits: { orders: Limit; domain: Limit }) {
+  const b = bed(limits);
+  const managers = Array.from({ length: managerCount }, () => b.manager());
+  const domains = workload(counts);
+  const names = submitted(domains);
+  const start = b.clock.now();
+  let settled = 0;
+  const failures: string[] = [];
+  const done = names.map((name, i) =>
+    managers[i % managerCount]!.manage([name]).then(
+      () => void settled++,
+      (err: unknown) => {
+        settled++;
+        failures.push(`${name}: ${String(err)}`);
+      },
+    ),
+  );
+  // Time moves only while every unfinished name waits in a queue: the work itself takes no virtual time.
+  const ready = () => managers.reduce((n, m) => n + m.queued().length, 0) === names.length - settled;
+  const { steps } = await b.clock.drive(() => settled === names.length, { maxRealMs: 240_000, ready });
+  await Promise.all(done);
+  const finals = b.limited.events.filter((e) => e.kind === "finalize");
+  const endedAt = Math.max(...finals.map((e) => e.at));
+  // The time the limits allow: each bucket's demand beyond its size, at its refill rate.
+  const allowed = Math.max(
+    ((names.length - limits.orders.count) * limits.orders.periodMs) / limits.orders.count,
+    ...counts.map((n) => ((n - limits.domain.count) * limits.domain.periodMs) / limits.domain.count),
+  );
+  const perDomain = domains.map((list, d) => {
+    const times = finals.filter((e) => e.names[0]!.endsWith(`.cust${d}.example`)).map((e) => (e.at - start) / 1000);
+    return { domain: `cust${d}.example`, names: list.length, issued: times.length, firstS: Math.min(...times), lastS: Math.max(...times) };
+  });
+  return { b, names, failures, steps, ratio: (endedAt - start) / allowed, allowedS: allowed / 1000, perDomain, refusals: b.limited.refusals().length, finals };
+}
+
+describe("fleet-wide CA budget", () => {
+  // The issue's workload: 300 names over six registered domains, 80 new orders per account and 40
+  // certificates per registered domain per 60 s (Let's Encrypt's shape on a scaled window).
+  const counts = [150, 50, 40, 30, 20, 10];
+  const limits = { orders: { count: 80, periodMs: 60_000 }, domain: { count: 40, periodMs: 60_000 } };
+
+  for (const managerCount of [1, 3]) {
+    it(`onboards 300 names over six registered domains with ${managerCount} manager(s) on one store: 0 refusals, every name issued, no domain starved`, async () => {
+      const r = await onboard(managerCount, counts, limits);
+      console.log(
+        `onboarding, ${managerCount} manager(s): ${r.finals.length} issued, ${r.refusals} refused, ${(r.ratio * r.allowedS).toFixed(1)} s virtual vs ${r.allowedS.toFixed(1)} s the limits allow (${r.ratio.toFixed(3)}x), ${r.steps} clock steps; per domain (first-last s): ${r.perDomain.map((d) => `${d.domain} ${d.issued}/${d.names} ${d.firstS.toFixed(1)}-${d.lastS.toFixed(1)}`).join(", ")}`,
+      );
+      expect(r.failures).toEqual([]);
+      expect(r.refusals).toBe(0);
+      expect(r.finals.length).toBe(300);
+      // Every domain gets its first certificate within the first account bucket, and the smallest customers are done early.
+      for (const d of r.perDomain) expect(d.firstS).toBeLessThanOrEqual(1);
+      expect(r.perDomain.at(-1)!.lastS).toBeLessThan(r.allowedS / 2);
+      // Virtual time, decided by the schedule; the old client took 1.22-1.49x with over 1,000 refusals.
+      expect(r.ratio).toBeLessThanOrEqual(1.1);
+    });
+  }
+
+  it("takes first issuances in turns across registered domains: one customer's 10 names do not go before another's one", async () => {
+    const b = bed({ orders: { count: 2, periodMs: 10_000 } });
+    const m = b.manager();
+    const names = [...Array.from({ length: 10 }, (_, i) => `n${i}.big.example`), "www.small.example", "www.tiny.example"];
+    let settled = 0;
+    const all = names.map((n) => m.manage([n]).finally(() => settled++));
+    await b.clock.drive(() => settled === names.length, { ready: () => m.queued().length === names.length - settled });
+    await Promise.all(all);
+    const order = b.limited.events.filter((e) => e.kind === "newOrder" && !e.refused).map((e) => e.names[0]!);
+    console.log(`order at the CA: ${order.join(" ")}`);
+    expect(b.limited.refusals()).toEqual([]);
+    // Arrival order was big x10, small, tiny: with turns, small and tiny are among the first three orders.
+    expect(order.slice(0, 3).filter((n) => !n.endsWith(".big.example")).sort()).toEqual(["www.small.example", "www.tiny.example"]);
+    expect(order).toHaveLength(12);
+  });
+
+  it("pauses the whole fleet on one rate-limit refusal until its Retry-After", async () => {
+    // The budget allows 100 orders per 10 s, but the CA's account bucket (shared with an outside client) holds 3.
+    const b = bed({ orders: { count: 3, periodMs: 60_000 } });
+    const budget: CaLimits = { newOrdersPerAccount: { count: 100, periodMs: 10_000 } };
+    const [m1, m2] = [b.manager(budget), b.manager(budget)];
+    const run = async (m: CertificateManager, names: string[]) => {
+      let settled = 0;
+      const results = names.map((n) =>
+        m.manage([n]).then(
+          () => "ok",
+          (err: unknown) => String(err),
+        ).finally(() => settled++),
+      );
+      await b.clock.drive(() => settled === names.length, { ready: () => m.queued().length === names.length - settled });
+      return Promise.all(results);
+    };
+    // Process 1: four orders, the CA takes three and refuses the fourth (Retry-After 20 s: one token of 3 per 60 s).
+    const first = await run(m1, Array.from({ length: 4 }, (_, i) => `p${i}.pause.example`));
+    expect(first.filter((o) => o !== "ok")).toHaveLength(1);
+    const refusal = b.limited.events.find((e) => e.refused)!;
+    const seen = b.limited.events.length;
+    // Process 2 on the same store: its orders wait for the pause instead of meeting the same refusal.
+    expect(await run(m2, ["q0.pause.example"])).toEqual(["ok"]);
+    const later = b.limited.events.slice(seen).filter((e) => e.kind === "newOrder");
+    console.log(`pause: process 2's first newOrder ${(later[0]!.at - refusal.at) / 1000} s after the refusal; ${b.limited.refusals().length} refusal(s) in all`);
+    expect(later[0]!.at - refusal.at).toBeGreaterThanOrEqual(20_000);
+    expect(b.limited.refusals()).toHaveLength(1);
+  });
+});
