@@ -111,9 +111,11 @@ describe("fleet-wide CA budget", () => {
       expect(r.failures).toEqual([]);
       expect(r.refusals).toBe(0);
       expect(r.finals.length).toBe(300);
-      // Every domain gets its first certificate within the first account bucket, and the smallest customers are done early.
+      // Every domain gets its first certificate from the first account bucket; with one process (one queue
+      // taking turns) the smallest customer is also done early. Processes sharing a store share the budget
+      // but each takes its own turns, so across them only the start is promised.
       for (const d of r.perDomain) expect(d.firstS).toBeLessThanOrEqual(1);
-      expect(r.perDomain.at(-1)!.lastS).toBeLessThan(r.allowedS / 2);
+      if (managerCount === 1) expect(r.perDomain.at(-1)!.lastS).toBeLessThan(r.allowedS / 2);
       // Virtual time, decided by the schedule; the old client took 1.22-1.49x with over 1,000 refusals.
       expect(r.ratio).toBeLessThanOrEqual(1.1);
     });

@@ -36,7 +36,7 @@ export class VirtualClock {
    * Runs until `done()` (checked between steps), advancing time to each next timer once things are
    * quiet. Bounded: throws after `maxSteps` advances or `maxRealMs` of wall time.
    */
-  async drive(done: () => boolean, { maxSteps = 100_000, maxRealMs = 120_000, ready = () => true } = {}): Promise<{ steps: number }> {
+  async drive(done: () => boolean, { maxSteps = 100_000, maxRealMs = 120_000, ready = (): boolean => true } = {}): Promise<{ steps: number }> {
     const started = Date.now();
     let steps = 0;
     while (!done()) {
