@@ -1,7 +1,7 @@
 // npm run bench — edgecert beside Debian's lego against one local Pebble (PEBBLE_VA_NOSLEEP=1):
 // requests per certificate (counted by a proxy in front of Pebble), wall time and CPU (median of
 // BENCH_RUNS, default 5), peak memory; bundle sizes against the asn1 + hono floor; renewal-tick cost
-// at 100,000 certificates; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
+// at 100,000 certificates; storage conformance cases per backend; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
 // the built dist/, the CLI's no-op renew, the Worker in workerd) and what the Worker bundle is made of.
 // Prints a table and writes bench/results.json. Not part of npm test.
 import { execFileSync } from "node:child_process";
@@ -17,6 +17,7 @@ import { bundleSizes, workerParts } from "./bundle-size.ts";
 import { coldStart } from "./cold-start.ts";
 import { dnsPersistBench } from "./dns-persist.ts";
 import { fleetStorageBench, fleetStorageLine } from "./fleet-storage.ts";
+import { conformanceBench, conformanceLine } from "./conformance-cases.ts";
 import type { CpuAttribution } from "./cpu-attribution.ts";
 import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
@@ -136,6 +137,11 @@ const fleet = anchors.redis && anchors.postgres
       return [];
     })
   : [];
+console.log("Storage conformance: the exported suite on each backend this process can reach…");
+const conformance = await conformanceBench().catch((err: unknown) => {
+  console.log(`conformance figures failed: ${err instanceof Error ? err.message : String(err)}`);
+  return [];
+});
 
 // ---------------------------------------------------------------- report
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
@@ -202,6 +208,11 @@ for (const p of persist) {
 for (const f of fleet) {
   lines.push(fleetStorageLine(f));
 }
+if (conformance.length > 0) {
+  lines.push("", "storage conformance (edgecert/storage/conformance), cases per backend:");
+  lines.push("backend                         | cases | result");
+  for (const f of conformance) lines.push(conformanceLine(f));
+}
 if (webhooks.length > 0) {
   lines.push("", "webhook delivery, Worker in workerd → receiver on 127.0.0.1 (retry waits 1s,2s,4s ±10 %, timeout 3 s), median:");
   lines.push("scenario                          | runs | attempts | publish → delivered ms | of which scheduled waits | overhead ms");
@@ -233,5 +244,5 @@ const wanOne = wan.find((c) => c.names === 1);
 if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} ms RTT (boot, import, TLS, http-01 server included) ≤ 200 ms: ${wanOne.cpuMs} ms ${mark(wanOne.cpuMs <= 200)}`);
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dnsPersist: persist, fleetStorage: fleet, webhooks, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dnsPersist: persist, fleetStorage: fleet, conformance, webhooks, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -15,9 +15,15 @@
  * real timers (leases of a few hundred ms lapse on purpose) and take a few seconds in all.
  * @module
  */
-import { isEdgecertError, type EdgecertErrorCode } from "../errors.ts";
-import type { Fence, Lease, Storage, StorageEntry } from "./storage.ts";
+import { isEdgecertError } from "../errors.ts";
+import type { Storage } from "./storage.ts";
 import { seededRandom } from "./seeded-random.ts";
+import { check, checkText, entryOf, expectRefusal, plain, sleep, unchanged, unique, untilLapsed, type AddCase } from "./conformance-check.ts";
+import { lockCases } from "./conformance-locks.ts";
+import { listCases } from "./conformance-list.ts";
+import { dueIndexCases } from "./conformance-due-index.ts";
+
+export { expectRefusal } from "./conformance-check.ts";
 
 /** One named case of the suite. `run` resolves when the backend conforms and throws an `Error` when not. */
 export interface ConformanceCase {
@@ -74,10 +80,13 @@ export function storageConformanceCases(makeStorage: MakeStorage, options: Stora
   conditionalCases((name, run) => add("conditional writes", name, run));
   fenceCases((name, run) => add("fenced writes", name, run));
   add("concurrency", "seeded compare-and-set race: concurrent read-modify-write increments lose no update", (s) => casRace(s, options.seed, log));
+  lockCases((name, run) => add("locks", name, run));
+  listCases((name, run) => add("list", name, run), options.seed, log);
+  dueIndexCases((name, run) => add("due index", name, run), log);
   return cases;
 }
 
-type Add = (name: string, run: (s: Storage) => Promise<void>) => void;
+type Add = AddCase;
 
 function conditionalCases(add: Add): void {
   add("getEntry returns the value with a version; get agrees; a missing key is undefined", async (s) => {
@@ -181,28 +190,26 @@ function fenceCases(add: Add): void {
     await lease.release();
   });
 
-  add("a write fenced by a lapsed lease is refused with lease_lost, also before anyone took the lock over", async (s) => {
+  add("a write fenced by a lapsed lease is refused (lease_lost, nothing changes) before and after a takeover; the new holder's writes land", async (s) => {
     const p = unique("fl");
     await s.put(`${p}/v`, "before");
+    // Long enough for the first fenced write even on a loaded machine; the lapse is then waited for, not slept.
+    const old = await s.lock(`${p}/lock`, { ttlMs: 2_000 });
+    await s.put(`${p}/v`, "old holder", { fence: old });
     const before = await entryOf(s, `${p}/v`);
-    const lease = await s.lock(`${p}/lock`, { ttlMs: 200 });
-    await sleep(450);
-    // A plain {name, token} skips the caller's own clock check: the backend must refuse by itself.
-    await expectRefusal(s.put(`${p}/v`, "late", { fence: plain(lease) }), "lease_lost");
-    await expectRefusal(s.put(`${p}/new`, "late", { fence: plain(lease) }), "lease_lost");
-    await expectRefusal(s.delete(`${p}/v`, { fence: plain(lease) }), "lease_lost");
-    await expectRefusal(s.put(`${p}/v`, "late", { fence: lease }), "lease_lost");
-    await expectRefusal(s.put(`${p}/v`, "late", { fence: plain(lease), ifVersion: before.version }), "lease_lost");
+    await untilLapsed(s, old, `${p}/probe`);
+    // Lapsed, nobody took the lock over yet. A plain {name, token} skips the caller's own clock check: the backend must refuse by itself.
+    await expectRefusal(s.put(`${p}/v`, "late", { fence: plain(old) }), "lease_lost");
+    await expectRefusal(s.put(`${p}/new`, "late", { fence: plain(old) }), "lease_lost");
+    await expectRefusal(s.delete(`${p}/v`, { fence: plain(old) }), "lease_lost");
+    await expectRefusal(s.put(`${p}/v`, "late", { fence: old }), "lease_lost");
+    await expectRefusal(s.put(`${p}/v`, "late", { fence: plain(old), ifVersion: before.version }), "lease_lost");
+    // Both conditions fail: the lost lease is what the writer must hear.
+    await expectRefusal(s.put(`${p}/v`, "late", { fence: plain(old), ifVersion: "not-a-version" }), "lease_lost");
     await unchanged(s, `${p}/v`, before);
     check((await s.getEntry(`${p}/new`)) === undefined, "a refused fenced write must not create the key");
-  });
-
-  add("a write fenced by a taken-over lease is refused; the new holder's fenced writes land", async (s) => {
-    const p = unique("ft");
-    const old = await s.lock(`${p}/lock`, { ttlMs: 200 });
-    await s.put(`${p}/v`, "old holder", { fence: old });
-    await sleep(450);
-    const current = await s.lock(`${p}/lock`, { ttlMs: 30_000, waitMs: 5_000 });
+    // Taken over.
+    const current = await s.lock(`${p}/lock`, { ttlMs: 60_000, waitMs: 5_000 });
     check(current.token > old.token, `the new holder's token ${current.token} must exceed ${old.token}`);
     await s.put(`${p}/v`, "new holder", { fence: current });
     const after = await entryOf(s, `${p}/v`);
@@ -306,64 +313,4 @@ function pauseFrom(r: number): Pause {
 async function pause(p: Pause): Promise<void> {
   if (p.kind === "microtask") await Promise.resolve();
   else if (p.kind === "timer") await sleep(p.ms);
-}
-
-// ---- failure helpers: plain Errors, no assertion library ----
-
-/** Throws `Error(message)` unless `condition`. */
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-
-/**
- * Resolves with the error `promise` rejects with; throws unless it is an `EdgecertError` with `code`.
- * Exported for backend-specific tests that want the suite's failure style.
- */
-export async function expectRefusal(promise: Promise<unknown>, code: EdgecertErrorCode): Promise<Error> {
-  let result: unknown;
-  try {
-    result = await promise;
-  } catch (error) {
-    if (!isEdgecertError(error, code)) throw new Error(`expected EdgecertError(${code}), got ${String(error)}`, { cause: error });
-    return error;
-  }
-  throw new Error(`expected EdgecertError(${code}), but it resolved with ${String(result)}`);
-}
-
-async function entryOf(s: Storage, key: string): Promise<StorageEntry> {
-  const entry = await s.getEntry(key);
-  if (entry === undefined) throw new Error(`getEntry(${JSON.stringify(key)}) is undefined, expected a value`);
-  return entry;
-}
-
-/** Throws unless `key` still holds `before`'s value and version. */
-async function unchanged(s: Storage, key: string, before: StorageEntry): Promise<void> {
-  const now = await s.getEntry(key);
-  check(now !== undefined, `a refused write removed ${JSON.stringify(key)}`);
-  check(sameBytes(now.value, before.value), `a refused write changed the value of ${JSON.stringify(key)}`);
-  check(now.version === before.version, `a refused write changed the version of ${JSON.stringify(key)} (${before.version} → ${now.version})`);
-}
-
-function checkText(bytes: Uint8Array | undefined, expected: string, what: string): void {
-  const actual = bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-  check(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** The lease as a bare fence: no `expiresAt`, so only the backend judges it. */
-function plain(lease: Lease): Fence {
-  return { name: lease.name, token: lease.token };
-}
-
-function unique(label: string): string {
-  return `${label}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,6 @@
 // Run by the real bun binary (test/fleet/bun-redis.test.ts): RedisStorage over Bun's built-in client
 // (`RedisClient` from "bun", adapted by fromBunRedis) against the redis-server at REDIS_URL. Runs the
-// exported storage conformance suite and the due-index rules, one JSON line per case, then a summary.
+// exported storage conformance suite (due-index cases included), one JSON line per case, then a summary.
 import type { BunRedisLike } from "../../src/storage/redis/redis-client.ts";
 import { storageConformanceCases } from "../../src/storage/conformance.ts";
 import { fromBunRedis } from "../../src/storage/redis/redis-client.ts";
@@ -15,23 +15,6 @@ const make = () => new RedisStorage({ client: fromBunRedis(client), prefix: `bun
 
 const cases = [
   ...storageConformanceCases(make, { log: () => undefined }),
-  {
-    group: "due index",
-    name: "entries earliest first; earlierOnly never moves one later; a released lease's entry write is refused",
-    async run() {
-      const s = make();
-      await s.setDue("a", 3_000);
-      await s.setDue("b", 1_000);
-      await s.setDue("a", 9_000, { earlierOnly: true });
-      const due = await s.due(5_000, 10);
-      if (JSON.stringify(due) !== JSON.stringify([{ id: "b", dueAtMs: 1_000 }, { id: "a", dueAtMs: 3_000 }])) throw new Error(`due: ${JSON.stringify(due)}`);
-      const lease = await s.lock("l", { ttlMs: 10_000 });
-      await s.setDue("c", 2_000, { fence: lease });
-      await lease.release();
-      const refused = await s.setDue("c", 90_000, { fence: lease }).then(() => "written", (e: { code?: string }) => e.code);
-      if (refused !== "lease_lost") throw new Error(`a released lease's setDue: ${refused}`);
-    },
-  },
   {
     group: "values",
     name: "binary bytes (NUL, 0xff, CR LF) survive Bun's string replies",

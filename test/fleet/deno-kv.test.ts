@@ -3,7 +3,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runStorageConformance } from "../storage/conformance.ts";
-import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { copyFile, readdir } from "node:fs/promises";
@@ -27,8 +26,6 @@ describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--u
   });
 
   runStorageConformance("DenoKvStorage", () => a.storage);
-  runWriteConditionsConformance("DenoKvStorage", () => a.storage);
-  runDueIndexConformance("DenoKvStorage", () => a.storage);
   runRenewDueIndexTests("DenoKvStorage", async () => {
     const kv = await startDenoKv(join(dir, "kv.sqlite3"), `renew-${crypto.randomUUID().slice(0, 8)}`);
     return { storage: kv.storage, close: () => kv.stop() };

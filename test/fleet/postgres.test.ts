@@ -4,7 +4,6 @@ import postgres from "postgres";
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
 import { fromPg, fromPostgresJs } from "../../src/storage/postgres/postgres-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
-import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
@@ -36,11 +35,7 @@ describe.skipIf(!bin && !process.env.CI)("PostgresStorage against a private Post
   const viaPg = () => new PostgresStorage({ client: fromPg(pool), table: "t_pg" });
   const viaPostgresJs = () => new PostgresStorage({ client: fromPostgresJs(sql), table: "t_js" });
   runStorageConformance("PostgresStorage (pg)", viaPg);
-  runWriteConditionsConformance("PostgresStorage (pg)", viaPg);
-  runDueIndexConformance("PostgresStorage (pg)", viaPg);
   runStorageConformance("PostgresStorage (postgres.js)", viaPostgresJs);
-  runWriteConditionsConformance("PostgresStorage (postgres.js)", viaPostgresJs);
-  runDueIndexConformance("PostgresStorage (postgres.js)", viaPostgresJs);
   runRenewDueIndexTests("PostgresStorage", async () => {
     const storage = new PostgresStorage({ client: fromPg(pool), table: `renew_${crypto.randomUUID().slice(0, 8).replace(/-/g, "")}` });
     await storage.migrate();

@@ -4,7 +4,6 @@ import { Redis as IORedis } from "ioredis";
 import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
 import { fromIoredis, fromNodeRedis } from "../../src/storage/redis/redis-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
-import { runDueIndexConformance, runWriteConditionsConformance } from "./write-conditions.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { cp, rm } from "node:fs/promises";
@@ -35,11 +34,7 @@ describe.skipIf(!binary && !process.env.CI)("RedisStorage against a private redi
   const viaNodeRedis = () => new RedisStorage({ client: fromNodeRedis(nodeRedis), prefix: "t-node" });
   const viaIoredis = () => new RedisStorage({ client: fromIoredis(ioredis), prefix: "t-io" });
   runStorageConformance("RedisStorage (node-redis)", viaNodeRedis);
-  runWriteConditionsConformance("RedisStorage (node-redis)", viaNodeRedis);
-  runDueIndexConformance("RedisStorage (node-redis)", viaNodeRedis);
   runStorageConformance("RedisStorage (ioredis)", viaIoredis);
-  runWriteConditionsConformance("RedisStorage (ioredis)", viaIoredis);
-  runDueIndexConformance("RedisStorage (ioredis)", viaIoredis);
   runRenewDueIndexTests("RedisStorage", async () => ({ storage: new RedisStorage({ client: fromIoredis(ioredis), prefix: `renew-${crypto.randomUUID().slice(0, 8)}` }) }));
 
   it("both clients see one store under one prefix, and prefixes keep stores apart", async () => {
