@@ -105,14 +105,24 @@ describe("_validation-persist records (§4, §4.1, §9.1)", () => {
     expect(record!.zoneFileLine).toMatch(/^_validation-persist\.example\.com\. IN TXT "[^"]{255}" "[^"]+"$/);
   });
 
-  it("parses issue-value syntax: whitespace around ';' and '=', unknown tags ignored, policy value case-insensitive", () => {
-    expect(parseDnsPersistRecord("  Authority.Example ;accounturi = https://ca.example/acct/123 ;\tPolicy=x; policy=WILDCARD; future-tag=1 ")).toEqual({
+  it("parses issue-value syntax: whitespace around ';' and '=', unknown tags ignored, tags and the policy value case-insensitive", () => {
+    expect(parseDnsPersistRecord("  Authority.Example ;accounturi = https://ca.example/acct/123 ;\tPolicy=WILDCARD; future-tag=1 ")).toEqual({
       issuerDomainName: "authority.example",
       accountUri: ACCOUNT,
       wildcard: true,
     });
     expect(parseDnsPersistRecord("authority.example; accounturi=https://ca.example/acct/123; policy=subdomains").wildcard).toBe(false);
     expect(parseDnsPersistRecord("authority.example;accounturi=https://ca.example/acct/123;persistUntil=1721952000").persistUntil).toBe(1721952000);
+    // Issue 25 item 6: `Policy=wildcard` was read as an unknown tag (no policy), so the pre-check refused a
+    // wildcard the CA accepts. Every tag matches whatever its case; the accounturi value keeps its case (§4.1).
+    expect(parseDnsPersistRecord("authority.example; accounturi=https://ca.example/acct/123; Policy=wildcard").wildcard).toBe(true);
+    expect(parseDnsPersistRecord("authority.example; AccountURI=https://ca.example/acct/123; POLICY=Wildcard; PERSISTUNTIL=1721952000")).toEqual({
+      issuerDomainName: "authority.example",
+      accountUri: ACCOUNT,
+      wildcard: true,
+      persistUntil: 1721952000,
+    });
+    expect(parseDnsPersistRecord("authority.example; accounturi=https://CA.example/acct/123").accountUri).toBe("https://CA.example/acct/123");
   });
 
   it("malformed records: no issuer, no accounturi, duplicate parameters, non-integer persistUntil, bad syntax", () => {
@@ -129,6 +139,11 @@ describe("_validation-persist records (§4, §4.1, §9.1)", () => {
       "authority example; accounturi=https://ca.example/acct/123",
       "authority.example; accounturi=https://ca.example/acct/1 23",
       "authority.example; =x; accounturi=https://ca.example/acct/123",
+      // A repeated parameter is one whatever the case of its tag (§9.3.1).
+      "authority.example; accounturi=https://ca.example/acct/123; Policy=x; policy=wildcard",
+      "authority.example; accounturi=https://ca.example/acct/123; policy=wildcard; POLICY=wildcard",
+      "authority.example; accounturi=https://ca.example/acct/123; AccountUri=https://ca.example/acct/123",
+      "authority.example; accounturi=https://ca.example/acct/123; persistUntil=1; persistuntil=1",
     ]) {
       expect(reasonOf(() => parseDnsPersistRecord(rdata)), rdata).toBe("malformed_record");
     }

@@ -185,7 +185,8 @@ export function splitTxtCharacterStrings(rdata: string): string[] {
 
 /**
  * Parses one TXT record's RDATA (its character-strings already joined) as a dns-persist-01 record:
- * RFC 8659 §4.2 issue-value syntax, unknown tags ignored (§4.1 item 1), a duplicate parameter, a missing
+ * RFC 8659 §4.2 issue-value syntax, tags matched case-insensitively, unknown tags ignored (§4.1 item 1),
+ * `policy` values compared case-insensitively (§4.1 item 4), a duplicate parameter (in any case), a missing
  * `accounturi` or a `persistUntil` that is not a base-10 integer make it malformed (§4.1, §9.3.1).
  * Throws {@link DnsPersistError} (`malformed_record`).
  * @experimental
@@ -210,9 +211,12 @@ export function parseDnsPersistRecord(rdata: string): DnsPersistRecord {
         const value = parameter.slice(eq + 1).replace(/^[ \t]+/, "");
         if (!TAG.test(tag)) throw fail(`parameter tag ${JSON.stringify(tag)} is not a tag`);
         if (!VALUE.test(value)) throw fail(`parameter ${tag} has a value with spaces or non-ASCII characters`);
-        // §9.3.1: duplicate parameters are a syntax error.
-        if (parameters.has(tag)) throw fail(`parameter ${tag} appears twice`);
-        parameters.set(tag, value);
+        // Tags are matched case-insensitively, as CAA matches its tags (RFC 8659 §4.1): `Policy=wildcard` is the
+        // policy parameter, not an unknown tag to ignore; so a duplicate is one whatever its case:
+        // §9.3.1 makes duplicate parameters a syntax error.
+        const key = tag.toLowerCase();
+        if (parameters.has(key)) throw fail(`parameter ${tag} appears twice`);
+        parameters.set(key, value);
       }
     }
   }
@@ -223,7 +227,7 @@ export function parseDnsPersistRecord(rdata: string): DnsPersistRecord {
     accountUri,
     wildcard: parameters.get("policy")?.toLowerCase() === "wildcard",
   };
-  const persistUntil = parameters.get("persistUntil");
+  const persistUntil = parameters.get("persistuntil");
   if (persistUntil !== undefined) {
     if (!/^[0-9]+$/.test(persistUntil) || !Number.isSafeInteger(Number(persistUntil))) throw fail(`persistUntil ${JSON.stringify(persistUntil)} is not a base-10 integer`);
     record.persistUntil = Number(persistUntil);
