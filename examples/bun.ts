@@ -4,7 +4,8 @@
  *   DOMAINS=example.com,www.example.com EMAIL=ops@example.com bun run examples/bun.ts
  *
  * Needs ports 443 and 80 (http-01 and the redirect to HTTPS) reachable from the internet under those
- * names. Uses Let's Encrypt *staging* unless ACME_DIRECTORY_URL says otherwise; state lives in
+ * names. Uses Let's Encrypt production (edgecert's default CA) unless ACME_DIRECTORY_URL says otherwise (staging while trying it out:
+ * https://acme-staging-v02.api.letsencrypt.org/directory); state lives in
  * EDGECERT_DIR (default `.edgecert`).
  *
  * From the published package:
@@ -13,7 +14,7 @@
  *   import { serveWithCertificates } from "edgecert/tls/bun";
  */
 import process from "node:process";
-import { CertificateManager, LETS_ENCRYPT_STAGING, consoleLogger } from "../src/index.ts";
+import { CertificateManager, DEFAULT_DIRECTORY_URL, consoleLogger } from "../src/index.ts";
 import { FileStorage } from "../src/storage/file.ts";
 import { serveWithCertificates } from "../src/tls/bun.ts";
 
@@ -24,7 +25,7 @@ if (names.length === 0) throw new Error("set DOMAINS=example.com[,www.example.co
 let served: Awaited<ReturnType<typeof serveWithCertificates>> | undefined;
 const manager = new CertificateManager({
   storage: new FileStorage({ dir: process.env.EDGECERT_DIR ?? ".edgecert" }),
-  directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  directoryUrl: process.env.ACME_DIRECTORY_URL ?? DEFAULT_DIRECTORY_URL,
   // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
   termsOfServiceAgreed: true,
   ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),

@@ -5,8 +5,9 @@
  *
  * Add `--unstable-net` and REUSE_PORT=1 to start the renewed server beside the old one (SO_REUSEPORT),
  * so the port never stops listening. Needs ports 443 and 80 (http-01 and the redirect to HTTPS)
- * reachable from the internet under those names. Uses Let's Encrypt *staging* unless
- * ACME_DIRECTORY_URL says otherwise; state lives in EDGECERT_DIR (default `.edgecert`).
+ * reachable from the internet under those names. Uses Let's Encrypt production (edgecert's default CA) unless
+ * ACME_DIRECTORY_URL says otherwise (staging while trying it out:
+ * https://acme-staging-v02.api.letsencrypt.org/directory); state lives in EDGECERT_DIR (default `.edgecert`).
  *
  * From JSR:
  *   import { CertificateManager } from "jsr:@edgecert/edgecert";
@@ -14,7 +15,7 @@
  *   import { serveWithCertificates } from "jsr:@edgecert/edgecert/tls/deno";
  */
 import process from "node:process";
-import { CertificateManager, LETS_ENCRYPT_STAGING, consoleLogger } from "../src/index.ts";
+import { CertificateManager, DEFAULT_DIRECTORY_URL, consoleLogger } from "../src/index.ts";
 import { FileStorage } from "../src/storage/file.ts";
 import { serveWithCertificates } from "../src/tls/deno.ts";
 
@@ -25,7 +26,7 @@ if (names.length === 0) throw new Error("set DOMAINS=example.com[,www.example.co
 let served: Awaited<ReturnType<typeof serveWithCertificates>> | undefined;
 const manager = new CertificateManager({
   storage: new FileStorage({ dir: process.env.EDGECERT_DIR ?? ".edgecert" }),
-  directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  directoryUrl: process.env.ACME_DIRECTORY_URL ?? DEFAULT_DIRECTORY_URL,
   // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
   termsOfServiceAgreed: true,
   ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),

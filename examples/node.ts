@@ -4,7 +4,8 @@
  *   DOMAINS=example.com,www.example.com EMAIL=ops@example.com npx tsx examples/node.ts
  *
  * Needs ports 443 and 80 (http-01 and the redirect to HTTPS) reachable from the internet under those
- * names. Uses Let's Encrypt *staging* unless ACME_DIRECTORY_URL says otherwise; certificates, keys and
+ * names. Uses Let's Encrypt production (edgecert's default CA) unless ACME_DIRECTORY_URL says otherwise (staging while trying it out:
+ * https://acme-staging-v02.api.letsencrypt.org/directory); certificates, keys and
  * the account live in EDGECERT_DIR (default `.edgecert`), so a restart reuses them.
  *
  * From the published package:
@@ -13,7 +14,7 @@
  *   import { listen } from "edgecert/tls/node";
  */
 import process from "node:process";
-import { CertificateManager, LETS_ENCRYPT_STAGING, TlsAlpn01Solver, consoleLogger } from "../src/index.ts";
+import { CertificateManager, DEFAULT_DIRECTORY_URL, TlsAlpn01Solver, consoleLogger } from "../src/index.ts";
 import { StorageHttp01Solver } from "../src/manager/index.ts";
 import { FileStorage } from "../src/storage/file.ts";
 import { listen } from "../src/tls/node.ts";
@@ -26,7 +27,7 @@ const storage = new FileStorage({ dir: process.env.EDGECERT_DIR ?? ".edgecert" }
 const tlsAlpn01 = new TlsAlpn01Solver();
 const manager = new CertificateManager({
   storage,
-  directoryUrl: process.env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+  directoryUrl: process.env.ACME_DIRECTORY_URL ?? DEFAULT_DIRECTORY_URL,
   // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
   termsOfServiceAgreed: true,
   ...(process.env.EMAIL ? { email: process.env.EMAIL } : {}),

@@ -13,7 +13,7 @@
  *   import { DurableObjectStorage, EdgecertStorageObject } from "edgecert/storage";
  */
 import { Hono } from "hono";
-import { CertificateManager, LETS_ENCRYPT_STAGING } from "../src/index.ts";
+import { CertificateManager, DEFAULT_DIRECTORY_URL } from "../src/index.ts";
 import { acmeChallenge } from "../src/hono/index.ts";
 import { DurableObjectStorage } from "../src/storage/durable-object-storage.ts";
 import type { DurableObjectNamespaceLike } from "../src/storage/workers-bindings.ts";
@@ -31,7 +31,7 @@ interface Env {
 function manager(env: Env): CertificateManager {
   return new CertificateManager({
     storage: new DurableObjectStorage(env.EDGECERT_STORAGE),
-    directoryUrl: env.ACME_DIRECTORY_URL ?? LETS_ENCRYPT_STAGING,
+    directoryUrl: env.ACME_DIRECTORY_URL ?? DEFAULT_DIRECTORY_URL,
     // You read the CA's terms of service (its directory's meta.termsOfService) and agree to them.
     termsOfServiceAgreed: true,
     ...(env.CONTACT_EMAIL ? { email: env.CONTACT_EMAIL } : {}),

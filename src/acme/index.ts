@@ -20,7 +20,7 @@ export {
   tlsAlpn01ServerName,
 } from "./challenge-helpers.ts";
 export { LatencyMeter } from "./latency.ts";
-export { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
+export { DEFAULT_DIRECTORY_URL, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "./constants.ts";
 export * from "./dns-persist/index.ts";
 export {
   ProfileMismatchError,

@@ -9,7 +9,9 @@ const COMMON = `Common flags:
                      (default: $EDGECERT_DIR, else /etc/edgecert as root, else ~/.config/edgecert)
   --storage DIR      account, certificate and lock state (default: DIR/storage); put it on shared
                      storage to renew from several hosts' cron, keep --dir local to each host
-  --server NAME|URL  letsencrypt (default), letsencrypt-staging, zerossl, or an ACME directory URL
+  --server NAME|URL  the CA: letsencrypt (the default: Let's Encrypt production, trusted
+                     certificates, strict rate limits), letsencrypt-staging (while testing:
+                     untrusted certificates, generous limits), zerossl, or an ACME directory URL
   --email ADDRESS    account contact (one account per CA and email)
   --ca-file PEM      trust this CA for the ACME server's HTTPS (private CAs)
   --json             print one JSON result on stdout, nothing while running

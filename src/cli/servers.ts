@@ -1,4 +1,4 @@
-import { LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "../acme/constants.ts";
+import { DEFAULT_DIRECTORY_URL, LETS_ENCRYPT_PRODUCTION, LETS_ENCRYPT_STAGING } from "../acme/constants.ts";
 import { CliError } from "./exit-codes.ts";
 
 /** A CA the CLI knows by name. */
@@ -6,18 +6,33 @@ export interface KnownServer {
   directoryUrl: string;
   /** The CA refuses accounts without external account binding (RFC 8555 §7.3.4). */
   requiresEab: boolean;
+  /** What it is, in messages. */
+  label: string;
 }
 
 /** `--server` shorthands. */
 export const KNOWN_SERVERS: Readonly<Record<string, KnownServer>> = {
-  letsencrypt: { directoryUrl: LETS_ENCRYPT_PRODUCTION, requiresEab: false },
-  "letsencrypt-staging": { directoryUrl: LETS_ENCRYPT_STAGING, requiresEab: false },
-  zerossl: { directoryUrl: "https://acme.zerossl.com/v2/DV90", requiresEab: true },
+  letsencrypt: { directoryUrl: LETS_ENCRYPT_PRODUCTION, requiresEab: false, label: "Let's Encrypt production" },
+  "letsencrypt-staging": { directoryUrl: LETS_ENCRYPT_STAGING, requiresEab: false, label: "Let's Encrypt staging (certificates no browser trusts)" },
+  zerossl: { directoryUrl: "https://acme.zerossl.com/v2/DV90", requiresEab: true, label: "ZeroSSL" },
 };
+
+/**
+ * `--server` when none is given: Let's Encrypt production, the default of the library, the samples
+ * and the Worker too (`DEFAULT_DIRECTORY_URL`, where the reason is written down).
+ */
+export const DEFAULT_SERVER = Object.keys(KNOWN_SERVERS).find((k) => KNOWN_SERVERS[k]!.directoryUrl === DEFAULT_DIRECTORY_URL)!;
+
+/** A directory URL as messages name it: `https://… (Let's Encrypt production, the default --server)`. */
+export function describeServer(directoryUrl: string): string {
+  const name = Object.keys(KNOWN_SERVERS).find((k) => KNOWN_SERVERS[k]!.directoryUrl === directoryUrl);
+  if (!name) return directoryUrl;
+  return `${directoryUrl} (${KNOWN_SERVERS[name]!.label}, ${name === DEFAULT_SERVER ? "the default --server; --server letsencrypt-staging while testing" : `--server ${name}`})`;
+}
 
 /** Resolves `--server` (a shorthand or an https directory URL) to a directory URL, checking EAB needs. */
 export function resolveServer(server: string | undefined, eab: { kid?: string; hmac?: string }): string {
-  const value = server ?? "letsencrypt";
+  const value = server ?? DEFAULT_SERVER;
   const known = KNOWN_SERVERS[value];
   if ((eab.kid === undefined) !== (eab.hmac === undefined)) throw new CliError("--eab-kid and --eab-hmac go together: give both");
   if (known) {
