@@ -7,8 +7,8 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from "node:tls";
-import { mkdir, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, stat, unlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import type { ChallengeContext, Solver } from "../acme/solver.ts";
 import { DnsPersist01Solver } from "../acme/dns-persist/solver.ts";
@@ -48,6 +48,11 @@ export interface ChallengeSolvers {
   solvers: Record<string, Solver>;
   /** Challenge types in the order given on the command line. */
   preferred: string[];
+  /**
+   * Binds the standalone servers' ports now (each once). Called before the first request of an order,
+   * so a busy port is refused before anything is asked of the CA.
+   */
+  bind(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -66,6 +71,7 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
   const solvers: Record<string, Solver> = {};
   const preferred: string[] = [];
   const closers: Array<() => Promise<void>> = [];
+  const binders: Array<() => Promise<unknown>> = [];
   const add = (type: string, solver: Solver, flag: string) => {
     if (solvers[type]) throw new CliError(`${flag} and another flag both solve ${type}: choose one`);
     solvers[type] = solver;
@@ -74,6 +80,7 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
   if (config.http) {
     const standalone = new StandaloneHttp01(config.http.port, config.http.address);
     add("http-01", standalone, "--http");
+    binders.push(() => standalone.bind());
     closers.push(() => standalone.close());
   }
   if (config.webroot) add("http-01", webrootSolver(config.webroot), "--webroot");
@@ -85,6 +92,7 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
     }
     const standalone = new StandaloneTlsAlpn01(config.tlsAlpn.port, config.tlsAlpn.address);
     add("tls-alpn-01", standalone, "--tls-alpn");
+    binders.push(() => standalone.bind());
     closers.push(() => standalone.close());
   }
   if (config.dns === "cloudflare") {
@@ -107,6 +115,9 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
   return {
     solvers,
     preferred,
+    bind: async () => {
+      await Promise.all(binders.map((b) => b()));
+    },
     close: async () => {
       await Promise.all(closers.map((c) => c().catch(() => undefined)));
     },
@@ -200,6 +211,10 @@ class StandaloneHttp01 implements Solver {
     await this.tokens.cleanup(challenge);
   }
 
+  bind(): Promise<unknown> {
+    return this.server.ensure();
+  }
+
   close(): Promise<void> {
     return this.server.close();
   }
@@ -236,28 +251,73 @@ class StandaloneTlsAlpn01 implements Solver {
     await this.certificates.cleanup(challenge, ctx);
   }
 
+  bind(): Promise<unknown> {
+    return this.server.ensure();
+  }
+
   close(): Promise<void> {
     return this.server.close();
   }
 }
 
-/** http-01 through files another web server serves (certbot's `--webroot`). */
+/** Mode of the challenge folders and files: readable by any user, since the web server usually runs as another user. */
+const WEBROOT_DIR_MODE = 0o755;
+const WEBROOT_FILE_MODE = 0o644;
+
+/**
+ * http-01 through files another web server serves (certbot's `--webroot`). The modes are set with
+ * chmod after creating, not only passed to mkdir/open: those are masked by the umask, and under
+ * `umask 077` (systemd's `UMask=0077`) the folders were 0700 and the file 0600, which a web server
+ * running as another user cannot read. `.well-known` and `.well-known/acme-challenge` exist to be
+ * served, so folders found narrower than 0755 are widened (never narrowed); the webroot itself is the
+ * operator's and is left alone (a failed validation's hint names it when it is closed to others).
+ */
 function webrootSolver(root: string): Solver {
-  const dir = join(root, ".well-known", "acme-challenge");
+  const wellKnown = join(root, ".well-known");
+  const dir = join(wellKnown, "acme-challenge");
   return {
     async present(challenge, ctx) {
+      const file = join(dir, challenge.token);
       try {
-        await mkdir(dir, { recursive: true, mode: 0o755 });
-        // World-readable: the web server usually runs as another user. The content is public anyway.
-        await writeFile(join(dir, challenge.token), ctx.keyAuthorization, { mode: 0o644 });
+        for (const folder of [wellKnown, dir]) {
+          await mkdir(folder, { recursive: true, mode: WEBROOT_DIR_MODE });
+          const { mode } = await stat(folder);
+          if ((mode & WEBROOT_DIR_MODE) !== WEBROOT_DIR_MODE) await chmod(folder, (mode & 0o7777) | WEBROOT_DIR_MODE);
+        }
+        await writeFile(file, ctx.keyAuthorization, { mode: WEBROOT_FILE_MODE });
+        await chmod(file, WEBROOT_FILE_MODE);
       } catch (err) {
-        throw new CliError(`--webroot could not write ${join(dir, challenge.token)}: ${(err as { code?: string }).code ?? String(err)}`, ExitCode.failed, { cause: err });
+        throw new CliError(`--webroot could not write ${file}: ${(err as { code?: string }).code ?? String(err)}`, ExitCode.failed, { cause: err });
       }
     },
     async cleanup(challenge) {
       await unlink(join(dir, challenge.token)).catch(() => undefined);
     },
   };
+}
+
+/**
+ * Why a web server running as another user may not read a webroot challenge file: the first folder
+ * on the way from `/` to the challenge folder that others cannot enter (no `o+x`), or the challenge
+ * folder when others cannot list it. Undefined when every mode allows it (or a folder cannot be read).
+ */
+export async function webrootPermissionProblem(root: string): Promise<string | undefined> {
+  const dir = resolve(root, ".well-known", "acme-challenge");
+  const folders: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    folders.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const folder of folders) {
+    let mode: number;
+    try {
+      mode = (await stat(folder)).mode & 0o777;
+    } catch {
+      return undefined;
+    }
+    if ((mode & 0o001) === 0) return `${folder} is ${mode.toString(8).padStart(4, "0")}: a web server running as another user cannot enter it (chmod o+x, or 755)`;
+  }
+  return undefined;
 }
 
 /**

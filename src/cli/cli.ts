@@ -12,7 +12,7 @@ import { PULL_OPTIONS, pullCommand } from "./commands/pull.ts";
 import { renewCommand } from "./commands/renew.ts";
 import { revokeCommand } from "./commands/revoke.ts";
 import { CliContext, type CliIo, type CommonFlags } from "./context.ts";
-import { errorLine, problemDocument } from "./error-message.ts";
+import { errorLine, problemDocument, type CliOperation } from "./error-message.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { HELP } from "./help.ts";
 import type { ParseArgsConfig } from "node:util";
@@ -37,6 +37,11 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   account: defineCommand(ACCOUNT_OPTIONS, accountCommand),
   pull: defineCommand(PULL_OPTIONS, pullCommand),
 };
+
+/** Which hints an error of `command` gets: an account or revoke failure never gets an issuance hint. */
+function operationOf(command: string): CliOperation {
+  return command === "issue" || command === "renew" ? "issuance" : command === "account" ? "account" : command === "revoke" ? "revoke" : "other";
+}
 
 /** Runs the CLI with `argv` (without the runtime and script) and returns the exit code. `signal` interrupts it. */
 export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): Promise<ExitCodeValue> {
@@ -63,7 +68,9 @@ export async function runCli(argv: string[], io: CliIo, signal?: AbortSignal): P
     return await entry.run(ctx, values, positionals);
   } catch (err) {
     const json = argv.includes("--json");
-    const line = errorLine(err);
+    // The progress view is finished first, so a redraw never lands on the error line.
+    ctx?.view.close();
+    const line = errorLine(err, [], { operation: operationOf(command), caFile: ctx?.caFile });
     const exitCode = err instanceof CliError ? err.exitCode : signal?.aborted ? ExitCode.interrupted : ExitCode.failed;
     if (json) io.stdout(`${JSON.stringify({ ok: false, command, error: line, problem: problemDocument(err) ?? null, requests: ctx?.requests ?? 0 })}\n`);
     else {

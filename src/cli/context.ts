@@ -60,6 +60,8 @@ export class CliContext {
   private currentCert: string | undefined;
   readonly sink: ProgressSink;
   private readonly fetches = new Map<string, Promise<typeof fetch>>();
+  /** The `--ca-file` requests trusted, once one was used (named in trust errors). */
+  caFile: string | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -88,6 +90,7 @@ export class CliContext {
   /** A counting fetch, trusting `caFile` when given (read once per command). */
   fetch(caFile?: string): Promise<typeof fetch> {
     const key = caFile ?? "";
+    if (caFile) this.caFile = caFile;
     let made = this.fetches.get(key);
     if (!made) {
       made = (async () => {
@@ -123,11 +126,15 @@ export class CliContext {
     solvers?: Record<string, Solver>;
     preferred?: string[];
     onEvent?: (event: ManagerEvent) => void;
+    /** Awaited before every request of the manager (its CA requests); a rejection fails the request unsent. */
+    beforeRequest?: () => Promise<void>;
   }): Promise<CertificateManager> {
+    const counted = await this.fetch(settings.caFile);
+    const before = settings.beforeRequest;
     return new CertificateManager({
       storage: this.storage,
       directoryUrl: settings.directoryUrl,
-      fetch: await this.fetch(settings.caFile),
+      fetch: before ? (async (input: RequestInfo | URL, init?: RequestInit) => (await before(), counted(input, init))) as typeof fetch : counted,
       logger: progressLogger(this.sink),
       now: this.now,
       // Terms are checked by the CLI before an account is created (--agree-tos).
@@ -164,6 +171,8 @@ export class CliContext {
 
   /** Prints a warning or error line on stderr (also with `--quiet`; not with `--json`). */
   error(line: string): void {
+    // Finish the progress view first: a later redraw would overwrite this line.
+    this.view.close();
     if (!this.mode.json) this.io.stderr(`edgecert: ${line}\n`);
   }
 }

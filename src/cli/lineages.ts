@@ -5,7 +5,9 @@
  * storage share it too. No secrets: EAB keys are used once, at account creation, and not stored.
  * @module
  */
+import { toIdentifiers } from "../acme/identifiers.ts";
 import { EdgecertError } from "../errors.ts";
+import { certificateId } from "../manager/storage-keys.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import type { ChallengeConfig } from "./challenge-solvers.ts";
@@ -64,4 +66,24 @@ export async function listLineages(storage: Storage): Promise<Lineage[]> {
     cursor = page.cursor;
   } while (cursor);
   return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The manager's record id of a lineage's name set: lineages with the same id share one certificate and key. */
+export function lineageCertificateId(names: readonly string[]): Promise<string> {
+  return certificateId(toIdentifiers([...names]));
+}
+
+/**
+ * The lineages other than `except` whose names make the same certificate record as `names` (the
+ * manager keeps one record, one key, per name set). A second lineage for such names would hold the
+ * first one's key and be revoked with it, so `issue` refuses to create one and `revoke` removes the
+ * ones older versions created.
+ */
+export async function lineagesSharing(storage: Storage, names: readonly string[], except: string): Promise<Lineage[]> {
+  const id = await lineageCertificateId(names);
+  const out: Lineage[] = [];
+  for (const lineage of await listLineages(storage)) {
+    if (lineage.name !== except && (await lineageCertificateId(lineage.names)) === id) out.push(lineage);
+  }
+  return out;
 }

@@ -62,7 +62,7 @@ export function lineView(out: ProgressOutput, now: () => number = Date.now): Pro
               ? `${e.step} done${e.name ? ` ${e.name}` : ""}`
               : e.type === "note"
                 ? e.message
-                : `${e.ok ? "ok" : "FAILED"}: ${e.message}`;
+                : `${e.ok ? "ok" : "FAILED"}${e.message ? `: ${e.message}` : ""}`;
       out.write(`${stamp} ${e.cert} ${text} (${elapsed})\n`);
     },
     close() {},

@@ -1,8 +1,14 @@
-import { chmod, lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, stat, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_DIRECTORY_URL, LETS_ENCRYPT_PRODUCTION } from "../../src/acme/constants.ts";
+import { describeServer, resolveServer } from "../../src/cli/servers.ts";
+import { FileStorage } from "../../src/storage/file-storage.ts";
 import { openssl } from "../support/openssl.ts";
-import { bedFlags, httpFlags, runCli, show, startCliBed, type CliBed } from "./cli-bed.ts";
+import { bedFlags, cliCommand, httpFlags, runCli, runCliCommand, show, startCliBed, type CliBed, type CliRun } from "./cli-bed.ts";
 
 /**
  * The CLI on a real server (issue 25, items 1–7): the real `edgecert` executable (Node bundle)
@@ -18,6 +24,46 @@ afterAll(async () => {
 
 const common = (dir: string) => bedFlags(bed, dir);
 const http = () => httpFlags(bed);
+const root = join(import.meta.dirname, "..", "..");
+
+/** Runs the CLI (Node bundle) under `umask 077`, as systemd's `UMask=0077` runs a service. */
+function runUnderUmask077(args: string[]): Promise<CliRun> {
+  const { binary, args: pre } = cliCommand(bed, "node");
+  return runCliCommand(bed, { binary: "/bin/sh", args: ["-c", 'umask 077 && exec "$@"', "sh", binary, ...pre], cwd: root }, args);
+}
+
+/**
+ * A stand-in for nginx serving a webroot as another user (www-data): a folder from the webroot down it
+ * may enter only with the "others" execute bit, a file it may read only with the "others" read bit;
+ * otherwise it answers 403, as nginx does. It records the modes it saw, for the assertions.
+ */
+async function otherUserWebServer(webroot: string, port: number): Promise<{ seen: Array<{ path: string; mode: number }>; close(): Promise<void> }> {
+  const seen: Array<{ path: string; mode: number }> = [];
+  const server: Server = createHttpServer((req, res) => {
+    void (async () => {
+      const parts = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).split("/").filter(Boolean);
+      let at = webroot;
+      try {
+        for (const [i, part] of ["", ...parts].entries()) {
+          at = part ? join(at, part) : at;
+          const mode = (await stat(at)).mode & 0o777;
+          seen.push({ path: at, mode });
+          const last = i === parts.length;
+          if (!last && (mode & 0o001) === 0) return void res.writeHead(403).end("403 Forbidden\n");
+          if (last && (mode & 0o004) === 0) return void res.writeHead(403).end("403 Forbidden\n");
+        }
+        res.writeHead(200, { "content-type": "text/plain" }).end(await readFile(at));
+      } catch {
+        res.writeHead(404).end("404 Not Found\n");
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return { seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 
 describe("edgecert on a real server", () => {
   it("serials as openssl prints them: EDGECERT_SERIAL, --json, messages and archive/<name>/<serial>; an archive folder named the old way (sign byte, lower case) still counts", async () => {
@@ -52,5 +98,123 @@ describe("edgecert on a real server", () => {
     expect(revoke.code, show(revoke)).toBe(0);
     expect(revoke.stdout).toContain(`(serial ${printed})`);
     console.log(`[cli-server] serial ${printed} (high bit ${parseInt(printed.slice(0, 2), 16) >= 0x80 ? "set" : "clear"})`);
+  });
+
+  it("--webroot under umask 077: challenge folders 0755 and file 0644, so a web server running as another user serves them; a closed webroot gets a hint naming it, printed once", async () => {
+    // Its own base, open to others like /var/www (the bed's temp dir is 0700).
+    const base = await mkdtemp(join(tmpdir(), "edgecert-webroot-"));
+    await chmod(base, 0o755);
+    const webroot = join(base, "www");
+    await mkdir(webroot);
+    await chmod(webroot, 0o755);
+    const web = await otherUserWebServer(webroot, bed.pebble.httpPort);
+    try {
+      const dir = join(bed.dir, "webroot");
+      const run = await runUnderUmask077(["issue", "-d", "webroot.example.test", "--agree-tos", "--webroot", webroot, ...common(dir), "--json"]);
+      expect(run.code, show(run)).toBe(0);
+      const served = web.seen.filter((s) => s.path.includes("acme-challenge"));
+      const file = served.find((s) => s.path !== join(webroot, ".well-known", "acme-challenge"));
+      expect(file, JSON.stringify(web.seen)).toBeDefined();
+      expect(file!.mode.toString(8)).toBe("644");
+      expect((web.seen.find((s) => s.path === join(webroot, ".well-known"))!.mode).toString(8)).toBe("755");
+      expect((web.seen.find((s) => s.path === join(webroot, ".well-known", "acme-challenge"))!.mode).toString(8)).toBe("755");
+      // The file is gone after validation; its folders stay, readable.
+      expect(((await stat(join(webroot, ".well-known", "acme-challenge"))).mode & 0o777).toString(8)).toBe("755");
+
+      // The operator's own webroot closed to others: the CA gets 403 (unauthorized), and the hint names the folder.
+      await chmod(webroot, 0o700);
+      const closed = await runUnderUmask077(["issue", "-d", "closed.example.test", "--agree-tos", "--webroot", webroot, ...common(join(bed.dir, "webroot-closed"))]);
+      expect(closed.code, show(closed)).toBe(1);
+      const line = closed.stderr.split("\n").find((l) => l.startsWith("edgecert: "));
+      expect(line, show(closed)).toMatch(/validation failed for closed\.example\.test \(http-01\): unauthorized: .* — .*\/www is 0700: a web server running as another user cannot enter it/);
+      expect(line).not.toContain("points at this host");
+      // Printed once: not also in the progress lines before it.
+      const detail = line!.slice("edgecert: ".length, line!.indexOf(" — "));
+      expect((closed.stderr + closed.stdout).split(detail).length - 1, show(closed)).toBe(1);
+    } finally {
+      await web.close();
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it("one certificate name per name set: issue --cert-name B for A's names is refused before any request; revoking A removes a B an older edgecert made to share A's key", async () => {
+    const dir = join(bed.dir, "lineages");
+    const a = await runCli(bed, "node", ["issue", "-d", "lineage.example.test", "--cert-name", "site-a", "--agree-tos", ...http(), ...common(dir), "--json"]);
+    expect(a.code, show(a)).toBe(0);
+    const b = await runCli(bed, "node", ["issue", "-d", "lineage.example.test", "--cert-name", "site-b", "--agree-tos", "--webroot", join(bed.dir, "other-root"), ...common(dir)]);
+    expect(b.code, show(b)).toBe(2);
+    expect(b.requests).toBe(0);
+    expect(b.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^edgecert: certificate site-a \(.*live\/site-a\) already holds lineage\.example\.test: .* share its private key .* --cert-name site-a/)]);
+    await expect(lstat(join(dir, "live", "site-b"))).rejects.toThrow();
+
+    // What an older edgecert left: a second lineage on the same name set, serving A's certificate and key.
+    const storage = new FileStorage({ dir: join(dir, "storage") });
+    const stored = JSON.parse(new TextDecoder().decode((await storage.get("cli/certificates/site-a.json"))!)) as Record<string, unknown>;
+    await storage.put("cli/certificates/site-b.json", JSON.stringify({ ...stored, name: "site-b" }));
+    const legacy = await runCli(bed, "node", ["renew", "--cert-name", "site-b", ...common(dir)]);
+    expect(legacy.code, show(legacy)).toBe(0);
+    expect(await readFile(join(dir, "live", "site-b", "privkey.pem"), "utf8")).toBe(await readFile(join(dir, "live", "site-a", "privkey.pem"), "utf8"));
+
+    const revoke = await runCli(bed, "node", ["revoke", "--cert-name", "site-a", ...common(dir), "--json"]);
+    expect(revoke.code, show(revoke)).toBe(0);
+    expect(revoke.json).toMatchObject({ revoked: true, alsoRemoved: ["site-b"] });
+    // Nothing serves the revoked certificate any more, and list has nothing half-there to show.
+    await expect(lstat(join(dir, "live", "site-a"))).rejects.toThrow();
+    await expect(lstat(join(dir, "live", "site-b"))).rejects.toThrow();
+    const list = await runCli(bed, "node", ["list", ...common(dir)]);
+    expect(list.stdout).not.toContain("no certificate stored");
+    expect(list.stdout).toMatch(/^No certificates in /);
+  });
+
+  it("a busy --http port is refused before any request to the CA, in one line", async () => {
+    const holder = createNetServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", () => resolve()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const dir = join(bed.dir, "busy");
+      const run = await runCli(bed, "node", ["issue", "-d", "busy.example.test", "--agree-tos", "--http", "--http-port", String(port), "--http-address", "127.0.0.1", ...common(dir)]);
+      expect(run.code, show(run)).toBe(1);
+      expect(run.requests).toBe(0);
+      const errors = run.stderr.split("\n").filter((l) => l.startsWith("edgecert: "));
+      expect(errors).toEqual([`edgecert: --http could not listen on 127.0.0.1:${port}: another server holds 127.0.0.1:${port} (stop it, or use --webroot / --dns-exec)`]);
+    } finally {
+      await new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
+  });
+
+  it("an untrusted CA names --ca-file, in issue and account alike; a --ca-file holding another CA says so", async () => {
+    const dir = join(bed.dir, "trust");
+    const flags = ["--dir", dir, "--server", bed.proxy.directoryUrl];
+    const none = await runCli(bed, "node", ["issue", "-d", "trust.example.test", "--agree-tos", ...http(), ...flags]);
+    expect(none.code, show(none)).toBe(1);
+    expect(none.stderr).toMatch(/the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(\w+\) — for a private or test CA, pass --ca-file/);
+    expect(none.stderr).not.toContain("NODE_EXTRA_CA_CERTS");
+    const wrong = await runCli(bed, "node", ["issue", "-d", "trust.example.test", "--agree-tos", ...http(), ...flags, "--ca-file", bed.pebbleCaFile]);
+    expect(wrong.code, show(wrong)).toBe(1);
+    expect(wrong.stderr).toContain(`even with --ca-file ${bed.pebbleCaFile}: that file does not hold the root`);
+    // An account operation on a stored account: the same advice.
+    const ok = await runCli(bed, "node", ["issue", "-d", "trust.example.test", "--agree-tos", ...http(), ...flags, "--ca-file", bed.caFile]);
+    expect(ok.code, show(ok)).toBe(0);
+    const account = await runCli(bed, "node", ["account", ...flags]);
+    expect(account.code, show(account)).toBe(1);
+    expect(account.stderr).toMatch(/not trusted .* pass --ca-file/);
+    const accountWrong = await runCli(bed, "node", ["account", ...flags, "--ca-file", bed.pebbleCaFile]);
+    expect(accountWrong.stderr).toContain(`even with --ca-file ${bed.pebbleCaFile}`);
+  });
+
+  it("one default CA everywhere, stated: the CLI's --server, the samples and the Worker's wrangler.toml are all Let's Encrypt production", async () => {
+    expect(resolveServer(undefined, {})).toBe(DEFAULT_DIRECTORY_URL);
+    expect(DEFAULT_DIRECTORY_URL).toBe(LETS_ENCRYPT_PRODUCTION);
+    const help = await runCli(bed, "node", ["issue", "--help"]);
+    expect(help.stdout).toMatch(/--server NAME\|URL {2}the CA: letsencrypt \(the default: Let's Encrypt production/);
+    // The refusal to create an account without --agree-tos names the CA and that it is the default.
+    expect(describeServer(DEFAULT_DIRECTORY_URL)).toBe(`${LETS_ENCRYPT_PRODUCTION} (Let's Encrypt production, the default --server; --server letsencrypt-staging while testing)`);
+    const wrangler = await readFile(join(root, "wrangler.toml"), "utf8");
+    expect(/^ACME_DIRECTORY_URL = "(.*)"$/m.exec(wrangler)?.[1]).toBe(DEFAULT_DIRECTORY_URL);
+    for (const sample of ["worker.ts", "node.ts", "deno.ts", "bun.ts"]) {
+      const text = await readFile(join(root, "examples", sample), "utf8");
+      expect(text, sample).toMatch(/ACME_DIRECTORY_URL \?\? DEFAULT_DIRECTORY_URL/);
+      expect(text, sample).not.toContain("LETS_ENCRYPT_STAGING");
+    }
   });
 });

@@ -11,10 +11,10 @@ import { deploy, hookFailure } from "../deploy.ts";
 import { errorLine, problemDocument } from "../error-message.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../exit-codes.ts";
 import { parseKeyType } from "../key-type.ts";
-import { assertCertName, defaultCertName } from "../live-files.ts";
-import { readLineage, writeLineage, type Lineage } from "../lineages.ts";
+import { assertCertName, defaultCertName, livePaths } from "../live-files.ts";
+import { lineagesSharing, readLineage, writeLineage, type Lineage } from "../lineages.ts";
 import { portOption, type ISSUE_OPTIONS, type ParsedFlags } from "../options.ts";
-import { resolveServer } from "../servers.ts";
+import { describeServer, resolveServer } from "../servers.ts";
 
 import { obtainAndDeploy } from "./obtain-and-deploy.ts";
 
@@ -54,11 +54,21 @@ export async function issueCommand(ctx: CliContext, flags: IssueFlags, positiona
   // Fail on challenge flags before any request.
   buildSolvers(challenges, fetch);
 
+  // One name set, one certificate record and key (the manager's): a second --cert-name for the same
+  // names would copy the first one's key and be revoked along with it. Refused before any request.
+  const holder = (await lineagesSharing(ctx.storage, names, name))[0];
+  if (holder) {
+    throw new CliError(
+      `certificate ${holder.name} (${livePaths(ctx.dir, holder.name).dir}) already holds ${names.join(", ")}: a second certificate name for the same names would share its private key and be revoked with it. ` +
+        `Use --cert-name ${holder.name} (add --force-renewal for a new certificate), change the names, or revoke it first (edgecert revoke --cert-name ${holder.name})`,
+    );
+  }
+
   const { record } = await ctx.account(directoryUrl, flags.email);
   if (!record && !flags["agree-tos"]) {
     const terms = await termsOfService(ctx, directoryUrl, flags["ca-file"]);
     throw new CliError(
-      `creating an account at ${directoryUrl} requires agreeing to its terms of service${terms ? ` (${terms})` : ""}: read them, then rerun with --agree-tos`,
+      `creating an account at ${describeServer(directoryUrl)} requires agreeing to its terms of service${terms ? ` (${terms})` : ""}: read them, then rerun with --agree-tos`,
     );
   }
 
@@ -80,7 +90,7 @@ export async function issueCommand(ctx: CliContext, flags: IssueFlags, positiona
   const eab = flags["eab-kid"] && flags["eab-hmac"] ? { kid: flags["eab-kid"], hmacKey: flags["eab-hmac"] } : undefined;
   const outcome = await obtainAndDeploy(ctx, lineage, { force: flags["force-renewal"] === true, eab, action: "issue" });
   if (outcome.error) {
-    const line = errorLine(outcome.error, names);
+    const line = outcome.line ?? errorLine(outcome.error, names);
     ctx.result({ ok: false, command: "issue", name, names, error: line, problem: problemDocument(outcome.error) ?? null }, []);
     ctx.failure(line, outcome.error);
     return ExitCode.failed;

@@ -4,19 +4,18 @@
  * @module
  */
 import { formatSerial } from "../../webcrypto/serial.ts";
-import { toIdentifiers } from "../../acme/identifiers.ts";
 import type { CertificateRecord } from "../../manager/records.ts";
-import { certificateId, keys } from "../../manager/storage-keys.ts";
+import { keys } from "../../manager/storage-keys.ts";
 import type { CliContext } from "../context.ts";
 import { ExitCode, type ExitCodeValue } from "../exit-codes.ts";
-import { listLineages } from "../lineages.ts";
+import { lineageCertificateId, listLineages } from "../lineages.ts";
 import { livePaths } from "../live-files.ts";
 
 /** Runs `list`; returns the exit code. */
 export async function listCommand(ctx: CliContext): Promise<ExitCodeValue> {
   const rows = [];
   for (const lineage of await listLineages(ctx.storage)) {
-    const bytes = await ctx.storage.get(keys.certificate(await certificateId(toIdentifiers(lineage.names))));
+    const bytes = await ctx.storage.get(keys.certificate(await lineageCertificateId(lineage.names)));
     const record = bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as CertificateRecord) : undefined;
     const renewal = record?.renewal;
     rows.push({
@@ -33,14 +32,16 @@ export async function listCommand(ctx: CliContext): Promise<ExitCodeValue> {
     });
   }
   const now = ctx.now();
-  const days = (iso: string | null) => (iso ? `${Math.round((Date.parse(iso) - now) / 86_400_000)} days` : "?");
+  const days = (iso: string) => `${Math.round((Date.parse(iso) - now) / 86_400_000)} days`;
   ctx.result(
     { ok: true, command: "list", certificates: rows },
     rows.length === 0
       ? [`No certificates in ${ctx.storage.dir} (edgecert issue -d NAME … to get one).`]
       : rows.flatMap((r) => [
           `${r.name}: ${r.names.join(", ")}`,
-          `  expires ${r.notAfter ?? "(no certificate stored)"} (${days(r.notAfter)}), next renewal ${r.nextRenewal ?? "?"}${r.ariWindow ? " (ARI)" : ""}`,
+          r.notAfter
+            ? `  expires ${r.notAfter} (${days(r.notAfter)}), next renewal ${r.nextRenewal ?? "?"}${r.ariWindow ? " (ARI)" : ""}`
+            : `  no certificate stored: edgecert renew --cert-name ${r.name} obtains one, edgecert revoke --cert-name ${r.name} forgets it`,
           ...(r.lastError ? [`  last error (${r.failures} failure(s)): ${r.lastError}`] : []),
           `  ${r.path}/`,
         ]),

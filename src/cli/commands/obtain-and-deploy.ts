@@ -5,10 +5,10 @@
  */
 import { formatSerial } from "../../webcrypto/serial.ts";
 import type { ManagedCertificate } from "../../manager/certificate-manager.ts";
-import { buildSolvers, observeSolvers } from "../challenge-solvers.ts";
+import { buildSolvers, observeSolvers, webrootPermissionProblem } from "../challenge-solvers.ts";
 import type { CliContext } from "../context.ts";
 import { deploy, type DeployOutcome } from "../deploy.ts";
-import { errorLine } from "../error-message.ts";
+import { errorLine, type ErrorContext } from "../error-message.ts";
 import type { Lineage } from "../lineages.ts";
 import { progressSolverListener } from "../progress-source.ts";
 
@@ -20,6 +20,8 @@ export interface ObtainOutcome {
   obtained: boolean;
   deployed?: DeployOutcome;
   error?: unknown;
+  /** The one line that reports `error` (printed once, by the command). */
+  line?: string;
 }
 
 /** How to treat the stored certificate. */
@@ -34,8 +36,24 @@ export interface ObtainHow {
 
 /** Obtains/renews `lineage` if needed (under the storage lock) and deploys it. Never throws for CA failures. */
 export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: ObtainHow): Promise<ObtainOutcome> {
-  const { solvers, preferred, close } = buildSolvers(lineage.challenges, await ctx.fetch(lineage.caFile));
+  const { solvers, preferred, bind, close } = buildSolvers(lineage.challenges, await ctx.fetch(lineage.caFile));
   let started = false;
+  // Ports are bound once an order is decided on (certificate_obtaining, before its first request) and
+  // before that request goes out: a busy port costs no order at the CA. Nothing due binds nothing.
+  let bound: Promise<void> | undefined;
+  let bindError: unknown;
+  // Aborting stops the manager at once: a refused request would otherwise be retried as a network error.
+  const portFailed = new AbortController();
+  const beforeRequest = async () => {
+    if (!bound) return;
+    try {
+      await bound;
+    } catch (err) {
+      bindError ??= err;
+      portFailed.abort(err);
+      throw err;
+    }
+  };
   const manager = await ctx.manager({
     directoryUrl: lineage.directoryUrl,
     email: lineage.email,
@@ -45,7 +63,13 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
     eab: how.eab,
     solvers: observeSolvers(solvers, progressSolverListener(ctx.sink)),
     preferred,
+    beforeRequest,
     onEvent: (event) => {
+      if (event.type === "certificate_obtaining" && !bound) {
+        bound = bind();
+        // Handled where awaited (beforeRequest); never an unhandled rejection meanwhile.
+        bound.catch(() => undefined);
+      }
       if (event.type === "certificate_obtaining" && !started) {
         started = true;
         ctx.sink.emit({ type: "start", cert: lineage.name, names: lineage.names, action: how.action === "renew" ? "renewing" : "issuing" });
@@ -54,14 +78,17 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
   });
   ctx.working(lineage.name);
   let certificate: ManagedCertificate;
-  const signal = ctx.abort.signal;
+  const signal = AbortSignal.any([ctx.abort.signal, portFailed.signal]);
   try {
     if (how.force) certificate = await manager.renew(lineage.names, { signal });
     else if (how.action === "renew") certificate = (await manager.maintain(lineage.names, { signal })).certificate;
     else certificate = await manager.manage(lineage.names, { signal });
-  } catch (error) {
-    if (started) ctx.sink.emit({ type: "end", cert: lineage.name, ok: false, message: errorLine(error, lineage.names) });
-    return { obtained: started, error };
+  } catch (caught) {
+    // A port that could not be bound is the failure, whatever the manager made of the refused request.
+    const error = bindError ?? caught;
+    // The progress marks the end only: the command prints the failure's line once, after it.
+    if (started) ctx.sink.emit({ type: "end", cert: lineage.name, ok: false, message: "" });
+    return { obtained: started, error, line: errorLine(error, lineage.names, await errorContext(lineage)) };
   } finally {
     ctx.working(undefined);
     await close();
@@ -71,6 +98,16 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
     const deployed = await deploy(ctx.dir, lineage.name, certificate, how.deployHook ?? lineage.deployHook);
     return { certificate, obtained: started, deployed };
   } catch (error) {
-    return { certificate, obtained: started, error };
+    return { certificate, obtained: started, error, line: errorLine(error, lineage.names, await errorContext(lineage)) };
   }
+}
+
+/** What a failure of `lineage` is reported against: issuance, its --ca-file, and its --webroot's permissions. */
+async function errorContext(lineage: Lineage): Promise<ErrorContext> {
+  const root = lineage.challenges.webroot;
+  return {
+    operation: "issuance",
+    caFile: lineage.caFile,
+    ...(root ? { webroot: { dir: root, problem: await webrootPermissionProblem(root) } } : {}),
+  };
 }

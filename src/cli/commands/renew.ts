@@ -37,9 +37,9 @@ export async function renewCommand(ctx: CliContext, flags: ParsedFlags<typeof RE
     const outcome = await obtainAndDeploy(ctx, lineage, { force: flags.force === true, action: "renew", deployHook: flags["deploy-hook"] });
     const base = { name: lineage.name, names: lineage.names };
     if (outcome.error) {
-      const line = errorLine(outcome.error, lineage.names);
+      const line = outcome.line ?? errorLine(outcome.error, lineage.names);
       entries.push({ ...base, status: "failed", error: line, problem: problemDocument(outcome.error) ?? null });
-      if (ctx.mode.verbose) ctx.failure(`${lineage.name}: ${line}`, outcome.error);
+
       exitCode = ExitCode.failed;
       continue;
     }
@@ -66,7 +66,12 @@ export async function renewCommand(ctx: CliContext, flags: ParsedFlags<typeof RE
     ),
     summary,
   ]);
-  // With --quiet the summary above is not printed: failures still reach stderr.
+  // With --quiet the summary above is not printed: failures still reach stderr. Each line once:
+  // --verbose adds the CA's problem documents, not the lines again.
   if (ctx.mode.quiet) for (const e of entries) if (e.error) ctx.error(`${e.name}: ${e.error}`);
+  if (ctx.mode.verbose && !ctx.mode.json) {
+    ctx.view.close();
+    for (const e of entries) if (e.problem) ctx.io.stderr(`${e.problem}\n`);
+  }
   return exitCode;
 }

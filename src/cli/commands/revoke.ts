@@ -8,7 +8,7 @@ import { RevocationReason, type RevocationReasonCode } from "../../acme/types.ts
 import type { CliContext } from "../context.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../exit-codes.ts";
 import { defaultCertName, removeLive } from "../live-files.ts";
-import { deleteLineage, listLineages, readLineage } from "../lineages.ts";
+import { deleteLineage, lineagesSharing, listLineages, readLineage } from "../lineages.ts";
 import type { ParsedFlags, REVOKE_OPTIONS } from "../options.ts";
 
 /** Runs `revoke`; returns the exit code. */
@@ -24,12 +24,19 @@ export async function revokeCommand(ctx: CliContext, flags: ParsedFlags<typeof R
   if (!lineage) throw new CliError(`no certificate ${flags["cert-name"] ?? flags.domain!.join(", ")} in ${ctx.storage.dir} (see edgecert list)`);
   const manager = await ctx.manager({ directoryUrl: lineage.directoryUrl, email: lineage.email, caFile: lineage.caFile });
   const current = await manager.find(lineage.names);
+  // Certificate names an older edgecert let share this one's record (and key): they serve the same
+  // certificate, so they go with it rather than keep serving a revoked one.
+  const sharing = await lineagesSharing(ctx.storage, lineage.names, lineage.name);
   if (current) await manager.revoke(lineage.names, reason);
-  await deleteLineage(ctx.storage, lineage.name);
-  if (!flags["keep-files"]) await removeLive(ctx.dir, lineage.name);
+  for (const gone of [lineage, ...sharing]) {
+    await deleteLineage(ctx.storage, gone.name);
+    if (!flags["keep-files"]) await removeLive(ctx.dir, gone.name);
+  }
+  const also = sharing.map((l) => l.name);
+  const alsoText = also.length ? ` ${also.join(", ")} shared this certificate and key; removed ${also.length > 1 ? "them" : "it"} too.` : "";
   ctx.result(
-    { ok: true, command: "revoke", name: lineage.name, names: lineage.names, revoked: current !== undefined, serialNumber: current ? formatSerial(current.serialNumber) : null, reason: reason ?? 0 },
-    [current ? `Revoked ${lineage.name} (serial ${formatSerial(current.serialNumber)}) and removed it.` : `${lineage.name} had no stored certificate; removed it.`],
+    { ok: true, command: "revoke", name: lineage.name, names: lineage.names, revoked: current !== undefined, serialNumber: current ? formatSerial(current.serialNumber) : null, reason: reason ?? 0, alsoRemoved: also },
+    [(current ? `Revoked ${lineage.name} (serial ${formatSerial(current.serialNumber)}) and removed it.` : `${lineage.name} had no stored certificate; removed it.`) + alsoText],
   );
   return ExitCode.ok;
 }
