@@ -116,7 +116,7 @@ describe("edgecert pull against the Worker", () => {
       expect(await hookLines(hookLog)).toEqual(serials.map((s) => formatSerial(s)));
       expect(new Set(serials).size).toBe(renewals + 1);
       const updated = run.lines.filter((l) => l.status === "updated");
-      expect(updated.map((l) => l.serialNumber)).toEqual(serials);
+      expect(updated.map((l) => l.serialNumber)).toEqual(serials.map((s) => formatSerial(s)));
       const unchanged = run.lines.filter((l) => l.status === "unchanged").length;
       expect(unchanged).toBeGreaterThan(0);
       // Without the cap the agent would sleep until the hub's next renewal time (Pebble: years → the 24 h ceiling).

@@ -4,8 +4,8 @@
  * no test CA (Pebble) can issue them.
  * @module
  */
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { Certificate, SubjectPublicKeyInfo, TBSCertificate, Validity, Version } from "@peculiar/asn1-x509";
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { Certificate, Extension, Extensions, GeneralName, SubjectAlternativeName, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 import { generateKeyPair } from "../../src/webcrypto/keys.ts";
 import { pemEncode } from "../../src/webcrypto/pem.ts";
 import { commonNameSubject } from "../../src/webcrypto/x509-names.ts";
@@ -24,17 +24,31 @@ export async function party(name: string): Promise<Party> {
 
 let serial = 1;
 
+/** What a test certificate says beyond its subject and issuer. */
+export interface CertifyOptions {
+  /** DNS names of a subjectAltName extension (none by default). */
+  dnsNames?: string[];
+  notBefore?: Date;
+  notAfter?: Date;
+  /** Serial content octets (default: a counter). */
+  serial?: Uint8Array;
+}
+
 /** PEM of a certificate for `subject`'s public key, named as `issuer` and signed with `issuer`'s key. */
-export async function certify(subject: Party, issuer: Party): Promise<string> {
+export async function certify(subject: Party, issuer: Party, options: CertifyOptions = {}): Promise<string> {
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", subject.key.publicKey));
   const tbs = new TBSCertificate({
     version: Version.v3,
-    serialNumber: new Uint8Array([serial++ & 0x7f, 1]).buffer,
+    serialNumber: (options.serial ?? new Uint8Array([serial++ & 0x7f, 1])).slice().buffer,
     issuer: commonNameSubject(issuer.name),
     subject: commonNameSubject(subject.name),
-    validity: new Validity({ notBefore: new Date(Date.UTC(2025, 0, 1)), notAfter: new Date(Date.UTC(2035, 0, 1)) }),
+    validity: new Validity({ notBefore: options.notBefore ?? new Date(Date.UTC(2025, 0, 1)), notAfter: options.notAfter ?? new Date(Date.UTC(2035, 0, 1)) }),
     subjectPublicKeyInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
   });
+  if (options.dnsNames?.length) {
+    const san = new SubjectAlternativeName(options.dnsNames.map((n) => new GeneralName({ dNSName: n })));
+    tbs.extensions = new Extensions([new Extension({ extnID: id_ce_subjectAltName, critical: false, extnValue: new OctetString(AsnConvert.serialize(san)) })]);
+  }
   tbs.signature = x509SignatureAlgorithm(issuer.key.privateKey);
   const { algorithm, signature } = await signForX509(issuer.key.privateKey, new Uint8Array(AsnConvert.serialize(tbs)));
   return pemEncode("CERTIFICATE", new Uint8Array(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: signature }))));

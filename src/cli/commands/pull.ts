@@ -10,11 +10,11 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { sleep } from "../../abort.ts";
 import { agentKeyFromPem, openSealed } from "../../hub/seal.ts";
-import type { ManagedCertificate } from "../../manager/managed-certificate.ts";
 import type { CliContext } from "../context.ts";
 import { deploy, hookFailure } from "../deploy.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../exit-codes.ts";
-import { assertCertName, defaultCertName, isDeployed } from "../live-files.ts";
+import { assertCertName, defaultCertName, isDeployed, livePaths } from "../live-files.ts";
+import { checkPulled, readPulledAnswer, type PulledCertificate } from "../pulled-certificate.ts";
 import { COMMON_OPTIONS, type ParsedFlags } from "../options.ts";
 
 /** Flags of `pull`. */
@@ -33,20 +33,6 @@ export const PULL_OPTIONS = {
   "agent-key": { type: "string" },
   watch: { type: "boolean" },
 } as const;
-
-/** The hub's answer for one certificate (GET /v1/certificates/<name>). */
-interface PulledCertificate {
-  id: string;
-  names: string[];
-  serialNumber: string;
-  issuer: string;
-  notBefore: string;
-  notAfter: string;
-  nextRenewalAt: string;
-  chainPem: string;
-  privateKeyPem?: string;
-  sealedPrivateKey?: unknown;
-}
 
 /** What one pull did. */
 interface PullOutcome {
@@ -93,7 +79,7 @@ export async function pullCommand(ctx: CliContext, flags: ParsedFlags<typeof PUL
   const fetcher = await ctx.fetch(flags["ca-file"]);
   const url = new URL(`/v1/certificates/${encodeURIComponent(name)}`, from);
   const dir = flags.out ? resolve(flags.out) : ctx.dir;
-  const options = { dir, url, token, certName, agent, hook: flags["deploy-hook"], fetcher };
+  const options = { dir, url, token, name, certName, agent, hook: flags["deploy-hook"], fetcher };
 
   let failures = 0;
   for (;;) {
@@ -120,7 +106,7 @@ export async function pullCommand(ctx: CliContext, flags: ParsedFlags<typeof PUL
 
 async function pullOnce(
   ctx: CliContext,
-  o: { dir: string; url: URL; token: string; certName: string; agent: Awaited<ReturnType<typeof agentKeyFromPem>> | undefined; hook: string | undefined; fetcher: typeof fetch },
+  o: { dir: string; url: URL; token: string; name: string; certName: string; agent: Awaited<ReturnType<typeof agentKeyFromPem>> | undefined; hook: string | undefined; fetcher: typeof fetch },
 ): Promise<PullOutcome> {
   const statePath = join(o.dir, "archive", o.certName, ".pull-state.json");
   const state = await readFile(statePath, "utf8").then((t) => JSON.parse(t) as { etag: string; serialNumber: string }, () => undefined);
@@ -139,34 +125,24 @@ async function pullOnce(
     const hint = res.status === 401 ? " — the token is unknown, revoked or expired: ask for a new one" : res.status === 403 ? " — the token is not scoped to this name" : "";
     throw new CliError(`hub refused ${o.url.pathname} (${res.status} ${problem?.error?.code ?? ""}): ${why}${hint}`, ExitCode.failed);
   }
-  const body = (await res.json()) as PulledCertificate;
+  const body = readPulledAnswer(await res.json().catch(() => undefined));
   const keyPem = await privateKeyOf(body, o.agent);
-  const cert: ManagedCertificate = {
-    id: body.id,
-    names: body.names,
-    chainPem: body.chainPem,
-    keyPem,
-    notBefore: new Date(body.notBefore),
-    notAfter: new Date(body.notAfter),
-    serialNumber: body.serialNumber,
-    issuer: body.issuer,
-    directoryUrl: o.url.origin,
-    renewAt: new Date(body.nextRenewalAt),
-    nextCheckAt: new Date(body.nextRenewalAt),
-  };
+  // Checked before anything is written: a refusal leaves the live files as they were.
+  const livePem = await readFile(livePaths(o.dir, o.certName).cert, "utf8").catch(() => undefined);
+  const cert = await checkPulled(body, keyPem, { name: o.name, livePem, now: ctx.now(), directoryUrl: o.url.origin });
   const deployed = await deploy(o.dir, o.certName, cert, o.hook);
   const failure = hookFailure(o.certName, deployed);
   const newEtag = res.headers.get("etag");
   // Recorded only once the hook succeeded: a failed hook is retried with a full pull next time.
   if (!failure && newEtag) {
     const temp = `${statePath}.tmp-${crypto.randomUUID()}`;
-    await writeFile(temp, JSON.stringify({ etag: newEtag, serialNumber: body.serialNumber }), { mode: 0o644 });
+    await writeFile(temp, JSON.stringify({ etag: newEtag, serialNumber: cert.serialNumber }), { mode: 0o644 });
     await rename(temp, statePath);
   }
   return {
     status: failure ? "hook-failed" : deployed.changed ? "updated" : "unchanged",
-    serialNumber: body.serialNumber,
-    nextRenewalAt: Date.parse(body.nextRenewalAt),
+    serialNumber: cert.serialNumber,
+    nextRenewalAt: cert.renewAt.getTime(),
     ...(failure ? { hookError: failure.line } : {}),
   };
 }
