@@ -22,7 +22,7 @@ import { NoncePool } from "./nonce-pool.ts";
 import { poll, type PollOptions } from "./poll.ts";
 import { AcmeProblem } from "./problem.ts";
 import { ariCertificateId, clampAriRetryAfter } from "./renewal-info.ts";
-import { tlsUntrustedError } from "./transport-errors.ts";
+import { opaqueFetchFailure, tlsUntrustedError } from "./transport-errors.ts";
 import { asAccount, asAuthorization, asDirectory, asOrder } from "./resources.ts";
 import {
   abortError,
@@ -738,7 +738,7 @@ export class AcmeClient {
       if (signal?.aborted) throw abortError(signal);
       const untrusted = timeout.aborted ? undefined : tlsUntrustedError(init.method ?? "GET", url, cause);
       if (untrusted) throw untrusted;
-      const what = timeout.aborted ? `timed out after ${this.retry.requestTimeoutMs} ms` : String(cause);
+      const what = timeout.aborted ? `timed out after ${this.retry.requestTimeoutMs} ms` : (opaqueFetchFailure(cause) ?? String(cause));
       throw new EdgecertError("network", `${init.method ?? "GET"} ${url} failed: ${what}`, { cause });
     }
     let text = "";

@@ -74,3 +74,26 @@ function safeOrigin(url: string): string {
     return url;
   }
 }
+
+/** workerd's whole message for an outgoing fetch that failed in TLS, DNS or connect: the reason is only in its console. */
+const WORKERD_OPAQUE = /^internal error; reference = ([0-9a-z]+)$/i;
+
+/**
+ * What to check when the runtime hid why a `fetch` failed, or undefined when it did not. workerd
+ * (Cloudflare Workers, `wrangler dev`) rejects with `Error: internal error; reference = <id>` and no
+ * `cause` for an untrusted TLS certificate and for an unresolvable host alike; the reason ("TLS peer's
+ * certificate is not trusted", "DNS lookup failed") goes to its console under that id only. So the
+ * message names the id to look for and the usual causes, most likely first.
+ */
+export function opaqueFetchFailure(cause: unknown): string | undefined {
+  const message = cause instanceof Error ? cause.message : undefined;
+  const m = message ? WORKERD_OPAQUE.exec(message) : null;
+  if (!m) return undefined;
+  return (
+    `the Workers runtime hid the reason (its console has it under reference ${m[1]}). ` +
+    "Most often the CA's TLS certificate is not trusted: under `wrangler dev` with Pebble or a private CA, " +
+    "start it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (docs/worker.md, local development). " +
+    "Otherwise check that the URL's host name resolves and the CA is reachable from the Worker"
+  );
+}
+

@@ -50,6 +50,11 @@ export async function startWorker(
      * injection, or holding a request back until the test lets it go, to force an interleaving.
      */
     outbound?: (request: Request) => Response | undefined | Promise<Response | undefined>;
+    /**
+     * false: outbound requests leave workerd itself, which does not trust Pebble's CA (what `wrangler
+     * dev` does without NODE_EXTRA_CA_CERTS). Default true: through Pebble's trusting fetch.
+     */
+    trustPebble?: boolean;
   } = {},
 ): Promise<WorkerInstance> {
   bundled ??= bundleWorker();
@@ -66,7 +71,7 @@ export async function startWorker(
     port: options.port ?? pebble.httpPort,
     cf: false,
     bindings: { ...workerOptions.bindings, ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
-    outboundService: (async (request: Request) => (await options.outbound?.(request)) ?? pebble.fetch(request)) as never,
+    ...(options.trustPebble === false ? {} : { outboundService: (async (request: Request) => (await options.outbound?.(request)) ?? pebble.fetch(request)) as never }),
     ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
   } as MiniflareOptions);
   const url = await mf.ready;
