@@ -1,7 +1,8 @@
 import { createServer } from "node:net";
-import { Miniflare } from "miniflare";
+import { Miniflare, type MiniflareOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import type { PebbleInstance } from "../test/support/pebble.ts";
-import { startWorker } from "../test/support/worker.ts";
+import { startWorker, WRANGLER_CONFIG } from "../test/support/worker.ts";
 import { median } from "./measure.ts";
 
 /** The http-01 responder's cold start in workerd (Miniflare), beside an empty Worker's. */
@@ -9,7 +10,10 @@ export interface WorkerColdStart {
   runs: number;
   /** From starting workerd to ready (the module loaded and evaluated), median: the edgecert Worker. */
   readyMs: number;
-  /** The same for a Worker that only answers "ok": workerd's own start. */
+  /**
+   * The same for a Worker with the same bindings and Durable Object classes that only answers "ok":
+   * workerd's own start; the difference is the edgecert module's compile and evaluation.
+   */
   emptyReadyMs: number;
   /** The first `GET /.well-known/acme-challenge/<token>` after ready, median (an unknown token: 404). */
   firstChallengeMs: number;
@@ -26,6 +30,13 @@ const freePort = () =>
       server.close(() => resolve(port));
     });
   });
+
+/** A Worker with wrangler.toml's bindings and empty Durable Object classes of the same names. */
+const EMPTY_WORKER = [
+  'import { DurableObject } from "cloudflare:workers";',
+  ...["EdgecertStorageObject", "RenewalIndex", "CertificateRenewer", "WebhookOutbox"].map((name) => `export class ${name} extends DurableObject {}`),
+  'export default { fetch() { return new Response("ok"); } };',
+].join("\n");
 
 /** Starts the Worker `runs` times (fresh workerd each) and an empty one as many times. */
 export async function workerColdStart(pebble: PebbleInstance, runs: number): Promise<WorkerColdStart> {
@@ -50,7 +61,8 @@ export async function workerColdStart(pebble: PebbleInstance, runs: number): Pro
       await worker.stop();
     }
     started = performance.now();
-    const mf = new Miniflare({ modules: true, script: 'export default { fetch() { return new Response("ok"); } };', host: "127.0.0.1", port: await freePort(), cf: false });
+    const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
+    const mf = new Miniflare({ ...(workerOptions as object), modules: true, modulesRules: [], script: EMPTY_WORKER, host: "127.0.0.1", port: await freePort(), cf: false } as MiniflareOptions);
     await mf.ready;
     empty.push(performance.now() - started);
     await mf.dispose();

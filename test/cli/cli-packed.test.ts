@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConsumerProject } from "../consumers/consumer-project.ts";
 import { findRuntime } from "../runtimes/runtime-binaries.ts";
+import { reachable } from "../support/module-graph.ts";
 import { runCliCommand, show, startCliBed, verifyLive, type CliBed } from "./cli-bed.ts";
 
 /**
@@ -44,6 +45,24 @@ const commands = {
   bunx: () => ({ binary: runtimeBinary("bun"), args: ["x", "--bun", "edgecert"] }),
   deno: () => ({ binary: runtimeBinary("deno"), args: ["run", "-A", "--no-lock", "npm:edgecert"] }),
 };
+
+describe("the packed entry points", () => {
+  it("each loads as a few bundled ES modules: no package but hono (an optional peer) and the runtime's built-ins (was: ~170 modules of ours and the @peculiar/asn1-* CommonJS graph, ~120 ms of import)", async () => {
+    const pkgDir = join(project, "node_modules", "edgecert");
+    const pkg = JSON.parse(await readFile(join(pkgDir, "package.json"), "utf8")) as { exports: Record<string, string | { default: string }>; bin: Record<string, string> };
+    const entries = [...Object.values(pkg.exports).map((t) => (typeof t === "string" ? t : t.default)), ...Object.values(pkg.bin)].filter((t) => t.endsWith(".js"));
+    expect(entries.length).toBeGreaterThan(10);
+    const sizes: string[] = [];
+    for (const entry of entries) {
+      const graph = reachable(join(pkgDir, entry));
+      const bare = [...graph.values()].flatMap((m) => m.specifiers).filter((s) => !s.startsWith("node:") && s !== "hono" && !s.startsWith("hono/") && s !== "bun");
+      expect(bare, entry).toEqual([]);
+      expect(graph.size, entry).toBeLessThanOrEqual(40);
+      sizes.push(`${entry} ${graph.size}`);
+    }
+    console.log(`[packed] modules per entry: ${sizes.join(", ")}`);
+  });
+});
 
 describe("the packed CLI", () => {
   it.each(Object.keys(commands) as Array<keyof typeof commands>)("%s edgecert: --help, issue over http-01, renew as a no-op", async (name) => {

@@ -1,30 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { reachable as reachableFrom } from "../support/module-graph.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const nodeBuiltins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-const IMPORT = /(?:^|[\s;])(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|^import\s+["']([^"']+)["']/gm;
-
-/** Every module reachable from `entry` through relative imports, with the bare specifiers each uses. */
-function reachable(entry: string): Map<string, { specifiers: string[]; via: string | undefined }> {
-  const seen = new Map<string, { specifiers: string[]; via: string | undefined }>();
-  const queue: Array<{ file: string; via: string | undefined }> = [{ file: resolve(root, entry), via: undefined }];
-  for (let i = 0; i < queue.length && i < 10_000; i++) {
-    const { file, via } = queue[i]!;
-    if (seen.has(file)) continue;
-    const text = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
-    const specifiers: string[] = [];
-    for (const m of text.matchAll(IMPORT)) {
-      const spec = m[1] ?? m[2] ?? m[3]!;
-      if (spec.startsWith(".")) queue.push({ file: resolve(dirname(file), spec), via: file });
-      else specifiers.push(spec);
-    }
-    seen.set(file, { specifiers, via });
-  }
-  return seen;
-}
+const reachable = (entry: string) => reachableFrom(resolve(root, entry));
 
 function nodeOnlyImports(entry: string): string[] {
   const found: string[] = [];
