@@ -1,7 +1,7 @@
 // npm run bench — edgecert beside Debian's lego against one local Pebble (PEBBLE_VA_NOSLEEP=1):
 // requests per certificate (counted by a proxy in front of Pebble), wall time and CPU (median of
 // BENCH_RUNS, default 5), peak memory; bundle sizes against the asn1 + hono floor; renewal-tick cost
-// at 100,000 certificates; storage conformance cases per backend; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
+// at 100,000 certificates; the dashboard's and admin listing's server time at 10,000; storage conformance cases per backend; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
 // the built dist/, the CLI's no-op renew, the Worker in workerd) and what the Worker bundle is made of.
 // Prints a table and writes bench/results.json. Not part of npm test.
 import { execFileSync } from "node:child_process";
@@ -23,6 +23,7 @@ import { edgecertIssuance } from "./edgecert.ts";
 import { legoIssuance, startLegoDnsAdapter } from "./lego.ts";
 import { repeat, type Summary } from "./measure.ts";
 import { wanCells } from "./wan.ts";
+import { dashboardBench } from "./dashboard.ts";
 import { renewalScale } from "./renewal-scale.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { workerColdStart } from "./worker-cold-start.ts";
@@ -120,6 +121,11 @@ const sizes = await bundleSizes();
 const parts = await workerParts();
 console.log("Measuring a renewal tick over 100,000 certificates (1 % due)…");
 const scale = await renewalScale(pebble, 100_000, 0.01);
+console.log("The dashboard and the admin listing at 10,000 certificates…");
+const dashboard = await dashboardBench(pebble, 10_000, 7).catch((err: unknown) => {
+  console.log(`dashboard figures failed: ${err instanceof Error ? err.message : String(err)}`);
+  return undefined;
+});
 console.log("Wildcard + apex through the dns-persist-01 stand-in…");
 const persist = await dnsPersistBench(pebble, RUNS, [1, 10]);
 console.log("Webhook delivery from the Worker (workerd) under retries…");
@@ -197,6 +203,10 @@ if (workerCold) {
     `  Worker in workerd (median of ${workerCold.runs}): ready in ${workerCold.readyMs} ms (an empty Worker: ${workerCold.emptyReadyMs} ms); first http-01 request ${workerCold.firstChallengeMs} ms, then ${workerCold.warmChallengeMs} ms`,
   );
 }
+if (dashboard) {
+  lines.push(`  dashboard and admin listing at ${dashboard.certificates.toLocaleString("en")} certificates (server time on loopback, median of ${dashboard.results[0]?.runs ?? 0}):`);
+  for (const r of dashboard.results) lines.push(`    ${r.what}: ${r.medianMs} ms`);
+}
 lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certificates, ${scale.due} due: ${scale.rowsRead} index rows read, ${scale.dispatched} renewer subrequests (batch ${scale.batch}); idle tick: ${scale.idleRowsRead} rows read`);
 lines.push("");
 lines.push(`wildcard + apex per base name, through the dns-persist-01 stand-in (new account, median of ${RUNS}):`);
@@ -244,5 +254,5 @@ const wanOne = wan.find((c) => c.names === 1);
 if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} ms RTT (boot, import, TLS, http-01 server included) ≤ 200 ms: ${wanOne.cpuMs} ms ${mark(wanOne.cpuMs <= 200)}`);
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dnsPersist: persist, fleetStorage: fleet, conformance, webhooks, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, webhooks, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");
