@@ -152,6 +152,18 @@ describe("admin listings: cursors, search, state", () => {
     const nextFailed = await open(failedPage.next!);
     expect(nextFailed.ids.every((id) => statusOf(Number(id.slice(5))) === "failed")).toBe(true);
     expect(nextFailed.ids[0]! > failedPage.ids.at(-1)!).toBe(true);
+    // Tokens, webhooks and deliveries filtered by their own states.
+    const revoked = (await (await worker.admin("/admin/tokens", { method: "POST", body: JSON.stringify({ scope: { pattern: "*.gone.list.test" }, label: "gone-token" }) })).json()) as { id: string };
+    expect((await worker.admin(`/admin/tokens/${revoked.id}`, { method: "DELETE" })).status).toBe(200);
+    await worker.admin("/admin/tokens", { method: "POST", body: JSON.stringify({ scope: { pattern: "*.kept.list.test" }, label: "kept-token" }) });
+    const section = (html: string, id: string) => new RegExp(`<table id="${id}">.*?</table>`, "s").exec(html)![0];
+    const tokenTable = section((await open("/admin/?tstate=revoked")).html, "tokens");
+    expect(tokenTable).toContain("gone-token");
+    expect(tokenTable).not.toContain("kept-token");
+    expect([...tokenTable.matchAll(/<td class="state-([a-z]+)">/g)].map((m) => m[1]).every((s) => s === "revoked")).toBe(true);
+    const activeTable = section((await open("/admin/?tstate=active&q=token")).html, "tokens");
+    expect(activeTable).toContain("kept-token");
+    expect(activeTable).not.toContain("gone-token");
     // A bad cursor is the API's 400, shown in the page; the page itself still answers.
     const bad = await open("/admin/?cursor=..%2Fx");
     expect(bad.html).toMatch(/id="error-certificates"[^>]*>Could not list certificates: cursor has an invalid value/);

@@ -180,6 +180,9 @@ function dashboardQuery(params: Record<string, string | undefined>): string {
 }
 
 const CERTIFICATE_STATES = ["pending", "valid", "failing", "failed"];
+const TOKEN_STATES = ["active", "revoked", "expired"];
+const WEBHOOK_STATES = ["enabled", "disabled"];
+const DELIVERY_STATES = ["pending", "delivered", "failed"];
 const CHALLENGES = ["http-01", "dns-01", "dns-persist-01"];
 
 /** The dashboard's routes; mount them before the admin API's bearer check. */
@@ -215,14 +218,18 @@ export function dashboardRoutes(api: AdminApi) {
     const now = Date.now();
     const q = c.req.query("q")?.trim() || undefined;
     const state = c.req.query("state") || undefined;
-    const own = { q, state };
+    // Each listing's own state filter: certificates `state`, tokens `tstate`, webhooks `wstate`, deliveries `dstate`.
+    const tstate = c.req.query("tstate") || undefined;
+    const wstate = c.req.query("wstate") || undefined;
+    const dstate = c.req.query("dstate") || undefined;
+    const own = { q, state, tstate, wstate, dstate };
     const listing = (path: string, params: Record<string, string | undefined>) => `${path}${dashboardQuery(params)}`;
     const [status, list, tokens, webhooks, deliveries] = await Promise.all([
       readApi<{ certificates: number }>(api, c, "/admin/status"),
       readApi<{ certificates: CertificateSummary[]; cursor: string | null }>(api, c, listing("/admin/certificates", { limit: String(PAGE_SIZE), q, state, cursor: c.req.query("cursor") })),
-      readApi<{ tokens: TokenView[]; cursor: string | null }>(api, c, listing("/admin/tokens", { limit: "50", q, cursor: c.req.query("tokens") })),
-      readApi<{ webhooks: EndpointView[]; cursor: string | null }>(api, c, listing("/admin/webhooks", { limit: "50", q, cursor: c.req.query("webhooks") })),
-      readApi<{ deliveries: DeliveryView[]; cursor: string | null }>(api, c, listing("/admin/webhooks/deliveries", { limit: "20", q, cursor: c.req.query("deliveries") })),
+      readApi<{ tokens: TokenView[]; cursor: string | null }>(api, c, listing("/admin/tokens", { limit: "50", q, state: tstate, cursor: c.req.query("tokens") })),
+      readApi<{ webhooks: EndpointView[]; cursor: string | null }>(api, c, listing("/admin/webhooks", { limit: "50", q, state: wstate, cursor: c.req.query("webhooks") })),
+      readApi<{ deliveries: DeliveryView[]; cursor: string | null }>(api, c, listing("/admin/webhooks/deliveries", { limit: "20", q, state: dstate, cursor: c.req.query("deliveries") })),
     ]);
     const certificates = list.ok ? list.body.certificates : [];
     const issuers = await Promise.all(
@@ -260,10 +267,12 @@ export function dashboardRoutes(api: AdminApi) {
       })
       .join("");
     const certCursor = list.ok ? list.body.cursor : null;
-    const stateOptions = ["", ...CERTIFICATE_STATES].map((s) => `<option value="${s}"${s === (state ?? "") ? " selected" : ""}>${s || "any state"}</option>`).join("");
+    const select = (name: string, label: string, states: readonly string[], current: string | undefined) =>
+      `<label>${label} <select name="${name}">${["", ...states].map((s) => `<option value="${s}"${s === (current ?? "") ? " selected" : ""}>${s || "any"}</option>`).join("")}</select></label>`;
     const search =
       `<form method="get" action="/admin/" role="search" id="search"><label>Name contains <input name="q" value="${escapeHtml(q ?? "")}" maxlength="100"></label> ` +
-      `<label>State <select name="state">${stateOptions}</select></label> <button type="submit">Search</button>${q || state ? ` <a href="/admin/">Clear</a>` : ""}</form>`;
+      `${select("state", "Certificates", CERTIFICATE_STATES, state)} ${select("tstate", "Tokens", TOKEN_STATES, tstate)} ${select("wstate", "Webhooks", WEBHOOK_STATES, wstate)} ${select("dstate", "Deliveries", DELIVERY_STATES, dstate)} ` +
+      `<button type="submit">Search</button>${Object.values(own).some(Boolean) ? ` <a href="/admin/">Clear</a>` : ""}</form>`;
     const pages =
       `<nav class="pages">${c.req.query("cursor") ? next("first-certificates", "First page", own) + " " : ""}` +
       `${certCursor ? next("next-certificates", "Next page", { ...own, cursor: certCursor }) : ""}</nav>`;
@@ -307,6 +316,7 @@ export function dashboardRoutes(api: AdminApi) {
       .join("");
     const more = (r: Read<{ cursor: string | null }>, param: string, id: string) => (r.ok && r.body.cursor ? `<nav class="pages">${next(id, "Next page", { ...own, [param]: r.body.cursor })}</nav>` : "");
     const total = status.ok ? ` (${status.body.certificates}${q || state ? `; showing matches of “${escapeHtml([q, state].filter(Boolean).join(", "))}”` : ""})` : "";
+    const filtered = (s: string | undefined) => (s || q ? ` (${escapeHtml([q, s].filter(Boolean).join(", "))})` : "");
     return page(
       c,
       "edgecert",
@@ -314,9 +324,9 @@ export function dashboardRoutes(api: AdminApi) {
         notices.join("") +
         `<h2>Certificates${total}</h2>${search}${failedList("certificates", list)}` +
         `<table id="certificates"><thead><tr><th>Names</th><th>Issuer</th><th>Status</th><th>Expires (timeline to ${escapeHtml(new Date(horizon).toISOString().slice(0, 10))}; mark: next renewal)</th><th>Next renewal</th><th></th></tr></thead><tbody>${rows}</tbody></table>${pages}${add}` +
-        `<h2>Deploy tokens</h2>${failedList("tokens", tokens)}<table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>State</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>${more(tokens, "tokens", "next-tokens")}` +
-        `<h2>Webhooks</h2>${failedList("webhooks", webhooks)}<table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>${more(webhooks, "webhooks", "next-webhooks")}` +
-        `<h2>Recent deliveries</h2>${failedList("deliveries", deliveries)}<table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>${more(deliveries, "deliveries", "next-deliveries")}`,
+        `<h2>Deploy tokens${filtered(tstate)}</h2>${failedList("tokens", tokens)}<table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>State</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>${more(tokens, "tokens", "next-tokens")}` +
+        `<h2>Webhooks${filtered(wstate)}</h2>${failedList("webhooks", webhooks)}<table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>${more(webhooks, "webhooks", "next-webhooks")}` +
+        `<h2>Recent deliveries${filtered(dstate)}</h2>${failedList("deliveries", deliveries)}<table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>${more(deliveries, "deliveries", "next-deliveries")}`,
     );
   });
   app.get("/admin", home);
