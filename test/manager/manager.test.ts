@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CertificateManager, hostAllowList, type ManagerEvent } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { certificateMatchesKey, importPrivateKeyPem, parseCertificate } from "../../src/index.ts";
-import { useManagerBed } from "../support/manager-bed.ts";
+import { acceptedChallenges, untilAcceptedChallengesValidated, useManagerBed } from "../support/manager-bed.ts";
 import { Crash, crashable } from "../support/crashable.ts";
 import { countingFetch } from "../support/request-counter.ts";
 
@@ -19,7 +19,6 @@ function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof C
     fetch: bed.pebble.fetch,
     email: "ops@example.test",
     retry: fastRetry,
-    lockTtlMs: 400,
     lockWaitMs: 10_000,
     ...extra,
   });
@@ -132,22 +131,36 @@ describe("CertificateManager", () => {
       ...Array.from({ length: probe.puts }, (_, i) => ({ put: i + 1 })),
     ];
     expect(points.length).toBeGreaterThan(10);
+    let crashed = 0;
     for (const crashAt of points) {
       const storage = (bed.tokens = new MemoryStorage());
       const list = names("crash", 1);
       const counter = countingFetch(bed.pebble.fetch);
       const dying = crashable({ fetch: counter.fetch, storage }, crashAt);
-      const err = await manager(dying.storage, { fetch: dying.fetch }).manage(list).catch((e: unknown) => e);
-      expect(dying.dead, JSON.stringify(crashAt)).toBe(true);
-      expect(err).toBeInstanceOf(Error);
-      // The rerun: a fresh instance over the same storage.
-      const cert = await manager(storage, { fetch: counter.fetch }).manage(list);
+      const first = await manager(dying.storage, { fetch: dying.fetch }).manage(list).catch((e: unknown) => e);
       const where = JSON.stringify(crashAt);
+      let cert: Awaited<ReturnType<CertificateManager["manage"]>>;
+      if (dying.dead) {
+        crashed++;
+        expect(first, where).toBeInstanceOf(Error);
+        await untilAcceptedChallengesValidated(bed, storage, acceptedChallenges(counter.requests));
+        // The rerun: a fresh instance over the same storage.
+        cert = await manager(storage, { fetch: counter.fetch }).manage(list);
+      } else {
+        // This run needed fewer requests than the probe (the CA was ready sooner: fewer polls), so it
+        // has no Nth step to die after; it must have finished, and nothing else may differ.
+        const reached = "request" in crashAt ? [crashAt.request, dying.requests] : [crashAt.put, dying.puts];
+        expect(reached[0], `${where}: the run finished without reaching it`).toBeGreaterThan(reached[1]!);
+        cert = first as typeof cert;
+      }
       expect(await storedCertificates(storage), where).toHaveLength(1);
       expect(await keyMatches(cert.keyPem, cert.chainPem), where).toBe(true);
       expect(counter.requests.filter((r) => r.method === "POST" && r.url.includes("/order-plz")).length, where).toBe(1);
       expect(parseCertificate(cert.chainPem).dnsNames, where).toEqual(list);
     }
+    console.log(`crash points: ${points.length} (${probe.requests} requests, ${probe.puts} writes); crashed at ${crashed}, the rest beyond a shorter run's requests`);
+    // Only trailing polls can be missing from a run: nearly every point crashed.
+    expect(crashed).toBeGreaterThanOrEqual(points.length - 3);
     void Crash;
   });
 
@@ -200,7 +213,6 @@ describe("CertificateManager", () => {
     // getCertificate on the due instance does start a renewal: the lookup above is not vacuous.
     const due = manager(storage, { fetch: counter.fetch, now: () => cert.renewAt.getTime() + 60_000 });
     expect((await due.getCertificate(base!))?.serialNumber).toBe(cert.serialNumber);
-    for (let i = 0; i < 100 && counter.count() === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(counter.count()).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(counter.count()).toBeGreaterThan(0), { timeout: 30_000, interval: 20 });
   });
 });

@@ -10,47 +10,52 @@ export class Crash extends Error {
 
 /**
  * Wraps a fetch and a storage so that the process "dies" right after the Nth request got its response
- * (the CA acted on it), right after the Nth storage put landed or after the Nth delete did. After that, every request and
- * storage operation — including lock releases — throws, as if the process were gone: locks stay held
- * until their lease expires.
+ * (the CA acted on it), right after the Nth storage put or delete landed, or right after the first put of
+ * a key matching `putKey`. After that, every request and storage operation — including lock releases —
+ * throws, as if the process were gone. The locks it held lapse at the moment it dies, as if their TTL
+ * had passed: a rerun takes them over at once, so the dying run can hold a lease no slow machine
+ * overruns (a short TTL here lost its lease under load before reaching the crash point) and no test
+ * waits one out.
  */
-export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number; delete?: number }) {
+export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number; delete?: number; putKey?: RegExp }) {
   let dead = false;
   let requests = 0;
   let puts = 0;
   let deletes = 0;
+  const held = new Set<Lease>();
   const alive = () => {
     if (dead) throw new Crash();
+  };
+  const die = async (): Promise<never> => {
+    dead = true;
+    // Lapse, not release: the lease runs out; a shortest TTL from now is the same to the next holder.
+    await Promise.all([...held].map((lease) => lease.renew(1).catch(() => undefined)));
+    held.clear();
+    throw new Crash();
   };
   const fetchFn: typeof fetch = async (input, init) => {
     alive();
     const n = ++requests;
     const res = await inner.fetch(input, init);
-    if (n === crashAt.request) {
-      dead = true;
-      throw new Crash();
-    }
+    if (n === crashAt.request) await die();
     return res;
   };
-  const wrapLease = (lease: Lease): Lease => leaseOfDying(lease, alive);
+  const wrapLease = (lease: Lease): Lease => {
+    held.add(lease);
+    return leaseOfDying(lease, alive, alive, () => held.delete(lease));
+  };
   const storage: Storage = {
     get: async (key) => (alive(), inner.storage.get(key)),
     getEntry: async (key) => (alive(), inner.storage.getEntry(key)),
     put: async (key, value, when) => {
       alive();
       await inner.storage.put(key, value, when);
-      if (++puts === crashAt.put) {
-        dead = true;
-        throw new Crash();
-      }
+      if (++puts === crashAt.put || crashAt.putKey?.test(key)) await die();
     },
     delete: async (key, when) => {
       alive();
       await inner.storage.delete(key, when);
-      if (++deletes === crashAt.delete) {
-        dead = true;
-        throw new Crash();
-      }
+      if (++deletes === crashAt.delete) await die();
     },
     list: async (prefix: string, options?: StorageListOptions) => (alive(), inner.storage.list(prefix, options)),
     lock: async (name: string, options?: LockOptions) => (alive(), wrapLease(await inner.storage.lock(name, options))),
@@ -75,9 +80,10 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
 
 /**
  * `lease` as a process that may die sees it: every call checks `alive` first (a dead process releases
- * nothing); `beforeRenew` (default `alive`) may also fail renewals alone (a holder cut off from the lock service).
+ * nothing); `beforeRenew` (default `alive`) may also fail renewals alone (a holder cut off from the lock service);
+ * `released` is told when a release went through.
  */
-export function leaseOfDying(lease: Lease, alive: () => void, beforeRenew: () => void = alive): Lease {
+export function leaseOfDying(lease: Lease, alive: () => void, beforeRenew: () => void = alive, released: () => void = () => undefined): Lease {
   return {
     get name() {
       return lease.name;
@@ -91,6 +97,7 @@ export function leaseOfDying(lease: Lease, alive: () => void, beforeRenew: () =>
     release: async () => {
       alive();
       await lease.release();
+      released();
     },
     renew: async (ttl?: number) => {
       beforeRenew();

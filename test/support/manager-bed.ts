@@ -1,4 +1,6 @@
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect, vi } from "vitest";
+import { AcmeClient } from "../../src/acme/client.ts";
+import { importPrivateKeyPem } from "../../src/webcrypto/keys.ts";
 import { StorageHttp01Solver } from "../../src/manager/storage-http01-solver.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
@@ -34,4 +36,33 @@ export function useManagerBed(): ManagerBed {
     await pebble?.stop();
   });
   return bed;
+}
+
+/**
+ * Waits until the CA has finished validating what a crashed run asked it to: every authorization, of
+ * the orders recorded in `storage`'s order intents, that has one of `accepted` (challenge URLs the run
+ * POSTed to, see {@link acceptedChallenges}) is polled at the CA until it is no longer pending, bounded
+ * at 30 s. A crash test's rerun comes after this, as in production, where the dead holder's lease
+ * outlasts any validation; a rerun that met the validation still running ordered anew.
+ */
+export async function untilAcceptedChallengesValidated(bed: ManagerBed, storage: Storage, accepted: readonly string[]): Promise<void> {
+  if (accepted.length === 0) return;
+  const read = async (key: string) => JSON.parse(new TextDecoder().decode(await storage.get(key))) as Record<string, string | undefined>;
+  const [accountKey] = (await storage.list("accounts/")).keys;
+  if (accountKey === undefined) return;
+  const keyPair = await importPrivateKeyPem((await read(accountKey)).keyPem!);
+  for (const key of (await storage.list("orders/")).keys) {
+    const intent = await read(key);
+    if (!intent.orderUrl || !intent.accountUrl) continue;
+    const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, fetch: bed.pebble.fetch, accountKey: keyPair, accountUrl: intent.accountUrl });
+    for (const authz of (await client.getOrder(intent.orderUrl)).authorizations) {
+      if (!(await client.getAuthorization(authz)).challenges.some((c) => accepted.includes(c.url))) continue;
+      await vi.waitFor(async () => expect((await client.getAuthorization(authz)).status, authz).not.toBe("pending"), { timeout: 30_000, interval: 20 });
+    }
+  }
+}
+
+/** The challenge URLs among `requests` that were POSTed to and answered 200 (obtainCertificate POSTs to a challenge only to accept it). */
+export function acceptedChallenges(requests: ReadonlyArray<{ method: string; url: string; status: number }>): string[] {
+  return requests.filter((r) => r.method === "POST" && r.status === 200 && r.url.includes("/chalZ/")).map((r) => r.url);
 }
