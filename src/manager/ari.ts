@@ -2,7 +2,7 @@ import type { AcmeClient } from "../acme/client.ts";
 import type { Logger } from "../logger.ts";
 import type { CertificateInfo } from "../webcrypto/x509.ts";
 import type { RenewalState } from "./records.ts";
-import { renewAtFromAri, renewAtFromLifetime, type RenewBefore } from "./renewal-schedule.ts";
+import { renewAtFromAri, renewAtFromLifetime, spreadRenewAt, type RenewBefore } from "./renewal-schedule.ts";
 
 const HOUR = 3_600_000;
 
@@ -17,8 +17,9 @@ export async function renewalStateFor(
   context: { now: number; renewBefore: RenewBefore | undefined; signal: AbortSignal; logger: Logger },
 ): Promise<RenewalState> {
   const { now, signal } = context;
+  const [notBefore, notAfter] = [leaf.notBefore.getTime(), leaf.notAfter.getTime()];
   const state: RenewalState = {
-    renewAt: renewAtFromLifetime(leaf.notBefore.getTime(), leaf.notAfter.getTime(), context.renewBefore),
+    renewAt: spreadRenewAt(renewAtFromLifetime(notBefore, notAfter, context.renewBefore), notBefore, notAfter, leaf.serialNumber),
     failures: 0,
   };
   const dir = await client.directory({ signal });

@@ -21,6 +21,8 @@ export {
   nextCheckAt,
   renewAtFromAri,
   renewAtFromLifetime,
+  spreadRenewAt,
+  RENEWAL_SPREAD_FRACTION,
   retryAfterOf,
   type RenewBefore,
 } from "./renewal-schedule.ts";

@@ -29,6 +29,40 @@ export function renewAtFromLifetime(notBefore: number, notAfter: number, renewBe
   return notAfter - before;
 }
 
+/** The share of a lifetime over which renewals without ARI are spread, centred on the planned time. */
+export const RENEWAL_SPREAD_FRACTION = 1 / 15;
+
+/**
+ * A number in [0, 1) fixed by `key`: the same in every process, spread evenly even for keys that
+ * differ in one character (consecutive serial numbers). FNV-1a, then MurmurHash3's finalizer to mix it.
+ */
+function unitFromKey(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 2 ** 32;
+}
+
+/**
+ * `renewAt` moved to a point of a window of {@link RENEWAL_SPREAD_FRACTION} of the lifetime around it,
+ * chosen by `key` (the certificate's serial number): certificates issued together — a fleet onboarded
+ * in one day — do not all come due in the same minute, and every process computes the same time for
+ * one certificate. Never earlier than half-way through the lifetime, as {@link renewAtFromLifetime}.
+ * (With ARI the CA's window is used instead: RFC 9773 §4.2 spreads those.)
+ */
+export function spreadRenewAt(renewAt: number, notBefore: number, notAfter: number, key: string): number {
+  const lifetime = Math.max(0, notAfter - notBefore);
+  const offset = (unitFromKey(key) - 0.5) * lifetime * RENEWAL_SPREAD_FRACTION;
+  return Math.min(notAfter, Math.max(notBefore + lifetime * MAX_RENEW_BEFORE_FRACTION, renewAt + offset));
+}
+
 /** RFC 9773 §4.2: pick a uniformly random time inside the suggested window (past starts mean now). */
 export function renewAtFromAri(info: RenewalInfo, now: number, random: () => number = Math.random): number {
   const start = Math.max(now, info.suggestedWindow.start.getTime());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CertificateManager, StorageHttp01Solver, type RenewBefore } from "../../src/manager/index.ts";
+import { CertificateManager, RENEWAL_SPREAD_FRACTION, StorageHttp01Solver, type CertificateRecord, type RenewBefore } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import { StandInCa } from "../support/stand-in-ca.ts";
 
@@ -34,11 +34,12 @@ async function simulate(lifetimeDays: number, options: { renewBefore?: RenewBefo
 
 describe("renewal timing with a controlled clock", () => {
   for (const days of [6, 45, 90]) {
-    it(`${days}-day certificates without ARI renew once each, when a third of the lifetime remains`, async () => {
+    it(`${days}-day certificates without ARI renew once each, when about a third of the lifetime remains`, async () => {
       const r = await simulate(days);
-      // Three lifetimes: issued at 0, then renewed at 2/3, 4/3, 6/3, 8/3 of a lifetime.
+      // Three lifetimes: issued at 0, then renewed near 2/3, 4/3, 6/3, 8/3 of a lifetime, each within the spread.
       expect(r.issued).toBe(5);
-      for (const gap of r.gaps) expect(gap).toBeGreaterThanOrEqual(2 / 3 - 1e-9), expect(gap).toBeLessThanOrEqual(2 / 3 + r.tickFraction + 1e-9);
+      const half = RENEWAL_SPREAD_FRACTION / 2;
+      for (const gap of r.gaps) expect(gap).toBeGreaterThanOrEqual(2 / 3 - half - 1e-9), expect(gap).toBeLessThanOrEqual(2 / 3 + half + r.tickFraction + 1e-9);
       expect(r.expiredTicks).toBe(0);
     });
 
@@ -49,6 +50,27 @@ describe("renewal timing with a controlled clock", () => {
       expect(r.expiredTicks).toBe(0);
     });
   }
+
+  it("certificates issued together without ARI come due spread over a window, not at one instant", async () => {
+    const now = Date.UTC(2027, 0, 1);
+    const storage = new MemoryStorage();
+    const http01 = new StorageHttp01Solver(storage);
+    const ca = new StandInCa({ now: () => now, lifetimeMs: 90 * DAY, token: (t) => http01.response(t) });
+    const m = new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => now });
+    const names = Array.from({ length: 40 }, (_, i) => `n${i}.spread.example`);
+    await Promise.all(names.map((n) => m.manage([n])));
+    const keys = (await storage.list("certificates/")).keys;
+    const renewAts = await Promise.all(keys.map(async (k) => (JSON.parse(new TextDecoder().decode((await storage.get(k))!)) as CertificateRecord).renewal.renewAt));
+    const planned = now + 60 * DAY;
+    const window = 90 * DAY * RENEWAL_SPREAD_FRACTION;
+    const spanDays = (Math.max(...renewAts) - Math.min(...renewAts)) / DAY;
+    console.log(`spread: 40 certificates issued at one instant come due over ${spanDays.toFixed(2)} days (window ${(window / DAY).toFixed(1)} days), ${new Set(renewAts.map((t) => Math.floor(t / 3_600_000))).size} distinct hours`);
+    expect(renewAts).toHaveLength(40);
+    for (const t of renewAts) expect(Math.abs(t - planned)).toBeLessThanOrEqual(window / 2);
+    // Spread over most of the window, and no hour holds more than a few of them.
+    expect(spanDays).toBeGreaterThan((window / DAY) * 0.6);
+    expect(new Set(renewAts.map((t) => Math.floor(t / 3_600_000))).size).toBeGreaterThanOrEqual(30);
+  });
 
   it("renewBefore of 30 days on 6-day certificates is clamped to half the lifetime: no renewal loop", async () => {
     const r = await simulate(6, { renewBefore: { ms: 30 * DAY } });
