@@ -26,6 +26,11 @@ export interface EncryptionConfig {
   secret?: string;
   keyId?: string;
   previousSecrets: EncryptionSecret[];
+  /**
+   * Migration mode (`STORAGE_ENCRYPTION_READ_CLEAR = "true"`): records stored in clear, written before
+   * encryption was on, are read and resealed. Off, a clear record under a sealed prefix is refused.
+   */
+  readClearValues: boolean;
 }
 
 /** dns-01 through the Cloudflare DNS API (src/dns), when CLOUDFLARE_API_TOKEN is set. */
@@ -107,14 +112,20 @@ async function keyIdOf(secret: string): Promise<string> {
 }
 
 /**
- * The storage encryption setting. `STORAGE_ENCRYPTION_KEY` turns it on (values written before stay
- * readable and are sealed on their next write or by `POST /admin/storage/reseal`);
+ * The storage encryption setting. `STORAGE_ENCRYPTION_KEY` turns it on; over records written in clear
+ * before, with `STORAGE_ENCRYPTION_READ_CLEAR="true"` (migration mode: they are read, and sealed on
+ * their next write or by `POST /admin/storage/reseal`) until the reseal says none is left;
  * `STORAGE_ENCRYPTION_KEY_PREVIOUS` keeps the old key readable during a rotation; turning it off takes
  * `STORAGE_ENCRYPTION="off"` with the old key as PREVIOUS, so a secret deleted by mistake is an error,
  * not a silent switch to clear text.
  */
 async function encryptionConfig(env: Env): Promise<EncryptionConfig | undefined> {
   const mode = setting(env.STORAGE_ENCRYPTION)?.toLowerCase();
+  const readClear = setting(env.STORAGE_ENCRYPTION_READ_CLEAR)?.toLowerCase();
+  if (readClear !== undefined && readClear !== "true" && readClear !== "false") {
+    throw new ConfigError("STORAGE_ENCRYPTION_READ_CLEAR", 'must be "true" (read and reseal records written in clear before encryption was on) or empty');
+  }
+  const readClearValues = readClear === "true";
   if (mode !== undefined && mode !== "on" && mode !== "off") throw new ConfigError("STORAGE_ENCRYPTION", 'must be "on" (the default when STORAGE_ENCRYPTION_KEY is set) or "off"');
   const key = setting(env.STORAGE_ENCRYPTION_KEY);
   const previous = setting(env.STORAGE_ENCRYPTION_KEY_PREVIOUS);
@@ -125,7 +136,7 @@ async function encryptionConfig(env: Env): Promise<EncryptionConfig | undefined>
   if (mode === "off") {
     if (key) throw new ConfigError("STORAGE_ENCRYPTION", '"off" with STORAGE_ENCRYPTION_KEY set: move the key to STORAGE_ENCRYPTION_KEY_PREVIOUS to turn encryption off');
     if (!previous) throw new ConfigError("STORAGE_ENCRYPTION_KEY_PREVIOUS", 'must hold the key in use when STORAGE_ENCRYPTION is "off", so sealed records can still be read');
-    return { previousSecrets: [{ keyId: await keyIdOf(previous), secret: previous }, { keyId: LEGACY_KEY_ID, secret: previous }] };
+    return { previousSecrets: [{ keyId: await keyIdOf(previous), secret: previous }, { keyId: LEGACY_KEY_ID, secret: previous }], readClearValues: true };
   }
   if (!key) {
     if (previous || mode === "on") throw new ConfigError("STORAGE_ENCRYPTION_KEY", 'is not set: set it (openssl rand -base64 32), or STORAGE_ENCRYPTION="off" with the old key as STORAGE_ENCRYPTION_KEY_PREVIOUS to turn encryption off');
@@ -134,7 +145,7 @@ async function encryptionConfig(env: Env): Promise<EncryptionConfig | undefined>
   const previousSecrets: EncryptionSecret[] = previous ? [{ keyId: await keyIdOf(previous), secret: previous }] : [];
   // Values sealed before key ids named the secret carry id "1": the previous key's if rotating, else this one's.
   previousSecrets.push({ keyId: LEGACY_KEY_ID, secret: previous ?? key });
-  return { secret: key, keyId: await keyIdOf(key), previousSecrets };
+  return { secret: key, keyId: await keyIdOf(key), previousSecrets, readClearValues };
 }
 
 function isHttpUrl(value: string): boolean {

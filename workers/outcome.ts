@@ -30,5 +30,8 @@ export function failureOf(err: unknown): Failure {
 
 /** What to do about a record the keys cannot open. */
 export function keyMismatchMessage(detail: string): string {
+  if (/not a sealed value/.test(detail)) {
+    return `${detail} — a record stored in clear is refused while encryption is on: if it was written before encryption was turned on, set STORAGE_ENCRYPTION_READ_CLEAR = "true" and POST /admin/storage/reseal until clearValuesRemaining is 0, then empty it again`;
+  }
   return `${detail} — STORAGE_ENCRYPTION_KEY does not open what storage holds: after a rotation, set the old key as STORAGE_ENCRYPTION_KEY_PREVIOUS`;
 }

@@ -68,7 +68,8 @@ export function routedStorage(env: Env, options: { refuseSealed?: boolean } = {}
 /**
  * Builds the storage for one invocation. With encryption on, every record holding a private key
  * (accounts, certificates, pending orders) is sealed with AES-GCM, so a leaked KV / R2 / Durable
- * Object dump does not leak keys; clear records written before are read and sealed on their next write.
+ * Object dump does not leak keys, and a record that is not sealed under the key is refused, not read;
+ * records written in clear before are read (and sealed on their next write) only in migration mode.
  */
 export function workerStorage(env: Env, encryption: EncryptionConfig | undefined): Storage {
   return encryption ? encryptedStorage(routedStorage(env), encryption) : routedStorage(env, { refuseSealed: true });
@@ -81,5 +82,6 @@ export function encryptedStorage(inner: Storage, encryption: EncryptionConfig): 
     ...(encryption.keyId !== undefined ? { keyId: encryption.keyId } : {}),
     previousSecrets: encryption.previousSecrets,
     encrypt: SENSITIVE_PREFIXES,
+    readPlaintext: encryption.readClearValues,
   });
 }

@@ -31,10 +31,17 @@ export interface EncryptedStorageOptions {
    */
   encrypt?: readonly string[] | ((key: string) => boolean);
   /**
-   * Whether a value stored in clear under a sealed key is read as it is (default true), so encryption
-   * can be turned on over an existing store: such values are sealed on their next write, or all at
-   * once with {@link EncryptedStorage.reseal}. Set false once every record is sealed, to refuse values
-   * written without the key.
+   * Migration mode, for turning encryption on over a store that already holds clear values: `true`
+   * reads a value stored in clear under a sealed key as it is, and lets {@link EncryptedStorage.reseal}
+   * seal it. Default `false`: a sealed key's value must be a sealed value that opens for that key, or
+   * reading it is `EdgecertError("storage")` — so whoever can write the store but does not hold the
+   * secret cannot plant a record (plain JSON, an emptied value, a sealed value with its header bytes
+   * altered, a sealed value moved from another key are all refused).
+   *
+   * Temporary by design: while it is on, a clear value is unauthenticated data. Turn it on, reseal
+   * every key (each reseal of a clear value answers `"sealed-plaintext"`), then turn it off. It cannot
+   * be a flag kept in the store: whoever could plant a clear value could delete the flag. (When
+   * encryption is being turned off — no `secret` — clear values are read whatever this says.)
    */
   readPlaintext?: boolean;
 }
@@ -66,13 +73,14 @@ const encoder = new TextEncoder();
  * A sealed value is `[version 1][key id length][key id][96-bit random IV][ciphertext + 128-bit tag]`.
  * The key is derived per key id with HKDF-SHA-256 from the secret and salt. The storage key and the
  * header are authenticated data, so a sealed value copied to another key, or altered in any byte,
- * fails to open. A sealed value that fails to open (tampered, wrong secret, unknown key id) makes
- * `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes from a sealed value.
- * A value that does not start like a sealed one is clear text: read as it is unless `readPlaintext` is
- * false (a value written before encryption was turned on).
+ * fails to open. Sealed means authenticated: under a sealed key, anything but a sealed value that opens
+ * for that key (tampered, emptied, clear text, moved from another key, wrong secret, unknown key id)
+ * makes `get` throw `EdgecertError("storage")`; it never returns unauthenticated bytes — except, in the
+ * explicit migration mode `readPlaintext: true`, a value that does not start like a sealed one, which is
+ * read as the clear text written before encryption was turned on.
  *
- * Lifecycle: turn encryption on over existing data (clear values are read, sealed on write, or all at
- * once with {@link EncryptedStorage.reseal}); rotate by giving the new `secret` and the old one in
+ * Lifecycle: turn encryption on over existing data with `readPlaintext: true` (clear values are read,
+ * sealed on write, or all at once with {@link EncryptedStorage.reseal}), then without it; rotate by giving the new `secret` and the old one in
  * `previousSecrets`, then `reseal`; turn it off by omitting `secret` (old one in `previousSecrets`),
  * then `reseal` writes everything back in clear.
  *
@@ -106,7 +114,8 @@ export class EncryptedStorage implements Storage {
     }
     const encrypt = options.encrypt;
     this.#shouldEncrypt = typeof encrypt === "function" ? encrypt : encrypt ? (key) => encrypt.some((prefix) => key.startsWith(prefix)) : sealedByDefault;
-    this.#readPlaintext = options.readPlaintext ?? true;
+    // Turning encryption off writes values back in clear: they must stay readable until it is done.
+    this.#readPlaintext = options.readPlaintext === true || this.#current === undefined;
     // Derivation errors surface on first use; keep them from being reported as unhandled meanwhile.
     for (const key of this.#keys.values()) key.catch(() => undefined);
   }
@@ -145,7 +154,8 @@ export class EncryptedStorage implements Storage {
    * current secret (or writes it back in clear when encryption is being turned off), leaves a current
    * one alone. Reads the record's version and writes only if it is still that one: a writer that got
    * in between makes it throw `EdgecertError("conflict")` (re-run it), never lose that write.
-   * Throws `EdgecertError("storage")` for a value no given secret opens.
+   * Throws `EdgecertError("storage")` for a value no given secret opens, and for a clear value unless
+   * in migration mode (`readPlaintext: true`).
    */
   async reseal(key: string): Promise<ResealOutcome> {
     // The authoritative copy and its version (getEntry: KvStorage reads its Durable Object, not the KV
@@ -161,6 +171,8 @@ export class EncryptedStorage implements Storage {
       await this.#putBack(key, await this.#open(key, stored), when);
       return "unsealed";
     }
+    // Outside migration mode a clear value under a sealed key is a planted one: never seal it into a record.
+    if (sealedWith === undefined && !this.#readPlaintext) await this.#open(key, stored);
     if (sealedWith === this.#current) {
       // Opened to be sure it really is the current secret's (and not a value with a reused id).
       await this.#open(key, stored);
@@ -212,7 +224,11 @@ export class EncryptedStorage implements Storage {
     const fail = (why: string, cause?: unknown) => new EdgecertError("storage", `encrypted value ${JSON.stringify(key)} cannot be opened: ${why}`, cause === undefined ? undefined : { cause });
     if (!isSealed(stored)) {
       if (this.#readPlaintext) return stored;
-      throw fail("stored in clear (not an edgecert sealed value), and readPlaintext is off");
+      throw fail(
+        stored.length === 0
+          ? "empty (not a sealed value)"
+          : "not a sealed value (stored in clear, or its header was altered); clear values written before encryption was on are read only in migration mode (readPlaintext: true, then reseal)",
+      );
     }
     const idLength = stored[1]!;
     const bodyStart = 2 + idLength + IV_BYTES;

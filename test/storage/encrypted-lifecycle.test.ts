@@ -26,11 +26,16 @@ describe("EncryptedStorage lifecycle", () => {
     }
   });
 
-  it("reads clear values written before encryption was on, and seals them on write or reseal", async () => {
+  it("in migration mode reads clear values written before encryption was on, and seals them on write or reseal", async () => {
     const inner = new MemoryStorage();
     await inner.put("certificates/a.json", '{"keyPem":"A"}');
     await inner.put("certificates/b.json", '{"keyPem":"B"}');
-    const s = new EncryptedStorage(inner, { secret: NEW });
+    // Without the mode, a clear value is refused, and reseal does not seal it into a record.
+    const strict = new EncryptedStorage(inner, { secret: NEW });
+    await expectCode(strict.get("certificates/a.json"), "storage");
+    await expectCode(strict.reseal("certificates/a.json"), "storage");
+    expect(text(await inner.get("certificates/a.json"))).toBe('{"keyPem":"A"}');
+    const s = new EncryptedStorage(inner, { secret: NEW, readPlaintext: true });
     expect(text(await s.get("certificates/a.json"))).toBe('{"keyPem":"A"}');
     await s.put("certificates/a.json", '{"keyPem":"A2"}');
     expect((await inner.get("certificates/a.json"))![0]).toBe(1);
@@ -39,9 +44,9 @@ describe("EncryptedStorage lifecycle", () => {
     expect(text(await inner.get("certificates/b.json"))).not.toContain("keyPem");
     expect(text(await s.get("certificates/b.json"))).toBe('{"keyPem":"B"}');
     expect(await s.reseal("missing.json")).toBe("absent");
-    // Once all is sealed, clear values can be refused.
+    // Once all is sealed, the mode goes off (the default) and clear values are refused.
     await inner.put("certificates/c.json", "planted");
-    await expectCode(new EncryptedStorage(inner, { secret: NEW, readPlaintext: false }).get("certificates/c.json"), "storage");
+    await expectCode(new EncryptedStorage(inner, { secret: NEW }).get("certificates/c.json"), "storage");
   });
 
   it("rotates: the previous secret opens, reseal moves values to the new one, then the old one can go", async () => {
@@ -70,7 +75,7 @@ describe("EncryptedStorage lifecycle", () => {
   it("reseal never puts back an older value: a write between its read and its write makes it a conflict, and the newer value stays", async () => {
     const inner = new MemoryStorage();
     await inner.put("certificates/a.json", '{"serial":"old"}');
-    const s = new EncryptedStorage(inner, { secret: NEW });
+    const s = new EncryptedStorage(inner, { secret: NEW, readPlaintext: true });
     // A writer (e.g. a renewal) lands right after reseal read the record.
     const racing: Storage = {
       get: (key) => inner.get(key),
@@ -84,7 +89,7 @@ describe("EncryptedStorage lifecycle", () => {
       list: (prefix, options) => inner.list(prefix, options),
       lock: (name, options) => inner.lock(name, options),
     };
-    const resealing = new EncryptedStorage(racing, { secret: NEW });
+    const resealing = new EncryptedStorage(racing, { secret: NEW, readPlaintext: true });
     await expectCode(resealing.reseal("certificates/a.json"), "conflict");
     expect(text(await s.get("certificates/a.json"))).toBe('{"serial":"new"}');
   });

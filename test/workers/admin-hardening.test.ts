@@ -86,6 +86,7 @@ describe("Worker configuration", () => {
     [{ STORAGE_ENCRYPTION: "maybe", STORAGE_ENCRYPTION_KEY: KEY }, "STORAGE_ENCRYPTION"],
     [{ STORAGE_ENCRYPTION_KEY_PREVIOUS: KEY }, "STORAGE_ENCRYPTION_KEY"],
     [{ STORAGE_ENCRYPTION: "off" }, "STORAGE_ENCRYPTION_KEY_PREVIOUS"],
+    [{ STORAGE_ENCRYPTION_KEY: KEY, STORAGE_ENCRYPTION_READ_CLEAR: "yes" }, "STORAGE_ENCRYPTION_READ_CLEAR"],
   ];
 
   it("a bad variable: the admin API answers 503 configuration_error naming it, listings still answer, the dashboard shows it (200, was 500), http-01 keeps answering, the cron tick does not throw", async () => {

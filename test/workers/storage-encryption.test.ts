@@ -36,12 +36,15 @@ async function withWorker<T>(vars: Record<string, string>, body: (w: WorkerInsta
 interface Report {
   counts: Record<string, number>;
   unopenable: string[];
+  clearValuesRemaining: number;
+  readClearValues: boolean;
   cursor: string | null;
+  next: string;
 }
 
 /** Reseals everything, following the cursor (bounded). */
 async function resealAll(w: WorkerInstance): Promise<Report> {
-  const total: Report = { counts: {}, unopenable: [], cursor: null };
+  const total: Report = { counts: {}, unopenable: [], clearValuesRemaining: 0, readClearValues: false, cursor: null, next: "" };
   let cursor: string | null = null;
   for (let i = 0; i < 50; i++) {
     const res = await w.admin(`/admin/storage/reseal${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`, { method: "POST" });
@@ -49,6 +52,9 @@ async function resealAll(w: WorkerInstance): Promise<Report> {
     const page = (await res.json()) as Report;
     for (const [k, n] of Object.entries(page.counts)) total.counts[k] = (total.counts[k] ?? 0) + n;
     total.unopenable.push(...page.unopenable);
+    total.clearValuesRemaining += page.clearValuesRemaining;
+    total.readClearValues = page.readClearValues;
+    total.next = page.next;
     cursor = page.cursor;
     if (!cursor) return total;
   }
@@ -84,17 +90,40 @@ describe("Worker storage encryption: enable, rotate, mismatch, disable", () => {
     });
     const original = (await withWorker({}, async (w) => (await (await certificateOf(w, id)).json()) as { privateKeyPem: string; certificate: { serialNumber: string } }));
 
-    // 2. Enabling: clear records are read; reseal seals every one of them, in KV and in the Durable Object.
+    // 2. Enabling over clear records: without migration mode a clear record is refused (sealed means
+    // authenticated), never read nor sealed by a reseal; the answers say how to migrate.
     await withWorker({ STORAGE_ENCRYPTION_KEY: KEY_A }, async (w) => {
+      const res = await certificateOf(w, id);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('STORAGE_ENCRYPTION_READ_CLEAR = "true"');
+      const report = await resealAll(w);
+      expect(report.clearValuesRemaining).toBeGreaterThanOrEqual(2);
+      expect(report.counts["sealed-plaintext"] ?? 0).toBe(0);
+      expect(report.next).toContain('STORAGE_ENCRYPTION_READ_CLEAR = "true"');
+      expect((await rawValues(w)).some((v) => v.includes("PRIVATE KEY"))).toBe(true);
+    });
+    // Migration mode: clear records are read; reseal seals every one of them, in KV and in the Durable Object,
+    // and says how to leave the mode.
+    await withWorker({ STORAGE_ENCRYPTION_KEY: KEY_A, STORAGE_ENCRYPTION_READ_CLEAR: "true" }, async (w) => {
       expect((await certificateOf(w, id)).status).toBe(200);
       const report = await resealAll(w);
       expect(report.unopenable).toEqual([]);
+      expect(report.clearValuesRemaining).toBe(0);
+      expect(report.readClearValues).toBe(true);
+      expect(report.next).toContain('STORAGE_ENCRYPTION_READ_CLEAR = "" (migration mode off)');
       expect(report.counts["sealed-plaintext"]).toBeGreaterThanOrEqual(2); // the account and the certificate
       expect((await rawValues(w)).filter((v) => v.includes("PRIVATE KEY"))).toEqual([]);
       // A second run has nothing left to do.
       const again = await resealAll(w);
       expect(again.counts["sealed-plaintext"] ?? 0).toBe(0);
       expect(again.counts.current).toBe(report.counts["sealed-plaintext"]);
+    });
+    // Migration mode off again: everything is sealed, so everything reads.
+    await withWorker({ STORAGE_ENCRYPTION_KEY: KEY_A }, async (w) => {
+      expect((await certificateOf(w, id)).status).toBe(200);
+      const report = await resealAll(w);
+      expect(report.clearValuesRemaining).toBe(0);
+      expect(report.next).toBe("every key-bearing record was visited");
     });
 
     // 3. A key that opens nothing (rotated without PREVIOUS): 503 storage_key_mismatch, not 500.
