@@ -222,6 +222,28 @@ describe("dashboard at /admin/", () => {
     console.log(`dashboard screenshots: ${failureShot} ${confirmShot}`);
   });
 
+  it("in Chromium with KEY_TYPE=foo: the page says which variable and what to do, and still lists the certificates (issue 25 defect 9, was 500)", async () => {
+    const w = await startWorker(pebble, { port: 0, vars: { KEY_TYPE: "foo" } });
+    try {
+      const now = Date.now();
+      await (await w.index()).upsertMany([{ id: "listed-under-error", names: ["cfg.dash.test"], dueAt: now + 86_400_000, status: "valid", notAfter: now + 60 * 86_400_000, failures: 0, updatedAt: now }]);
+      const page = await chromium.newPage();
+      await page.goto(new URL("/admin/login", w.url).href);
+      await page.submitting(`document.querySelector('input[name=token]').value = ${JSON.stringify(ADMIN_TOKEN)}; document.querySelector('form').submit()`);
+      expect(await page.evaluate<string>("location.pathname")).toBe("/admin/");
+      const error = await page.evaluate<string>("document.querySelector('#config-error').innerText");
+      expect(error).toContain("Configuration error — KEY_TYPE: must be one of ES256, ES384, RS256, EdDSA");
+      expect(error).toContain("wrangler.toml [vars]");
+      expect(await page.evaluate<string>("getComputedStyle(document.querySelector('#config-error')).backgroundColor")).toBe("rgb(255, 235, 233)");
+      expect(await page.evaluate<string>(`document.querySelector('tr[data-id="listed-under-error"]').innerText`)).toContain("cfg.dash.test");
+      const shot = join(ARTIFACTS, "dashboard-configuration-error.png");
+      await writeFile(shot, await page.screenshot());
+      console.log(`dashboard screenshot: ${shot}`);
+    } finally {
+      await w.stop();
+    }
+  });
+
   it("sign-out ends the session on the server: the old cookie opens nothing (issue 25 defect 14)", async () => {
     const a = await signIn();
     const other = await signIn();
