@@ -15,7 +15,7 @@ import { checkAccountKey, checkContacts, checkTermsAgreed } from "./account-chec
 import { keyAuthorization } from "./challenge-helpers.ts";
 import { directoryFailure, missingDirectoryResources, notAcmeDirectory } from "./directory-errors.ts";
 import { parseJsonObject, parseLinks, readBodyText } from "./http-response.ts";
-import { toIdentifiers } from "./identifiers.ts";
+import { sameIdentifiers, toIdentifiers } from "./identifiers.ts";
 import { connectionTurn } from "./connection-turn.ts";
 import { LatencyMeter } from "./latency.ts";
 import { NoncePool } from "./nonce-pool.ts";
@@ -30,9 +30,11 @@ import {
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,
   sleep,
+  statusRetryClass,
   throwIfAborted,
   type RetryPolicy,
 } from "./retry.ts";
+import { checkSendGuard, SendRefusedError, type SendGuard } from "./send-guard.ts";
 import type {
   AcmeAccount,
   AcmeAuthorization,
@@ -86,6 +88,12 @@ export interface AcmeClientOptions {
 export interface RequestOptions {
   /** Aborts the request (and its retries); the call rejects with code `aborted`. */
   signal?: AbortSignal;
+  /**
+   * Asked synchronously right before each state-changing request this call sends (and each resend);
+   * when it throws, nothing is sent and the call rejects with `SendRefusedError`. The manager passes
+   * one that checks its lock's lease (see {@link SendGuard}). Read-only requests do not ask it.
+   */
+  guard?: SendGuard;
 }
 
 /** Options for {@link AcmeClient.newAccount}. */
@@ -395,20 +403,16 @@ export class AcmeClient {
     const url = this.requireAccount();
     checkAccountKey(newKey);
     const dir = await this.directory(options);
-    for (let attempt = 1; ; attempt++) {
-      const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
-      try {
+    await this.settle(
+      options,
+      async () => {
+        const inner = await createKeyChangeJws(newKey, url, await this.publicJwk(), dir.keyChange);
         await this.post(dir.keyChange, inner, { ...options, unsafe: true });
-        break;
-      } catch (err) {
-        // Not idempotent: once the CA acted, the old key no longer signs for the account. After a
-        // failure that may have acted, ask which account the new key names before trying again.
-        if (!isAmbiguous(err)) throw err;
-        if (await this.keyNamesAccount(newKey, url, options)) break;
-        if (attempt >= this.retry.maxAttempts) throw err;
-        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
-      }
-    }
+      },
+      // Not idempotent: once the CA acted, the old key no longer signs for the account. After a
+      // failure that may have acted, ask which account the new key names before trying again.
+      async (err) => (isAmbiguous(err) && (await this.keyNamesAccount(newKey, url, options)) ? { value: undefined } : undefined),
+    );
     this.accountKey = newKey;
     this.jwkPromise = undefined;
     this.thumbprintPromise = undefined;
@@ -452,6 +456,29 @@ export class AcmeClient {
     return urls;
   }
 
+  /**
+   * The newest order of this account for exactly `identifiers` that is still `pending` or `ready` and
+   * not expired — one that can be carried on — from the orders list (RFC 8555 §7.1.2.1), or undefined.
+   * Orders named in `exclude` are skipped. A `valid`, `processing` or `invalid` order is never
+   * returned: it cannot take another CSR.
+   */
+  async findOrder(
+    identifiers: ReadonlyArray<string | AcmeIdentifier>,
+    options: RequestOptions & { exclude?: ReadonlyArray<string>; now?: number } = {},
+  ): Promise<AcmeOrder | undefined> {
+    const wanted = toIdentifiers(identifiers);
+    const now = options.now ?? Date.now();
+    const urls = await this.listOrders(options);
+    for (const url of urls.reverse()) {
+      if (options.exclude?.includes(url) || !this.followable(url)) continue;
+      const order = await this.getOrder(url, options);
+      if (order.status !== "pending" && order.status !== "ready") continue;
+      if (order.expires !== undefined && Date.parse(order.expires) <= now) continue;
+      if (sameIdentifiers(order.identifiers, wanted)) return order;
+    }
+    return undefined;
+  }
+
   /** Creates an order (RFC 8555 §7.4) for DNS (§9.7.7) and IP (RFC 8738) identifiers. */
   async newOrder(options: NewOrderOptions): Promise<AcmeOrder> {
     const identifiers = toIdentifiers(options.identifiers);
@@ -462,18 +489,26 @@ export class AcmeClient {
     if (options.notAfter !== undefined) payload.notAfter = rfc3339(options.notAfter);
     if (options.profile !== undefined) payload.profile = options.profile;
     if (options.replaces !== undefined) payload.replaces = options.replaces;
-    let order: AcmeOrder;
-    try {
-      order = await this.post(dir.newOrder, payload, { ...options, unsafe: true }, (res) => {
-        const url = res.headers.get("location");
-        if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
-        return this.orderFrom(res, url);
-      });
-    } catch (err) {
-      // The order exists but its body was lost or unusable: read it back rather than create a second one.
-      if (err instanceof UnusableBodyError && err.location) return this.getOrder(err.location, options);
-      throw err;
-    }
+    const order = await this.settle(
+      options,
+      () =>
+        this.post(dir.newOrder, payload, { ...options, unsafe: true }, (res) => {
+          const url = res.headers.get("location");
+          if (!url) throw new EdgecertError("bad_response", `${dir.newOrder} returned no order Location`);
+          return this.orderFrom(res, url);
+        }),
+      async (err) => {
+        // The order exists but its body was lost or unusable: read it back rather than create a second one.
+        if (err instanceof UnusableBodyError && err.location) return { value: await this.getOrder(err.location, options) };
+        if (!isAmbiguous(err)) return undefined;
+        // The request may have created the order (reset after sending, truncated answer, 5xx): the
+        // account's orders list names it if so (RFC 8555 §7.1.2.1). Only when it does not is the
+        // order asked for again, so at most one order for these identifiers is in use.
+        const found = await this.findOrder(identifiers, options);
+        if (found) this.logger.log("warn", "acme.order_recovered", { url: found.url, after: err.message });
+        return found ? { value: found } : undefined;
+      },
+    );
     this.requireFollowable(order.url, "the order Location");
     const url = order.url;
     this.logger.log("info", "acme.order", { url, status: order.status, identifiers: identifiers.length });
@@ -505,17 +540,17 @@ export class AcmeClient {
    */
   async finalizeOrder(order: AcmeOrder, csr: Uint8Array, options: RequestOptions = {}): Promise<AcmeOrder> {
     const payload = { csr: base64urlEncode(csr) };
-    const finalize = () => this.post(order.finalize, payload, { ...options, unsafe: true }, (res) => this.orderFrom(res, order.url));
-    try {
-      return await finalize();
-    } catch (err) {
-      // Transport failures, unusable bodies and server errors leave it open whether the CA acted:
-      // re-read the order, and finalize again only if it is still waiting for a CSR.
-      if (!isAmbiguous(err)) throw err;
-      const current = await this.getOrder(order.url, options);
-      if (current.status !== "ready") return current;
-      return finalize();
-    }
+    return this.settle(
+      options,
+      () => this.post(order.finalize, payload, { ...options, unsafe: true }, (res) => this.orderFrom(res, order.url)),
+      async (err) => {
+        // Transport failures, unusable bodies and server errors leave it open whether the CA acted:
+        // re-read the order, and finalize again only if it is still waiting for a CSR.
+        if (!isAmbiguous(err)) return undefined;
+        const current = await this.getOrder(order.url, options);
+        return current.status !== "ready" ? { value: current } : undefined;
+      },
+    );
   }
 
   /** An order from a response, with its `Retry-After`. */
@@ -566,18 +601,14 @@ export class AcmeClient {
    * accepted again, up to `retry.maxAttempts` times with backoff; after a refusal it is thrown.
    */
   async acceptChallenge(url: string, options: RequestOptions = {}): Promise<AcmeChallenge> {
-    const accept = () => this.post(url, {}, { ...options, unsafe: true }, (res) => this.challengeFrom(res, url));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await accept();
-      } catch (err) {
-        if (!(err instanceof EdgecertError) || err.code === "aborted") throw err;
+    return this.settle(
+      options,
+      () => this.post(url, {}, { ...options, unsafe: true }, (res) => this.challengeFrom(res, url)),
+      async () => {
         const current = await this.getChallenge(url, options);
-        if (current.status !== "pending") return current;
-        if (!isAmbiguous(err) || attempt >= this.retry.maxAttempts) throw err;
-        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
-      }
-    }
+        return current.status !== "pending" ? { value: current } : undefined;
+      },
+    );
   }
 
   /** A challenge from a response, with its `Retry-After`. */
@@ -651,17 +682,12 @@ export class AcmeClient {
     if (options.reason !== undefined) payload.reason = options.reason;
     const post: PostOptions = { ...options, unsafe: true };
     if (options.certificateKey) post.jwkKey = options.certificateKey;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.post(dir.revokeCert, payload, post);
-        break;
-      } catch (err) {
-        // After a failure that may have acted, `alreadyRevoked` on the next try means it did.
-        if (attempt > 1 && err instanceof AcmeProblem && err.is("alreadyRevoked")) break;
-        if (!isAmbiguous(err) || attempt >= this.retry.maxAttempts) throw err;
-        await sleep(backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
-      }
-    }
+    // After a failure that may have acted, `alreadyRevoked` on the next try means it did.
+    await this.settle(
+      options,
+      () => this.post(dir.revokeCert, payload, post),
+      async (err, attempt) => (attempt > 1 && err instanceof AcmeProblem && err.is("alreadyRevoked") ? { value: undefined } : undefined),
+    );
     this.logger.log("info", "acme.revoked", { reason: options.reason ?? 0 });
   }
 
@@ -792,12 +818,43 @@ export class AcmeClient {
           ? { url, nonce, jwk: options.jwkKey === this.accountKey ? await this.publicJwk() : await exportPublicJwk(options.jwkKey.publicKey) }
           : { url, nonce, kid: this.requireAccount() };
         const jws = await signJws(signer.privateKey, header, payload);
+        // Invariant 9: the guard is asked after the last await before the send, and send() hands the
+        // request to fetch without awaiting anything first — no other task runs between the two.
+        if (payload !== undefined) checkSendGuard(options.guard, url);
         res = await this.send(url, { method: "POST", headers, body: JSON.stringify(jws) }, options.signal);
         return res;
       } finally {
         this.nonces.release(res?.headers.get("replay-nonce") ?? null);
       }
     });
+  }
+
+  /**
+   * Sends a request that is not safe to repeat blindly (newOrder, finalize, a challenge accept,
+   * keyChange, revokeCert) until it settles. After a failure, `recover` reads back what the CA holds
+   * and returns the outcome when the request did take effect (or an earlier attempt did); otherwise
+   * an ambiguous failure (transport, unusable body, non-definitive 5xx) is sent again with backoff —
+   * the CA's `Retry-After` when it gave one — up to `retry.maxAttempts` times, and anything else is
+   * thrown. An abort, or a request its guard refused (nothing was sent), is thrown at once.
+   */
+  private async settle<T>(
+    options: RequestOptions,
+    send: () => Promise<T>,
+    recover: (err: EdgecertError, attempt: number) => Promise<{ value: T } | undefined>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (err) {
+        if (!(err instanceof EdgecertError) || err.code === "aborted" || err instanceof SendRefusedError) throw err;
+        const settled = await recover(err, attempt);
+        if (settled) return settled.value;
+        if (!isAmbiguous(err) || attempt >= this.retry.maxAttempts) throw err;
+        const retryAfterMs = err instanceof AcmeProblem ? err.retryAfterMs : undefined;
+        if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw err;
+        await sleep(retryAfterMs ?? backoffDelay(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs), options.signal);
+      }
+    }
   }
 
   /**
@@ -851,9 +908,11 @@ export class AcmeClient {
         this.logger.log("debug", "acme.bad_nonce", { url, retries: badNonces });
         continue;
       }
-      const throttled = res.status === 429 || res.status === 503;
-      const serverError = res.status >= 500 && !throttled;
-      if ((throttled || (serverError && !unsafe)) && ++transient < this.retry.maxAttempts) {
+      const kind = statusRetryClass(res.status);
+      // A request not safe to repeat is resent here only after a 429, a refusal (RFC 8555 §6.6); a
+      // 503 can come from a gateway after the CA acted, so its caller recovers as after a 500.
+      const repeat = unsafe ? res.status === 429 : kind !== "definitive";
+      if (repeat && ++transient < this.retry.maxAttempts) {
         if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw problem;
         const delay = retryAfterMs ?? backoffDelay(transient - 1, this.retry.baseDelayMs, this.retry.maxDelayMs);
         this.logger.log("warn", "acme.retry", { url, status: res.status, problem: problem.kind, delayMs: Math.round(delay) });
@@ -867,10 +926,14 @@ export class AcmeClient {
 
 /**
  * Whether a failed non-idempotent request may still have acted: a transport failure, an unusable
- * body or a server error — not a problem the CA answered with (it refused), not an abort.
+ * body or a server error that is not definitive (see {@link statusRetryClass}) — not a problem the
+ * CA answered with (it refused), not an abort, not a request its guard kept from being sent.
  */
 function isAmbiguous(err: unknown): boolean {
-  return err instanceof EdgecertError && err.code !== "aborted" && (!(err instanceof AcmeProblem) || (err.status ?? 0) >= 500);
+  if (!(err instanceof EdgecertError) || err.code === "aborted" || err instanceof SendRefusedError) return false;
+  if (!(err instanceof AcmeProblem)) return true;
+  const status = err.status ?? 0;
+  return status >= 500 && statusRetryClass(status) !== "definitive";
 }
 
 /** Builds an {@link AcmeProblem} from an error response, tolerating bodies that are not problem JSON. */

@@ -66,7 +66,8 @@ export { Http01Solver } from "./solvers/http01-solver.ts";
 export { TlsAlpn01Solver } from "./solvers/tls-alpn01-solver.ts";
 export { ACME_ERROR_PREFIX, AcmeProblem, isRateLimited, type AcmeSubproblem } from "./problem.ts";
 export { ariCertificateId } from "./renewal-info.ts";
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
+export { DEFAULT_RETRY_POLICY, statusRetryClass, type RetryPolicy, type StatusRetryClass } from "./retry.ts";
+export { SendRefusedError, type GuardedRequest, type SendGuard } from "./send-guard.ts";
 export {
   RevocationReason,
   type AcmeAccount,

@@ -6,7 +6,7 @@ import type { AcmeClient, NewAccountOptions } from "./client.ts";
 import type { OrderNotResumableError } from "./issuance-error.ts";
 import { chooseChain, downloadChains, type IssuedChain, type PreferredChain } from "./issuance/chain.ts";
 import { validateAuthorizations } from "./issuance/challenges.ts";
-import { runStep, type IssuanceContext } from "./issuance/context.ts";
+import { guarded, runStep, type IssuanceContext } from "./issuance/context.ts";
 import { finalizeOrder } from "./issuance/finalize.ts";
 import { readIssuanceInput } from "./issuance/input.ts";
 import { prepareMaterial, type CertificateMaterial } from "./issuance/material.ts";
@@ -15,6 +15,7 @@ import { progressReporter, type ObtainProgressEvent } from "./issuance/progress.
 import { IssuanceError } from "./issuance-error.ts";
 import { AcmeProblem } from "./problem.ts";
 import type { PollOptions } from "./poll.ts";
+import type { SendGuard } from "./send-guard.ts";
 import type { Solver } from "./solver.ts";
 import type { AcmeIdentifier, AcmeOrder } from "./types.ts";
 import type { CryptoKeyPair } from "../webcrypto/web-types.ts";
@@ -80,6 +81,12 @@ export interface ObtainCertificateOptions {
    * with `EdgecertError` code `aborted` (challenges already presented are still cleaned up).
    */
   signal?: AbortSignal;
+  /**
+   * Asked synchronously right before every state-changing request of the issuance (account, order,
+   * challenge accepts, authorization deactivations, finalize) is sent; when it throws, that request is
+   * not sent and the issuance fails with its error. The manager passes its lock's lease check.
+   */
+  guard?: SendGuard;
   /** Structured logger (`obtain.<step>` lines among others); silent by default. */
   logger?: Logger;
   /**
@@ -132,6 +139,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
   const ctx: IssuanceContext = {
     client,
     signal: options.signal ?? new AbortController().signal,
+    guard: options.guard,
     logger,
     concurrency: Math.max(1, options.concurrency ?? 32),
     poll: options.poll,
@@ -170,7 +178,7 @@ async function ensureAccount(ctx: IssuanceContext, account: NewAccountOptions | 
   const started = Date.now();
   const termsOfServiceAgreed = agreed ?? account?.termsOfServiceAgreed;
   const created = await runStep(ctx, "account", () =>
-    ctx.client.newAccount({ ...account, ...(termsOfServiceAgreed !== undefined ? { termsOfServiceAgreed } : {}), signal: ctx.signal }));
+    ctx.client.newAccount({ ...account, ...(termsOfServiceAgreed !== undefined ? { termsOfServiceAgreed } : {}), signal: ctx.signal, ...guarded(ctx) }));
   ctx.progress({ type: "account", accountUrl: created.url, durationMs: Date.now() - started });
 }
 

@@ -71,7 +71,7 @@ export class Accounts {
       new AcmeClient({ ...common, accountKey: await importPrivateKeyPem(record.keyPem), accountUrl: record.url });
     const stored = await readJson<AccountRecord>(storage, key);
     if (stored) return make(stored.value);
-    return underLock(storage, keys.accountLock(ca), this.options.lock, async ({ fence, signal }) => {
+    return underLock(storage, keys.accountLock(ca), this.options.lock, async ({ fence, signal, guard }) => {
       const again = await readJson<AccountRecord>(storage, key);
       if (again) return make(again.value);
       const accountKey = await generateKeyPair(this.options.accountKeyType);
@@ -79,6 +79,7 @@ export class Accounts {
       const eab = issuer.externalAccountBinding;
       await client.newAccount({
         signal,
+        guard,
         termsOfServiceAgreed: this.options.termsOfServiceAgreed,
         ...(email ? { contact: [`mailto:${email}`] } : {}),
         ...(eab ? { externalAccountBinding: eab } : {}),

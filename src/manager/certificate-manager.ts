@@ -404,7 +404,7 @@ export class CertificateManager {
           if (!read) return undefined;
           const record = read.value;
           const client = await this.accounts.client(this.issuers.find((i) => i.directoryUrl === record.directoryUrl) ?? { directoryUrl: record.directoryUrl });
-          await client.revokeCertificate(record.chainPem, { signal: held.signal, ...(reason === undefined ? {} : { reason }) });
+          await client.revokeCertificate(record.chainPem, { signal: held.signal, guard: held.guard, ...(reason === undefined ? {} : { reason }) });
           await this.forget(read, held);
           return record;
         })

@@ -7,7 +7,7 @@ export type { IssuerOptions } from "./accounts.ts";
 export { isOlderCertificate } from "./certificate-store.ts";
 export type { ManagerEvent, ManagerEventType } from "./events.ts";
 export { hostAllowList, type HostPolicy } from "./host-policy.ts";
-export { DEFAULT_LOCK_TTL_MS, heartbeatIntervalMs, type Sleep } from "./lock-runner.ts";
+export { DEFAULT_LOCK_TTL_MS, LEASE_SEND_MARGIN, heartbeatIntervalMs, type Sleep } from "./lock-runner.ts";
 export { failureOf, type CertificateFailure, type ManagedCertificate } from "./managed-certificate.ts";
 export { covers, lookupNames } from "./name-index.ts";
 export type { OnDemandLimits } from "./on-demand-gate.ts";

@@ -216,6 +216,7 @@ export class Issuance {
         ),
         certificateKey: keyPair,
         signal,
+        guard: held.guard,
         logger: ctx.logger,
         ...(ctx.preferredChallenges ? { preferredChallenges: ctx.preferredChallenges } : {}),
         ...(resumeOrderUrl ? { resumeOrderUrl } : {}),
@@ -368,16 +369,10 @@ export class Issuance {
    */
   async #findLostOrder(client: AcmeClient, identifiers: AcmeIdentifier[], usedOrderUrl: string | undefined, signal: AbortSignal): Promise<string | undefined> {
     try {
-      const urls = await client.listOrders({ signal });
-      for (const url of urls.reverse()) {
-        if (url === usedOrderUrl) continue;
-        const order = await client.getOrder(url, { signal });
-        if (order.status !== "pending" && order.status !== "ready") continue;
-        if (order.expires !== undefined && Date.parse(order.expires) <= this.ctx.now()) continue;
-        if (sameIdentifiers(order.identifiers, identifiers)) {
-          this.ctx.logger.log("info", "manager.resumed_lost_order", { url });
-          return url;
-        }
+      const found = await client.findOrder(identifiers, { signal, now: this.ctx.now(), ...(usedOrderUrl ? { exclude: [usedOrderUrl] } : {}) });
+      if (found) {
+        this.ctx.logger.log("info", "manager.resumed_lost_order", { url: found.url });
+        return found.url;
       }
     } catch (err) {
       if (signal.aborted) throw err;

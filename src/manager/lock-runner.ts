@@ -1,4 +1,5 @@
 import { sleep as abortableSleep } from "../abort.ts";
+import type { SendGuard } from "../acme/send-guard.ts";
 import { EdgecertError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Fence, Storage } from "../storage/storage.ts";
@@ -19,10 +20,32 @@ export interface LockTiming {
   logger: Logger;
 }
 
-/** What work done under a lock holds: the fence every write must carry, and a signal that fires on lease loss. */
+/**
+ * What work done under a lock holds: the fence every write must carry, a signal that fires on lease
+ * loss, and the guard every state-changing CA request must pass right before it is sent.
+ */
 export interface HeldLock {
   readonly fence: Fence;
   readonly signal: AbortSignal;
+  /**
+   * Throws `lease_lost` (and fires {@link signal}) once less than {@link LEASE_SEND_MARGIN} of the
+   * lease is left — see {@link underLock}. Pass it as the `guard` of every CA call made under the lock.
+   */
+  readonly guard: SendGuard;
+}
+
+/**
+ * The share of a lease's TTL a holder keeps in reserve: it treats the lease as lost once less than this
+ * is left since its last successful renewal — the watchdog asynchronously, the send guard synchronously
+ * before each state-changing CA request. A tenth (1.5 s of the default 15 s) is many times the time a
+ * request takes to reach a CA and the acquiring round trip the local deadline does not see, and still
+ * leaves a holder whose heartbeat (every third of the TTL) runs more than half a TTL late its lease.
+ */
+export const LEASE_SEND_MARGIN = 0.1;
+
+/** Monotonic milliseconds: a wall-clock step must not lengthen a lease in the holder's eyes. */
+function monotonicNow(): number {
+  return (globalThis as { performance?: { now(): number } }).performance?.now() ?? Date.now();
 }
 
 /**
@@ -38,6 +61,16 @@ export function heartbeatIntervalMs(ttlMs: number): number {
  * or none succeeded within 90 % of the TTL, the lease is treated as lost: the work's signal fires
  * (aborting CA calls), and every write the work still makes is refused by storage because it carries
  * the lease's fence. The lock is released at the end whatever happened.
+ *
+ * Timers cannot fire while a process is paused (SIGSTOP, a stalled VM, a long GC): on resume the work
+ * may run on before the watchdog does. So the held lock's `guard` also checks the clock itself, at the
+ * moment a state-changing CA request is about to be sent: the lease counts from when the last renewal
+ * was sent (or from acquisition, capped by the backend's `expiresAt`), and with less than
+ * {@link LEASE_SEND_MARGIN} of the TTL left, nothing is sent (invariant 9). What remains: a pause
+ * between that check and the request leaving the machine (the same task, no await between them, but a
+ * process can be stopped anywhere), or a request delayed in the network for longer than the margin,
+ * can still reach the CA after the lease lapsed. Storage fencing still refuses every write such a
+ * holder makes afterwards.
  */
 export async function underLock<T>(
   storage: Storage,
@@ -47,6 +80,10 @@ export async function underLock<T>(
 ): Promise<T> {
   const { ttlMs } = timing;
   const lease = await storage.lock(name, { ttlMs, waitMs: timing.waitMs, ...(timing.signal ? { signal: timing.signal } : {}) });
+  const reserveMs = ttlMs * LEASE_SEND_MARGIN;
+  // Until when (monotonic) state-changing requests may be sent. From acquisition: the TTL, or less
+  // when the backend's expiry says so (clamped: a backend clock far off must not lengthen it).
+  let usableUntil = monotonicNow() + Math.max(0, Math.min(ttlMs, lease.expiresAt - Date.now())) - reserveMs;
   const lost = new AbortController();
   const stop = new AbortController();
   const signal = timing.signal ? AbortSignal.any([timing.signal, lost.signal]) : lost.signal;
@@ -79,7 +116,10 @@ export async function underLock<T>(
       }
       if (stop.signal.aborted || lost.signal.aborted) return;
       try {
+        const sentAt = monotonicNow();
         await lease.renew(ttlMs);
+        // The renewed lease runs from no earlier than when the renewal was sent.
+        usableUntil = sentAt + ttlMs - reserveMs;
         arm();
       } catch (err) {
         lose(new EdgecertError("lease_lost", `lost the lock ${name}`, { cause: err }));
@@ -87,8 +127,20 @@ export async function underLock<T>(
       }
     }
   })();
+  const guard: SendGuard = ({ method, url }) => {
+    if (lost.signal.aborted) throw lost.signal.reason;
+    if (stop.signal.aborted) throw new EdgecertError("lease_lost", `not sending ${method} ${url}: the lock ${name} was released`);
+    const now = monotonicNow();
+    if (now < usableUntil) return;
+    const err = new EdgecertError(
+      "lease_lost",
+      `not sending ${method} ${url}: the lease on ${name} has ${Math.max(0, Math.round(usableUntil + reserveMs - now))} ms left, less than its ${Math.round(reserveMs)} ms send margin`,
+    );
+    lose(err);
+    throw err;
+  };
   try {
-    return await fn({ fence: { name: lease.name, token: lease.token }, signal });
+    return await fn({ fence: { name: lease.name, token: lease.token }, signal, guard });
   } finally {
     stop.abort();
     await heartbeat;

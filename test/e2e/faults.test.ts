@@ -70,14 +70,50 @@ describe("faults injected in front of Pebble", () => {
     expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["flaky.example.test"]);
   });
 
-  it("a 500 on newOrder is not resent (it may have created an order): typed error, one order request", async () => {
+  // Issue 23 defect 9: newOrder after a failure that may have reached the CA. Orders are counted at the
+  // CA side: requests the proxy forwarded and Pebble answered 201 Created.
+  const ordersCreated = (from: number) => proxy.requests.slice(from).filter((r) => r.method === "POST" && r.path === "/order-plz" && r.upstreamStatus === 201);
+  it.each([
+    ["a 500 before the CA saw it", { kind: "status", status: 500 } as const, 0],
+    ["a 503 before the CA saw it", { kind: "status", status: 503 } as const, 0],
+    ["a reset before the CA saw it", { kind: "reset" } as const, 0],
+    ["a 500 after the CA created it", { kind: "status", status: 500, afterUpstream: true } as const, 1],
+    ["a 503 after the CA created it", { kind: "status", status: 503, afterUpstream: true } as const, 1],
+    ["a reset after the CA created it", { kind: "reset", afterUpstream: true } as const, 1],
+  ])("newOrder after %s: the orders list is read before asking again; exactly one order exists at the CA", async (_name, fault, createdByFault) => {
     const c = await client();
-    const before = proxy.count({ method: "POST", path: "/order-plz" });
-    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "status", status: 500 } });
-    const err = await c.newOrder({ identifiers: ["once.example.test"] }).catch((e: unknown) => e);
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/order-plz", fault });
+    const order = await c.newOrder({ identifiers: ["once.example.test"] });
+    expect(order.status).toBe("pending");
+    const created = ordersCreated(from);
+    expect(created.length).toBe(1);
+    expect(order.url).toBe(created[0]!.upstreamLocation);
+    // Asked again only when the first request never reached the CA.
+    expect(proxy.requests.slice(from).filter((r) => r.method === "POST" && r.path === "/order-plz").length).toBe(createdByFault ? 1 : 2);
+    expect(proxy.requests.slice(from).some((r) => r.path.startsWith("/list-orderz/"))).toBe(true);
+  });
+
+  it("newOrder after a truncated answer: read back from its Location, exactly one order at the CA", async () => {
+    const c = await client();
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/order-plz", fault: { kind: "truncate" } });
+    const order = await c.newOrder({ identifiers: ["cut.example.test"] });
+    const created = ordersCreated(from);
+    expect(created.length).toBe(1);
+    expect(order.url).toBe(created[0]!.upstreamLocation);
+    expect(order.identifiers).toEqual([{ type: "dns", value: "cut.example.test" }]);
+  });
+
+  it("501 Not Implemented is definitive (RFC 9110 §15.6.2): thrown after one request, not retried", async () => {
+    const c = await client();
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/authZ/", times: Infinity, fault: { kind: "status", status: 501 } });
+    const order = await c.newOrder({ identifiers: ["unimplemented.example.test"] });
+    const err = await c.getAuthorization(order.authorizations[0]!).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AcmeProblem);
-    expect((err as AcmeProblem).status).toBe(500);
-    expect(proxy.count({ method: "POST", path: "/order-plz" }) - before).toBe(1);
+    expect((err as AcmeProblem).status).toBe(501);
+    expect(proxy.requests.slice(from).filter((r) => r.path.startsWith("/authZ/")).length).toBe(1);
   });
 
   it("a newOrder whose body is garbage is recovered from its Location, not created twice", async () => {

@@ -47,9 +47,24 @@ export type Fault =
    * `...:malformed` for other 4xx and `...:serverInternal` otherwise. No
    * Replay-Nonce unless `withNonce` (then a real nonce is fetched from upstream).
    */
-  | { kind: "status"; status: number; retryAfter?: string; problemType?: string; detail?: string; withNonce?: boolean }
-  /** Destroy the client socket without any response. */
-  | { kind: "reset" }
+  | {
+      kind: "status";
+      status: number;
+      retryAfter?: string;
+      problemType?: string;
+      detail?: string;
+      withNonce?: boolean;
+      /**
+       * Forward first and answer the status in place of upstream's response (a gateway error after
+       * the CA acted: the order, finalize, ... did happen). Upstream's Replay-Nonce is passed on.
+       */
+      afterUpstream?: boolean;
+    }
+  /**
+   * Destroy the client socket without any response: before forwarding (default: the CA never saw the
+   * request), or with `afterUpstream` once upstream answered (the CA acted, the answer is lost).
+   */
+  | { kind: "reset"; afterUpstream?: boolean }
   /** Forward, but hold the response back `ms` milliseconds (capped at {@link MAX_DELAY_MS}). */
   | { kind: "delay"; ms: number }
   /** Forward, then replace the body (default `<html>oops`, `text/html`); status and other headers kept. */
@@ -95,11 +110,17 @@ export interface FaultRule {
   /** Within the nth/times window, apply with this probability (seeded PRNG, deterministic). */
   probability?: number;
   /**
+   * Decides per request instead of {@link fault}: the fault to apply, or undefined for none (then the
+   * next rule may fire). For fault mixes drawn by the caller (e.g. a chaos test keyed by its own seed).
+   */
+  pick?: (request: { method: string; path: string; hasPayload: boolean }) => Fault | undefined;
+  /**
    * For POSTs: only JWS with a payload (`"payload"`, e.g. a challenge accept `{}`) or only POST-as-GET
    * (`"post-as-get"`, RFC 8555 §6.3). Any when omitted.
    */
   body?: "payload" | "post-as-get";
-  fault: Fault;
+  /** The fault; ignored when {@link pick} is given. */
+  fault?: Fault;
 }
 
 /** Options for {@link startFaultProxy}. */
@@ -131,6 +152,10 @@ export interface ProxiedRequest {
   status: number;
   /** Kind of the fault applied, if any. */
   fault?: Fault["kind"];
+  /** The status upstream (the CA) answered, when the request was forwarded and answered: what the CA did. */
+  upstreamStatus?: number;
+  /** Upstream's `Location` header, when it sent one (e.g. the order a newOrder created). */
+  upstreamLocation?: string;
   /** `nonce` from the JWS protected header of a POST body, if parseable. */
   nonceSent?: string;
   /** The decoded JWS payload of a POST, when it had one (POST-as-GET has none). */
@@ -433,7 +458,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (!inWindow) continue;
       // Always draw for in-window probability rules so the sequence does not depend on earlier rules.
       const fires = rule.probability === undefined || random() < rule.probability;
-      if (fires && selected === undefined) selected = rule.fault;
+      if (!fires || selected !== undefined) continue;
+      selected = rule.pick ? rule.pick({ method, path, hasPayload }) : rule.fault;
     }
     return selected;
   };
@@ -472,7 +498,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (fault !== undefined) record.fault = fault.kind;
 
     // Faults answered without upstream.
-    if (fault?.kind === "reset") {
+    if (fault?.kind === "reset" && !fault.afterUpstream) {
       req.socket.destroy();
       return;
     }
@@ -482,7 +508,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       send(res, record, method, fault.status, headers, Buffer.from(fault.body, "utf8"));
       return;
     }
-    if (fault?.kind === "status") {
+    if (fault?.kind === "status" && !fault.afterUpstream) {
       const headers = new Map<string, string[]>([
         ["content-type", ["application/problem+json"]],
         ["cache-control", ["no-store"]],
@@ -518,10 +544,26 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     const upstream = await forward(method, path, forwardHeaders, method === "GET" || method === "HEAD" ? undefined : body);
     let { status, headers, body: responseBody } = upstream;
+    record.upstreamStatus = status;
+    const location = headers.get("location")?.[0];
+    if (location !== undefined) record.upstreamLocation = location;
 
     switch (fault?.kind) {
       case undefined:
         break;
+      case "reset":
+        req.socket.destroy();
+        return;
+      case "status": {
+        const nonce = headers.get("replay-nonce");
+        headers = new Map<string, string[]>([["content-type", ["application/problem+json"]]]);
+        if (nonce) headers.set("replay-nonce", nonce);
+        if (fault.retryAfter !== undefined) headers.set("retry-after", [fault.retryAfter]);
+        status = fault.status;
+        const problem = { type: fault.problemType ?? defaultProblemType(status), detail: fault.detail ?? `fault-proxy injected HTTP ${status} after upstream answered`, status };
+        responseBody = Buffer.from(JSON.stringify(problem), "utf8");
+        break;
+      }
       case "delay": {
         const ms = Math.max(0, Math.min(MAX_DELAY_MS, Number.isFinite(fault.ms) ? fault.ms : 0));
         await wait(ms);

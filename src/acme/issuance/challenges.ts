@@ -6,7 +6,7 @@ import type { AcmeAuthorization, AcmeChallenge, AcmeIdentifier, AcmeOrder } from
 import { allowedChallengeTypes } from "./challenge-selection.ts";
 import { fetchAuthorizations, identifierKey, planChallenge, planChallenges, type ChallengePlan, type ChallengeTask } from "./authorizations.ts";
 import { DNS_PERSIST_01 } from "../dns-persist/rules.ts";
-import { runStep, type IssuanceContext } from "./context.ts";
+import { guarded, runStep, type IssuanceContext } from "./context.ts";
 import { firstPollDelay, type PollSignals } from "./poll-timing.ts";
 
 /** Problem types a different challenge type might avoid (RFC 8555 §6.7). */
@@ -186,7 +186,7 @@ function acceptTracker(ctx: IssuanceContext) {
       count++;
       mark ??= ctx.client.latency.samples;
       t.acceptedAt = Date.now();
-      const answered = await runStep(ctx, "accept", () => ctx.client.acceptChallenge(t.challenge.url, { signal: ctx.signal }), t.ctx.identifier);
+      const answered = await runStep(ctx, "accept", () => ctx.client.acceptChallenge(t.challenge.url, { signal: ctx.signal, ...guarded(ctx) }), t.ctx.identifier);
       slowestCallMs = Math.max(slowestCallMs, Date.now() - t.acceptedAt);
       if (answered.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, answered.retryAfterMs);
       if (answered.status === "valid") {
@@ -289,7 +289,7 @@ function switchable(failures: ValidationFailure[], policy: SwitchPolicy): boolea
 async function deactivatePending(ctx: IssuanceContext, tasks: ChallengeTask[]): Promise<void> {
   // RFC 8555 §7.5.2: abandon what is still pending so it does not linger on the account.
   await mapConcurrent(tasks.filter((t) => !t.valid && !t.failed), ctx.concurrency, (t) =>
-    ctx.client.deactivateAuthorization(t.authz.url, { signal: ctx.signal }).catch(() => undefined),
+    ctx.client.deactivateAuthorization(t.authz.url, { signal: ctx.signal, ...guarded(ctx) }).catch(() => undefined),
   );
 }
 

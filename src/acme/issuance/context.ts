@@ -6,17 +6,25 @@ import type { PollOptions } from "../poll.ts";
 import { abortError } from "../retry.ts";
 import type { AcmeIdentifier } from "../types.ts";
 import type { ProgressReport } from "./progress.ts";
+import type { SendGuard } from "../send-guard.ts";
 
 /** What every step of one issuance shares. */
 export interface IssuanceContext {
   readonly client: AcmeClient;
   /** The caller's signal (a never-firing one when none was given): passed to every CA call. */
   readonly signal: AbortSignal;
+  /** The caller's send guard, passed to every state-changing CA call (see {@link SendGuard}). */
+  readonly guard: SendGuard | undefined;
   readonly logger: Logger;
   /** Most requests / solver calls in flight at once. */
   readonly concurrency: number;
   readonly poll: PollOptions | undefined;
   readonly progress: (report: ProgressReport) => void;
+}
+
+/** The `guard` option for a state-changing CA call of this issuance (none when the caller gave none). */
+export function guarded(ctx: IssuanceContext): { guard?: SendGuard } {
+  return ctx.guard ? { guard: ctx.guard } : {};
 }
 
 /**

@@ -1,7 +1,7 @@
 import { IssuanceError } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
 import type { AcmeOrder } from "../types.ts";
-import { runStep, type IssuanceContext } from "./context.ts";
+import { guarded, runStep, type IssuanceContext } from "./context.ts";
 import { firstPollDelay } from "./poll-timing.ts";
 
 /**
@@ -17,12 +17,12 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
     const mark = client.latency.samples;
     if (current.status === "ready") {
       try {
-        current = await client.finalizeOrder(current, csr, { signal });
+        current = await client.finalizeOrder(current, csr, { signal, ...guarded(ctx) });
       } catch (err) {
         // "ready" may have been inferred from challenge responses; the CA may not have caught up yet.
         if (!(err instanceof AcmeProblem && err.is("orderNotReady"))) throw err;
         current = await client.waitOrder(current.url, { ...ctx.poll, signal });
-        if (current.status === "ready") current = await client.finalizeOrder(current, csr, { signal });
+        if (current.status === "ready") current = await client.finalizeOrder(current, csr, { signal, ...guarded(ctx) });
       }
     }
     if (current.status === "processing" || current.status === "ready") {

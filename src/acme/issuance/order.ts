@@ -4,7 +4,7 @@ import { OrderNotResumableError } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
 import { assertOrderProfile, assertProfileOffered } from "../profiles.ts";
 import type { AcmeIdentifier, AcmeOrder } from "../types.ts";
-import type { IssuanceContext } from "./context.ts";
+import { guarded, type IssuanceContext } from "./context.ts";
 
 /** What a new order asks for beyond its identifiers. */
 export interface OrderRequest {
@@ -56,7 +56,7 @@ export async function createOrder(ctx: IssuanceContext, request: OrderRequest): 
 
 async function createOrderAsked(ctx: IssuanceContext, request: OrderRequest): Promise<AcmeOrder> {
   const { client, signal, logger } = ctx;
-  const options: NewOrderOptions = { identifiers: request.identifiers, signal };
+  const options: NewOrderOptions = { identifiers: request.identifiers, signal, ...guarded(ctx) };
   if (request.profile !== undefined) options.profile = request.profile;
   if (request.notBefore !== undefined) options.notBefore = request.notBefore;
   if (request.notAfter !== undefined) options.notAfter = request.notAfter;
