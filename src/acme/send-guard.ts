@@ -31,7 +31,15 @@ export type SendGuard = (request: GuardedRequest) => void;
  * guard's error is the `cause`.
  */
 export class SendRefusedError extends EdgecertError {
-  constructor(readonly url: string, cause: unknown) {
+  /**
+   * The refusal of a request to `url`, carrying what the guard threw.
+   * @param url The request that was not sent.
+   * @param cause What the guard threw.
+   */
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
     super(cause instanceof EdgecertError ? cause.code : "lease_lost", `not sent: POST ${url}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "SendRefusedError";
   }
