@@ -237,7 +237,7 @@ async function finalizeEarly(ctx: IssuanceContext, order: AcmeOrder, material: P
   const csr = await material.then((m) => m.csr, () => undefined);
   if (!csr) return undefined;
   try {
-    const finalized = await ctx.client.finalizeOrder(order, csr, { signal: ctx.signal });
+    const finalized = await ctx.client.finalizeOrder(order, csr, { signal: ctx.signal, ...guarded(ctx) });
     // A transport failure re-reads the order; still pending means validation goes on.
     return finalized.status === "pending" ? undefined : finalized;
   } catch (err) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep as abortableSleep } from "../../src/abort.ts";
 import { EdgecertError } from "../../src/errors.ts";
-import { Http01Solver, parseCertificate } from "../../src/index.ts";
+import { AcmeClient, Http01Solver, generateKeyPair, obtainCertificate, parseCertificate } from "../../src/index.ts";
 import { CertificateManager, type Sleep } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
@@ -148,6 +148,27 @@ const manager = (storage: Storage, fetchFn: typeof fetch, options: { sleep?: Sle
     lockTtlMs: TTL_MS,
     retry: { baseDelayMs: 5, maxDelayMs: 50 },
   });
+
+describe("the send guard is asked before every state-changing request (invariant 9)", () => {
+  // Call sites pass the guard explicitly: this catches one that does not. Every POST with a payload
+  // that left the client must have been cleared by the guard first, near and far from the CA (far
+  // mode finalizes early and fetches nonces in parallel), with a new account (newAccount guarded too).
+  it.each(["never", "always"] as const)("parallelNonces %s: guard calls = state-changing requests sent", async (parallelNonces) => {
+    const asked: string[] = [];
+    const sent: string[] = [];
+    const fetchFn: typeof fetch = (input, init) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if ((init?.method ?? "GET").toUpperCase() === "POST" && hasPayload(init?.body)) sent.push(url);
+      return proxy.fetch(input, init);
+    };
+    const client = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: fetchFn, parallelNonces });
+    const names = [`guarded-${parallelNonces}-1.example.test`, `guarded-${parallelNonces}-2.example.test`];
+    await obtainCertificate({ termsOfServiceAgreed: true, client, names, solvers: { "http-01": http01 }, guard: ({ url }) => void asked.push(url) });
+    // newAccount, newOrder, 2 accepts, finalize at least.
+    expect(sent.length).toBeGreaterThanOrEqual(5);
+    expect([...asked].sort()).toEqual([...sent].sort());
+  });
+});
 
 let n = 0;
 describe("a holder paused past its lease sends nothing to the CA (issue 23 defect 2, invariant 9)", () => {
