@@ -28,6 +28,7 @@ import { wanCells } from "./wan.ts";
 import { dashboardBench } from "./dashboard.ts";
 import { renewalScale } from "./renewal-scale.ts";
 import { webhookBench } from "./webhook-delivery.ts";
+import { hubPullBench } from "./hub-pulls.ts";
 import { workerColdStart } from "./worker-cold-start.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
@@ -145,6 +146,11 @@ const webhooks = await webhookBench(pebble, Math.min(RUNS, 5)).catch((err: unkno
   console.log(`webhook figures failed: ${err instanceof Error ? err.message : String(err)}`);
   return [];
 });
+console.log("Hub pulls: 1,000 at once with one deploy token (Worker in workerd)…");
+const hubPulls = await hubPullBench(pebble, Math.min(RUNS, 3)).catch((err: unknown) => {
+  console.log(`hub pull figures failed: ${err instanceof Error ? err.message : String(err)}`);
+  return [];
+});
 await pebble.stop();
 if (anchors.redis && anchors.postgres) console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
 // Both servers or neither: the figures compare the two (the missing one was said at the start).
@@ -247,6 +253,11 @@ if (webhooks.length > 0) {
     lines.push(`${w.scenario.padEnd(33)} | ${String(w.runs).padEnd(4)} | ${String(w.attempts).padEnd(8)} | ${String(w.latencyMs).padEnd(22)} | ${String(w.scheduledMs).padEnd(24)} | ${w.latencyMs - w.scheduledMs}`);
   }
 }
+if (hubPulls.length > 0) {
+  lines.push("", "hub pull API, one deploy token, 1,000 pulls sent at once from one process over fresh connections to the Worker in workerd (127.0.0.1), median of the runs:");
+  lines.push("kind              | at once | runs | pulls/s | p50 ms | p99 ms | errors (must be 0)");
+  for (const h of hubPulls) lines.push(`${h.kind.padEnd(17)} | ${String(h.concurrent).padEnd(7)} | ${String(h.runs).padEnd(4)} | ${String(h.pullsPerSecond).padEnd(7)} | ${String(h.p50Ms).padEnd(6)} | ${String(h.p99Ms).padEnd(6)} | ${h.errors} ${mark(h.errors === 0)}`);
+}
 if (wan.length > 0) lines.push("");
 if (wan.length > 0) lines.push(`edgecert at a distance: ${WAN_RTT_MS} ms RTT (TCP proxy) in front of Pebble, http-01, new account, process start included, median of ${WAN_RUNS}`);
 if (wan.length > 0) lines.push("N   | wall (RTTs) [target]     | lego wall (RTTs)   | CPU ms ours / lego | requests (nonce) at distance | requests on loopback [2N+8] | TCP connections");
@@ -271,5 +282,5 @@ const wanOne = wan.find((c) => c.names === 1);
 if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} ms RTT (boot, import, TLS, http-01 server included) ≤ 200 ms: ${wanOne.cpuMs} ms ${mark(wanOne.cpuMs <= 200)}`);
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

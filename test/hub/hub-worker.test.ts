@@ -1,3 +1,4 @@
+import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentKeyFromPem, generateAgentKey, openSealed, parseCertificate } from "../../src/index.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
@@ -131,10 +132,17 @@ describe("deploy tokens and the pull API, in workerd against Pebble", () => {
     const { id, token } = await createToken(worker, { scope: { pattern: "*.hub.test" } });
     const etag = (await pull(worker, "a.hub.test", token)).headers.get("etag")!;
     const n = 1_000;
-    // Every third pull is conditional (an agent with the certificate in place): 304.
+    // Every sixth pull is conditional (an agent with the certificate in place): 304. Each on a fresh
+    // connection, as from 1,000 servers (a pooled one that workerd closed while idle would be reset).
+    const agent = new Agent({ connections: null });
     const statuses = await Promise.all(
-      Array.from({ length: n }, (_, i) => pull(worker, i % 2 ? "a.hub.test" : "b.hub.test", token, i % 3 === 0 && i % 2 ? { "if-none-match": etag } : {}).then(async (r) => (await r.arrayBuffer(), r.status))),
-    );
+      Array.from({ length: n }, (_, i) =>
+        undiciFetch(new URL(`/v1/certificates/${i % 2 ? "a.hub.test" : "b.hub.test"}`, worker.url), {
+          headers: { authorization: `Bearer ${token}`, ...(i % 3 === 0 && i % 2 ? { "if-none-match": etag } : {}) },
+          dispatcher: agent,
+        }).then(async (r) => (await r.arrayBuffer(), r.status)),
+      ),
+    ).finally(() => agent.close());
     const counts: Record<number, number> = {};
     for (const st of statuses) counts[st] = (counts[st] ?? 0) + 1;
     const conditional = statuses.filter((_, i) => i % 3 === 0 && i % 2).length;
