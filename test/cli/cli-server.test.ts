@@ -166,7 +166,7 @@ describe("edgecert on a real server", () => {
     expect(list.stdout).toMatch(/^No certificates in /);
   });
 
-  it("a busy --http port is refused before any request to the CA, in one line", async () => {
+  it("a busy --http port is refused before any request to the CA, in one line; in renew too, printed once", async () => {
     const holder = createNetServer();
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", () => resolve()));
     const port = (holder.address() as { port: number }).port;
@@ -179,6 +179,23 @@ describe("edgecert on a real server", () => {
       expect(errors).toEqual([`edgecert: --http could not listen on 127.0.0.1:${port}: another server holds 127.0.0.1:${port} (stop it, or use --webroot / --dns-exec)`]);
     } finally {
       await new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
+
+    // renew: the port taken after issue (nginx started on it): nothing sent, the failure once in the summary.
+    const dir = join(bed.dir, "busy-renew");
+    const issued = await runCli(bed, "node", ["issue", "-d", "busy-renew.example.test", "--agree-tos", ...http(), ...common(dir)]);
+    expect(issued.code, show(issued)).toBe(0);
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(bed.pebble.httpPort, "127.0.0.1", () => resolve()));
+    try {
+      const renew = await runCli(bed, "node", ["renew", "--force", ...common(dir)]);
+      expect(renew.code, show(renew)).toBe(1);
+      expect(renew.requests).toBe(0);
+      const what = `--http could not listen on 127.0.0.1:${bed.pebble.httpPort}`;
+      expect(renew.stdout).toContain(`busy-renew.example.test: FAILED ${what}`);
+      expect((renew.stdout + renew.stderr).split(what).length - 1, show(renew)).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   });
 
