@@ -11,8 +11,15 @@
  * runStorageConformance("MyStorage", () => new MyStorage(), { describe, it });
  * ```
  *
- * Cases use fresh random keys and lock names, so backends may share state between cases; they need
- * real timers (leases of a few hundred ms lapse on purpose) and take a few seconds in all.
+ * Groups: conditional writes and versions, fenced writes, a seeded compare-and-set race, locks
+ * (exclusion under contention, hand-over on release and on lapse, renew, tokens, waiting, abort), list
+ * (completeness over page sizes; a seeded listing while others write — what `list` guarantees then is
+ * stated in conformance-list.ts) and the due index (run only when the backend implements `DueIndex`).
+ *
+ * Cases use fresh random keys and lock names, so backends may share state between cases, and may run
+ * at once. They need real timers: three leases of 1–2 s lapse on purpose, and are waited for by
+ * polling the backend (bounded), never by a fixed sleep, so a slow machine makes the suite slower, not
+ * wrong. About 5 s in all on a local backend.
  * @module
  */
 import { isEdgecertError } from "../errors.ts";
