@@ -25,7 +25,7 @@ export async function dashboardBench(pebble: PebbleInstance, certificates: numbe
     for (let start = 0; start < certificates; start += 5_000) {
       const entries = [];
       for (let i = start; i < Math.min(certificates, start + 5_000); i++) {
-        entries.push({ id: `dash-${String(i).padStart(7, "0")}`, names: [`shop${i}.example.test`, `www.shop${i}.example.test`], dueAt: now + 86_400_000 + i, status: statuses[i % statuses.length], failures: 0, updatedAt: now });
+        entries.push({ id: `dash-${String(i).padStart(7, "0")}`, names: [`shop${i}.example.test`, `www.shop${i}.example.test`], dueAt: now + 86_400_000 + i, status: statuses[i % statuses.length], ...(statuses[i % statuses.length] === "valid" || statuses[i % statuses.length] === "failing" ? { issuer: "CN=Bench Intermediate CA", notAfter: now + 60 * 86_400_000 } : {}), failures: 0, updatedAt: now });
       }
       await index.upsertMany(entries);
     }

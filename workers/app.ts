@@ -47,6 +47,7 @@ function summary(e: IndexEntry): CertificateSummary {
     nextAttemptAt: e.nextAttemptAt !== undefined ? new Date(e.nextAttemptAt).toISOString() : null,
     profile: e.profile ?? null,
     challenge: e.challenge ?? null,
+    issuer: e.issuer ?? null,
   };
 }
 

@@ -31,6 +31,7 @@ function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: numbe
     dueAt: certificate.nextCheckAt.getTime(),
     status: failure ? "failing" : "valid",
     notAfter: certificate.notAfter.getTime(),
+    issuer: certificate.issuer,
     failures: failure?.failures ?? 0,
     ...(failure ? { lastError: failure.lastError.slice(0, 500), nextAttemptAt: failure.nextAttemptAt.getTime() } : {}),
     updatedAt: now,

@@ -18,4 +18,6 @@ export interface CertificateSummary {
   nextAttemptAt: string | null;
   profile: string | null;
   challenge: string | null;
+  /** Issuer of the stored certificate (distinguished name); null before the first issuance, or for an entry last written before the index kept it. */
+  issuer: string | null;
 }

@@ -21,6 +21,8 @@ export interface IndexEntry {
   profile?: string;
   /** Challenge type asked for this certificate (`dns-01`, `http-01`, `dns-persist-01`), tried first. */
   challenge?: string;
+  /** Issuer of the stored certificate (its distinguished name), once there is one: listings show it without reading the certificate. */
+  issuer?: string;
   updatedAt: number;
 }
 
@@ -48,6 +50,7 @@ interface Row extends Record<string, SqlStorageValue> {
   profile: string | null;
   next_attempt_at: number | null;
   challenge: string | null;
+  issuer: string | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -61,6 +64,7 @@ const toEntry = (r: Row): IndexEntry => ({
   ...(r.profile !== null && r.profile !== undefined ? { profile: r.profile } : {}),
   ...(r.challenge !== null && r.challenge !== undefined ? { challenge: r.challenge } : {}),
   ...(r.next_attempt_at !== null && r.next_attempt_at !== undefined ? { nextAttemptAt: r.next_attempt_at } : {}),
+  ...(r.issuer !== null && r.issuer !== undefined ? { issuer: r.issuer } : {}),
   updatedAt: r.updated_at,
 });
 
@@ -83,6 +87,7 @@ export class RenewalIndex extends DurableObject<Env> {
     if (!columns.includes("profile")) this.sql.exec("ALTER TABLE certificates ADD COLUMN profile TEXT");
     if (!columns.includes("challenge")) this.sql.exec("ALTER TABLE certificates ADD COLUMN challenge TEXT");
     if (!columns.includes("next_attempt_at")) this.sql.exec("ALTER TABLE certificates ADD COLUMN next_attempt_at INTEGER");
+    if (!columns.includes("issuer")) this.sql.exec("ALTER TABLE certificates ADD COLUMN issuer TEXT");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
@@ -100,14 +105,14 @@ export class RenewalIndex extends DurableObject<Env> {
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
          profile = excluded.profile, next_attempt_at = excluded.next_attempt_at,
-         challenge = excluded.challenge`,
+         challenge = excluded.challenge, issuer = excluded.issuer`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null,
+      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null,
     );
   }
 

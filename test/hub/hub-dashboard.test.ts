@@ -62,6 +62,9 @@ describe("dashboard at /admin/", () => {
     expect(row.text).toContain("www.shop.dash.test");
     expect(row.text).toContain("valid");
     expect(row.text).toMatch(/Pebble/);
+    // The issuer comes from the index (no certificate read per row): the API's listing carries it.
+    const listed = ((await (await worker.admin("/admin/certificates")).json()) as { certificates: Array<{ id: string; issuer: string | null }> }).certificates;
+    expect(listed.find((x) => x.id === cert.id)?.issuer).toMatch(/Pebble/);
     expect(await page.evaluate<number>(`document.querySelectorAll('#certificates svg').length`)).toBe(2);
     expect(await page.evaluate<string>("document.querySelector('#tokens').innerText")).toContain("web-1");
     // The page's style applied under the nonce-only CSP (no inline style would be otherwise).
