@@ -306,6 +306,18 @@ export class CertificateManager {
   }
 
   /**
+   * Every stored certificate covering `name` (exactly, or by the one-label wildcard), ranked by the
+   * serving rule with expired ones included ({@link rankCovering}), without asking the CA anything.
+   * For callers that choose within a subset by the same rule (the Worker's hub: a pattern-scoped
+   * deploy token picks among the certificates its pattern covers with {@link pickServedCertificate}).
+   */
+  async covering(name: string): Promise<ManagedCertificate[]> {
+    const value = servedName(name);
+    if (value === undefined) return [];
+    return (await this.rankedFor(value)).map((c) => toManaged(c.record));
+  }
+
+  /**
    * Renews every stored certificate that is due (or whose ARI window moved), then sweeps abandoned
    * intents and tokens. When the storage keeps a due index ({@link DueIndex}: Redis, PostgreSQL,
    * Deno KV), a pass reads only the certificates it lists as due — O(due), not O(all) — and re-reads

@@ -14,6 +14,7 @@ import { buildManager } from "../manager-factory.ts";
 import { renewalIndex } from "../renewal-index.ts";
 import { hostAllowList } from "../../src/manager/host-policy.ts";
 import type { ManagedCertificate } from "../../src/manager/managed-certificate.ts";
+import { pickServedCertificate } from "../../src/manager/pick-served-certificate.ts";
 import { matchesSearch, readListQuery } from "../list-query.ts";
 import { tokenUsage } from "./token-usage.ts";
 import { TokenStore, isTokenId, publicView, readScope, scopeCovers, scopeMayCover, type TokenRecord, type TokenScope } from "./tokens.ts";
@@ -53,8 +54,9 @@ export const sealContext = (id: string, serialNumber: string) => `edgecert-pull:
 /**
  * The certificate a token's scope answers with for `name`. A certificate-scoped token gets its own
  * certificate whenever it covers `name`, never whatever the shared name index points at (another
- * certificate with the same name, issued or renewed last). A pattern-scoped token gets the
- * certificate serving `name` by the manager's rule, if its every name is within the pattern. A read
+ * certificate with the same name, issued or renewed last). A pattern-scoped token gets, of the
+ * certificates covering `name` whose every name is within the pattern, the one the manager's serving
+ * rule picks ({@link pickServedCertificate}: valid, exact over wildcard, latest notAfter, id). A read
  * only: renewing is the renewer's (its lock, index entry and webhook events), never a pull's.
  */
 async function scopedCertificate(env: Env, scope: TokenScope, name: string): Promise<ManagedCertificate> {
@@ -68,10 +70,16 @@ async function scopedCertificate(env: Env, scope: TokenScope, name: string): Pro
     return cert;
   }
   if (!(await scopeMayCover(scope, name))) throw outOfScope;
-  const cert = await (await buildManager(env)).lookup(name);
-  if (!cert) throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
-  if (!(await scopeCovers(scope, cert.id, cert.names))) throw outOfScope;
-  return cert;
+  // The serving rule applied to the certificates within the pattern, not the rule's pick checked
+  // against it afterwards: that flipped between 200 and 403 as certificates outside it renewed.
+  const covering = await (await buildManager(env)).covering(name);
+  const inScope: ManagedCertificate[] = [];
+  for (const c of covering) if (await scopeCovers(scope, c.id, c.names)) inScope.push(c);
+  // All expired: the best of them (as CertificateManager.lookup), for the agent to see what it has.
+  const cert = pickServedCertificate(name, inScope, Date.now()) ?? inScope[0];
+  if (cert) return cert;
+  if (covering.length > 0) throw outOfScope;
+  throw new AdminError(404, "not_found", `no certificate for ${name} yet`);
 }
 
 /** Routes of the hub, mounted into the Worker's app (after its admin-token middleware). */
