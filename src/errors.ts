@@ -21,6 +21,8 @@
  * - `invalid_contact`: an account contact is not one `mailto:` address (RFC 8555 §7.3).
  * - `terms_not_agreed`: the CA has terms of service and `termsOfServiceAgreed: true` was not given.
  * - `invalid_signature`: a received webhook's signature or timestamp does not verify (`verifyWebhook`).
+ * - `caa_forbidden`: a name's CAA records (RFC 8659 / RFC 8657) do not let this CA, account or validation
+ *   method issue for it; found before any order was sent.
  */
 export type EdgecertErrorCode =
   | "invalid_input"
@@ -41,7 +43,8 @@ export type EdgecertErrorCode =
   | "tls_untrusted"
   | "invalid_contact"
   | "terms_not_agreed"
-  | "invalid_signature";
+  | "invalid_signature"
+  | "caa_forbidden";
 
 /** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
 export class EdgecertError extends Error {

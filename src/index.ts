@@ -12,3 +12,4 @@ export * from "./storage/index.ts";
 export * from "./dns/index.ts";
 export * from "./hub/index.ts";
 export * from "./budget/index.ts";
+export * from "./preflight/index.ts";

@@ -1,5 +1,6 @@
 /**
- * One TXT lookup through a DNS-over-HTTPS resolver, in the RFC 8484 wire format or the JSON format.
+ * One lookup through a DNS-over-HTTPS resolver: TXT in the RFC 8484 wire format or the JSON format, CAA
+ * in the wire format.
  * @module
  */
 import { EdgecertError } from "../errors.ts";
@@ -8,6 +9,7 @@ import { abortError } from "../acme/retry.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
 import { parseDnsJson } from "./json-format.ts";
 import {
+  DNS_TYPE_CAA,
   DNS_TYPE_CNAME,
   DNS_TYPE_TXT,
   encodeDnsQuery,
@@ -55,6 +57,43 @@ const MAX_CNAME_HOPS = 8;
  * non-200 status: wrong URL or format), `bad_response` (an unparseable body), `aborted`.
  */
 export async function queryTxt(resolverUrl: string, name: string, options: DohQueryOptions = {}): Promise<TxtLookup> {
+  const response = await queryDoh(resolverUrl, name, DNS_TYPE_TXT, "TXT", options);
+  return { rcode: response.rcode, values: txtValuesAt(name, response.answers) };
+}
+
+/** One CAA record (RFC 8659 §4.1). */
+export interface CaaRecord {
+  /** 128 (the critical bit) or 0. */
+  flags: number;
+  /** `issue`, `issuewild`, `iodef`, … in lower case. */
+  tag: string;
+  value: string;
+}
+
+/** What one resolver said about the CAA records at a name. */
+export interface CaaLookup {
+  /** DNS RCODE: 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, … */
+  rcode: number;
+  /** The CAA records at the name, or at the end of its CNAME chain in the answer. */
+  records: CaaRecord[];
+}
+
+/** Asks `resolverUrl` for the CAA records at `name` (wire format only: the JSON API has no standard CAA form). Errors as {@link queryTxt}. */
+export async function queryCaa(resolverUrl: string, name: string, options: Omit<DohQueryOptions, "format"> = {}): Promise<CaaLookup> {
+  const response = await queryDoh(resolverUrl, name, DNS_TYPE_CAA, "CAA", { ...options, format: "wire" });
+  let current = normalizeDnsName(name);
+  for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+    const here = response.answers.filter((a) => a.name === current);
+    const records = here.flatMap((a) => (a.type === DNS_TYPE_CAA && a.caa ? [a.caa] : []));
+    if (records.length > 0) return { rcode: response.rcode, records };
+    const alias = here.find((a) => a.type === DNS_TYPE_CNAME && a.target !== undefined);
+    if (!alias) break;
+    current = alias.target!;
+  }
+  return { rcode: response.rcode, records: [] };
+}
+
+async function queryDoh(resolverUrl: string, name: string, type: number, typeName: string, options: DohQueryOptions): Promise<DnsResponse> {
   const format = options.format ?? "wire";
   const fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
   let url: URL;
@@ -64,10 +103,10 @@ export async function queryTxt(resolverUrl: string, name: string, options: DohQu
     throw new EdgecertError("invalid_input", `not a DoH resolver URL: ${JSON.stringify(resolverUrl)}`, { cause });
   }
   if (format === "wire") {
-    url.searchParams.set("dns", base64urlEncode(encodeDnsQuery(name, DNS_TYPE_TXT, { checkingDisabled: options.checkingDisabled === true })));
+    url.searchParams.set("dns", base64urlEncode(encodeDnsQuery(name, type, { checkingDisabled: options.checkingDisabled === true })));
   } else {
     url.searchParams.set("name", name.replace(/\.$/, ""));
-    url.searchParams.set("type", "TXT");
+    url.searchParams.set("type", typeName);
     if (options.checkingDisabled) url.searchParams.set("cd", "1");
   }
   const accept = format === "wire" ? "application/dns-message" : "application/dns-json";
@@ -107,7 +146,7 @@ export async function queryTxt(resolverUrl: string, name: string, options: DohQu
     }
     response = parseDnsJson(text);
   }
-  return { rcode: response.rcode, values: txtValuesAt(name, response.answers) };
+  return response;
 }
 
 /**

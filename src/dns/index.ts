@@ -12,7 +12,7 @@ export {
 export { CloudflareDnsSolver, type CloudflareDnsSolverOptions } from "./cloudflare-dns-solver.ts";
 export { challtestsrvDns01Solver, type ChalltestsrvDns01Options } from "./challtestsrv-solver.ts";
 export { dnsAccount01RecordName } from "./dns-account-label.ts";
-export { queryTxt, type DohFormat, type DohQueryOptions, type TxtLookup } from "./doh-query.ts";
+export { queryCaa, queryTxt, type CaaLookup, type CaaRecord, type DohFormat, type DohQueryOptions, type TxtLookup } from "./doh-query.ts";
 export { parseDnsJson } from "./json-format.ts";
 export { DEFAULT_DOH_RESOLVERS, waitForTxt, type DohWaitOptions } from "./wait-for-txt.ts";
 export {

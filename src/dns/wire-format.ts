@@ -11,6 +11,8 @@ import type { Bytes } from "../webcrypto/web-types.ts";
 export const DNS_TYPE_TXT = 16;
 /** RR type CNAME (RFC 1035 §3.2.2). */
 export const DNS_TYPE_CNAME = 5;
+/** RR type CAA (RFC 8659 §4.1). */
+export const DNS_TYPE_CAA = 257;
 /** Class IN (RFC 1035 §3.2.4). */
 const DNS_CLASS_IN = 1;
 
@@ -26,6 +28,8 @@ export interface DnsAnswer {
   text?: string;
   /** CNAME only: the canonical name, in the same form as `name`. */
   target?: string;
+  /** CAA only (RFC 8659 §4.1): flags (128 = critical), the tag lower-cased, the value as UTF-8. */
+  caa?: { flags: number; tag: string; value: string };
 }
 
 /** The parts of a DNS response a TXT lookup looks at. */
@@ -129,6 +133,7 @@ export function parseDnsResponse(message: Uint8Array): DnsResponse {
     reader.need(end, "RDATA");
     const answer: DnsAnswer = { name: owner.name, type, ttl };
     if (type === DNS_TYPE_TXT) answer.text = readTxt(message, rdata, end);
+    else if (type === DNS_TYPE_CAA) answer.caa = readCaa(message, rdata, end);
     else if (type === DNS_TYPE_CNAME) {
       const target = reader.readName(rdata);
       if (target.next > end) throw malformed("CNAME name overruns its RDATA");
@@ -161,6 +166,15 @@ function readTxt(message: Uint8Array, start: number, end: number): string {
     at += part.length;
   }
   return utf8.decode(joined);
+}
+
+/** CAA RDATA: a flags octet, a tag length octet, the tag, and the value to the end (RFC 8659 §4.1). */
+function readCaa(message: Uint8Array, start: number, end: number): { flags: number; tag: string; value: string } {
+  if (end - start < 2) throw malformed("CAA RDATA shorter than its flags and tag length");
+  const tagLength = message[start + 1]!;
+  if (tagLength === 0 || start + 2 + tagLength > end) throw malformed("CAA tag overruns its RDATA");
+  const tag = utf8.decode(message.subarray(start + 2, start + 2 + tagLength)).toLowerCase();
+  return { flags: message[start]!, tag, value: utf8.decode(message.subarray(start + 2 + tagLength, end)) };
 }
 
 /** Bounds-checked access to a message. */

@@ -11,8 +11,9 @@ import type { Storage } from "../storage/storage.ts";
 import type { ExternalAccountBinding } from "../webcrypto/jws.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
-import type { CaLimits } from "../budget/ca-limits.ts";
+import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
 import type { QueuedOrder } from "../budget/fair-queue.ts";
+import { pinningCaaRecord } from "../preflight/caa-policy.ts";
 import { Accounts, type IssuerOptions } from "./accounts.ts";
 import { CaBudgets } from "./ca-budgets.ts";
 import { mergeRenewal, renewalStateFor } from "./ari.ts";
@@ -77,6 +78,15 @@ export interface CertificateManagerOptions {
    */
   budgetClock?: { now: () => number; sleep: Sleep };
   /**
+   * CAA (RFC 8659, with RFC 8657's `accounturi` and `validationmethods`) checked over DNS-over-HTTPS
+   * before an order is sent or spends the budget: a name whose CAA records refuse this CA, account or
+   * challenge type fails with `caa_forbidden` naming the record, and no order is sent. The CA's
+   * identities come from its directory (`meta.caaIdentities`) unless given. A lookup that fails does
+   * not hold the order back (the CA checks CAA itself). Default: on, through Cloudflare's resolver,
+   * for CAs with published limits (Let's Encrypt); off for others. `false`: off.
+   */
+  caaCheck?: { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch } | false;
+  /**
    * Agreement to the CA's terms of service (RFC 8555 §7.3), for the accounts this manager creates. Not
    * assumed: when a CA publishes terms (`meta.termsOfService`) and this is not `true`, creating its
    * account fails with `terms_not_agreed` naming the terms URL. Stored accounts are used either way.
@@ -120,6 +130,9 @@ export interface RenewDueResult {
   /** Ids that failed, with the error. */
   failed: Array<{ id: string; error: string }>;
 }
+
+/** The DoH resolver CAA is checked through by default (RFC 8484 wire format). */
+const DEFAULT_CAA_RESOLVER = "https://cloudflare-dns.com/dns-query";
 
 /** An order intent whose lock is free this long after it was created is abandoned, and swept. */
 const STALE_INTENT_MS = 3_600_000;
@@ -209,6 +222,11 @@ export class CertificateManager {
     this.issuance = new Issuance({
       storage: this.storage,
       budgets: this.budgets,
+      caaCheck: (directoryUrl) => {
+        if (options.caaCheck === false) return undefined;
+        if (options.caaCheck) return options.caaCheck;
+        return caLimitsFor(directoryUrl) ? { resolverUrl: DEFAULT_CAA_RESOLVER } : undefined;
+      },
       store: this.store,
       index: this.index,
       intents: this.intents,
@@ -435,6 +453,24 @@ export class CertificateManager {
       await this.forget(read, held);
       return true;
     });
+  }
+
+  /**
+   * The CAA record (RFC 8659 + RFC 8657) that lets only the primary CA, with this manager's account and
+   * challenge types, issue for `domain`: publish it to close the domain to other CAs and accounts. The
+   * CA's identity comes from its directory (`meta.caaIdentities`) or the `caaCheck` option. Creates the
+   * account if there is none yet. Throws `invalid_input` when the CA names no CAA identity.
+   */
+  async pinningCaaRecord(domain: string, options: { wildcard?: boolean } = {}): Promise<string> {
+    const issuer = this.issuers[0]!;
+    const client = await this.accounts.client(issuer);
+    const directory = await client.directory();
+    const configured = this.options.caaCheck ? this.options.caaCheck.caaIdentities : undefined;
+    const caIdentities = configured ?? directory.meta?.caaIdentities ?? [];
+    if (caIdentities.length === 0) throw new EdgecertError("invalid_input", `${issuer.directoryUrl} names no CAA identity (meta.caaIdentities, RFC 8555 §7.1.1): give it as caaCheck.caaIdentities`);
+    const available = Object.keys(this.options.solvers ?? { "http-01": this.http01 });
+    const validationMethods = this.options.preferredChallenges?.filter((c) => available.includes(c)) ?? available;
+    return pinningCaaRecord(domain, { caIdentities, accountUri: client.accountUrl!, validationMethods, ...(options.wildcard ? { wildcard: true } : {}) });
   }
 
   /**

@@ -5,7 +5,8 @@ import { OrderNotResumableError } from "../acme/issuance-error.ts";
 import { ariCertificateId } from "../acme/renewal-info.ts";
 import type { Solver } from "../acme/solver.ts";
 import type { AcmeIdentifier } from "../acme/types.ts";
-import { EdgecertError } from "../errors.ts";
+import { EdgecertError, isEdgecertError } from "../errors.ts";
+import { checkCaa } from "../preflight/caa-check.ts";
 import type { Logger } from "../logger.ts";
 import type { Storage } from "../storage/storage.ts";
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyAlgorithmName } from "../webcrypto/keys.ts";
@@ -34,6 +35,8 @@ export interface IssuanceContext {
   accounts: Accounts;
   /** The CAs' fleet-wide budgets: every new order waits for its CA's. */
   budgets: CaBudgets;
+  /** How to check CAA before ordering from a CA, or undefined for no check. */
+  caaCheck: (directoryUrl: string) => { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch } | undefined;
   issuers: IssuerOptions[];
   solvers: Record<string, Solver>;
   keyType: KeyAlgorithmName;
@@ -203,8 +206,9 @@ export class Issuance {
       // No new order: the recorded one is resumed.
       await ctx.budgets.giveBack(admission);
       admission = undefined;
-    } else {
-      admission ??= await ctx.budgets.admit(issuer.directoryUrl, budgetRequest, signal);
+    } else if (!admission) {
+      await this.#preflight(issuer, client, identifiers, signal);
+      admission = await ctx.budgets.admit(issuer.directoryUrl, budgetRequest, signal);
     }
     let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
     try {
@@ -272,6 +276,31 @@ export class Issuance {
     return record;
   }
 
+  /**
+   * Checks the names' CAA records for this CA and account (RFC 8659, RFC 8657) when configured; throws
+   * `caa_forbidden`. A failed lookup is logged and does not hold the order back: the CA checks too.
+   */
+  async #preflight(issuer: IssuerOptions, client: AcmeClient, identifiers: AcmeIdentifier[], signal: AbortSignal | undefined): Promise<void> {
+    const { ctx } = this;
+    const config = ctx.caaCheck(issuer.directoryUrl);
+    if (!config) return;
+    try {
+      const directory = await client.directory({ signal });
+      const caIdentities = config.caaIdentities ?? directory.meta?.caaIdentities ?? [];
+      if (caIdentities.length === 0) return;
+      const available = Object.keys(ctx.solvers);
+      const validationMethods = ctx.preferredChallenges?.filter((c) => available.includes(c)) ?? available;
+      await checkCaa(
+        identifiers.filter((i) => i.type === "dns").map((i) => i.value),
+        { caIdentities, accountUri: client.accountUrl!, validationMethods },
+        { resolverUrl: config.resolverUrl, ...(config.fetch ? { fetch: config.fetch } : {}), ...(signal ? { signal } : {}) },
+      );
+    } catch (err) {
+      if (isEdgecertError(err, "caa_forbidden") || signal?.aborted) throw err;
+      ctx.logger.log("warn", "manager.caa_check_failed", { error: String(err) });
+    }
+  }
+
   /** What the budget is asked for an order of certificate `id`. */
   #budgetRequest(id: string, identifiers: AcmeIdentifier[], account: string, existing: CertificateRecord | undefined, replaces: boolean) {
     return {
@@ -301,6 +330,8 @@ export class Issuance {
       const directory = await client.directory({ signal: how.signal });
       const replaces = Boolean(existing?.ariId && existing.directoryUrl === issuer.directoryUrl && directory.renewalInfo);
       request = this.#budgetRequest(id, identifiers, client.accountUrl!, existing, replaces);
+      // Before spending: a refusal is met again under the lock, where its failure is recorded.
+      await this.#preflight(issuer, client, identifiers, how.signal);
     } catch (err) {
       ctx.logger.log("warn", "manager.budget_precheck_failed", { id, error: String(err) });
       return undefined;
