@@ -69,6 +69,9 @@ describe("documentation samples (README.md, docs/*.md)", () => {
         noUnusedLocals: true,
         skipLibCheck: true,
         noEmit: true,
+        // A rerun rechecks only what changed (the package's sources are most of the work).
+        incremental: true,
+        tsBuildInfoFile: join(root, ".tmp", "tsbuildinfo", "doc-samples.tsbuildinfo"),
         types: ["node"],
         typeRoots: [join(root, "node_modules", "@types")],
         paths: Object.fromEntries(specifiers.map(([spec, file]) => [spec, [file]])),

@@ -4,6 +4,7 @@ import { EdgecertError } from "../../src/errors.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { leaseOfDying } from "../support/crashable.ts";
+import { VirtualClock, virtualLeases } from "../support/virtual-leases.ts";
 import { StandInCa } from "../support/stand-in-ca.ts";
 
 const DAY = 86_400_000;
@@ -17,6 +18,10 @@ describe("lease loss after issuance", () => {
     const http01 = new StorageHttp01Solver(inner);
     const ca = new StandInCa({ now: Date.now, lifetimeMs: 30 * DAY, token: (t) => http01.response(t), ari: { start: 0.6, end: 0.7, retryAfterSeconds: 3600 } });
     let partitioned = false;
+    // Leases, heartbeat and watchdog on a virtual clock that moves only once the partition starts: a
+    // loaded machine cannot lapse the lease earlier (a real 600 ms lease could, before the ARI call).
+    const clock = new VirtualClock();
+    const leases = virtualLeases(inner, clock);
     // Every operation goes to the real store, but once partitioned the holder's lease renewals fail:
     // it is cut off from the lock service while the CA still answers.
     const storage: Storage = {
@@ -26,7 +31,7 @@ describe("lease loss after issuance", () => {
       delete: (k, w) => inner.delete(k, w),
       list: (p, o) => inner.list(p, o),
       lock: async (n, o) =>
-        leaseOfDying(await inner.lock(n, o), () => undefined, () => {
+        leaseOfDying(await leases.lock(n, o), () => undefined, () => {
           if (partitioned) throw new EdgecertError("storage", "partitioned from the lock service");
         }),
     };
@@ -40,13 +45,15 @@ describe("lease loss after issuance", () => {
         ariRequests++;
         partitioned = true;
         const signal = init?.signal;
+        const lapse = clock.advance(2_000); // past the 600 ms lease, with its renewals failing
         for (let i = 0; i < 2000 && !signal?.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+        await lapse;
         ariSignalAborted = signal?.aborted === true;
         if (signal?.aborted) throw signal.reason;
       }
       return ca.fetch(input, init);
     };
-    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, retry: { maxAttempts: 1 } });
+    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, sleep: clock.sleep, retry: { maxAttempts: 1 } });
     const err = await m.manage(["lease-loss.example.test"]).catch((e: unknown) => e);
     expect(ca.certificates.size).toBe(1); // the CA issued: the ARI call came after issuance
     expect(ariRequests).toBe(1);

@@ -22,15 +22,13 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
   let requests = 0;
   let puts = 0;
   let deletes = 0;
-  const held = new Set<Lease>();
   const alive = () => {
     if (dead) throw new Crash();
   };
+  const leases = heldLeases(alive);
   const die = async (): Promise<never> => {
     dead = true;
-    // Lapse, not release: the lease runs out; a shortest TTL from now is the same to the next holder.
-    await Promise.all([...held].map((lease) => lease.renew(1).catch(() => undefined)));
-    held.clear();
+    await leases.lapseAll();
     throw new Crash();
   };
   const fetchFn: typeof fetch = async (input, init) => {
@@ -39,10 +37,6 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     const res = await inner.fetch(input, init);
     if (n === crashAt.request) await die();
     return res;
-  };
-  const wrapLease = (lease: Lease): Lease => {
-    held.add(lease);
-    return leaseOfDying(lease, alive, alive, () => held.delete(lease));
   };
   const storage: Storage = {
     get: async (key) => (alive(), inner.storage.get(key)),
@@ -58,7 +52,7 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
       if (++deletes === crashAt.delete) await die();
     },
     list: async (prefix: string, options?: StorageListOptions) => (alive(), inner.storage.list(prefix, options)),
-    lock: async (name: string, options?: LockOptions) => (alive(), wrapLease(await inner.storage.lock(name, options))),
+    lock: async (name: string, options?: LockOptions) => (alive(), leases.wrap(await inner.storage.lock(name, options))),
   };
   return {
     fetch: fetchFn,
@@ -74,6 +68,26 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     },
     get dead() {
       return dead;
+    },
+  };
+}
+
+/**
+ * The leases a process that may die holds: {@link leaseOfDying} views of them, and `lapseAll` for the
+ * moment it dies — each unreleased lease runs out at once, as if its TTL had passed (to the next holder a
+ * lapse now and one later are the same), so no test waits out a TTL and none needs a short one.
+ */
+export function heldLeases(alive: () => void): { wrap(lease: Lease): Lease; lapseAll(): Promise<void> } {
+  const held = new Set<Lease>();
+  return {
+    wrap(lease) {
+      held.add(lease);
+      return leaseOfDying(lease, alive, alive, () => held.delete(lease));
+    },
+    async lapseAll() {
+      // Lapse, not release: the shortest TTL from now; one that lapsed already refuses, which is fine.
+      await Promise.all([...held].map((lease) => lease.renew(1).catch(() => undefined)));
+      held.clear();
     },
   };
 }

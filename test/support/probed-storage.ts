@@ -2,12 +2,12 @@
  * A storage-with-due-index wrapper for manager tests on real backends: counts what is read (values,
  * listings, due-index reads) and can "die" right before a chosen due-index write, as a process killed
  * between a certificate write and its due-index write would. After that, every operation throws
- * {@link Crash}: locks stay held until their lease expires.
+ * {@link Crash}, and the locks it held lapse at that moment (see {@link heldLeases}).
  * @module
  */
 import type { DueEntry, DueIndex, DueWriteOptions } from "../../src/storage/due-index.ts";
 import type { Storage } from "../../src/storage/storage.ts";
-import { Crash, leaseOfDying } from "./crashable.ts";
+import { Crash, heldLeases } from "./crashable.ts";
 
 /** What a probed storage has been asked to read since the last {@link ProbedStorage.reset}. */
 export interface ReadCounts {
@@ -31,17 +31,19 @@ export function probed(inner: Storage & DueIndex, dieBefore?: (id: string, optio
   const alive = () => {
     if (dead) throw new Crash();
   };
+  const leases = heldLeases(alive);
   const storage: Storage & DueIndex = {
     get: async (key) => (alive(), reads.keys.push(key), inner.get(key)),
     getEntry: async (key) => (alive(), reads.keys.push(key), inner.getEntry(key)),
     put: async (key, value, when) => (alive(), inner.put(key, value, when)),
     delete: async (key, when) => (alive(), inner.delete(key, when)),
     list: async (prefix, options) => (alive(), reads.lists++, inner.list(prefix, options)),
-    lock: async (name, options) => (alive(), leaseOfDying(await inner.lock(name, options), alive)),
+    lock: async (name, options) => (alive(), leases.wrap(await inner.lock(name, options))),
     setDue: async (id, dueAtMs, options) => {
       alive();
       if (dieBefore && !options?.earlierOnly && dieBefore(id, options)) {
         dead = true;
+        await leases.lapseAll();
         throw new Crash();
       }
       return inner.setDue(id, dueAtMs, options);
