@@ -30,7 +30,8 @@ export function isOlderCertificate(candidate: CertificateRecord, stored: Certifi
  * ({@link DueSchedule}) no later than the record, fenced the same way.
  */
 export class CertificateStore {
-  readonly #cache = new Map<string, { record: CertificateRecord; until: number }>();
+  /** Records read or written here, and ids found absent (`record` undefined), each until `until`. */
+  readonly #cache = new Map<string, { record: CertificateRecord | undefined; until: number }>();
 
   constructor(
     private readonly storage: Storage,
@@ -43,13 +44,15 @@ export class CertificateStore {
   async read(id: string): Promise<Versioned<CertificateRecord> | undefined> {
     const read = await readJson<CertificateRecord>(this.storage, keys.certificate(id));
     if (read) this.remember(read.value);
+    else if (this.cacheTtlMs > 0) this.#cache.set(id, { record: undefined, until: this.now() + this.cacheTtlMs });
     return read;
   }
 
   /**
    * The record for serving: from memory while fresh (read or written by this process at most
    * `cacheTtlMs` ago), else from storage. So a record another process renewed, revoked or removed is
-   * seen here within `cacheTtlMs`.
+   * seen here within `cacheTtlMs`. An id found absent is remembered as absent as long (a name index
+   * entry naming a certificate whose record is gone costs no read per handshake).
    */
   async get(id: string): Promise<CertificateRecord | undefined> {
     const entry = this.#cache.get(id);
@@ -88,8 +91,8 @@ export class CertificateStore {
   }
 
   private remember(record: CertificateRecord): void {
-    const cached = this.#cache.get(record.id)?.record;
-    if (cached && isOlderCertificate(record, cached)) return;
+    const cached = this.#cache.get(record.id);
+    if (cached?.record && isOlderCertificate(record, cached.record)) return;
     this.#cache.set(record.id, { record, until: this.now() + this.cacheTtlMs });
   }
 }

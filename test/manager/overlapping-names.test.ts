@@ -225,6 +225,22 @@ describe("overlapping certificates: per-process caches and crashes (MemoryStorag
     expect(await servedIds(storage, [a!, b!, c!])).toEqual([ab.id, ab.id, undefined]);
   });
 
+  it("an index entry naming a certificate whose record is gone (a crash between the two writes) is skipped, and read once per cacheTtlMs, not per handshake", async () => {
+    const storage = (bed.tokens = new MemoryStorage());
+    const [a, b] = names("ghost");
+    const ab = await manager(storage).manage([a!, b!]);
+    await storage.put(`names/${b}`, JSON.stringify({ ids: [ab.id, "b.ghost-AAAAAAAAAAAA"] }));
+    const reads: string[] = [];
+    const counted: Storage = { ...storage, getEntry: (key) => (reads.push(key), storage.getEntry(key)), get: (key) => (reads.push(key), storage.get(key)), put: storage.put.bind(storage), delete: storage.delete.bind(storage), list: storage.list.bind(storage), lock: storage.lock.bind(storage) };
+    let now = Date.now();
+    const server = manager(counted, { now: () => now });
+    for (let i = 0; i < 5; i++) expect((await server.getCertificate(b!))?.id).toBe(ab.id);
+    expect(reads.filter((k) => k.includes("AAAAAAAAAAAA")).length).toBe(1);
+    now += 60_000;
+    expect((await server.getCertificate(b!))?.id).toBe(ab.id);
+    expect(reads.filter((k) => k.includes("AAAAAAAAAAAA")).length).toBe(2);
+  });
+
   it("a crash after any write of issuing, revoking or removing an overlapping certificate leaves every name served by the rule in a fresh process", async () => {
     type Step = "manage" | "revoke" | "remove";
     let searched = 0;
