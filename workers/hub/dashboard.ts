@@ -185,6 +185,18 @@ const WEBHOOK_STATES = ["enabled", "disabled"];
 const DELIVERY_STATES = ["pending", "delivered", "failed"];
 const CHALLENGES = ["http-01", "dns-01", "dns-persist-01"];
 
+/**
+ * A form POST whose failure (the strongly consistent store unreachable, say) is shown as a page that
+ * says what failed and to try again, never a 5xx.
+ */
+const guarded = (handle: (c: Ctx) => Promise<Response>) => async (c: Ctx) => {
+  try {
+    return await handle(c);
+  } catch (err) {
+    return page(c, "edgecert", `<h1>edgecert</h1>${noticeHtml({ kind: "failed", text: `That did not go through: ${err instanceof Error ? err.message : String(err)}. Try again.` })}<p><a href="/admin/">Back to the dashboard</a></p>`);
+  }
+};
+
 /** The dashboard's routes; mount them before the admin API's bearer check. */
 export function dashboardRoutes(api: AdminApi) {
   const app = new Hono<HubEnv>();
@@ -365,7 +377,7 @@ export function dashboardRoutes(api: AdminApi) {
   app.get("/admin/ui/certificates/:id/delete", confirm("delete"));
 
   app.get("/admin/login", (c) => loginPage(c));
-  app.post("/admin/login", async (c) => {
+  app.post("/admin/login", guarded(async (c) => {
     // Login CSRF: a sign-in form posted from elsewhere is refused too.
     if (!sameOrigin(c)) return page(c, "refused", "<p>Cross-origin request refused.</p>", 403);
     const form = await readForm(c);
@@ -385,14 +397,14 @@ export function dashboardRoutes(api: AdminApi) {
     await new SessionStore(storage).open(cookie.split(".")[1]!, now + SESSION_TTL_MS, now);
     c.header("Set-Cookie", sessionCookie(cookie, SESSION_TTL_MS / 1000));
     return c.redirect("/admin/", 303);
-  });
+  }));
 
   /**
    * An action: a live session (else 401), same origin and the session's CSRF token (else 403), then
    * `run`; its outcome goes back in the notice cookie (bound to this session) and the browser to the
    * dashboard.
    */
-  const action = (run: (c: Ctx, form: Record<string, string>) => Promise<Notice | Response>) => async (c: Ctx) => {
+  const action = (run: (c: Ctx, form: Record<string, string>) => Promise<Notice | Response>) => guarded(async (c: Ctx) => {
     const nonce = await session(c);
     if (!nonce) return page(c, "sign in", `<p>Not signed in. <a href="/admin/login">Sign in</a></p>`, 401);
     const form = await readForm(c);
@@ -402,7 +414,7 @@ export function dashboardRoutes(api: AdminApi) {
     if (outcome instanceof Response) return outcome;
     c.header("Set-Cookie", await noticeCookie(secret, nonce, outcome));
     return c.redirect("/admin/", 303);
-  };
+  });
   const outcome = async (res: Response, done: string): Promise<Notice> => {
     if (res.ok) return { kind: "ok", text: done };
     const body = (await res.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
@@ -433,7 +445,7 @@ export function dashboardRoutes(api: AdminApi) {
     "/admin/ui/webhooks/:id/enable",
     action(async (c) => outcome(await api(c, `/admin/webhooks/${encodeURIComponent(c.req.param("id")!)}/enable`, { method: "POST", body: "{}" }), `Enabled ${c.req.param("id")}`)),
   );
-  app.post("/admin/logout", async (c) => {
+  app.post("/admin/logout", guarded(async (c) => {
     const nonce = await session(c);
     const form = await readForm(c);
     if (!nonce || !sameOrigin(c) || !(await verifyCsrf(usableSecret(c)!, nonce, form.csrf))) return page(c, "refused", "<p>Refused.</p>", 403);
@@ -441,6 +453,6 @@ export function dashboardRoutes(api: AdminApi) {
     await new SessionStore(strongStorage(c)).end(nonce);
     c.header("Set-Cookie", sessionCookie("", 0));
     return c.redirect("/admin/login", 303);
-  });
+  }));
   return app;
 }
