@@ -14,6 +14,8 @@ export interface ColdStart {
   runs: number;
   /** `await import(entry)` timed inside a fresh Node process (so: over bare Node), median, by export. */
   importMs: Record<string, number>;
+  /** The CPU time of that import (user + system), median: what a loaded machine's scheduling cannot inflate much. */
+  importCpuMs: Record<string, number>;
   /** Wall time of bare `node -e 0`, median. */
   bareNodeMs: number;
   /** The CLI's `renew` with nothing due (one certificate, issued just before), wall and CPU, median. */
@@ -35,15 +37,20 @@ export async function coldStart(pebble: PebbleInstance, runs: number): Promise<C
   await buildDist();
   const entries = { edgecert: "dist/index.js", "edgecert/acme": "dist/acme/index.js", "edgecert/manager": "dist/manager/index.js" };
   const importMs: Record<string, number> = {};
+  const importCpuMs: Record<string, number> = {};
   for (const [name, file] of Object.entries(entries)) {
     const url = pathToFileURL(join(root, file)).href;
-    const samples: number[] = [];
+    const wall: number[] = [];
+    const cpu: number[] = [];
     for (let r = 0; r < runs; r++) {
-      const script = `const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write(String(performance.now() - t));`;
+      const script = `const u = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(url)}); const c = process.cpuUsage(u); process.stdout.write(JSON.stringify([performance.now() - t, (c.user + c.system) / 1000]));`;
       const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
-      samples.push(Number(run.stdout));
+      const [ms, cpuMs] = JSON.parse(run.stdout) as [number, number];
+      wall.push(ms);
+      cpu.push(cpuMs);
     }
-    importMs[name] = Math.round(median(samples) * 10) / 10;
+    importMs[name] = Math.round(median(wall) * 10) / 10;
+    importCpuMs[name] = Math.round(median(cpu) * 10) / 10;
   }
   const bare: number[] = [];
   for (let r = 0; r < runs; r++) bare.push(timed([process.execPath, "-e", "0"]).wallMs);
@@ -60,6 +67,7 @@ export async function coldStart(pebble: PebbleInstance, runs: number): Promise<C
     return {
       runs,
       importMs,
+      importCpuMs,
       bareNodeMs: Math.round(median(bare)),
       renewNoop: { wallMs: Math.round(median(renews.map((r) => r.wallMs))), cpuMs: Math.round(median(renews.map((r) => r.cpuMs))), exitCode: renews[0]!.code },
     };
