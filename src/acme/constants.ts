@@ -12,4 +12,4 @@ export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.or
  * manager's backoff keeps from being hammered; choose `LETS_ENCRYPT_STAGING` (`--server
  * letsencrypt-staging`) while trying things out.
  */
-export const DEFAULT_DIRECTORY_URL = LETS_ENCRYPT_PRODUCTION;
+export const DEFAULT_DIRECTORY_URL: string = LETS_ENCRYPT_PRODUCTION;

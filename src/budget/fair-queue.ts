@@ -11,12 +11,15 @@ export interface AdmissionRequest extends BudgetRequest {
 
 /** A queued order as views show it (admin API, dashboard, `edgecert list`, the `queued` event). */
 export interface QueuedOrder {
+  /** The certificate's id. */
   readonly id: string;
+  /** Its names. */
   readonly names: readonly string[];
   /** 1 = next to go. */
   readonly position: number;
   /** When it is expected to be sent (epoch ms): an estimate from the blocking bucket and the queue ahead. */
   readonly estimatedAt: number;
+  /** A renewal (it goes before first issuances). */
   readonly renewal: boolean;
   /** The registered domain it is queued under (fair turns are taken per registered domain). */
   readonly registeredDomain: string;
@@ -80,6 +83,7 @@ export class FairQueue {
   private wake = new AbortController();
   private seq = 0;
 
+  /** A queue over `budget`, with its clock and event hook. */
   constructor(
     private readonly budget: FleetBudget,
     options: FairQueueOptions = {},
@@ -124,6 +128,7 @@ export class FairQueue {
     });
   }
 
+  /** Grants what the budget allows, in fair order, and sleeps until the earliest blocking bucket refills. */
   private async run(): Promise<void> {
     while (this.waiters.size > 0) {
       this.wake = new AbortController();
@@ -242,6 +247,7 @@ export class FairQueue {
     return [...renewals, ...interleave(this.turns.filter((d) => critical.has(d))), ...interleave(this.turns.filter((d) => !critical.has(d)))];
   }
 
+  /** How waiter `w` shows in views, at `position`. */
   private view(w: Waiter, position: number): QueuedOrder {
     const now = this.now();
     const orders = w.refs.find((r) => r.kind === "orders");

@@ -10,11 +10,13 @@ export type BucketKind = "orders" | "domain" | "nameset";
 
 /** One bucket of the budget: a limit and what it counts (an account, a registered domain, a name set). */
 export interface BucketRef {
+  /** Which limit. */
   readonly kind: BucketKind;
   /** The account URL, the registered domain, or the name set's id. */
   readonly subject: string;
   /** Its storage key. */
   readonly key: string;
+  /** The limit it enforces. */
   readonly limit: RateLimit;
 }
 
@@ -43,10 +45,15 @@ export type BudgetDecision =
 
 /** What a bucket holds now, for views (admin API, dashboard, `edgecert list`). */
 export interface BucketView {
+  /** Which limit. */
   readonly kind: BucketKind;
+  /** The account URL, registered domain or name set id it counts. */
   readonly subject: string;
+  /** Tokens it holds now. */
   readonly available: number;
+  /** The limit it enforces. */
   readonly limit: RateLimit;
+  /** Paused by a CA's refusal until this time (epoch ms), when it is. */
   readonly pausedUntil?: number;
 }
 
@@ -102,6 +109,7 @@ export interface FleetBudgetOptions {
  * refusal from the CA ({@link pause}) stops the bucket for the whole fleet until its `Retry-After`.
  */
 export class FleetBudget {
+  /** The limits this budget spends. */
   readonly limits: CaLimits;
   private readonly storage: Storage;
   private readonly ca: string;
@@ -109,6 +117,7 @@ export class FleetBudget {
   private readonly suffixes: ReadonlySet<string>;
   private readonly marginMs: number;
 
+  /** A budget over `options.storage` for one CA. */
   constructor(options: FleetBudgetOptions) {
     this.marginMs = options.sendMarginMs ?? 1000;
     this.storage = options.storage;
@@ -208,6 +217,7 @@ export class FleetBudget {
     );
   }
 
+  /** The bucket of one kind and subject, with its storage key. */
   private async ref(kind: BucketKind, subject: string, limit: RateLimit): Promise<BucketRef> {
     // Registered domains are readable keys; account URLs and name set ids may be long or carry any character.
     const id = kind === "domain" && /^[a-z0-9.:/-]{1,200}$/.test(subject) ? subject.replace(/[:/]/g, "_") : await shortHash(subject);

@@ -3,6 +3,7 @@ import type { BucketKind } from "./fleet-budget.ts";
 
 /** Which of the budget's buckets a CA's rate-limit refusal speaks of, and for how long. */
 export interface RateLimitRefusal {
+  /** The bucket kind the refusal speaks of. */
   readonly kind: BucketKind;
   /** For a per-domain refusal, the registered domain the CA named, when it named one. */
   readonly domain?: string;

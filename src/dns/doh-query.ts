@@ -67,6 +67,7 @@ export interface CaaRecord {
   flags: number;
   /** `issue`, `issuewild`, `iodef`, … in lower case. */
   tag: string;
+  /** The property value, as UTF-8 text. */
   value: string;
 }
 

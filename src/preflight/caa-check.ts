@@ -7,7 +7,9 @@ import { caaRefusal, type CaaIssuance } from "./caa-policy.ts";
 export interface CaaCheckOptions {
   /** A DNS-over-HTTPS resolver (RFC 8484, wire format), e.g. `https://cloudflare-dns.com/dns-query`. */
   readonly resolverUrl: string;
+  /** A `fetch` to use instead of the global one. */
   readonly fetch?: typeof fetch;
+  /** Aborts the lookups. */
   readonly signal?: AbortSignal;
 }
 
@@ -15,6 +17,7 @@ export interface CaaCheckOptions {
 export interface RelevantCaa {
   /** Where the set was found; undefined when no name up to the top-level domain has one. */
   readonly owner?: string;
+  /** The records found there (empty when none). */
   readonly records: readonly CaaRecord[];
 }
 

@@ -4,6 +4,7 @@ import type { CaaRecord } from "../dns/doh-query.ts";
 export interface IssueValue {
   /** The CA's domain, lower case; empty when the record allows no CA (`;`). */
   readonly issuer: string;
+  /** Its `key=value` parameters, keys in lower case (RFC 8657: `accounturi`, `validationmethods`). */
   readonly parameters: ReadonlyMap<string, string>;
 }
 
@@ -33,6 +34,7 @@ export interface CaaIssuance {
 export interface CaaRefusal {
   /** The record that decides it (the first one the CA would read as the refusing one). */
   readonly record: CaaRecord;
+  /** Why, in words for the operator. */
   readonly reason: string;
 }
 
