@@ -11,7 +11,7 @@
  * runStorageConformance("MyStorage", () => new MyStorage(), { describe, it });
  * ```
  *
- * Groups: conditional writes and versions, fenced writes, a seeded compare-and-set race, locks
+ * Groups: values (bytes kept exactly, key rules), conditional writes and versions, fenced writes, a seeded compare-and-set race, locks
  * (exclusion under contention, hand-over on release and on lapse, renew, tokens, waiting, abort), list
  * (completeness over page sizes; a seeded listing while others write — what `list` guarantees then is
  * stated in conformance-list.ts) and the due index (run only when the backend implements `DueIndex`).
@@ -29,6 +29,7 @@ import { check, checkText, entryOf, expectRefusal, plain, sleep, unchanged, uniq
 import { lockCases } from "./conformance-locks.ts";
 import { listCases } from "./conformance-list.ts";
 import { dueIndexCases } from "./conformance-due-index.ts";
+import { valueCases } from "./conformance-values.ts";
 
 export { expectRefusal } from "./conformance-check.ts";
 
@@ -84,6 +85,7 @@ export function storageConformanceCases(makeStorage: MakeStorage, options: Stora
   const log = options.log ?? ((line: string) => console.log(line));
   const cases: ConformanceCase[] = [];
   const add = (group: string, name: string, run: (s: Storage) => Promise<void>) => cases.push({ group, name, run: async () => run(await makeStorage()) });
+  valueCases((name, run) => add("values", name, run));
   conditionalCases((name, run) => add("conditional writes", name, run));
   fenceCases((name, run) => add("fenced writes", name, run));
   add("concurrency", "seeded compare-and-set race: concurrent read-modify-write increments lose no update", (s) => casRace(s, options.seed, log));
