@@ -119,6 +119,11 @@ export interface CertificateManagerOptions {
   now?: () => number;
   /** Timer for the lock heartbeat (tests with a controlled clock). Default: `setTimeout`. */
   sleep?: Sleep;
+  /**
+   * Monotonic clock (ms) the lease check before each CA request measures leases by — give it with
+   * `sleep` when the lock timers run on a controlled clock (tests). Default: `performance.now`.
+   */
+  leaseClock?: () => number;
 }
 
 /** Result of {@link CertificateManager.renewDue}. */
@@ -190,7 +195,7 @@ export class CertificateManager {
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.http01 = new StorageHttp01Solver(this.storage);
-    this.lock = { ttlMs, waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, logger: this.logger, ...(options.sleep ? { sleep: options.sleep } : {}) };
+    this.lock = { ttlMs, waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, logger: this.logger, ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.leaseClock ? { clock: options.leaseClock } : {}) };
     this.due = new DueSchedule(this.storage, this.logger);
     const cacheTtlMs = options.cacheTtlMs ?? 60_000;
     if (!(cacheTtlMs >= 0) || !Number.isFinite(cacheTtlMs)) throw new EdgecertError("invalid_input", `cacheTtlMs must be a number >= 0, got ${String(cacheTtlMs)}`);

@@ -17,6 +17,8 @@ export interface LockTiming {
   ttlMs: number;
   waitMs: number;
   sleep?: Sleep;
+  /** Monotonic ms the send guard measures the lease by; set with {@link sleep} when timers are controlled. */
+  clock?: () => number;
   logger: Logger;
 }
 
@@ -65,7 +67,7 @@ export function heartbeatIntervalMs(ttlMs: number): number {
  * Timers cannot fire while a process is paused (SIGSTOP, a stalled VM, a long GC): on resume the work
  * may run on before the watchdog does. So the held lock's `guard` also checks the clock itself, at the
  * moment a state-changing CA request is about to be sent: the lease counts from when the last renewal
- * was sent (or from acquisition, capped by the backend's `expiresAt`), and with less than
+ * was sent (or from when the lock was acquired), and with less than
  * {@link LEASE_SEND_MARGIN} of the TTL left, nothing is sent (invariant 9). What remains: a pause
  * between that check and the request leaving the machine (the same task, no await between them, but a
  * process can be stopped anywhere), or a request delayed in the network for longer than the margin,
@@ -81,9 +83,11 @@ export async function underLock<T>(
   const { ttlMs } = timing;
   const lease = await storage.lock(name, { ttlMs, waitMs: timing.waitMs, ...(timing.signal ? { signal: timing.signal } : {}) });
   const reserveMs = ttlMs * LEASE_SEND_MARGIN;
-  // Until when (monotonic) state-changing requests may be sent. From acquisition: the TTL, or less
-  // when the backend's expiry says so (clamped: a backend clock far off must not lengthen it).
-  let usableUntil = monotonicNow() + Math.max(0, Math.min(ttlMs, lease.expiresAt - Date.now())) - reserveMs;
+  const clock = timing.clock ?? monotonicNow;
+  // Until when state-changing requests may be sent. From acquisition: the TTL from when lock()
+  // returned — the acquiring round trip is inside the margin. (Not the backend's expiresAt: a
+  // server-clock backend running behind this machine would make every lease look lapsed.)
+  let usableUntil = clock() + ttlMs - reserveMs;
   const lost = new AbortController();
   const stop = new AbortController();
   const signal = timing.signal ? AbortSignal.any([timing.signal, lost.signal]) : lost.signal;
@@ -116,7 +120,7 @@ export async function underLock<T>(
       }
       if (stop.signal.aborted || lost.signal.aborted) return;
       try {
-        const sentAt = monotonicNow();
+        const sentAt = clock();
         await lease.renew(ttlMs);
         // The renewed lease runs from no earlier than when the renewal was sent.
         usableUntil = sentAt + ttlMs - reserveMs;
@@ -130,7 +134,7 @@ export async function underLock<T>(
   const guard: SendGuard = ({ method, url }) => {
     if (lost.signal.aborted) throw lost.signal.reason;
     if (stop.signal.aborted) throw new EdgecertError("lease_lost", `not sending ${method} ${url}: the lock ${name} was released`);
-    const now = monotonicNow();
+    const now = clock();
     if (now < usableUntil) return;
     const err = new EdgecertError(
       "lease_lost",

@@ -241,9 +241,10 @@ describe("manager recovery (issue 11)", () => {
     await manager(storage).manage(names("warm"));
     counter.reset();
     const ttl = 300;
-    const a = manager(leases, { fetch: slow, lockTtlMs: ttl, sleep: clock.sleep }).manage(list);
+    // The lease check before each CA request reads the same virtual clock (leaseClock).
+    const a = manager(leases, { fetch: slow, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: () => clock.now }).manage(list);
     await atFinalize;
-    const b = manager(leases, { fetch: counter.fetch, lockTtlMs: ttl, sleep: clock.sleep }).manage(list);
+    const b = manager(leases, { fetch: counter.fetch, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: () => clock.now }).manage(list);
     await vi.waitFor(() => expect(leases.waiting, "b waits for the lock a holds").toBeGreaterThan(0), { timeout: 30_000, interval: 10 });
     await clock.advance(4 * ttl);
     resume();

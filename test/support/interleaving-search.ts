@@ -148,6 +148,8 @@ async function scheduleOn(s: Scheduler, dueIndex: boolean): Promise<Outcome> {
       fetch: s.fetchFor(actor, ca.fetch),
       now: () => s.now,
       sleep: (ms, signal) => s.sleep(actor, ms, signal),
+      // The lease check before each CA request on the same virtual time as the lease itself.
+      leaseClock: () => s.now,
       lockTtlMs: TTL,
       lockWaitMs: 60_000,
       retry: { maxAttempts: 1 },
