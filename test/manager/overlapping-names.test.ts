@@ -13,6 +13,7 @@ import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
 import { fromIoredis } from "../../src/storage/redis/redis-client.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { crashable } from "../support/crashable.ts";
+import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
 import { useManagerBed } from "../support/manager-bed.ts";
 import { expectedServedId, storedCertificateRecords } from "../support/served-choice.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
@@ -71,6 +72,8 @@ let redis: RedisServer | undefined;
 let ioredis: IORedis | undefined;
 let postgresServer: PostgresServer | undefined;
 let pool: pg.Pool | undefined;
+let denoKv: DenoKvProcess | undefined;
+const haveDeno = denoBinary() !== undefined;
 const haveRedis = redisServerBinary() !== undefined;
 const havePostgres = postgresBinDir() !== undefined;
 
@@ -80,6 +83,11 @@ beforeAll(async () => {
     ioredis = new IORedis(redis.url);
     ioredis.on("error", () => undefined);
   }
+  if (haveDeno) {
+    const dir = await mkdtemp(join(tmpdir(), "edgecert-overlap-kv-"));
+    tmpDirs.push(dir);
+    denoKv = await startDenoKv(join(dir, "kv.sqlite3"));
+  }
   if (havePostgres) {
     postgresServer = await startPostgres();
     pool = new pg.Pool({ connectionString: postgresServer.url, max: 4 });
@@ -88,6 +96,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await denoKv?.stop();
   ioredis?.disconnect();
   await redis?.stop();
   await pool?.end().catch(() => undefined);
@@ -120,8 +129,10 @@ const backends: Backend[] = [
         },
       ]
     : []),
+  // One Deno KV store (the deno binary on a SQLite file) for every case: their names never meet.
+  ...(haveDeno || process.env.CI ? [{ name: "DenoKvStorage", store: async () => denoKv!.storage }] : []),
 ];
-if (!haveRedis || !havePostgres) console.warn(`SKIPPED on this machine: ${[haveRedis ? "" : "Redis", havePostgres ? "" : "PostgreSQL"].filter(Boolean).join(", ")} (not installed)`);
+if (!haveRedis || !havePostgres || !haveDeno) console.warn(`SKIPPED on this machine: ${[haveRedis ? "" : "Redis", havePostgres ? "" : "PostgreSQL", haveDeno ? "" : "Deno KV"].filter(Boolean).join(", ")} (not installed)`);
 
 const names = (tag: string) => ["a", "b", "c"].map((l) => `${l}.${tag}${++unique}.overlap.test`);
 
