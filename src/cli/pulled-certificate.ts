@@ -71,11 +71,17 @@ function parseChain(chainPem: string): CertificateInfo[] {
   }
 }
 
-/** Whether `candidate` was issued before `live` (the manager's rule: notBefore, then notAfter). */
+/**
+ * Whether `candidate` is older than `live`: it starts no later and ends no later, and one of the two
+ * strictly earlier — what a replayed or rolled-back certificate looks like. A renewal that starts
+ * later but ends sooner (a shorter-lived profile) is not older, nor is another certificate that
+ * ends later (the hub's serving rule prefers the latest notAfter), so neither is refused.
+ */
 function isOlder(candidate: CertificateInfo, live: CertificateInfo): boolean {
   if (formatSerial(candidate.serialNumber) === formatSerial(live.serialNumber) && candidate.issuer === live.issuer) return false;
-  const order = [candidate.notBefore.getTime() - live.notBefore.getTime(), candidate.notAfter.getTime() - live.notAfter.getTime()].find((d) => d !== 0);
-  return order !== undefined && order < 0;
+  const starts = candidate.notBefore.getTime() - live.notBefore.getTime();
+  const ends = candidate.notAfter.getTime() - live.notAfter.getTime();
+  return starts <= 0 && ends <= 0 && (starts < 0 || ends < 0);
 }
 
 /**

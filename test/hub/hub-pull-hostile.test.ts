@@ -163,7 +163,8 @@ describe("edgecert pull refuses what a hostile hub sends (issue 23 defect 7)", (
     console.log(`hostile hub: ${cases.length} crafted answers refused (${[...new Set(refused)].join(", ")}), live files unchanged each time`);
 
     // The checks refuse what is wrong, not what is new: a renewal (same names, later, new key) installs,
-    // and a wildcard certificate covers the name one label down.
+    // a wildcard certificate covers the name one label down, and a renewal that starts later but ends
+    // sooner (a shorter-lived profile) is not older.
     const renewed = await issue({ notBefore: new Date(Date.now() - DAY / 2), notAfter: new Date(Date.now() + 90 * DAY) });
     const live = join(template, "live", NAME);
     const updated = await pull(template, body(renewed));
@@ -172,5 +173,15 @@ describe("edgecert pull refuses what a hostile hub sends (issue 23 defect 7)", (
     const wildcard = await issue({ dnsNames: ["*.hostile.test"], notBefore: new Date(Date.now() - DAY / 4), notAfter: new Date(Date.now() + 90 * DAY) });
     expect((await pull(template, body(wildcard))).code).toBe(0);
     expect(await readFile(join(live, "privkey.pem"), "utf8")).toBe(wildcard.keyPem.endsWith("\n") ? wildcard.keyPem : `${wildcard.keyPem}\n`);
+    const shortlived = await issue({ notBefore: new Date(Date.now() - DAY / 8), notAfter: new Date(Date.now() + 6 * DAY) });
+    const shorter = await pull(template, body(shortlived));
+    expect(shorter.code, shorter.stderr + JSON.stringify(shorter.json)).toBe(0);
+    expect(await readlink(live)).toBe(join("..", "archive", NAME, formatSerial(shortlived.serialNumber)));
+    // Another certificate for the name that started earlier but ends later (what a pattern token gets
+    // when the hub's rule, latest notAfter, prefers it) is not older either.
+    const longer = await issue({ notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() + 120 * DAY) });
+    const switched = await pull(template, body(longer));
+    expect(switched.code, switched.stderr + JSON.stringify(switched.json)).toBe(0);
+    expect(await readlink(live)).toBe(join("..", "archive", NAME, formatSerial(longer.serialNumber)));
   });
 });
