@@ -143,8 +143,8 @@ describe("the caller's signal reaches every step", () => {
       expect((err as EdgecertError).code, `abort at request ${k}: ${String(err)}`).toBe("aborted");
       expect(sentAfterAbort, `requests after the abort at request ${k}`).toBe(0);
       expect(solver.cleaned.sort()).toEqual(solver.presented.sort());
-      // Promptly: well under the 30 s per-request timeout.
-      expect(Date.now() - started).toBeLessThan(10_000);
+      // Promptly: under the 30 s per-request timeout it would otherwise wait out (room for a loaded machine).
+      expect(Date.now() - started).toBeLessThan(25_000);
       searched.push(k);
     }
     console.log(`aborted at each of ${searched.length} requests of a 1-name issuance (the probe made ${total})`);

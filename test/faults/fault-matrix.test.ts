@@ -69,7 +69,8 @@ describe("fault matrix: every fault at every step", () => {
           directoryUrl: proxy.directoryUrl,
           fetch: proxy.fetch,
           retry: { baseDelayMs: 5, maxDelayMs: 50, requestTimeoutMs: 500, maxAttempts: 4 },
-          lockTtlMs: 2_000,
+          // Long enough that a loaded machine never loses it mid-case (each case has names of its own).
+          lockTtlMs: 30_000,
         });
         const outcome = await manager.manage(names).then(
           (cert) => ({ ok: true as const, cert }),

@@ -34,7 +34,7 @@ function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof C
     directoryUrl: bed.pebble.directoryUrl,
     fetch: bed.pebble.fetch,
     retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 },
-    lockTtlMs: 2_000,
+    // The default lease (a crashed process's leases lapse when it dies, test/support/crashable.ts).
     lockWaitMs: 20_000,
     ...extra,
   });
