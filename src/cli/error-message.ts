@@ -9,6 +9,7 @@ import { DnsPersistRecordsNotReadyError } from "../acme/dns-persist/solver.ts";
 import { toIdentifiers } from "../acme/identifiers.ts";
 import { IssuanceError } from "../acme/issuance-error.ts";
 import { AcmeProblem } from "../acme/problem.ts";
+import { statusRetryClass } from "../acme/retry.ts";
 import { untrustedTlsReason } from "../acme/transport-errors.ts";
 import { EdgecertError } from "../errors.ts";
 import { CliError } from "./exit-codes.ts";
@@ -170,8 +171,12 @@ function dnsPersistWhat(notReady: DnsPersistRecordsNotReadyError, names: readonl
 
 function hintFor(err: EdgecertError, problem: AcmeProblem | undefined, context: ErrorContext): string | undefined {
   if (problem) {
-    // RFC 9110 §15.6.2: 501 means the server does not support the functionality; asking again cannot help.
-    if (problem.status === 501) return "this CA does not implement this operation (HTTP 501 Not Implemented): it was not retried; use another CA for it";
+    // A definitive server status (501 Not Implemented, RFC 9110 §15.6.2; 505) says the CA lacks the
+    // operation, whatever problem type it chose: asking again cannot help, and the client did not.
+    const status = problem.status;
+    if (status !== undefined && status >= 500 && statusRetryClass(status) === "definitive") {
+      return `this CA does not implement this operation (HTTP ${status}${status === 501 ? " Not Implemented" : ""}): not retried; use another CA for it`;
+    }
     const hint = (context.operation === "issuance" ? ISSUANCE_HINTS[problem.kind] : undefined) ?? ACCOUNT_HINTS[problem.kind];
     if (hint) return hint;
   }

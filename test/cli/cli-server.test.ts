@@ -234,4 +234,29 @@ describe("edgecert on a real server", () => {
       expect(text, sample).not.toContain("LETS_ENCRYPT_STAGING");
     }
   });
+
+  it("a CA that does not implement key change (501, as Smallstep's CA behind Caddy answers): asked once, not retried, and the message is about the account, not a name", async () => {
+    const dir = join(bed.dir, "keychange");
+    const flags = [...common(dir), "--email", "keys@example.test"];
+    const issue = await runCli(bed, "node", ["issue", "-d", "keychange.example.test", "--agree-tos", ...http(), ...flags]);
+    expect(issue.code, show(issue)).toBe(0);
+    // What step-ca sends for an operation it lacks: 501 with type rejectedIdentifier (its NotImplemented).
+    const problem = { type: "urn:ietf:params:acme:error:rejectedIdentifier", detail: "this API is not implemented", status: 501 };
+    bed.proxy.addRule({ method: "POST", path: "/rollover-account-key", times: Infinity, fault: { kind: "respond", status: 501, body: JSON.stringify(problem), headers: { "content-type": "application/problem+json" } } });
+    try {
+      const before = bed.proxy.requests.length;
+      const run = await runCli(bed, "node", ["account", "rollover", ...flags]);
+      const sent = bed.proxy.requests.slice(before);
+      expect(run.code, show(run)).toBe(1);
+      // RFC 9110 §15.6.2: 501 is the server saying it does not support this; asking again cannot help.
+      expect(sent.filter((r) => r.path.startsWith("/rollover-account-key"))).toHaveLength(1);
+      const lines = run.stderr.trim().split("\n");
+      expect(lines).toEqual([expect.stringMatching(/^edgecert: the CA refused: rejectedIdentifier: this API is not implemented — this CA does not implement this operation \(HTTP 501 Not Implemented\)/)]);
+      expect(run.stderr).not.toContain("spelling");
+      console.log(`[cli-server] account rollover against a 501 key change: ${sent.length} requests (${sent.map((r) => `${r.method} ${r.path.split("/")[1]}`).join(", ")})`);
+    } finally {
+      bed.proxy.clearRules();
+      bed.ariWindow(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000));
+    }
+  });
 });
