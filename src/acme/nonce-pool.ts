@@ -1,6 +1,6 @@
 import { abortError } from "./retry.ts";
 
-type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) => void };
+type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) => void; signal: AbortSignal | undefined };
 
 /**
  * Replay nonces (RFC 8555 §6.5), spent so that no request is made just for a nonce when one is
@@ -13,6 +13,11 @@ type Waiter = { resolve: (nonce: string | null) => void; reject: (err: unknown) 
 export class NoncePool {
   private readonly pool: string[] = [];
   private readonly waiters: Waiter[] = [];
+  /**
+   * One abort listener per caller's signal, however many of its requests wait: an issuance's lanes
+   * share one signal, and Node warns (MaxListenersExceededWarning) past 10 listeners on it.
+   */
+  private readonly watched = new Map<AbortSignal, { onAbort: () => void; waiting: number }>();
   /** Signed requests holding a nonce. */
   private inFlight = 0;
   /** Nonce fetches under way (a caller's own, or reserved ones). */
@@ -116,18 +121,40 @@ export class NoncePool {
       if (signal?.aborted) return reject(abortError(signal));
       const waiter: Waiter = {
         resolve: (nonce) => {
-          signal?.removeEventListener("abort", onAbort);
+          this.unwatch(signal);
           resolve(nonce);
         },
         reject,
+        signal,
       };
-      const onAbort = () => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(abortError(signal!));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal) this.watch(signal);
       this.waiters.push(waiter);
     });
+  }
+
+  private watch(signal: AbortSignal): void {
+    const entry = this.watched.get(signal);
+    if (entry) {
+      entry.waiting++;
+      return;
+    }
+    const onAbort = () => {
+      this.watched.delete(signal);
+      for (let i = this.waiters.length - 1; i >= 0; i--) {
+        const waiter = this.waiters[i]!;
+        if (waiter.signal !== signal) continue;
+        this.waiters.splice(i, 1);
+        waiter.reject(abortError(signal));
+      }
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.watched.set(signal, { onAbort, waiting: 1 });
+  }
+
+  private unwatch(signal: AbortSignal | undefined): void {
+    const entry = signal && this.watched.get(signal);
+    if (!entry || --entry.waiting > 0) return;
+    signal.removeEventListener("abort", entry.onAbort);
+    this.watched.delete(signal);
   }
 }

@@ -152,6 +152,23 @@ describe("parallel signed requests (issue 14)", () => {
     }
   });
 
+  it("far mode, 40 names in 40 lanes: no MaxListenersExceededWarning on the caller's signal (was: one abort listener per request waiting for a nonce, warned past 10)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: bed.pebble.fetch, parallelNonces: "always" });
+      const signal = new AbortController().signal;
+      const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(40, "lanes40"), solvers: { "http-01": http01 }, concurrency: 40, signal });
+      expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(40);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+  });
+
   it("far mode: the finalize follows the last challenge accept at once, taking the first poll's place (was: a poll of the order, then the finalize)", async () => {
     const counter = countingFetch(bed.pebble.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch, parallelNonces: "always" });

@@ -145,4 +145,20 @@ describe("nonce pool", () => {
     pool.release("n");
     expect(await pool.acquire()).toBe("n");
   });
+
+  it("waiters sharing a signal: aborting it rejects all of them and only them; those served before it are unaffected", async () => {
+    const pool = new NoncePool(async () => "f");
+    await pool.acquire();
+    const shared = new AbortController();
+    const other = new AbortController();
+    const first = pool.acquire(shared.signal);
+    const sharing = Array.from({ length: 20 }, () => pool.acquire(shared.signal));
+    const apart = pool.acquire(other.signal);
+    pool.release("n1"); // serves `first`
+    expect(await first).toBe("n1");
+    shared.abort();
+    for (const w of sharing) await expect(w).rejects.toMatchObject({ code: "aborted" });
+    pool.release("n2");
+    expect(await apart).toBe("n2");
+  });
 });
