@@ -21,6 +21,8 @@
  * - `invalid_contact`: an account contact is not one `mailto:` address (RFC 8555 §7.3).
  * - `terms_not_agreed`: the CA has terms of service and `termsOfServiceAgreed: true` was not given.
  * - `invalid_signature`: a received webhook's signature or timestamp does not verify (`verifyWebhook`).
+ * - `budget_spent`: the CA's rate limits, kept as a fleet-wide budget, hold an order back longer than the
+ *   caller waits; nothing was sent (see `BudgetSpentError.retryAfterMs`).
  * - `caa_forbidden`: a name's CAA records (RFC 8659 / RFC 8657) do not let this CA, account or validation
  *   method issue for it; found before any order was sent.
  */
@@ -44,7 +46,8 @@ export type EdgecertErrorCode =
   | "invalid_contact"
   | "terms_not_agreed"
   | "invalid_signature"
-  | "caa_forbidden";
+  | "caa_forbidden"
+  | "budget_spent";
 
 /** Base class of every error edgecert throws on purpose. Check `code` rather than the message. */
 export class EdgecertError extends Error {

@@ -1,6 +1,7 @@
 import type { KeyAlgorithmName } from "../src/webcrypto/keys.ts";
 import type { EncryptionSecret } from "../src/storage/encrypted-storage.ts";
 import type { Env } from "./env.ts";
+import { parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
 import { readWebhookConfig, type WebhookConfig } from "./hub/webhook-config.ts";
 
 const KEY_TYPES: readonly KeyAlgorithmName[] = ["ES256", "ES384", "RS256", "EdDSA"];
@@ -59,6 +60,8 @@ export interface WorkerConfig {
   challenges: string[];
   /** How the webhook outbox retries (workers/hub/webhook-config.ts). */
   webhooks: WebhookConfig;
+  /** CA_LIMITS: the CA's limits as a fleet-wide budget; undefined: the CA's published ones (caLimitsFor). */
+  caLimits: CaLimits | undefined;
 }
 
 /** A var or secret as an operator set it: blank (or whitespace only) counts as unset. */
@@ -173,7 +176,18 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   if (profile && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) throw new ConfigError("ACME_PROFILE", "must be a profile name the CA lists (e.g. shortlived)");
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
-  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env) };
+  const caLimits = caLimitsConfig(setting(env.CA_LIMITS));
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits };
+}
+
+/** CA_LIMITS as parseCaLimits reads it (e.g. `orders=300/3h,domain=50/7d,nameset=5/7d`, or `none`). */
+function caLimitsConfig(text: string | undefined): CaLimits | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseCaLimits(text);
+  } catch (err) {
+    throw new ConfigError("CA_LIMITS", `${err instanceof Error ? err.message.replace(/^CA limits: /, "") : String(err)}; e.g. orders=300/3h,domain=50/7d,nameset=5/7d, or none`);
+  }
 }
 
 function cloudflareConfig(env: Env): CloudflareDnsConfig | undefined {

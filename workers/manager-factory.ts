@@ -7,6 +7,9 @@ import { readConfig, setting } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
 
+/** Longest a Worker invocation waits in the CA budget's queue. */
+const BUDGET_MAX_WAIT_MS = 10_000;
+
 /**
  * The manager a Worker invocation uses: its storage, CA and key type from the environment, validated
  * first (a bad variable throws `ConfigError` naming it).
@@ -41,5 +44,9 @@ export async function buildManager(env: Env, options: { now?: () => number; chal
     ...(profile ? { profile } : {}),
     ...(email ? { email } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(config.caLimits ? { caLimits: config.caLimits } : {}),
+    // An invocation cannot wait out a spent budget: the attempt fails at once (nothing sent) and the
+    // certificate's failure state brings it back when the budget holds a token again.
+    budgetMaxWaitMs: BUDGET_MAX_WAIT_MS,
   });
 }

@@ -27,6 +27,28 @@ export interface QueuedOrder {
   readonly blockedBy?: { readonly kind: BucketKind; readonly subject: string; readonly retryAt: number };
 }
 
+/**
+ * The CA's budget holds an order back for longer than its caller would wait: nothing was sent.
+ * `retryAfterMs` says when the blocking bucket holds a token again (the manager's failure state waits that long).
+ */
+export class BudgetSpentError extends EdgecertError {
+  /** How long until the blocking bucket holds a token again, in ms. */
+  readonly retryAfterMs: number;
+  /** The bucket that holds the order back, and until when. */
+  readonly blockedBy: { readonly kind: BucketKind; readonly subject: string; readonly retryAt: number };
+
+  /** An error for `names`, held back by `blockedBy`, seen at `now`. */
+  constructor(names: readonly string[], blockedBy: { readonly kind: BucketKind; readonly subject: string; readonly retryAt: number }, now: number) {
+    super(
+      "budget_spent",
+      `the CA's ${blockedBy.kind === "orders" ? "new-order" : blockedBy.kind === "domain" ? "registered-domain" : "name-set"} limit for ${blockedBy.subject} is spent until ${new Date(blockedBy.retryAt).toISOString()}: ${names.join(", ")} waits for it (nothing was sent to the CA)`,
+    );
+    this.name = "BudgetSpentError";
+    this.blockedBy = blockedBy;
+    this.retryAfterMs = Math.max(0, blockedBy.retryAt - now);
+  }
+}
+
 /** Options for {@link FairQueue}. */
 export interface FairQueueOptions {
   /** Clock (tests). Default `Date.now`. */
@@ -42,6 +64,8 @@ interface Waiter {
   readonly refs: readonly BucketRef[];
   readonly domain: string;
   readonly signal: AbortSignal | undefined;
+  /** Latest time it may be sent (epoch ms): a wait beyond it is refused instead of waited out. */
+  readonly deadline: number;
   readonly resolve: (spent: readonly BucketRef[]) => void;
   readonly reject: (error: unknown) => void;
   blockedBy?: QueuedOrder["blockedBy"];
@@ -98,13 +122,13 @@ export class FairQueue {
    * the order is never sent); waits while it is not. Rejects with `aborted` when `signal` fires, and
    * with the storage's error when the budget cannot be read or written.
    */
-  async admit(request: AdmissionRequest, signal?: AbortSignal): Promise<readonly BucketRef[]> {
+  async admit(request: AdmissionRequest, signal?: AbortSignal, maxWaitMs = Infinity): Promise<readonly BucketRef[]> {
     if (signal?.aborted) throw new EdgecertError("aborted", `waiting for the CA budget for ${request.names.join(", ")} was aborted`);
     const refs = await this.budget.bucketsFor(request);
     if (refs.length === 0) return refs;
     const domain = this.budget.registeredDomain(request.names[0] ?? request.id);
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { request, refs, domain, signal, resolve, reject, announced: false, seq: this.seq++ };
+      const waiter: Waiter = { request, refs, domain, signal, deadline: this.now() + maxWaitMs, resolve, reject, announced: false, seq: this.seq++ };
       this.waiters.add(waiter);
       if (!this.turns.includes(domain)) this.turns.push(domain);
       signal?.addEventListener("abort", () => this.poke(), { once: true });
@@ -167,6 +191,11 @@ export class FairQueue {
         }
         const worst = decision.blocked.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
         waiter.blockedBy = { kind: worst.bucket.kind, subject: worst.bucket.subject, retryAt: worst.retryAt };
+        if (worst.retryAt > waiter.deadline) {
+          // Too long to wait here (a Worker invocation cannot sleep for hours): the caller records when to come back.
+          this.waiters.delete(waiter);
+          waiter.reject(new BudgetSpentError(waiter.request.names, waiter.blockedBy, this.now()));
+        }
         for (const b of decision.blocked) {
           blockedKeys.add(b.bucket.key);
           earliest = Math.min(earliest, b.retryAt);

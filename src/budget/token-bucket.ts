@@ -17,19 +17,20 @@ export type Spend = { readonly ok: true; readonly next: BucketState } | { readon
 
 /**
  * Spends `tokens` if the bucket holds them; otherwise says when it will. `marginMs` allows for the
- * time between spending here and the request reaching the CA: a bucket that is (nearly) full there
- * wastes its refill until the request arrives, so a spend from a full bucket is counted as if made
- * `marginMs` later. That costs at most `ceil(marginMs / interval)` tokens of a burst, and never lets
- * the budget run ahead of the CA's own bucket when requests take up to `marginMs` to arrive.
+ * time between spending here and the request reaching the CA: the CA's bucket refills from when a
+ * request arrives, so the stored state counts this spend as arriving as late as `marginMs` from now
+ * (the next spend waits accordingly), while this spend is checked as arriving now. That keeps the
+ * budget never ahead of the CA's own bucket for requests that take up to `marginMs` to arrive, and
+ * costs at most `marginMs / interval` tokens of a burst.
  */
 export function spend(limit: RateLimit, state: BucketState | undefined, now: number, tokens = 1, marginMs = 0): Spend {
   if (state?.pausedUntil !== undefined && now < state.pausedUntil) return { ok: false, retryAt: state.pausedUntil };
   const interval = limit.periodMs / limit.count;
-  const tat = Math.max(state?.tat ?? now, now + marginMs) + tokens * interval;
+  const previous = state?.tat ?? now;
   // The bucket holds `count` tokens: spending is allowed while the debt stays within one period.
-  const allowedAt = tat - limit.periodMs;
+  const allowedAt = Math.max(previous, now) + tokens * interval - limit.periodMs;
   if (allowedAt > now) return { ok: false, retryAt: Math.ceil(allowedAt) };
-  return { ok: true, next: { tat } };
+  return { ok: true, next: { tat: Math.max(previous, now + marginMs) + tokens * interval } };
 }
 
 /** Gives `tokens` back (an order that was budgeted but never sent). */

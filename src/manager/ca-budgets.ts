@@ -24,6 +24,8 @@ export interface CaBudgetsOptions {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly logger: Logger;
   readonly onQueued: (order: QueuedOrder, directoryUrl: string) => void;
+  /** Longest wait in the queue; beyond it admission fails with `BudgetSpentError`. Default: no limit. */
+  readonly maxWaitMs?: number;
 }
 
 const MIN_PAUSE_MS = 1000;
@@ -57,7 +59,7 @@ export class CaBudgets {
   async admit(directoryUrl: string, request: AdmissionRequest, signal?: AbortSignal): Promise<Admission | undefined> {
     const entry = this.for(directoryUrl);
     if (!entry) return undefined;
-    const spent = await entry.queue.admit(request, signal);
+    const spent = await entry.queue.admit(request, signal, this.options.maxWaitMs);
     return { directoryUrl, request, spent };
   }
 

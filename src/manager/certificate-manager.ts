@@ -78,6 +78,12 @@ export interface CertificateManagerOptions {
    */
   budgetClock?: { now: () => number; sleep: Sleep };
   /**
+   * Longest an order waits in the CA budget's queue. Beyond it the attempt fails with
+   * `BudgetSpentError` (code `budget_spent`, nothing sent) and its failure state waits until the budget
+   * refills: for runtimes that cannot wait for hours (a Worker invocation). Default: no limit.
+   */
+  budgetMaxWaitMs?: number;
+  /**
    * CAA (RFC 8659, with RFC 8657's `accounturi` and `validationmethods`) checked over DNS-over-HTTPS
    * before an order is sent or spends the budget: a name whose CAA records refuse this CA, account or
    * challenge type fails with `caa_forbidden` naming the record, and no order is sent. The CA's
@@ -218,6 +224,7 @@ export class CertificateManager {
       storage: this.storage,
       primary: options.directoryUrl,
       caLimits: options.caLimits,
+      ...(options.budgetMaxWaitMs !== undefined ? { maxWaitMs: options.budgetMaxWaitMs } : {}),
       now: options.budgetClock?.now ?? this.now,
       ...(options.budgetClock ? { sleep: options.budgetClock.sleep } : {}),
       logger: this.logger,

@@ -336,7 +336,13 @@ export class Issuance {
       ctx.logger.log("warn", "manager.budget_precheck_failed", { id, error: String(err) });
       return undefined;
     }
-    return ctx.budgets.admit(issuer.directoryUrl, request, how.signal);
+    try {
+      return await ctx.budgets.admit(issuer.directoryUrl, request, how.signal);
+    } catch (err) {
+      // A budget spent for longer than the caller waits is met again under the lock, where it is recorded.
+      if (isEdgecertError(err, "budget_spent")) return undefined;
+      throw err;
+    }
   }
 
   /**

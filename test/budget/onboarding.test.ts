@@ -8,6 +8,8 @@
 import { describe, expect, it } from "vitest";
 import type { CaLimits } from "../../src/budget/ca-limits.ts";
 import { CertificateManager } from "../../src/manager/certificate-manager.ts";
+import { failureOf } from "../../src/manager/managed-certificate.ts";
+import { isEdgecertError } from "../../src/errors.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import { rateLimitingCa, type Limit } from "../support/rate-limiting-ca.ts";
 import { StandInCa } from "../support/stand-in-ca.ts";
@@ -171,5 +173,28 @@ describe("fleet-wide CA budget", () => {
     console.log(`pause: process 2's first newOrder ${(later[0]!.at - refusal.at) / 1000} s after the refusal; ${b.limited.refusals().length} refusal(s) in all`);
     expect(later[0]!.at - refusal.at).toBeGreaterThanOrEqual(20_000);
     expect(b.limited.refusals()).toHaveLength(1);
+  });
+
+  it("with a wait bound (as the Worker sets), an order the budget cannot pay fails at once, sends nothing, and comes back when the budget refills", async () => {
+    const b = bed({ orders: { count: 1, periodMs: 60_000 } });
+    const m = new CertificateManager({
+      storage: b.storage,
+      directoryUrl: b.ca.directoryUrl,
+      fetch: b.limited.fetch,
+      termsOfServiceAgreed: true,
+      caLimits: { newOrdersPerAccount: { count: 1, periodMs: 60_000 } },
+      budgetClock: b.clock,
+      budgetMaxWaitMs: 10_000,
+    });
+    await m.manage(["first.wait.example"]);
+    let error: unknown;
+    await m.manage(["second.wait.example"]).catch((err: unknown) => (error = err));
+    expect(isEdgecertError(error, "budget_spent")).toBe(true);
+    expect(String(error)).toContain("nothing was sent");
+    // The failure state waits for the refill (one token of 1 per 60 s), not the minute of ordinary backoff.
+    const failure = failureOf(error);
+    expect(failure?.nextAttemptAt.getTime()).toBeGreaterThanOrEqual(Date.now() + 50_000);
+    expect(b.limited.events.filter((e) => e.kind === "newOrder").map((e) => e.names[0])).toEqual(["first.wait.example"]);
+    expect(b.limited.refusals()).toEqual([]);
   });
 });
