@@ -1,4 +1,4 @@
-import { queryCaa, type CaaRecord } from "../dns/doh-query.ts";
+import { queryCaa, type CaaLookup, type CaaRecord } from "../dns/doh-query.ts";
 import { normalizeDnsName } from "../dns/wire-format.ts";
 import { EdgecertError } from "../errors.ts";
 import { caaRefusal, type CaaIssuance } from "./caa-policy.ts";
@@ -24,14 +24,21 @@ export interface RelevantCaa {
 /**
  * RFC 8659 §3: the CAA records at `name` (for `*.x`, at `x`), else at its parent, and so on up to the
  * top-level domain. Each lookup follows CNAMEs inside the resolver's answer. IP addresses have none.
+ * `lookups` shares answers between calls (one per owner name).
  */
-export async function relevantCaa(name: string, options: CaaCheckOptions): Promise<RelevantCaa> {
+export async function relevantCaa(name: string, options: CaaCheckOptions, lookups: Map<string, Promise<CaaLookup>> = new Map()): Promise<RelevantCaa> {
   const base = normalizeDnsName(name.replace(/^\*\./, ""));
   if (/^[\d.]+$/.test(base) || base.includes(":")) return { records: [] };
   const labels = base.split(".");
   for (let i = 0; i < labels.length; i++) {
     const owner = labels.slice(i).join(".");
-    const lookup = await queryCaa(options.resolverUrl, owner, { ...(options.fetch ? { fetch: options.fetch } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    // Names of one certificate share parents: each owner is asked once.
+    let pending = lookups.get(owner);
+    if (!pending) {
+      pending = queryCaa(options.resolverUrl, owner, { ...(options.fetch ? { fetch: options.fetch } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+      lookups.set(owner, pending);
+    }
+    const lookup = await pending;
     if (lookup.rcode !== 0 && lookup.rcode !== 3) throw new EdgecertError("network", `the CAA lookup of ${owner} failed with DNS RCODE ${lookup.rcode}`);
     if (lookup.records.length > 0) return { owner, records: lookup.records };
   }
@@ -44,8 +51,11 @@ export async function relevantCaa(name: string, options: CaaCheckOptions): Promi
  * the record and where it is; lookup failures throw `network` (callers may go on: the CA checks anyway).
  */
 export async function checkCaa(names: readonly string[], issuance: CaaIssuance, options: CaaCheckOptions): Promise<void> {
-  for (const name of names) {
-    const { owner, records } = await relevantCaa(name, options);
+  const lookups = new Map<string, Promise<CaaLookup>>();
+  // All names at once; the first refusal in the names' order is reported.
+  const relevant = await Promise.all(names.map((name) => relevantCaa(name, options, lookups)));
+  for (const [i, name] of names.entries()) {
+    const { owner, records } = relevant[i]!;
     if (!owner) continue;
     const refusal = caaRefusal(name, records, issuance);
     if (refusal) {
