@@ -11,7 +11,8 @@ export default defineConfig({
     // Pebble, openssl, Redis, PostgreSQL and Chromium found (or installed) once, before any test file.
     globalSetup: ["./scripts/test-preflight.ts"],
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Hooks start and stop real servers (Pebble, Redis, PostgreSQL, workerd): generous for a loaded machine.
+    hookTimeout: 120_000,
     // Two cores: Pebble, challtestsrv and the tests share them.
     maxWorkers: 2,
     projects: [

@@ -53,7 +53,7 @@ describe("lease loss after issuance", () => {
       }
       return ca.fetch(input, init);
     };
-    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, sleep: clock.sleep, retry: { maxAttempts: 1 } });
+    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, sleep: clock.sleep, leaseClock: () => clock.now, retry: { maxAttempts: 1 } });
     const err = await m.manage(["lease-loss.example.test"]).catch((e: unknown) => e);
     expect(ca.certificates.size).toBe(1); // the CA issued: the ARI call came after issuance
     expect(ariRequests).toBe(1);

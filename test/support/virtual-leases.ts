@@ -1,7 +1,8 @@
 /**
- * Leases on a virtual clock, for tests of what a lease holder does over time (the manager's heartbeat
- * and watchdog) that must not depend on how fast this machine runs. The manager's lock timers (its
- * `sleep` option) and the leases' expiry both run on a {@link VirtualClock}: time moves only when the
+ * Leases on a virtual clock, for tests of what a lease holder does over time (the manager's heartbeat,
+ * watchdog and send guard) that must not depend on how fast this machine runs. The manager's lock
+ * timers and lease clock (its `sleep` and `leaseClock` options) and the leases' expiry all run on a
+ * {@link VirtualClock}: time moves only when the
  * test calls `advance`, so load cannot make a lease lapse, and a holder that stops renewing loses its
  * lease exactly when its TTL has passed. Records stay in the inner storage, fenced writes included: a
  * virtual lapse releases the inner lease, so the next holder takes it and the old holder's fenced writes
