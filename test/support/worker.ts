@@ -102,9 +102,12 @@ export async function startWorker(
 /** An admin summary of one certificate: the Worker's own type. */
 export type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
-/** Polls the admin API until certificate `id` is no longer pending (bounded: about 15 s). */
+/**
+ * Polls the admin API until certificate `id` is no longer pending (bounded: about 60 s — a CA that
+ * cannot be reached is tried 8 times with backoff, about 23 s, before the attempt fails).
+ */
 export async function settled(w: WorkerInstance, id: string): Promise<CertificateSummary> {
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 600; i++) {
     const body = (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
     if (body.status !== "pending") return body;
     await new Promise((r) => setTimeout(r, 100));
