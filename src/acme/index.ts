@@ -63,6 +63,7 @@ export type { PollOptions } from "./poll.ts";
 export type { ChallengeContext, ChallengeType, Solver } from "./solver.ts";
 export { dns01Solver, type Dns01Callbacks } from "./solvers/dns01-solver.ts";
 export { Http01Solver } from "./solvers/http01-solver.ts";
+export { withHttp01SelfCheck, type Http01SelfCheckOptions } from "./solvers/http01-self-check.ts";
 export { TlsAlpn01Solver } from "./solvers/tls-alpn01-solver.ts";
 export { ACME_ERROR_PREFIX, AcmeProblem, isRateLimited, type AcmeSubproblem } from "./problem.ts";
 export { ariCertificateId } from "./renewal-info.ts";

@@ -3,6 +3,7 @@ import { dnsPersistRecordsForClient, type DnsPersistAccountRecords } from "../ac
 import { toIdentifier, toIdentifiers } from "../acme/identifiers.ts";
 import type { RetryPolicy } from "../acme/retry.ts";
 import type { Solver } from "../acme/solver.ts";
+import { withHttp01SelfCheck, type Http01SelfCheckOptions } from "../acme/solvers/http01-self-check.ts";
 import type { RevocationReasonCode } from "../acme/types.ts";
 import { EdgecertError } from "../errors.ts";
 import { silentLogger, type Logger } from "../logger.ts";
@@ -93,6 +94,12 @@ export interface CertificateManagerOptions {
    */
   caaCheck?: { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch } | false;
   /**
+   * Before an http-01 challenge is answered, fetch the token through the public path the CA will use
+   * and answer only if this server serves it (`withHttp01SelfCheck`): a misrouted name fails at once,
+   * without spending a validation at the CA. For servers that can reach their own names. Default off.
+   */
+  http01SelfCheck?: boolean | Http01SelfCheckOptions;
+  /**
    * Agreement to the CA's terms of service (RFC 8555 §7.3), for the accounts this manager creates. Not
    * assumed: when a CA publishes terms (`meta.termsOfService`) and this is not `true`, creating its
    * account fails with `terms_not_agreed` naming the terms URL. Stored accounts are used either way.
@@ -140,6 +147,13 @@ export interface RenewDueResult {
   renewed: string[];
   /** Ids that failed, with the error. */
   failed: Array<{ id: string; error: string }>;
+}
+
+/** `solvers` with the http-01 one wrapped in a self-check when asked. */
+function selfChecked(solvers: Record<string, Solver>, selfCheck: boolean | Http01SelfCheckOptions | undefined): Record<string, Solver> {
+  const http01 = solvers["http-01"];
+  if (!selfCheck || !http01) return solvers;
+  return { ...solvers, "http-01": withHttp01SelfCheck(http01, selfCheck === true ? {} : selfCheck) };
 }
 
 /** The DoH resolver CAA is checked through by default (RFC 8484 wire format). */
@@ -244,7 +258,7 @@ export class CertificateManager {
       intents: this.intents,
       accounts: this.accounts,
       issuers: this.issuers,
-      solvers: options.solvers ?? { "http-01": this.http01 },
+      solvers: selfChecked(options.solvers ?? { "http-01": this.http01 }, options.http01SelfCheck),
       keyType: options.keyType ?? "ES256",
       preferredChallenges: options.preferredChallenges,
       profile: options.profile,
