@@ -176,18 +176,22 @@ ${EXIT}`,
 
   account: `edgecert account — the ACME account of --server and --email
 
-Usage: edgecert account [show | update --new-email ADDRESS | rollover | deactivate --yes] [flags]
+Usage: edgecert account [show | update --new-email ADDRESS | rollover | deactivate --yes | caa DOMAIN] [flags]
 
   show                 the account's URL, status and contact (default)
   update               change the contact email at the CA (RFC 8555 §7.3.2)
   rollover             replace the account key (RFC 8555 §7.3.5)
   deactivate --yes     deactivate the account for good (RFC 8555 §7.3.6); its certificates stay valid
+  caa DOMAIN           print the CAA record that lets only this CA and account issue for DOMAIN
+                       (RFC 8659 + RFC 8657 accounturi); --wildcard for an issuewild record;
+                       --caa-identity NAME when the CA's directory names none (meta.caaIdentities)
 
 Examples:
   edgecert account --email me@example.com
   edgecert account update --email me@example.com --new-email ops@example.com
   edgecert account rollover --email me@example.com
   edgecert account deactivate --email me@example.com --yes
+  edgecert account caa example.com --email me@example.com
 
 ${COMMON}
 

@@ -76,6 +76,8 @@ export const ACCOUNT_OPTIONS = {
   ...COMMON_OPTIONS,
   "new-email": { type: "string" },
   yes: { type: "boolean" },
+  "caa-identity": { type: "string" },
+  wildcard: { type: "boolean" },
 } as const satisfies OptionSpec;
 
 /** Parses `args` against `options`; usage errors become {@link CliError}s that say what to fix. */

@@ -83,7 +83,8 @@ export function caaRefusal(name: string, records: readonly CaaRecord[], issuance
 
 /**
  * The CAA record that lets only this CA and account issue for `domain` (RFC 8659 + RFC 8657), in zone
- * file form, e.g. `example.com. CAA 0 issue "letsencrypt.org; accounturi=https://…; validationmethods=http-01"`.
+ * file form, e.g. `example.com. CAA 0 issue "letsencrypt.org; accounturi=https://…; validationmethods=http-01"`
+ * (no `validationmethods` when `validationMethods` is empty).
  */
 export function pinningCaaRecord(domain: string, issuance: CaaIssuance & { readonly wildcard?: boolean }): string {
   const identity = issuance.caIdentities[0] ?? "";

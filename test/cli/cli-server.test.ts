@@ -259,4 +259,23 @@ describe("edgecert on a real server", () => {
       bed.ariWindow(new Date(Date.now() + 300 * 86_400_000), new Date(Date.now() + 302 * 86_400_000));
     }
   });
+
+  it("account caa prints the CAA record that pins this CA and account (issue 26), and says what to give when the CA names no CAA identity", async () => {
+    const dir = join(bed.dir, "caa");
+    const flags = [...common(dir), "--email", "caa@example.test"];
+    const issue = await runCli(bed, "node", ["issue", "-d", "caa.example.test", "--agree-tos", ...http(), ...flags]);
+    expect(issue.code, show(issue)).toBe(0);
+    const shown = await runCli(bed, "node", ["account", ...flags, "--json"]);
+    expect(shown.code, show(shown)).toBe(0);
+    const url = (JSON.parse(shown.stdout) as { url: string }).url;
+    // Pebble's directory has no meta.caaIdentities: the refusal names the flag.
+    const bare = await runCli(bed, "node", ["account", "caa", "example.com", ...flags]);
+    expect(bare.code, show(bare)).toBe(2);
+    expect(bare.stderr).toContain("--caa-identity");
+    const pinned = await runCli(bed, "node", ["account", "caa", "example.com", "--caa-identity", "pebble.test", ...flags]);
+    expect(pinned.code, show(pinned)).toBe(0);
+    expect(pinned.stdout.trim()).toBe(`example.com. CAA 0 issue "pebble.test; accounturi=${url}"`);
+    const wild = await runCli(bed, "node", ["account", "caa", "*.example.com", "--wildcard", "--caa-identity", "pebble.test", ...flags]);
+    expect(wild.stdout.trim()).toBe(`example.com. CAA 0 issuewild "pebble.test; accounturi=${url}"`);
+  });
 });

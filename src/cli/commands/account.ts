@@ -6,6 +6,7 @@
 import { AcmeClient } from "../../acme/client.ts";
 import type { AccountRecord } from "../../manager/records.ts";
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, keyAlgorithmOf } from "../../webcrypto/keys.ts";
+import { pinningCaaRecord } from "../../preflight/caa-policy.ts";
 import type { CliContext } from "../context.ts";
 import { CliError, ExitCode, type ExitCodeValue } from "../exit-codes.ts";
 import { listLineages, writeLineage } from "../lineages.ts";
@@ -18,8 +19,8 @@ type RolloverRecord = AccountRecord & { nextKeyPem?: string };
 /** Runs `account [show|update|rollover|deactivate]`; returns the exit code. */
 export async function accountCommand(ctx: CliContext, flags: ParsedFlags<typeof ACCOUNT_OPTIONS>, positionals: string[]): Promise<ExitCodeValue> {
   const action = positionals[0] ?? "show";
-  if (!["show", "update", "rollover", "deactivate"].includes(action)) {
-    throw new CliError(`edgecert account ${JSON.stringify(action)}: use show, update, rollover or deactivate (see edgecert account --help)`);
+  if (!["show", "update", "rollover", "deactivate", "caa"].includes(action)) {
+    throw new CliError(`edgecert account ${JSON.stringify(action)}: use show, update, rollover, deactivate or caa (see edgecert account --help)`);
   }
   const directoryUrl = resolveServer(flags.server, {});
   const { key, record: stored } = await ctx.account(directoryUrl, flags.email);
@@ -55,6 +56,15 @@ export async function accountCommand(ctx: CliContext, flags: ParsedFlags<typeof 
     await client.rolloverAccountKey(newKey);
     await ctx.storage.put(key, JSON.stringify({ ...record, keyPem: nextKeyPem } satisfies AccountRecord));
     ctx.result({ ok: true, command: "account rollover", url: record.url }, [`Account ${record.url}: key rolled over.`]);
+    return ExitCode.ok;
+  }
+  if (action === "caa") {
+    const domain = positionals[1];
+    if (!domain || !/^[a-z0-9*-]+(\.[a-z0-9-]+)+\.?$/i.test(domain)) throw new CliError("edgecert account caa needs a domain, e.g. edgecert account caa example.com");
+    const caIdentities = flags["caa-identity"] ? [flags["caa-identity"]] : ((await client.directory()).meta?.caaIdentities ?? []);
+    if (caIdentities.length === 0) throw new CliError(`${directoryUrl} names no CAA identity in its directory (meta.caaIdentities): give it with --caa-identity NAME (the domain the CA's documentation says to put in CAA records)`);
+    const line = pinningCaaRecord(domain, { caIdentities, accountUri: record.url, validationMethods: [], ...(flags.wildcard ? { wildcard: true } : {}) });
+    ctx.result({ ok: true, command: "account caa", url: record.url, record: line }, [line]);
     return ExitCode.ok;
   }
   if (action === "deactivate") {
