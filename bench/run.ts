@@ -27,6 +27,7 @@ import { repeat, type Summary } from "./measure.ts";
 import { wanCells } from "./wan.ts";
 import { dashboardBench } from "./dashboard.ts";
 import { renewalScale } from "./renewal-scale.ts";
+import { renewalThroughput } from "./renewal-throughput.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { hubPullBench } from "./hub-pulls.ts";
 import { onboardingBench, onboardingLine, type OnboardingFigures } from "./onboarding.ts";
@@ -125,6 +126,11 @@ const sizes = await bundleSizes();
 const parts = await workerParts();
 console.log("Measuring a renewal tick over 100,000 certificates (1 % due)…");
 const scale = await renewalScale(pebble, 100_000, 0.01);
+// Issue 26: sustained renewals through the tick's fan-out, each CA request held BENCH_CA_LATENCY_MS.
+const THROUGHPUT_N = Math.max(1, Number(process.env.BENCH_THROUGHPUT_N ?? 300));
+const CA_LATENCY_MS = Number(process.env.BENCH_CA_LATENCY_MS ?? 250);
+console.log(`Sustained renewals: one tick of ${THROUGHPUT_N} through the fan-out, CA requests held ${CA_LATENCY_MS} ms…`);
+const throughput = await renewalThroughput(pebble, THROUGHPUT_N, CA_LATENCY_MS);
 console.log("The dashboard and the admin listing at 10,000 certificates…");
 const dashboard = await dashboardBench(pebble, 10_000, 7).catch((err: unknown) => {
   console.log(`dashboard figures failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -231,7 +237,17 @@ if (dashboard) {
   lines.push(`  dashboard and admin listing at ${dashboard.certificates.toLocaleString("en")} certificates (server time on loopback, median of ${dashboard.results[0]?.runs ?? 0}):`);
   for (const r of dashboard.results) lines.push(`    ${r.what}: ${r.medianMs} ms`);
 }
-lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certificates, ${scale.due} due: ${scale.rowsRead} index rows read, ${scale.dispatched} renewer subrequests (batch ${scale.batch}); idle tick: ${scale.idleRowsRead} rows read`);
+lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certificates, ${scale.due} due: ${scale.rowsRead} index rows read, ${scale.dispatched} renewals dispatched (batch ${scale.batch}); idle tick: ${scale.idleRowsRead} rows read`);
+{
+  const t = throughput;
+  const inv = t.invocations;
+  lines.push(
+    `  sustained renewals (Worker tick fan-out, Pebble behind ${t.latencyMs} ms per CA request): ${t.renewed}/${t.certificates} in ${t.wallS} s = ${t.perSecond}/s (${t.perDay.toLocaleString("en")} a day at this rate); ` +
+      `${t.caRequestsPerRenewal} CA requests per renewal, at most ${t.maxCaRequestsOpen} open at once (all invocations); ` +
+      `cron invocation ${inv?.tick.subrequests} subrequests, ${inv?.tick.maxInFlight} open at once; ${inv?.dispatchers} dispatchers, each ≤ ${inv?.dispatcherMaxSubrequests} subrequests, ≤ ${inv?.dispatcherMaxInFlight} open; ` +
+      `workerd CPU ${t.workerdCpuS} s (${t.workerdCpuMsPerRenewal} ms per renewal, all invocations)`,
+  );
+}
 lines.push("");
 lines.push(`wildcard + apex per base name, through the dns-persist-01 stand-in (new account, median of ${RUNS}):`);
 lines.push("challenge      | base names | CA requests [≤2N+8] | DoH queries | DNS writes by the client | wall ms");
@@ -289,5 +305,5 @@ if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} m
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
 if (onboarding) lines.push("Onboarding within the CA's limits (Let's Encrypt's rules on a 60 s window: 80 orders/account, 40 certificates/registered domain; stand-in CA, accelerated time):", ...onboarding.map(onboardingLine));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -5,8 +5,15 @@ import { parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
 import { readWebhookConfig, type WebhookConfig } from "./hub/webhook-config.ts";
 
 const KEY_TYPES: readonly KeyAlgorithmName[] = ["ES256", "ES384", "RS256", "EdDSA"];
-/** Most certificates one tick may dispatch: a tick's subrequests and wall time stay bounded. */
-const MAX_RENEW_BATCH = 1000;
+/** Most certificates one tick may claim: with a cron every minute, 14.4 million a day of capacity. */
+const MAX_RENEW_BATCH = 10_000;
+/** Most certificates one dispatcher invocation renews: one subrequest each, under the paid plan's 1000. */
+const MAX_RENEW_CHUNK = 900;
+/**
+ * Most chunks one tick may dispatch: the cron invocation makes one subrequest per chunk plus 2 (claim,
+ * record), under the paid plan's 1000 (https://developers.cloudflare.com/workers/platform/limits/#subrequests).
+ */
+const MAX_TICK_CHUNKS = 990;
 /** 256 bits: an AES-256 key's worth of secret (`openssl rand -base64 32`). */
 const MIN_KEY_BYTES = 32;
 /** Key id the Worker sealed with before key ids named the secret (kept readable after upgrading). */
@@ -49,7 +56,10 @@ export interface WorkerConfig {
   /** ACME_TERMS_OF_SERVICE_AGREED="true": the operator agreed to the CA's terms (RFC 8555 §7.3). */
   termsOfServiceAgreed: boolean;
   keyType: KeyAlgorithmName;
+  /** RENEW_BATCH: most due certificates one cron tick claims. */
   renewBatch: number;
+  /** RENEW_CHUNK: certificates one dispatcher invocation renews (its subrequests). */
+  renewChunk: number;
   /** undefined: no encryption at rest. */
   encryption: EncryptionConfig | undefined;
   /** undefined: no dns-01 solver. */
@@ -167,9 +177,15 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   if (agreed !== undefined && agreed !== "true" && agreed !== "false") throw new ConfigError("ACME_TERMS_OF_SERVICE_AGREED", 'must be "true" (you agree to the CA\'s terms of service) or "false"');
   const keyType = (setting(env.KEY_TYPE) ?? "ES256") as KeyAlgorithmName;
   if (!KEY_TYPES.includes(keyType)) throw new ConfigError("KEY_TYPE", `must be one of ${KEY_TYPES.join(", ")}`);
-  const batchText = setting(env.RENEW_BATCH) ?? "50";
-  const renewBatch = /^[0-9]{1,4}$/.test(batchText) ? Number(batchText) : NaN;
+  const batchText = setting(env.RENEW_BATCH) ?? "250";
+  const renewBatch = /^[0-9]{1,5}$/.test(batchText) ? Number(batchText) : NaN;
   if (!(renewBatch >= 1 && renewBatch <= MAX_RENEW_BATCH)) throw new ConfigError("RENEW_BATCH", `must be a whole number from 1 to ${MAX_RENEW_BATCH}`);
+  const chunkText = setting(env.RENEW_CHUNK) ?? "25";
+  const renewChunk = /^[0-9]{1,3}$/.test(chunkText) ? Number(chunkText) : NaN;
+  if (!(renewChunk >= 1 && renewChunk <= MAX_RENEW_CHUNK)) throw new ConfigError("RENEW_CHUNK", `must be a whole number from 1 to ${MAX_RENEW_CHUNK}`);
+  if (Math.ceil(renewBatch / renewChunk) > MAX_TICK_CHUNKS) {
+    throw new ConfigError("RENEW_CHUNK", `RENEW_BATCH / RENEW_CHUNK must be at most ${MAX_TICK_CHUNKS} chunks a tick (one subrequest each): raise RENEW_CHUNK or lower RENEW_BATCH`);
+  }
   const resolver = setting(env.DNS_PERSIST_RESOLVER);
   if (resolver && !isHttpUrl(resolver)) throw new ConfigError("DNS_PERSIST_RESOLVER", "must be a DoH resolver URL (https://…, RFC 8484)");
   const profile = setting(env.ACME_PROFILE);
@@ -177,7 +193,7 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
   const caLimits = caLimitsConfig(setting(env.CA_LIMITS));
-  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits };
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, renewChunk, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits };
 }
 
 /** CA_LIMITS as parseCaLimits reads it (e.g. `orders=300/3h,domain=50/7d,nameset=5/7d`, or `none`). */

@@ -36,6 +36,20 @@ export interface TickStats {
   rowsRead: number;
   dispatched: number;
   outcomes: Record<string, number>;
+  /** What the tick's invocations spent (workers/scheduled.ts); absent in ticks recorded before it was kept. */
+  invocations?: InvocationSummary;
+}
+
+/** Subrequests and simultaneous calls of a tick's invocations, each against Workers' per-invocation limits. */
+export interface InvocationSummary {
+  /** The cron invocation: the index calls and one call per chunk. */
+  tick: { subrequests: number; maxInFlight: number };
+  /** Dispatcher invocations the tick made (one per chunk). */
+  dispatchers: number;
+  /** The most subrequests (renewer calls) one dispatcher invocation made. */
+  dispatcherMaxSubrequests: number;
+  /** The most renewer calls one dispatcher invocation had open at once. */
+  dispatcherMaxInFlight: number;
 }
 
 interface Row extends Record<string, SqlStorageValue> {

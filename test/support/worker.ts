@@ -28,7 +28,17 @@ export interface IndexStub {
   count(): Promise<number>;
   upsertMany(entries: unknown[]): Promise<void>;
   get(id: string): Promise<Record<string, unknown> | undefined>;
-  lastTick(): Promise<{ at: number; rowsRead: number; dispatched: number; outcomes: Record<string, number> } | undefined>;
+  lastTick(): Promise<
+    | {
+        at: number;
+        rowsRead: number;
+        dispatched: number;
+        outcomes: Record<string, number>;
+        /** workers/renewal-index.ts InvocationSummary. */
+        invocations?: { tick: { subrequests: number; maxInFlight: number }; dispatchers: number; dispatcherMaxSubrequests: number; dispatcherMaxInFlight: number };
+      }
+    | undefined
+  >;
 }
 
 /** A token that passes the Worker's strength rule (workers/config.ts checkAdminToken). */
@@ -87,7 +97,7 @@ export async function startWorker(
     },
     async cron(at) {
       const worker = await mf.getWorker();
-      await worker.scheduled({ scheduledTime: new Date(at), cron: "*/15 * * * *" });
+      await worker.scheduled({ scheduledTime: new Date(at), cron: "* * * * *" });
     },
     async index() {
       const ns = await mf.getDurableObjectNamespace("RENEWAL_INDEX");

@@ -1,0 +1,66 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "./env.ts";
+import type { IndexEntry } from "./renewal-index.ts";
+import type { RenewerResult } from "./certificate-renewer.ts";
+
+/**
+ * Outgoing calls one invocation keeps open at once: Workers allow 6 simultaneous open connections per
+ * invocation (https://developers.cloudflare.com/workers/platform/limits/#simultaneous-open-connections),
+ * so more would only queue inside the runtime.
+ */
+export const INVOCATION_CONCURRENCY = 6;
+
+/** What one invocation spent, counted where its calls are made. */
+export interface InvocationStats {
+  /** Outgoing calls (Durable Object RPCs) this invocation made: Workers' subrequest limit counts them. */
+  subrequests: number;
+  /** Most of those calls open at once. */
+  maxInFlight: number;
+}
+
+/** What a dispatcher invocation did with its chunk. */
+export interface ChunkResult extends InvocationStats {
+  results: RenewerResult[];
+}
+
+/** Runs `work` over `items`, at most `limit` at once, counting the calls and how many were open at once. */
+export async function boundedCalls<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<{ results: R[] } & InvocationStats> {
+  const results: R[] = [];
+  let next = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        results.push(await work(item));
+      } finally {
+        inFlight--;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return { results, subrequests: items.length, maxInFlight };
+}
+
+/**
+ * One chunk of a tick's due certificates, renewed in an invocation of its own: the cron invocation makes
+ * one call per chunk instead of one per certificate, so a tick of thousands stays within Workers'
+ * per-invocation subrequest limit, and each chunk's calls (one per certificate, each renewal in its own
+ * {@link CertificateRenewer} invocation) stay within it too. Holds no state; any instance serves any chunk.
+ */
+export class RenewalDispatcher extends DurableObject<Env> {
+  /** Renews each entry of `chunk` at the tick's time `at`, {@link INVOCATION_CONCURRENCY} at a time. */
+  async renewChunk(chunk: IndexEntry[], at: number, retryAt: number): Promise<ChunkResult> {
+    return boundedCalls(chunk, INVOCATION_CONCURRENCY, async (entry): Promise<RenewerResult> => {
+      const stub = this.env.CERTIFICATE_RENEWER.get(this.env.CERTIFICATE_RENEWER.idFromName(entry.id));
+      try {
+        return await stub.run(entry, at);
+      } catch (err) {
+        return { id: entry.id, outcome: "failed", dueAt: retryAt, error: String(err) };
+      }
+    });
+  }
+}
