@@ -10,9 +10,9 @@ import { startWorker, type WorkerInstance } from "../support/worker.ts";
 // No CA work is asked of anyone here: there is no CA (every outbound request answers 404), so each
 // renewal fails fast and records its failure; what is measured is the dispatch. Throughput with a CA's
 // latency is in `npm run bench` (bench/renewal-throughput.ts).
-// Cost: a renewer invocation costs ~40 ms of workerd here, so npm test runs 200 due certificates (~8-15 s)
+// Cost: a renewer invocation costs ~40 ms of workerd here, so npm test runs 150 due certificates (~6-12 s)
 // under RENEW_BATCH 5000; FANOUT_DUE=5000 runs the full 5,000-certificate tick (~4 minutes).
-const DUE = Number(process.env.FANOUT_DUE ?? 200);
+const DUE = Number(process.env.FANOUT_DUE ?? 150);
 const BATCH = 5_000;
 const CHUNK = 17;
 const downCa = { directoryUrl: "https://ca.fanout.test/directory" } as unknown as PebbleInstance;
