@@ -58,6 +58,24 @@ async function measure(backend: string, storage: Storage & DueIndex, now: number
   return { backend, lockMedianMs: quantile(times, 0.5), lockP99Ms: quantile(times, 0.99), dueRecords: RECORDS, dueRead: read, duePassMs: quantile(passes, 0.5), renewDue };
 }
 
+/**
+ * Fills PostgresStorage table `table` with `records` certificate records (`dueCount` due) and their due
+ * entries by multi-row inserts of 2,000 (the JSON made here, the versions from the table's sequence).
+ */
+export async function bulkLoadPostgres(pool: pg.Pool, table: string, now: number, records: number, dueCount?: number): Promise<void> {
+  for (let i = 0; i < records; i += 2_000) {
+    const batch = Array.from({ length: Math.min(2_000, records - i) }, (_, j) => benchRecord(i + j, now, dueCount));
+    await pool.query(
+      `INSERT INTO ${table} (kind, key, value, version) SELECT 'v', k, convert_to(v, 'UTF8'), nextval('${table}_version') FROM unnest($1::text[], $2::text[]) AS t(k, v)`,
+      [batch.map((r) => keys.certificate(r.id)), batch.map((r) => JSON.stringify(r))],
+    );
+    await pool.query(`INSERT INTO ${table} (kind, key, due_at) SELECT 'd', k, d FROM unnest($1::text[], $2::bigint[]) AS t(k, d)`, [
+      batch.map((r) => r.id),
+      batch.map((r) => String(r.renewal.renewAt)),
+    ]);
+  }
+}
+
 /** Runs the fleet storage figures on Redis and PostgreSQL. */
 export async function fleetStorageBench(): Promise<FleetStorageFigures[]> {
   const now = Date.now();
@@ -84,18 +102,7 @@ export async function fleetStorageBench(): Promise<FleetStorageFigures[]> {
   const storage = new PostgresStorage({ client: fromPg(pool), table: "bench" });
   await storage.migrate();
   started = performance.now();
-  // Multi-row inserts of 2,000 records each: the JSON made here, the versions from the table's sequence.
-  for (let i = 0; i < RECORDS; i += 2_000) {
-    const batch = Array.from({ length: Math.min(2_000, RECORDS - i) }, (_, j) => benchRecord(i + j, now));
-    await pool.query(
-      `INSERT INTO bench (kind, key, value, version) SELECT 'v', k, convert_to(v, 'UTF8'), nextval('bench_version') FROM unnest($1::text[], $2::text[]) AS t(k, v)`,
-      [batch.map((r) => keys.certificate(r.id)), batch.map((r) => JSON.stringify(r))],
-    );
-    await pool.query(`INSERT INTO bench (kind, key, due_at) SELECT 'd', k, d FROM unnest($1::text[], $2::bigint[]) AS t(k, d)`, [
-      batch.map((r) => r.id),
-      batch.map((r) => String(r.renewal.renewAt)),
-    ]);
-  }
+  await bulkLoadPostgres(pool, "bench", now, RECORDS);
   await storage.put(keys.dueIndexReady, "{}");
   await pool.query("ANALYZE bench");
   out.push(await measure("postgres", storage, now, performance.now() - started));

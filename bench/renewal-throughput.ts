@@ -1,22 +1,6 @@
-import { readdirSync, readFileSync } from "node:fs";
 import type { PebbleInstance } from "../test/support/pebble.ts";
 import { startWorker } from "../test/support/worker.ts";
-
-/** CPU seconds (user + system) workerd processes started by this process have used so far (Linux /proc). */
-function workerdCpuSeconds(): number {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^[0-9]+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (comm === "workerd" && Number(fields[1]) === process.pid) ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  return ticks / 100; // USER_HZ
-}
+import { serverCpuSeconds } from "./process-usage.ts";
 
 /**
  * Sustained renewals through the Worker's cron tick (in workerd) with the CA's latency modelled: a
@@ -50,11 +34,11 @@ export async function renewalThroughput(pebble: PebbleInstance, certificates: nu
     const now = Date.now();
     const entries = Array.from({ length: certificates }, (_, i) => ({ id: `tp-${i}`, names: [`tp-${i}.example.test`], dueAt: now - 1_000, status: "pending", failures: 0, updatedAt: now }));
     await index.upsertMany(entries);
-    const cpu0 = workerdCpuSeconds();
+    const cpu0 = serverCpuSeconds("workerd");
     const t0 = performance.now();
     await worker.cron(now);
     const wallS = (performance.now() - t0) / 1000;
-    const workerdCpuS = workerdCpuSeconds() - cpu0;
+    const workerdCpuS = serverCpuSeconds("workerd") - cpu0;
     const tick = await index.lastTick();
     const done = (tick?.outcomes.issued ?? 0) + (tick?.outcomes.renewed ?? 0);
     const perSecond = done / wallS;

@@ -28,6 +28,7 @@ import { wanCells } from "./wan.ts";
 import { dashboardBench } from "./dashboard.ts";
 import { renewalScale } from "./renewal-scale.ts";
 import { renewalThroughput } from "./renewal-throughput.ts";
+import { millionBench, millionLines } from "./million.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { hubPullBench } from "./hub-pulls.ts";
 import { onboardingBench, onboardingLine, type OnboardingFigures } from "./onboarding.ts";
@@ -131,6 +132,8 @@ const THROUGHPUT_N = Math.max(1, Number(process.env.BENCH_THROUGHPUT_N ?? 300));
 const CA_LATENCY_MS = Number(process.env.BENCH_CA_LATENCY_MS ?? 250);
 console.log(`Sustained renewals: one tick of ${THROUGHPUT_N} through the fan-out, CA requests held ${CA_LATENCY_MS} ms…`);
 const throughput = await renewalThroughput(pebble, THROUGHPUT_N, CA_LATENCY_MS);
+// Issue 26: 1,000,000 certificates in the Worker's index, PostgreSQL and Redis (minutes: BENCH_MILLION=1).
+const million = process.env.BENCH_MILLION === "1" ? (console.log("1,000,000 certificates (BENCH_MILLION=1)…"), await millionBench(pebble, Number(process.env.BENCH_MILLION_RECORDS ?? 1_000_000), process.env.BENCH_MILLION_PASS !== "0")) : undefined;
 console.log("The dashboard and the admin listing at 10,000 certificates…");
 const dashboard = await dashboardBench(pebble, 10_000, 7).catch((err: unknown) => {
   console.log(`dashboard figures failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -248,6 +251,8 @@ lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certifi
       `workerd CPU ${t.workerdCpuS} s (${t.workerdCpuMsPerRenewal} ms per renewal, all invocations)`,
   );
 }
+lines.push(million ? "At 1,000,000 certificates (1 % due):" : "At 1,000,000 certificates: skipped (BENCH_MILLION=1 runs it, several minutes)");
+if (million) lines.push(...millionLines(million));
 lines.push("");
 lines.push(`wildcard + apex per base name, through the dns-persist-01 stand-in (new account, median of ${RUNS}):`);
 lines.push("challenge      | base names | CA requests [≤2N+8] | DoH queries | DNS writes by the client | wall ms");
@@ -305,5 +310,5 @@ if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} m
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
 if (onboarding) lines.push("Onboarding within the CA's limits (Let's Encrypt's rules on a 60 s window: 80 orders/account, 40 certificates/registered domain; stand-in CA, accelerated time):", ...onboarding.map(onboardingLine));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

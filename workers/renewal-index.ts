@@ -175,6 +175,11 @@ export class RenewalIndex extends DurableObject<Env> {
     return { entries: rows.map(toEntry), rowsRead };
   }
 
+  /** Bytes the index's SQLite database takes (rows, indexes, free pages). */
+  storageBytes(): number {
+    return this.sql.databaseSize;
+  }
+
   /** Number of entries (admin listings). */
   count(): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates").one().n;
