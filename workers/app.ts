@@ -19,7 +19,7 @@ import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
-import { likePattern, readListQuery } from "./list-query.ts";
+import { DEFAULT_PAGE, likePattern, readListQuery } from "./list-query.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
 
@@ -32,7 +32,7 @@ const renewer = (env: Env, id: string) => env.CERTIFICATE_RENEWER.get(env.CERTIF
 const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const NO_QUERY = {} as const;
 /** Read-only listings that need no valid configuration. */
-const LISTINGS = new Set(["/admin/certificates", "/admin/tokens", "/admin/webhooks", "/admin/webhooks/deliveries"]);
+const LISTINGS = new Set(["/admin/certificates", "/admin/queue", "/admin/tokens", "/admin/webhooks", "/admin/webhooks/deliveries"]);
 const CERTIFICATE_STATES: ReadonlyArray<IndexEntry["status"]> = ["pending", "valid", "failing", "failed"];
 
 function summary(e: IndexEntry): CertificateSummary {
@@ -48,6 +48,7 @@ function summary(e: IndexEntry): CertificateSummary {
     profile: e.profile ?? null,
     challenge: e.challenge ?? null,
     issuer: e.issuer ?? null,
+    queuedFor: e.queuedFor ?? null,
   };
 }
 
@@ -155,12 +156,28 @@ export function createApp() {
     return c.json({ certificates: page.entries.map(summary), cursor: page.cursor ?? null });
   });
 
+  // The certificates waiting for the CA's budget (CA_LIMITS), in the order the cron tick will send them.
+  app.get("/admin/queue", async (c) => {
+    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[1-9][0-9]{0,8}$/ });
+    const limit = query.limit ? Number(query.limit) : DEFAULT_PAGE;
+    const offset = query.cursor ? Number(query.cursor) : 0;
+    const { queued, total } = await index(c.env).queue(offset, limit);
+    return c.json({
+      total,
+      queued: queued.map((q) => ({ ...summary(q.entry), position: q.position, estimatedAt: new Date(q.entry.dueAt).toISOString() })),
+      cursor: offset + queued.length < total && queued.length === limit ? String(offset + queued.length) : null,
+    });
+  });
+
   app.get("/admin/certificates/:id", async (c) => {
     const query = readQuery(c.req.url, { include: /^privateKey$/ });
     const entry = await entryOr404(c.env, c.req.param("id"));
     const cert = await (await buildManager(c.env)).find(entry.names);
+    const position = entry.queuedFor ? await index(c.env).queuePosition(entry.id) : undefined;
     return c.json({
       ...summary(entry),
+      // Waiting for the CA's budget: where it is among those waiting, and when the tick sends it.
+      queue: position !== undefined ? { position, estimatedAt: new Date(entry.dueAt).toISOString(), blockedBy: entry.queuedFor } : null,
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
       ...(query.include === "privateKey" && cert ? { privateKeyPem: cert.keyPem } : {}),
     });

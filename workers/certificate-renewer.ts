@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { EdgecertError } from "../src/errors.ts";
+import { BudgetSpentError } from "../src/budget/fair-queue.ts";
 import { failureOf as managerFailureOf, type ManagedCertificate } from "../src/manager/managed-certificate.ts";
 import { nextAttemptAfterFailure } from "../src/manager/renewal-schedule.ts";
 import type { RevocationReasonCode } from "../src/acme/types.ts";
@@ -22,9 +23,18 @@ export interface RenewerResult {
 /** What a revoke or delete did. */
 export type RemovalResult = { ok: true } | { ok: false; failure: Failure };
 
+/**
+ * The CA budget's bucket that held `err`'s order back (src/budget: BudgetSpentError, nothing was
+ * sent), as IndexEntry.queuedFor shows it; undefined for any other failure.
+ */
+function queuedFor(err: unknown): string | undefined {
+  if (!(err instanceof BudgetSpentError)) return undefined;
+  return `${err.blockedBy.kind} ${err.blockedBy.subject}`.slice(0, 300);
+}
+
 /** The index entry for a certificate as the manager holds it: its failure state is the manager's. */
-function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: number): IndexEntry {
-  const { lastError: _l, nextAttemptAt: _n, ...rest } = entry;
+function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: number, waitingFor?: string): IndexEntry {
+  const { lastError: _l, nextAttemptAt: _n, queuedFor: _q, ...rest } = entry;
   const failure = certificate.failure;
   return {
     ...rest,
@@ -34,6 +44,7 @@ function entryFor(entry: IndexEntry, certificate: ManagedCertificate, now: numbe
     issuer: certificate.issuer,
     failures: failure?.failures ?? 0,
     ...(failure ? { lastError: failure.lastError.slice(0, 500), nextAttemptAt: failure.nextAttemptAt.getTime() } : {}),
+    ...(failure && waitingFor ? { queuedFor: waitingFor } : {}),
     updatedAt: now,
   };
 }
@@ -103,7 +114,7 @@ export class CertificateRenewer extends DurableObject<Env> {
         // The manager recorded the failure on the certificate (backoff, the CA's Retry-After): show that.
         const stored = await manager.find(entry.names).catch(() => undefined);
         if (stored) {
-          const updated = entryFor(entry, stored, now());
+          const updated = entryFor(entry, stored, now(), queuedFor(err));
           await index.upsert(updated);
           this.#emitFailed(entry, stored, updated, failureOf(err).message, now());
           await this.#expiring(entry, stored, now());
@@ -119,8 +130,9 @@ export class CertificateRenewer extends DurableObject<Env> {
       const failures = entry.failures + 1;
       const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
       const dueAt = Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
-      const { lastError: _l, nextAttemptAt: _n, ...rest } = entry;
-      const failed: IndexEntry = { ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, updatedAt: now() };
+      const { lastError: _l, nextAttemptAt: _n, queuedFor: _q, ...rest } = entry;
+      const waitingFor = queuedFor(err);
+      const failed: IndexEntry = { ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, ...(waitingFor ? { queuedFor: waitingFor } : {}), updatedAt: now() };
       await index.upsert(failed);
       this.#emitFailed(entry, existing, failed, failure.message, now());
       return { id: entry.id, outcome: "failed", dueAt, error: failure.message, failure };

@@ -20,4 +20,6 @@ export interface CertificateSummary {
   challenge: string | null;
   /** Issuer of the stored certificate (distinguished name); null before the first issuance, or for an entry last written before the index kept it. */
   issuer: string | null;
+  /** While waiting for the CA's budget (CA_LIMITS): the bucket holding it back (`orders …`, `domain …`, `nameset …`); `nextWorkAt` is when it refills. */
+  queuedFor: string | null;
 }

@@ -23,7 +23,20 @@ export interface IndexEntry {
   challenge?: string;
   /** Issuer of the stored certificate (its distinguished name), once there is one: listings show it without reading the certificate. */
   issuer?: string;
+  /**
+   * Set while the certificate waits for the CA's budget (CA_LIMITS): the bucket that holds it back
+   * (`orders <account>`, `domain <registered domain>`, `nameset <names>`); its `dueAt` is when that
+   * bucket holds a token again.
+   */
+  queuedFor?: string;
   updatedAt: number;
+}
+
+/** A certificate waiting for the CA's budget, as the admin API's queue shows it. */
+export interface QueuedEntry {
+  entry: IndexEntry;
+  /** 1 = the next the cron tick dispatches among those waiting. */
+  position: number;
 }
 
 /** The one renewal index of a Worker (RPC stub). */
@@ -65,6 +78,7 @@ interface Row extends Record<string, SqlStorageValue> {
   next_attempt_at: number | null;
   challenge: string | null;
   issuer: string | null;
+  queued_for: string | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -79,6 +93,7 @@ const toEntry = (r: Row): IndexEntry => ({
   ...(r.challenge !== null && r.challenge !== undefined ? { challenge: r.challenge } : {}),
   ...(r.next_attempt_at !== null && r.next_attempt_at !== undefined ? { nextAttemptAt: r.next_attempt_at } : {}),
   ...(r.issuer !== null && r.issuer !== undefined ? { issuer: r.issuer } : {}),
+  ...(r.queued_for !== null && r.queued_for !== undefined ? { queuedFor: r.queued_for } : {}),
   updatedAt: r.updated_at,
 });
 
@@ -102,6 +117,9 @@ export class RenewalIndex extends DurableObject<Env> {
     if (!columns.includes("challenge")) this.sql.exec("ALTER TABLE certificates ADD COLUMN challenge TEXT");
     if (!columns.includes("next_attempt_at")) this.sql.exec("ALTER TABLE certificates ADD COLUMN next_attempt_at INTEGER");
     if (!columns.includes("issuer")) this.sql.exec("ALTER TABLE certificates ADD COLUMN issuer TEXT");
+    if (!columns.includes("queued_for")) this.sql.exec("ALTER TABLE certificates ADD COLUMN queued_for TEXT");
+    // Only the waiting certificates: the queue's order and a position cost O(queued), not O(all).
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued ON certificates (due_at, id) WHERE queued_for IS NOT NULL");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
@@ -119,14 +137,14 @@ export class RenewalIndex extends DurableObject<Env> {
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer, queued_for)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
          profile = excluded.profile, next_attempt_at = excluded.next_attempt_at,
-         challenge = excluded.challenge, issuer = excluded.issuer`,
+         challenge = excluded.challenge, issuer = excluded.issuer, queued_for = excluded.queued_for`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null,
+      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null, entry.queuedFor ?? null,
     );
   }
 
@@ -173,6 +191,27 @@ export class RenewalIndex extends DurableObject<Env> {
       rowsRead += this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ?", now + claimMs, r.id).rowsRead;
     }
     return { entries: rows.map(toEntry), rowsRead };
+  }
+
+  /**
+   * The certificates waiting for the CA's budget, in the order the cron tick will dispatch them (due
+   * time, then id), `limit` from position `offset + 1`.
+   */
+  queue(offset: number, limit: number): { queued: QueuedEntry[]; total: number } {
+    const rows = this.sql.exec<Row>("SELECT * FROM certificates WHERE queued_for IS NOT NULL ORDER BY due_at, id LIMIT ? OFFSET ?", limit, offset).toArray();
+    const total = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates WHERE queued_for IS NOT NULL").one().n;
+    return { queued: rows.map((r, i) => ({ entry: toEntry(r), position: offset + i + 1 })), total };
+  }
+
+  /** Where `id` is in {@link RenewalIndex.queue}, when it waits for the CA's budget. */
+  queuePosition(id: string): number | undefined {
+    const entry = this.get(id);
+    if (!entry?.queuedFor) return undefined;
+    const ahead = this.sql.exec<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM certificates WHERE queued_for IS NOT NULL AND (due_at < ? OR (due_at = ? AND id < ?))",
+      entry.dueAt, entry.dueAt, entry.id,
+    ).one().n;
+    return ahead + 1;
   }
 
   /** Bytes the index's SQLite database takes (rows, indexes, free pages). */
