@@ -11,6 +11,7 @@ import { isIpAddress, toIdentifiers } from "../src/acme/identifiers.ts";
 import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.ts";
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
 import { AdminError, readBody, readNames, readQuery } from "./admin-body.ts";
+import { isEdgecertError } from "../src/errors.ts";
 import { adminToken, checkAdminToken, ConfigError, readConfig, setting } from "./config.ts";
 import { bearerToken } from "./bearer-token.ts";
 import { constantTimeEqual } from "./constant-time.ts";
@@ -181,6 +182,18 @@ export function createApp() {
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
       ...(query.include === "privateKey" && cert ? { privateKeyPem: cert.keyPem } : {}),
     });
+  });
+
+  // The CAA record that lets only this CA and account issue for a domain (RFC 8659, RFC 8657 accounturi).
+  app.get("/admin/caa", async (c) => {
+    const query = readQuery(c.req.url, { domain: /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+\.?$/i, wildcard: /^(true|false)$/, caaIdentity: /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i });
+    if (!query.domain) throw new AdminError(400, "invalid_parameter", "domain is required, e.g. /admin/caa?domain=example.com");
+    const manager = await buildManager(c.env);
+    const record = await manager.pinningCaaRecord(query.domain, { wildcard: query.wildcard === "true", ...(query.caaIdentity ? { caaIdentities: [query.caaIdentity] } : {}) }).catch((err: unknown) => {
+      if (isEdgecertError(err, "invalid_input")) throw new AdminError(409, "no_caa_identity", `${err.message.replace(/give it as caaCheck.caaIdentities$/, "give it as ?caaIdentity=")}`);
+      throw err;
+    });
+    return c.json({ domain: query.domain, record });
   });
 
   // dns-persist-01 (experimental): the records to create once for this certificate, and what DNS shows now.

@@ -487,11 +487,11 @@ export class CertificateManager {
    * CA's identity comes from its directory (`meta.caaIdentities`) or the `caaCheck` option. Creates the
    * account if there is none yet. Throws `invalid_input` when the CA names no CAA identity.
    */
-  async pinningCaaRecord(domain: string, options: { wildcard?: boolean } = {}): Promise<string> {
+  async pinningCaaRecord(domain: string, options: { wildcard?: boolean; caaIdentities?: string[] } = {}): Promise<string> {
     const issuer = this.issuers[0]!;
     const client = await this.accounts.client(issuer);
     const directory = await client.directory();
-    const configured = this.options.caaCheck ? this.options.caaCheck.caaIdentities : undefined;
+    const configured = options.caaIdentities ?? (this.options.caaCheck ? this.options.caaCheck.caaIdentities : undefined);
     const caIdentities = configured ?? directory.meta?.caaIdentities ?? [];
     if (caIdentities.length === 0) throw new EdgecertError("invalid_input", `${issuer.directoryUrl} names no CAA identity (meta.caaIdentities, RFC 8555 §7.1.1): give it as caaCheck.caaIdentities`);
     const available = Object.keys(this.options.solvers ?? { "http-01": this.http01 });

@@ -169,3 +169,17 @@ describe("admin listings: cursors, search, state", () => {
     expect(bad.html).toMatch(/id="error-certificates"[^>]*>Could not list certificates: cursor has an invalid value/);
   });
 });
+
+describe("GET /admin/caa (issue 26: the CAA record that pins this CA and account)", () => {
+  it("prints the record for a domain, with the CA's identity given where its directory names none; typed errors otherwise", async () => {
+    const none = await worker.admin("/admin/caa?domain=example.com");
+    expect(none.status).toBe(409);
+    expect(((await none.json()) as { error: { code: string; message: string } }).error.message).toContain("?caaIdentity=");
+    const res = await worker.admin("/admin/caa?domain=example.com&caaIdentity=pebble.test");
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as { record: string };
+    expect(body.record).toMatch(/^example\.com\. CAA 0 issue "pebble\.test; accounturi=https:\/\/127\.0\.0\.1:\d+\/my-account\/[0-9a-f]+; validationmethods=http-01"$/);
+    expect((await worker.admin("/admin/caa?domain=*.example.com&wildcard=true&caaIdentity=pebble.test").then((r) => r.json()) as { record: string }).record).toContain("CAA 0 issuewild");
+    for (const bad of ["/admin/caa", "/admin/caa?domain=not_a_domain", "/admin/caa?domain=example.com&x=1"]) expect((await worker.admin(bad)).status, bad).toBe(400);
+  });
+});
