@@ -85,7 +85,8 @@ export async function startRedis(): Promise<RedisServer> {
   const kill = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null) return;
+    // Gone already, by exit or by a signal (exitCode stays null then: waiting for 'exit' would hang).
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGKILL");
     await exited;
