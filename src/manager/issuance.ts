@@ -388,6 +388,9 @@ export class Issuance {
    * Under the certificate's lock, with `record` the stored, not-due certificate: adds it to every name
    * entry that does not list it (only a store written before issue 23 lacks one), and drops an intent
    * left by a run that died after its certificate was written (no order runs while we hold the lock).
+   * Kept: an intent begun after the certificate while it was due — a renewal that failed and waits
+   * out its backoff, which is also "not due" — whose order is still open at the CA: the next attempt,
+   * at the end of the backoff, resumes it instead of leaving it open and ordering again.
    * Returns how many index entries it wrote.
    */
   async complete(record: CertificateRecord, held: HeldLock): Promise<number> {
@@ -395,7 +398,9 @@ export class Issuance {
     const written = await ctx.index.add(record, held.fence);
     if (written > 0) ctx.logger.log("warn", "manager.index_completed", { id: record.id, names: written });
     const intent = await ctx.intents.read(record.id);
-    if (intent && !isDue(record.renewal, ctx.now())) await ctx.intents.drop(intent, held.fence);
+    const now = ctx.now();
+    const awaitingRetry = now >= record.renewal.renewAt && !supersededBy(intent?.value, record);
+    if (intent && !isDue(record.renewal, now) && !awaitingRetry) await ctx.intents.drop(intent, held.fence);
     return written;
   }
 
@@ -451,4 +456,14 @@ export class Issuance {
     }
     return failure;
   }
+}
+
+/**
+ * Whether `intent` is spent by `record`: its order became that certificate, or it was begun no later
+ * than the certificate was issued (a run that wrote its certificate and died before dropping it).
+ */
+function supersededBy(intent: PendingOrderRecord | undefined, record: CertificateRecord): boolean {
+  if (intent === undefined) return true;
+  if (intent.orderUrl !== undefined && intent.orderUrl === record.orderUrl) return true;
+  return !(Date.parse(intent.createdAt) > Date.parse(record.issuedAt));
 }
