@@ -1,15 +1,20 @@
-// One fleet instance for the multi-process tests, run by Node (`node --import tsx`) or by the deno
-// binary. argv[2] is JSON: { backend: "redis" | "postgres" | "denokv", url?, kvPath?, namespace,
-// directoryUrl, lockTtlMs }. Prints {"ready":true} once its storage is connected, then reads one JSON
-// command a line from stdin ({ round, names }), runs manage(names) and prints { round, ok, serial, id }
-// or { round, ok: false, code, message }; every POST the CA answered as { request: path }. Exits when
-// stdin closes.
+// One fleet instance for the multi-process tests, run by Node (`node --import tsx`), by the bun binary
+// or by the deno binary. argv[2] is JSON: { backend: "redis" | "postgres" | "denokv", url?, kvPath?,
+// namespace, directoryUrl, lockTtlMs }. Prints {"ready":true} once its storage is connected, then reads
+// one JSON command a line from stdin and prints its outcome with the command's `round`:
+//   { round, names }                 manage(names)   -> { round, ok, serial, id }
+//   { round, op: "renewDue" }        renewDue()      -> { round, ok, renewed, failed }
+//   { round, op: "revoke", names }   revoke(names)   -> { round, ok }
+// or { round, ok: false, code, message }. `stopAtSend: true` on a command arms a pause: at the next
+// lease check before a state-changing CA request (before the check, so the check sees the pause), the
+// process stops itself with SIGSTOP, as a VM stall or a long GC would stop it; SIGCONT resumes it.
+// Every POST the CA answered is printed as { request: path }. Exits when stdin closes.
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { CertificateManager } from "../../src/manager/index.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
-import { fromNodeRedis } from "../../src/storage/redis/redis-client.ts";
+import { fromBunRedis, fromNodeRedis, type BunRedisLike } from "../../src/storage/redis/redis-client.ts";
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
 import { fromPg } from "../../src/storage/postgres/postgres-client.ts";
 import { DenoKvStorage } from "../../src/storage/deno-kv/deno-kv-storage.ts";
@@ -24,9 +29,17 @@ interface ChildConfig {
 }
 
 const config = JSON.parse(process.argv[2]!) as ChildConfig;
+const isBun = "Bun" in globalThis;
 const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ pid: process.pid, ...line })}\n`);
 
 async function openStorage(): Promise<Storage> {
+  if (config.backend === "redis" && isBun) {
+    // Bun's own client, as a Bun deployment would use (test/fleet/bun-redis.test.ts checks it alone).
+    const { RedisClient } = (await import("bun" as string)) as { RedisClient: new (url: string) => BunRedisLike & { connect(): Promise<void> } };
+    const client = new RedisClient(config.url!);
+    await client.connect();
+    return new RedisStorage({ client: fromBunRedis(client), prefix: config.namespace });
+  }
   if (config.backend === "redis") {
     const { createClient } = await import("redis");
     const client = createClient({ url: config.url! });
@@ -47,8 +60,25 @@ async function openStorage(): Promise<Storage> {
 /** Reports every POST the CA answered (path only), so a test can count orders across processes. */
 const reportingFetch: typeof fetch = async (input, init) => {
   const response = await fetch(input, init);
-  if ((init?.method ?? "GET").toUpperCase() === "POST") say({ request: new URL(input instanceof Request ? input.url : String(input)).pathname });
+  if ((init?.method ?? "GET").toUpperCase() === "POST") {
+    const location = response.headers.get("location");
+    say({ request: new URL(input instanceof Request ? input.url : String(input)).pathname, status: response.status, ...(location ? { location: new URL(location).pathname } : {}) });
+  }
   return response;
+};
+
+let stopAtSend = false;
+/**
+ * The lease clock, which the lock's send guard reads right before a state-changing CA request: when a
+ * pause is armed and this read is that guard's, stop here, so the guard measures the pause.
+ */
+const leaseClock = () => {
+  if (stopAtSend && new Error().stack?.includes("checkSendGuard")) {
+    stopAtSend = false;
+    say({ stopping: true });
+    process.kill(process.pid, "SIGSTOP");
+  }
+  return performance.now();
 };
 
 const storage = await openStorage();
@@ -61,14 +91,28 @@ const manager = new CertificateManager({
   retry: { baseDelayMs: 5, maxDelayMs: 50, maxAttempts: 3 },
   lockTtlMs: config.lockTtlMs,
   lockWaitMs: 120_000,
+  leaseClock,
+  onEvent: (event) => say({ event: event.type, id: event.id }),
+  // What went wrong, for a failing test's output (never key material: the manager logs none).
+  logger: { log: (level, event, fields) => (level === "warn" || level === "error" || event.includes("resumed") ? say({ log: event, level, ...fields }) : undefined) },
+  // Every lookup reads storage: what this process serves is checked against what the store holds.
+  cacheTtlMs: 0,
 });
 say({ ready: true });
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
-  const { round, names } = JSON.parse(line) as { round: number; names: string[] };
-  manager.manage(names).then(
-    (cert) => say({ round, ok: true, serial: cert.serialNumber, id: cert.id }),
+  const command = JSON.parse(line) as { round: number; op?: "manage" | "renewDue" | "revoke"; names?: string[]; stopAtSend?: boolean };
+  const { round, names = [] } = command;
+  if (command.stopAtSend) stopAtSend = true;
+  const run =
+    command.op === "renewDue"
+      ? manager.renewDue().then((r) => ({ renewed: r.renewed, failed: r.failed }))
+      : command.op === "revoke"
+        ? manager.revoke(names).then(() => ({}))
+        : manager.manage(names).then((cert) => ({ serial: cert.serialNumber, id: cert.id }));
+  run.then(
+    (result) => say({ round, ok: true, ...result }),
     (error: unknown) => say({ round, ok: false, code: (error as { code?: string }).code, message: String((error as Error)?.message ?? error) }),
   );
 });

@@ -7,39 +7,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "redis";
 import pg from "pg";
-import { CertificateManager, StorageHttp01Solver } from "../../src/manager/index.ts";
+import { CertificateManager } from "../../src/manager/index.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
 import { fromNodeRedis } from "../../src/storage/redis/redis-client.ts";
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
 import { fromPg } from "../../src/storage/postgres/postgres-client.ts";
 import { certificateMatchesKey, importPrivateKeyPem, isEdgecertError } from "../../src/index.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
+import { useFleetCa } from "../support/fleet-ca.ts";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 
-let pebble: PebbleInstance;
-let proxy: FaultProxy;
-let http: Http01Server;
-let tokens: Storage | undefined;
+const ca = useFleetCa();
 
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startFaultProxy({ upstream: pebble.directoryUrl, upstreamCa: pebble.caPem, tls: true });
-  // A storage fault makes a token read fail: answer 404 then, as a real responder would, not crash.
-  http = await serveHttp01(pebble.httpPort, {
-    respond: async (path) => (tokens ? await new StorageHttp01Solver(tokens).response(path.split("/").pop() ?? "").catch(() => undefined) : undefined),
-  });
-});
-afterAll(async () => {
-  await http?.close();
-  await proxy?.close();
-  await pebble?.stop();
-});
-
-const posts = (path: string) => proxy.count({ method: "POST", path });
+const posts = (path: string) => ca.proxy.count({ method: "POST", path });
 
 async function until(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,12 +35,12 @@ async function until(what: string, condition: () => boolean, timeoutMs = 60_000)
  * failure (at most 4 attempts) and returns the typed errors it met.
  */
 async function issueThroughFault(storage: Storage, names: string[], at: string, fault: () => Promise<void>): Promise<{ errors: unknown[]; finalizes: number }> {
-  tokens = storage;
+  ca.tokens = storage;
   const manager = new CertificateManager({
     termsOfServiceAgreed: true,
     storage,
-    directoryUrl: proxy.directoryUrl,
-    fetch: proxy.fetch,
+    directoryUrl: ca.proxy.directoryUrl,
+    fetch: ca.proxy.fetch,
     email: "faults@example.test",
     retry: { baseDelayMs: 5, maxDelayMs: 50, maxAttempts: 3 },
     lockTtlMs: 3_000,
@@ -68,7 +49,7 @@ async function issueThroughFault(storage: Storage, names: string[], at: string, 
   const finalizesBefore = posts("/finalize-order/");
   const before = posts(at);
   // Hold the request at the fault point a little, so the fault lands while it is in flight.
-  proxy.addRule({ method: "POST", path: at, nth: 1, fault: { kind: "delay", ms: 700 } });
+  ca.proxy.addRule({ method: "POST", path: at, nth: 1, fault: { kind: "delay", ms: 700 } });
   const errors: unknown[] = [];
   const struck = until(`a POST to ${at}`, () => posts(at) > before).then(fault);
   let cert: Awaited<ReturnType<CertificateManager["manage"]>> | undefined;
@@ -82,11 +63,11 @@ async function issueThroughFault(storage: Storage, names: string[], at: string, 
     }
   }
   await struck;
-  proxy.clearRules();
+  ca.proxy.clearRules();
   expect(cert, `manage() never succeeded: ${errors.map(String).join("; ")}`).toBeDefined();
   expect(await certificateMatchesKey(cert!.chainPem, await importPrivateKeyPem(cert!.keyPem))).toBe(true);
   for (const error of errors) expect(isEdgecertError(error), `untyped error: ${String(error)}`).toBe(true);
-  tokens = undefined;
+  ca.tokens = undefined;
   return { errors, finalizes: posts("/finalize-order/") - finalizesBefore };
 }
 

@@ -160,6 +160,11 @@ export interface ProxiedRequest {
   nonceSent?: string;
   /** The decoded JWS payload of a POST, when it had one (POST-as-GET has none). */
   payload?: unknown;
+  /**
+   * Upstream's JSON body (an order's, authorization's or challenge's state as the CA answered it),
+   * when it was JSON of at most 64 KiB: what the CA said, before any fault changed it.
+   */
+  upstreamJson?: unknown;
 }
 
 /** A running proxy. */
@@ -547,6 +552,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     record.upstreamStatus = status;
     const location = headers.get("location")?.[0];
     if (location !== undefined) record.upstreamLocation = location;
+    if (/json/i.test(headers.get("content-type")?.[0] ?? "") && responseBody.length <= 64 * 1024) {
+      try {
+        record.upstreamJson = JSON.parse(responseBody.toString("utf8")) as unknown;
+      } catch {
+        // Not JSON after all: nothing to record.
+      }
+    }
 
     switch (fault?.kind) {
       case undefined:

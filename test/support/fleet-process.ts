@@ -1,10 +1,12 @@
 /**
- * Spawns and talks to test/fleet/fleet-child.ts instances (Node through tsx, or the deno binary): one
- * JSON line per command on stdin, one JSON line per result on stdout.
+ * Spawns and talks to test/fleet/fleet-child.ts instances (Node through tsx, the bun binary, or the
+ * deno binary): one JSON line per command on stdin, one JSON line per result on stdout.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { denoBinary } from "./deno-kv-process.ts";
+import { findRuntime } from "../runtimes/runtime-binaries.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const script = join(root, "test", "fleet", "fleet-child.ts");
@@ -17,12 +19,20 @@ export interface FleetProcess {
   readonly pid: number;
   /** Sends `manage(names)` for round `round`. */
   manage(round: number, names: string[]): void;
+  /** Sends any command fleet-child.ts reads (`{ round, op, names, stopAtSend }`). */
+  send(command: { round: number; op?: "manage" | "renewDue" | "revoke"; names?: string[]; stopAtSend?: boolean }): void;
+  /** Whether the process is stopped (SIGSTOP), from its state in /proc. */
+  stopped(): boolean;
+  /** Sends `signal` without waiting for anything. */
+  signal(signal: NodeJS.Signals): void;
   /** Resolves with the first message (from now on or already seen) that `match` accepts. */
   waitFor(match: (m: ChildMessage) => boolean, timeoutMs: number): Promise<ChildMessage>;
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** How many POSTs to a path starting with `path` this process reported the CA answered. */
   posts(path: string): number;
   output(): string;
+  /** Every message it printed so far. */
+  messages(): readonly ChildMessage[];
 }
 
 export interface FleetChildConfig {
@@ -35,13 +45,17 @@ export interface FleetChildConfig {
 }
 
 /** Starts a child and waits until its storage is connected. `caFile` is the PEM the ACME endpoint is trusted by. */
-export async function startFleetProcess(config: FleetChildConfig, caFile: string): Promise<FleetProcess> {
+export async function startFleetProcess(config: FleetChildConfig, caFile: string, runtime: "node" | "bun" = "node"): Promise<FleetProcess> {
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: caFile, DENO_CERT: caFile, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
   let child: ChildProcess;
   if (config.backend === "denokv") {
     const deno = denoBinary();
     if (!deno) throw new Error("no deno binary");
     child = spawn(deno, ["run", "--unstable-kv", "-A", script, JSON.stringify(config)], { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
+  } else if (runtime === "bun") {
+    const bun = findRuntime("bun");
+    if ("error" in bun) throw new Error(bun.error);
+    child = spawn(bun.path, ["run", script, JSON.stringify(config)], { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
   } else {
     child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(config)], { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
   }
@@ -81,6 +95,21 @@ export async function startFleetProcess(config: FleetChildConfig, caFile: string
     manage(round, names) {
       child.stdin!.write(`${JSON.stringify({ round, names })}\n`);
     },
+    send(command) {
+      child.stdin!.write(`${JSON.stringify(command)}\n`);
+    },
+    stopped() {
+      try {
+        // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T";
+      } catch {
+        return false;
+      }
+    },
+    signal(signal) {
+      if (!exited) child.kill(signal);
+    },
     waitFor(match, timeoutMs) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -105,6 +134,7 @@ export async function startFleetProcess(config: FleetChildConfig, caFile: string
       }
     },
     output,
+    messages: () => messages,
     posts: (path) => messages.filter((m) => typeof m.request === "string" && m.request.startsWith(path)).length,
   };
   await proc.waitFor((m) => m.ready === true, 60_000);

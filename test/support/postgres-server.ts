@@ -16,6 +16,8 @@ export interface PostgresServer {
   port: number;
   /** `postgres://edgecert@127.0.0.1:<port>/postgres` */
   url: string;
+  /** Stops the server (fast shutdown: all connections end) and starts it on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,30 +61,45 @@ export async function startPostgres(): Promise<PostgresServer> {
   const init = spawnSync(join(bin, "initdb"), ["-D", data, "-U", "edgecert", "-A", "trust", "--no-sync", "-E", "UTF8", "--no-locale"], { encoding: "utf8", ...ids, cwd: dir });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freePort();
-  const child: ChildProcess = spawn(join(bin, "postgres"), ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"], { stdio: ["ignore", "pipe", "pipe"], ...ids, cwd: dir });
-  let log = "";
-  child.stdout?.on("data", (c: Buffer) => (log += c.toString()));
-  child.stderr?.on("data", (c: Buffer) => (log += c.toString()));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${log.slice(-2000)}`);
-    if (await accepting(port)) {
-      const ready = spawnSync(join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-U", "edgecert"], { encoding: "utf8" });
-      if (ready.status === 0) break;
+  let child: ChildProcess;
+  const start = async () => {
+    const proc: ChildProcess = spawn(join(bin, "postgres"), ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"], { stdio: ["ignore", "pipe", "pipe"], ...ids, cwd: dir });
+    child = proc;
+    let log = "";
+    proc.stdout?.on("data", (c: Buffer) => (log += c.toString()));
+    proc.stderr?.on("data", (c: Buffer) => (log += c.toString()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${log.slice(-2000)}`);
+      if (await accepting(port)) {
+        const ready = spawnSync(join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(port), "-U", "edgecert"], { encoding: "utf8" });
+        if (ready.status === 0) break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  /** Stops the server with `signal` (SIGINT: fast shutdown), SIGKILL after 5 s. */
+  const halt = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await start();
   return {
     port,
     url: `postgres://edgecert@127.0.0.1:${port}/postgres`,
+    async restart() {
+      // A fast shutdown: every connection ends, open transactions roll back. Not an immediate one
+      // (SIGQUIT): this server acknowledges commits before the WAL is flushed (synchronous_commit=off,
+      // for speed), so a crash would lose acknowledged writes, which a production server does not.
+      await halt("SIGINT");
+      await start();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGINT"); // fast shutdown
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await halt("SIGINT");
       await rm(dir, { recursive: true, force: true });
     },
   };
