@@ -19,7 +19,8 @@ import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
-import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
+import { renewalIndex, type IndexEntry, type QueueIntervals } from "./renewal-index.ts";
+import { caLimitsFor, parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
 import { DEFAULT_PAGE, likePattern, readListQuery } from "./list-query.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
@@ -51,6 +52,20 @@ function summary(e: IndexEntry): CertificateSummary {
     issuer: e.issuer ?? null,
     queuedFor: e.queuedFor ?? null,
   };
+}
+
+/** How often each bucket of the CA's budget lets an order go (CA_LIMITS, else the CA's published limits). */
+function queueIntervals(env: Env): QueueIntervals {
+  const text = setting(env.CA_LIMITS);
+  let limits: CaLimits | undefined;
+  try {
+    limits = text ? parseCaLimits(text) : caLimitsFor(env.ACME_DIRECTORY_URL);
+  } catch {
+    // A malformed CA_LIMITS is GET /admin/status's to report; the queue then estimates refills only.
+    limits = undefined;
+  }
+  const every = (l: { count: number; periodMs: number } | undefined) => (l && l.count > 0 ? Math.ceil(l.periodMs / l.count) : 0);
+  return { orders: every(limits?.newOrdersPerAccount), domain: every(limits?.certificatesPerRegisteredDomain), nameset: every(limits?.certificatesPerNameSet) };
 }
 
 async function entryOr404(env: Env, id: string): Promise<IndexEntry> {
@@ -162,10 +177,10 @@ export function createApp() {
     const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[1-9][0-9]{0,8}$/ });
     const limit = query.limit ? Number(query.limit) : DEFAULT_PAGE;
     const offset = query.cursor ? Number(query.cursor) : 0;
-    const { queued, total } = await index(c.env).queue(offset, limit);
+    const { queued, total } = await index(c.env).queue(offset, limit, queueIntervals(c.env));
     return c.json({
       total,
-      queued: queued.map((q) => ({ ...summary(q.entry), position: q.position, estimatedAt: new Date(q.entry.dueAt).toISOString() })),
+      queued: queued.map((q) => ({ ...summary(q.entry), position: q.position, estimatedAt: new Date(q.estimatedAt).toISOString() })),
       cursor: offset + queued.length < total && queued.length === limit ? String(offset + queued.length) : null,
     });
   });
@@ -174,11 +189,11 @@ export function createApp() {
     const query = readQuery(c.req.url, { include: /^privateKey$/ });
     const entry = await entryOr404(c.env, c.req.param("id"));
     const cert = await (await buildManager(c.env)).find(entry.names);
-    const position = entry.queuedFor ? await index(c.env).queuePosition(entry.id) : undefined;
+    const queued = entry.queuedFor ? await index(c.env).queuePosition(entry.id, queueIntervals(c.env)) : undefined;
     return c.json({
       ...summary(entry),
-      // Waiting for the CA's budget: where it is among those waiting, and when the tick sends it.
-      queue: position !== undefined ? { position, estimatedAt: new Date(entry.dueAt).toISOString(), blockedBy: entry.queuedFor } : null,
+      // Waiting for the CA's budget: where it is among those waiting, and when it is expected to go.
+      queue: queued ? { position: queued.position, estimatedAt: new Date(queued.estimatedAt).toISOString(), blockedBy: entry.queuedFor } : null,
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
       ...(query.include === "privateKey" && cert ? { privateKeyPem: cert.keyPem } : {}),
     });

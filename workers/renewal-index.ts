@@ -35,8 +35,17 @@ export interface IndexEntry {
 /** A certificate waiting for the CA's budget, as the admin API's queue shows it. */
 export interface QueuedEntry {
   entry: IndexEntry;
-  /** 1 = the next the cron tick dispatches among those waiting. */
+  /** 1 = the next the budget lets go among those waiting. */
   position: number;
+  /** When it is expected to be sent (epoch ms). */
+  estimatedAt: number;
+}
+
+/** How often each kind of bucket lets one order go (its period / count, ms); 0 where unknown. */
+export interface QueueIntervals {
+  orders: number;
+  domain: number;
+  nameset: number;
 }
 
 /** The one renewal index of a Worker (RPC stub). */
@@ -194,24 +203,34 @@ export class RenewalIndex extends DurableObject<Env> {
   }
 
   /**
-   * The certificates waiting for the CA's budget, in the order the cron tick will dispatch them (due
-   * time, then id), `limit` from position `offset + 1`.
+   * The certificates waiting for the CA's budget, in the order the budget will let them go, `limit`
+   * from position `offset + 1`. Each waits for its bucket's refill (its due time); behind another
+   * waiter on the same bucket, one refill interval (`intervals`: the bucket's period / count, by kind)
+   * later per waiter ahead of it — a token bucket lets one go per interval.
    */
-  queue(offset: number, limit: number): { queued: QueuedEntry[]; total: number } {
-    const rows = this.sql.exec<Row>("SELECT * FROM certificates WHERE queued_for IS NOT NULL ORDER BY due_at, id LIMIT ? OFFSET ?", limit, offset).toArray();
+  queue(offset: number, limit: number, intervals: QueueIntervals): { queued: QueuedEntry[]; total: number } {
+    const rows = this.#queueRows(intervals, "LIMIT ? OFFSET ?", limit, offset);
     const total = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates WHERE queued_for IS NOT NULL").one().n;
-    return { queued: rows.map((r, i) => ({ entry: toEntry(r), position: offset + i + 1 })), total };
+    return { queued: rows.map((r, i) => ({ entry: toEntry(r), position: offset + i + 1, estimatedAt: r.eta })), total };
   }
 
   /** Where `id` is in {@link RenewalIndex.queue}, when it waits for the CA's budget. */
-  queuePosition(id: string): number | undefined {
-    const entry = this.get(id);
-    if (!entry?.queuedFor) return undefined;
-    const ahead = this.sql.exec<{ n: number }>(
-      "SELECT COUNT(*) AS n FROM certificates WHERE queued_for IS NOT NULL AND (due_at < ? OR (due_at = ? AND id < ?))",
-      entry.dueAt, entry.dueAt, entry.id,
-    ).one().n;
-    return ahead + 1;
+  queuePosition(id: string, intervals: QueueIntervals): QueuedEntry | undefined {
+    const rows = this.#queueRows(intervals, "");
+    const i = rows.findIndex((r) => r.id === id);
+    return i < 0 ? undefined : { entry: toEntry(rows[i]!), position: i + 1, estimatedAt: rows[i]!.eta };
+  }
+
+  /** The waiting rows with their estimated time (eta), earliest first; O(queued) through certificates_queued. */
+  #queueRows(intervals: QueueIntervals, tail: string, ...args: number[]): Array<Row & { eta: number }> {
+    return this.sql
+      .exec<Row & { eta: number }>(
+        `SELECT *, due_at + (ROW_NUMBER() OVER (PARTITION BY queued_for ORDER BY due_at, id) - 1) *
+           (CASE WHEN queued_for LIKE 'orders %' THEN ? WHEN queued_for LIKE 'domain %' THEN ? ELSE ? END) AS eta
+         FROM certificates WHERE queued_for IS NOT NULL ORDER BY eta, id ${tail}`,
+        intervals.orders, intervals.domain, intervals.nameset, ...args,
+      )
+      .toArray();
   }
 
   /** Bytes the index's SQLite database takes (rows, indexes, free pages). */
