@@ -10,8 +10,10 @@ import { startWorker, type WorkerInstance } from "../support/worker.ts";
 // No CA work is asked of anyone here: there is no CA (every outbound request answers 404), so each
 // renewal fails fast and records its failure; what is measured is the dispatch. Throughput with a CA's
 // latency is in `npm run bench` (bench/renewal-throughput.ts).
-// Cost: a renewer invocation costs ~40 ms of workerd here, so npm test runs 150 due certificates (~6-12 s)
-// under RENEW_BATCH 5000; FANOUT_DUE=5000 runs the full 5,000-certificate tick (~4 minutes).
+// Cost: npm test runs 150 due certificates (~6-12 s) under RENEW_BATCH 5000; FANOUT_DUE=3000 runs a
+// 3,000-certificate tick (177 dispatchers, 25 s here). At 5,000, local workerd's SQLite ran out of memory
+// (SQLITE_NOMEM) with ~4,000 renewer objects open in one process, each with its own database: a limit
+// of running every Durable Object in one local process, not of the fan-out (all 5,000 were dispatched).
 const DUE = Number(process.env.FANOUT_DUE ?? 150);
 const BATCH = 5_000;
 const CHUNK = 17;
