@@ -174,6 +174,12 @@ class UnusableBodyError extends EdgecertError {
 }
 
 /**
+ * The most pages of an account's orders list `listOrders` reads: a bound on a malformed or endless
+ * `next` chain, far above a real list (at 3 orders a page, Pebble's, 3,000 orders).
+ */
+const MAX_ORDER_LIST_PAGES = 1_000;
+
+/**
  * An RFC 8555 client: one method per ACME resource operation. It keeps a nonce pool filled from every
  * response, re-signs each retry with a fresh nonce, honours `Retry-After`, backs off transient
  * failures with jitter, and bounds every loop. Every method takes an `AbortSignal`.
@@ -434,16 +440,18 @@ export class AcmeClient {
   // ---------------------------------------------------------------- orders
 
   /**
-   * URLs of the account's orders (RFC 8555 §7.1.2.1), following `Link: rel="next"` pages up to
-   * `maxPages`. Servers list at least the pending orders; used to find an order whose creation
-   * response was lost.
+   * URLs of the account's orders (RFC 8555 §7.1.2.1), following `Link: rel="next"` pages to the end,
+   * at most `maxPages` (default 1,000). Servers list at least the pending
+   * orders; used to find an order whose creation response was lost. The list is read to its end
+   * because its order is the CA's: one that lists oldest first (Pebble) puts the order a recovery
+   * looks for, the newest, on the last page.
    */
   async listOrders(options: RequestOptions & { maxPages?: number } = {}): Promise<string[]> {
     const account = await this.getAccount(options);
     if (!account.orders) return [];
     const urls: string[] = [];
     let next: string | undefined = account.orders;
-    for (let page = 0; next && page < (options.maxPages ?? 10); page++) {
+    for (let page = 0; next && page < (options.maxPages ?? MAX_ORDER_LIST_PAGES); page++) {
       const page: string = next;
       const { orders, following } = await this.post(page, undefined, options, (res) => {
         const json = parseJsonObject(res.text, res.url, res.status);
