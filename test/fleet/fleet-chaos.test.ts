@@ -25,9 +25,11 @@
  * runs the defaults (every fault but terminated connections and a calm round, on each backend); a long
  * run, documented in docs/storage.md:
  *   EDGECERT_FLEET_CHAOS_ROUNDS=40 EDGECERT_FLEET_CHAOS_PROCESSES=6 npx vitest run test/fleet/fleet-chaos.test.ts
- * Found with it: a renewal failing on a storage error after its newOrder had its intent dropped by the
- * next process to meet the certificate in its backoff, and the retry ordered anew while the first
- * order was still open (test/manager/failed-renewal-intent.test.ts).
+ * Found with it, each a second order while the first was still open at the CA: a renewal failing on a
+ * storage error after its newOrder had its intent dropped by the next process to meet the certificate
+ * in its backoff (test/manager/failed-renewal-intent.test.ts); and when the storage failed before the
+ * order URL was recorded, the lost-order lookup read only the first 10 pages of the account's orders
+ * list, which Pebble lists oldest first (test/e2e/find-order.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "redis";
