@@ -64,7 +64,9 @@ export async function startChromium(): Promise<Chromium> {
     },
     async stop() {
       await stopProcess(child);
-      await rm(profile, { recursive: true, force: true });
+      // Chromium's helper processes can still write into the profile just after the browser exits
+      // (ENOTEMPTY seen in a loaded full run): retry, and leave a temp folder behind rather than fail.
+      await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }).catch((err: unknown) => console.warn(`chromium profile ${profile} left behind: ${String(err)}`));
     },
   };
 }
