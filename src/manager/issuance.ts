@@ -103,8 +103,10 @@ export class Issuance {
       // Re-read under the lock: another instance may have done the work while we waited.
       const existing = await ctx.store.read(id);
       if (existing) {
+        // Forced: renewed by another instance after this call began. issuedAt counts whole milliseconds,
+        // so one stored in the very millisecond the call began may predate it: that one is renewed.
         const freshEnough =
-          forcedSince !== undefined ? Date.parse(existing.value.issuedAt) >= forcedSince : !isDue(existing.value.renewal, ctx.now());
+          forcedSince !== undefined ? Date.parse(existing.value.issuedAt) > forcedSince : !isDue(existing.value.renewal, ctx.now());
         if (freshEnough) {
           await ctx.budgets.giveBack(admission);
           admission = undefined;

@@ -72,6 +72,19 @@ describe("renewal timing with a controlled clock", () => {
     expect(new Set(renewAts.map((t) => Math.floor(t / 3_600_000))).size).toBeGreaterThanOrEqual(30);
   });
 
+  it("renew() asked in the very millisecond the certificate was stored renews it (manager-recovery's defect 6 flake)", async () => {
+    const now = Date.UTC(2027, 0, 1);
+    const storage = new MemoryStorage();
+    const http01 = new StorageHttp01Solver(storage);
+    const ca = new StandInCa({ now: () => now, lifetimeMs: 90 * DAY, token: (t) => http01.response(t) });
+    const m = new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: ca.directoryUrl, fetch: ca.fetch, now: () => now });
+    const first = await m.manage(["same-ms.example.test"]);
+    // The clock has not moved: the stored certificate's issuedAt equals the moment renew() is asked.
+    const renewed = await m.renew(["same-ms.example.test"]);
+    expect(renewed.serialNumber).not.toBe(first.serialNumber);
+    expect(ca.certificates.size).toBe(2);
+  });
+
   it("renewBefore of 30 days on 6-day certificates is clamped to half the lifetime: no renewal loop", async () => {
     const r = await simulate(6, { renewBefore: { ms: 30 * DAY } });
     // Renewed every half lifetime (0, 1/2, … 5/2 of a lifetime), never two in one tick.
