@@ -255,6 +255,7 @@ describe("overlapping certificates: per-process caches and crashes (MemoryStorag
   it("a crash after any write of issuing, revoking or removing an overlapping certificate leaves every name served by the rule in a fresh process", async () => {
     type Step = "manage" | "revoke" | "remove";
     let searched = 0;
+    let skipped = 0;
     /** A new store holding what `from` holds (accounts, certificates, name index): no second account or issuance per point. */
     const copyOf = async (from: Storage): Promise<MemoryStorage> => {
       const to = new MemoryStorage();
@@ -287,6 +288,14 @@ describe("overlapping certificates: per-process caches and crashes (MemoryStorag
           expect(points.length).toBeGreaterThan(step === "manage" ? 4 : 1);
           continue;
         }
+        if (!dying.dead && err === undefined) {
+          // This run needed fewer writes than the counting one (Pebble answers a challenge valid or
+          // pending by a race, and an order may need one poll less): crash point k was never reached.
+          // Seen once in a full run beside a CPU hog. Counted; most points must still be searched.
+          skipped++;
+          if (k >= points.length) break;
+          continue;
+        }
         // The crash surfaces as it is or wrapped (an IssuanceError naming the step it stopped).
         expect(dying.dead && err !== undefined).toBe(true);
         searched++;
@@ -300,7 +309,8 @@ describe("overlapping certificates: per-process caches and crashes (MemoryStorag
         if (k >= points.length) break;
       }
     }
-    console.log(`overlapping-names crash search: ${searched} crash points (manage, revoke, remove of {b,c} beside {a,b})`);
+    console.log(`overlapping-names crash search: ${searched} crash points (manage, revoke, remove of {b,c} beside {a,b}), ${skipped} not reached by a shorter run`);
     expect(searched).toBeGreaterThan(6);
+    expect(skipped).toBeLessThan(searched);
   });
 });
