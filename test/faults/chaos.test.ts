@@ -1,9 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Http01Solver } from "../../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { useFaultProxyBed } from "../support/fault-proxy-bed.ts";
 import { chaosLine, runChaos } from "../support/chaos-run.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
-import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 
 // Issue 23 defect 9: faults between the client and the CA must not lose issuances. Five-name
 // issuances one after another, each with a new account, through the fault proxy with the issue's mix
@@ -20,27 +17,14 @@ import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 const SEED = Number(process.env.EDGECERT_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.EDGECERT_CHAOS_ROUNDS ?? 15);
 
-let pebble: PebbleInstance;
-let proxy: FaultProxy;
-let http: Http01Server;
-const http01 = new Http01Solver();
-
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
-  http = await serveHttp01(pebble.httpPort, http01);
-});
-afterAll(async () => {
-  await http?.close();
-  await proxy?.close();
-  await pebble?.stop();
-});
+const bed = useFaultProxyBed();
+const { http01 } = bed;
 
 describe("chaos between the client and the CA (issue 23 defect 9)", () => {
   it(`${ROUNDS} five-name issuances under the issue's fault mix: all succeed, one order each, no certificate lost`, async () => {
     expect(Number.isInteger(SEED) && Number.isInteger(ROUNDS) && ROUNDS > 0, "EDGECERT_CHAOS_SEED / EDGECERT_CHAOS_ROUNDS must be integers").toBe(true);
     console.log(`chaos: seed ${SEED} (replay with EDGECERT_CHAOS_SEED=${SEED}), ${ROUNDS} rounds of 5 names`);
-    const r = await runChaos({ proxy, http01, seed: SEED, rounds: ROUNDS, names: 5, requestTimeoutMs: 400, stallMs: 500 });
+    const r = await runChaos({ proxy: bed.proxy, http01, seed: SEED, rounds: ROUNDS, names: 5, requestTimeoutMs: 400, stallMs: 500 });
     console.log(chaosLine(r));
     expect(r.failures, r.failures.join("\n")).toEqual([]);
     expect(r.ordersPerNameSet.length).toBe(ROUNDS);

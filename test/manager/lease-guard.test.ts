@@ -1,13 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useFaultProxyBed } from "../support/fault-proxy-bed.ts";
 import { sleep as abortableSleep } from "../../src/abort.ts";
 import { EdgecertError } from "../../src/errors.ts";
-import { AcmeClient, Http01Solver, generateKeyPair, obtainCertificate, parseCertificate } from "../../src/index.ts";
+import { AcmeClient, generateKeyPair, obtainCertificate, parseCertificate } from "../../src/index.ts";
 import { CertificateManager, type Sleep } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
-import { serveHttp01, type Http01Server } from "../support/challenge-servers.ts";
-import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
-import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 
 // Issue 23 defect 2 / invariant 9: a lock holder paused past its lease must send nothing to the CA.
 //
@@ -22,21 +20,8 @@ import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 
 const TTL_MS = 2_000;
 
-let pebble: PebbleInstance;
-let proxy: FaultProxy;
-let http: Http01Server;
-const http01 = new Http01Solver();
-
-beforeAll(async () => {
-  pebble = await startPebble();
-  proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
-  http = await serveHttp01(pebble.httpPort, http01);
-});
-afterAll(async () => {
-  await http?.close();
-  await proxy?.close();
-  await pebble?.stop();
-});
+const bed = useFaultProxyBed();
+const { http01 } = bed;
 
 /** A's pause: a one-shot barrier in its work, and lock timers that stand still while it is engaged. */
 class Pause {
@@ -141,7 +126,7 @@ const manager = (storage: Storage, fetchFn: typeof fetch, options: { sleep?: Sle
   new CertificateManager({
     ...options,
     storage,
-    directoryUrl: proxy.directoryUrl,
+    directoryUrl: bed.proxy.directoryUrl,
     fetch: fetchFn,
     termsOfServiceAgreed: true,
     solvers: { "http-01": http01 },
@@ -159,9 +144,9 @@ describe("the send guard is asked before every state-changing request (invariant
     const fetchFn: typeof fetch = (input, init) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
       if ((init?.method ?? "GET").toUpperCase() === "POST" && hasPayload(init?.body)) sent.push(url);
-      return proxy.fetch(input, init);
+      return bed.proxy.fetch(input, init);
     };
-    const client = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: fetchFn, parallelNonces });
+    const client = new AcmeClient({ directoryUrl: bed.proxy.directoryUrl, accountKey: await generateKeyPair(), fetch: fetchFn, parallelNonces });
     const names = [`guarded-${parallelNonces}-1.example.test`, `guarded-${parallelNonces}-2.example.test`];
     await obtainCertificate({ termsOfServiceAgreed: true, client, names, solvers: { "http-01": http01 }, guard: ({ url }) => void asked.push(url) });
     // newAccount, newOrder, 2 accepts, finalize at least.
@@ -176,19 +161,19 @@ describe("a holder paused past its lease sends nothing to the CA (issue 23 defec
     const inner = new MemoryStorage();
     const names = [`paused${++n}.example.test`];
     // The account exists before the race, as in a fleet that has been running.
-    await manager(inner, proxy.fetch).manage([`warmup${n}.example.test`]);
+    await manager(inner, bed.proxy.fetch).manage([`warmup${n}.example.test`]);
     const pause = new Pause();
     const sentAfter: string[] = [];
-    const a = manager(pausingStorage(inner, pause, at), pausingFetch(proxy.fetch, pause, at, sentAfter), { sleep: pause.sleep });
+    const a = manager(pausingStorage(inner, pause, at), pausingFetch(bed.proxy.fetch, pause, at, sentAfter), { sleep: pause.sleep });
     const aDone = a.manage(names).then(
       () => undefined,
       (err: unknown) => err,
     );
     await pause.engaged;
-    const atPause = proxy.requests.length;
+    const atPause = bed.proxy.requests.length;
     // B runs with its own account, so it orders anew rather than carrying on A's recorded order: what A
     // sends on resume then lands on an order nobody else finishes (a second order, a second certificate).
-    const issuedByB = await manager(inner, proxy.fetch, { email: `b${n}@example.test` }).manage(names);
+    const issuedByB = await manager(inner, bed.proxy.fetch, { email: `b${n}@example.test` }).manage(names);
     const left = 2 * TTL_MS - (performance.now() - pause.pausedAt);
     if (left > 0) await new Promise((r) => setTimeout(r, left));
     pause.release();
@@ -199,7 +184,7 @@ describe("a holder paused past its lease sends nothing to the CA (issue 23 defec
     pause.thaw();
 
     // At the CA, from A's pause on: the orders created and the certificates issued (finalize answered 200).
-    const sincePause = proxy.requests.slice(atPause);
+    const sincePause = bed.proxy.requests.slice(atPause);
     const ordersAtCa = sincePause.filter((r) => r.method === "POST" && r.path === "/order-plz" && r.upstreamStatus === 201).length;
     const issuedAtCa = sincePause.filter((r) => r.method === "POST" && r.path.startsWith("/finalize-order/") && r.upstreamStatus === 200).length;
     console.log(
@@ -213,6 +198,6 @@ describe("a holder paused past its lease sends nothing to the CA (issue 23 defec
     expect((aError as EdgecertError).code).toBe("lease_lost");
     // B's certificate is the one stored and served.
     expect(parseCertificate(issuedByB.chainPem).dnsNames).toEqual(names);
-    expect((await manager(inner, proxy.fetch).getCertificate(names[0]!))?.serialNumber).toBe(parseCertificate(issuedByB.chainPem).serialNumber);
+    expect((await manager(inner, bed.proxy.fetch).getCertificate(names[0]!))?.serialNumber).toBe(parseCertificate(issuedByB.chainPem).serialNumber);
   }, 90_000);
 });
