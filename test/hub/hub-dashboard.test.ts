@@ -225,6 +225,48 @@ describe("dashboard at /admin/", () => {
     console.log(`dashboard screenshots: ${failureShot} ${confirmShot}`);
   });
 
+  it("in Chromium: certificates held back by the CA's budget show their place in the queue, the limit that holds them and when they are expected, relative and exact (issue 26)", async () => {
+    const now = Date.now();
+    const account = `${pebble.directoryUrl.replace(/\/dir$/, "")}/my-account/1`;
+    const queued = (id: string, name: string, queuedFor: string, inMs: number) => ({
+      id, names: [name], dueAt: now + inMs, status: "failed", failures: 1, nextAttemptAt: now + inMs, updatedAt: now, queuedFor,
+      lastError: `the CA's limit for ${queuedFor} is spent until ${new Date(now + inMs).toISOString()}: ${name} waits for it (nothing was sent to the CA)`,
+    });
+    // As the renewer records a BudgetSpentError (workers/certificate-renewer.ts): the bucket, due at its refill.
+    await (await worker.index()).upsertMany([
+      queued("queued-late-dash", "late.queue.dash.test", `orders ${account}`, 2 * 3_600_000),
+      queued("queued-soon-dash", "soon.queue.dash.test", `orders ${account}`, 30 * 60_000),
+      queued("queued-domain-dash", "one.busy.dash.test", "domain busy.dash.test", 100 * 60_000),
+    ]);
+    try {
+      const page = await chromium.newPage();
+      await page.goto(at("/admin/login"));
+      await page.submitting(`document.querySelector('input[name=token]').value = ${JSON.stringify(ADMIN_TOKEN)}; document.querySelector('form').submit()`);
+      const rows = await page.evaluate<Array<{ id: string; cells: string[] }>>("[...document.querySelectorAll('#queue tbody tr')].map(r => ({ id: r.dataset.id, cells: [...r.cells].map(c => c.innerText) }))");
+      expect(rows.map((r) => [r.id, r.cells[0]])).toEqual([["queued-soon-dash", "1"], ["queued-domain-dash", "2"], ["queued-late-dash", "3"]]);
+      expect(await page.evaluate<string>("[...document.querySelectorAll('h2')].map(h => h.innerText).find(t => t.startsWith('CA queue'))")).toBe("CA queue (3 waiting for the CA's limits)");
+      const [soon, domain] = rows;
+      expect(soon!.cells[1]).toBe("soon.queue.dash.test");
+      expect(soon!.cells[2]).toContain("new orders per account");
+      expect(soon!.cells[2]).toContain(account);
+      expect(domain!.cells[2]).toBe("certificates per domain busy.dash.test");
+      // Relative and exact, both shown (an estimate people plan by).
+      const exact = (ms: number) => new Date(now + ms).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, " UTC");
+      expect(soon!.cells[3]).toBe(`in 30 minutes (${exact(30 * 60_000)})`);
+      expect(domain!.cells[3]).toBe(`in 2 hours (${exact(100 * 60_000)})`);
+      // The certificate's own row says it is queued, where, for what and until when (was: "failed" and the error).
+      const row = (await page.evaluate<string>(`document.querySelector('#certificates tr[data-id="queued-late-dash"]').innerText`)).replace(/\s+/g, " ");
+      expect(row).toContain(`queued #3 for the CA's limit of new orders per account ${account}, expected in 2 hours (${exact(2 * 3_600_000)})`);
+      expect(row).not.toContain("failed");
+      expect(await page.evaluate<string>(`getComputedStyle(document.querySelector('#certificates tr[data-id="queued-late-dash"] td.state-queued')).color`)).toBe("rgb(154, 103, 0)");
+      const shot = join(ARTIFACTS, "dashboard-queue.png");
+      await writeFile(shot, await page.screenshot());
+      console.log(`dashboard screenshot: ${shot}`);
+    } finally {
+      for (const id of ["queued-late-dash", "queued-soon-dash", "queued-domain-dash"]) await worker.admin(`/admin/certificates/${id}`, { method: "DELETE" });
+    }
+  });
+
   it("in Chromium with KEY_TYPE=foo: the page says which variable and what to do, and still lists the certificates (issue 25 defect 9, was 500)", async () => {
     const w = await startWorker(pebble, { port: 0, vars: { KEY_TYPE: "foo" } });
     try {

@@ -47,6 +47,15 @@ type Ctx = Context<HubEnv>;
 /** Calls the admin API (with the admin token) from inside the Worker. */
 export type AdminApi = (c: Ctx, path: string, init?: { method?: string; body?: string }) => Response | Promise<Response>;
 
+/** A certificate waiting for the CA's budget (GET /admin/queue). */
+interface QueuedView {
+  id: string;
+  names: string[];
+  position: number;
+  estimatedAt: string;
+  queuedFor: string;
+}
+
 interface TokenView {
   id: string;
   scope: { certificate?: string; pattern?: string };
@@ -69,7 +78,7 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #d8dee4;padding:.4rem .5rem;text-align:left;vertical-align:top}
 .state-valid,.state-delivered,.state-enabled,.state-active{color:#1a7f37}
 .state-failing,.state-failed,.state-disabled,.state-revoked,.state-expired{color:#cf222e;font-weight:600}
-.state-pending{color:#9a6700}.error{color:#cf222e;font-size:.85em}
+.state-pending,.state-queued{color:#9a6700}.error{color:#cf222e;font-size:.85em}
 form{display:inline}button,.button{font:inherit;padding:.15rem .6rem;cursor:pointer;border:1px solid #8c959f;border-radius:4px;background:#f6f8fa;color:#1b1f24;text-decoration:none}
 .danger{background:#cf222e;border-color:#a40e26;color:#fff}
 .notice{padding:.5rem;border:1px solid}.notice.ok{background:#dafbe1;border-color:#4ac26b}.notice.failed{background:#ffebe9;border-color:#ff8182}
@@ -135,6 +144,16 @@ export function relativeTime(iso: string | null, now: number): string {
   const span = `${n} ${unit}${n === 1 ? "" : "s"}`;
   const exact = new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, " UTC");
   return `<time datetime="${escapeHtml(new Date(t).toISOString())}" title="${exact}">${delta >= 0 ? `in ${span}` : `${span} ago`}</time>`;
+}
+
+/** A time both ways: relative, then the exact UTC time (an estimate people plan by). */
+const bothTimes = (iso: string, now: number) => `${relativeTime(iso, now)} (${escapeHtml(iso.replace("T", " ").replace(/\.\d{3}Z$/, " UTC"))})`;
+
+/** The CA limit a queued certificate waits for, from its `queuedFor` (`orders <account>`, `domain <domain>`, `nameset <names>`). */
+function heldBy(queuedFor: string): string {
+  const [kind, ...rest] = queuedFor.split(" ");
+  const subject = escapeHtml(rest.join(" "));
+  return kind === "orders" ? `new orders per account <span class="muted">${subject}</span>` : kind === "domain" ? `certificates per domain ${subject}` : kind === "nameset" ? "certificates per name set" : escapeHtml(queuedFor);
 }
 
 function timeline(notAfter: string | null, renewAt: string, now: number, horizon: number): string {
@@ -236,14 +255,26 @@ export function dashboardRoutes(api: AdminApi) {
     const dstate = c.req.query("dstate") || undefined;
     const own = { q, state, tstate, wstate, dstate };
     const listing = (path: string, params: Record<string, string | undefined>) => `${path}${dashboardQuery(params)}`;
-    const [status, list, tokens, webhooks, deliveries] = await Promise.all([
+    const [status, list, tokens, webhooks, deliveries, queue] = await Promise.all([
       readApi<{ certificates: number }>(api, c, "/admin/status"),
       readApi<{ certificates: CertificateSummary[]; cursor: string | null }>(api, c, listing("/admin/certificates", { limit: String(PAGE_SIZE), q, state, cursor: c.req.query("cursor") })),
       readApi<{ tokens: TokenView[]; cursor: string | null }>(api, c, listing("/admin/tokens", { limit: "50", q, state: tstate, cursor: c.req.query("tokens") })),
       readApi<{ webhooks: EndpointView[]; cursor: string | null }>(api, c, listing("/admin/webhooks", { limit: "50", q, state: wstate, cursor: c.req.query("webhooks") })),
       readApi<{ deliveries: DeliveryView[]; cursor: string | null }>(api, c, listing("/admin/webhooks/deliveries", { limit: "20", q, state: dstate, cursor: c.req.query("deliveries") })),
+      readApi<{ queued: QueuedView[]; total: number; cursor: string | null }>(api, c, listing("/admin/queue", { limit: "20", cursor: c.req.query("queue") })),
     ]);
     const certificates = list.ok ? list.body.certificates : [];
+    // Where each queued certificate of this page waits: from the queue's page, else its own detail.
+    const waiting = new Map<string, Omit<QueuedView, "names">>((queue.ok ? queue.body.queued : []).map((w) => [w.id, w]));
+    await Promise.all(
+      certificates
+        .filter((s) => s.queuedFor && !waiting.has(s.id))
+        .map(async (s) => {
+          const detail = await readApi<{ queue: { position: number; estimatedAt: string; blockedBy: string } | null }>(api, c, `/admin/certificates/${encodeURIComponent(s.id)}`);
+          const w = detail.ok ? detail.body.queue : null;
+          if (w) waiting.set(s.id, { id: s.id, position: w.position, estimatedAt: w.estimatedAt, queuedFor: w.blockedBy });
+        }),
+    );
     // The index keeps the issuer; only an entry last written before it did needs the certificate read.
     const issuers = await Promise.all(
       certificates.map(async (s) => {
@@ -271,10 +302,13 @@ export function dashboardRoutes(api: AdminApi) {
     const rows = certificates
       .map((s, i) => {
         const base = `/admin/ui/certificates/${encodeURIComponent(s.id)}`;
-        const retry = s.nextAttemptAt ? `<div class="muted">next attempt ${relativeTime(s.nextAttemptAt, now)}</div>` : "";
+        const w = waiting.get(s.id);
+        // Held back by the CA's budget (nothing sent): where it waits, not a failure's error.
+        const state = w
+          ? `<td class="state-queued">queued #${w.position}<div>for the CA's limit of ${heldBy(w.queuedFor)}, expected ${bothTimes(w.estimatedAt, now)}</div></td>`
+          : `<td class="state-${escapeHtml(s.status)}">${escapeHtml(s.status)}${s.lastError ? `<div class="error">${escapeHtml(s.lastError)}</div>` : ""}${s.nextAttemptAt ? `<div class="muted">next attempt ${relativeTime(s.nextAttemptAt, now)}</div>` : ""}</td>`;
         return (
-          `<tr data-id="${escapeHtml(s.id)}"><td>${s.names.map(escapeHtml).join("<br>")}</td><td>${escapeHtml(issuers[i]!)}</td>` +
-          `<td class="state-${escapeHtml(s.status)}">${escapeHtml(s.status)}${s.lastError ? `<div class="error">${escapeHtml(s.lastError)}</div>` : ""}${retry}</td>` +
+          `<tr data-id="${escapeHtml(s.id)}"><td>${s.names.map(escapeHtml).join("<br>")}</td><td>${escapeHtml(issuers[i]!)}</td>${state}` +
           `<td>${relativeTime(s.notAfter, now)}${timeline(s.notAfter, s.nextWorkAt, now, horizon)}</td><td>${relativeTime(s.nextWorkAt, now)}</td>` +
           `<td>${actionForm(`${base}/renew`, csrf, "Renew")} <a class="button danger" href="${escapeHtml(base)}/revoke">Revoke…</a> <a class="button" href="${escapeHtml(base)}/delete">Delete…</a></td></tr>`
         );
@@ -328,6 +362,9 @@ export function dashboardRoutes(api: AdminApi) {
         );
       })
       .join("");
+    const queueRows = (queue.ok ? queue.body.queued : [])
+      .map((w) => `<tr data-id="${escapeHtml(w.id)}"><td>${w.position}</td><td>${w.names.map(escapeHtml).join("<br>")}</td><td>${heldBy(w.queuedFor)}</td><td>${bothTimes(w.estimatedAt, now)}</td></tr>`)
+      .join("");
     const more = (r: Read<{ cursor: string | null }>, param: string, id: string) => (r.ok && r.body.cursor ? `<nav class="pages">${next(id, "Next page", { ...own, [param]: r.body.cursor })}</nav>` : "");
     const total = status.ok ? ` (${status.body.certificates}${q || state ? `; showing matches of “${escapeHtml([q, state].filter(Boolean).join(", "))}”` : ""})` : "";
     const filtered = (s: string | undefined) => (s || q ? ` (${escapeHtml([q, s].filter(Boolean).join(", "))})` : "");
@@ -338,6 +375,7 @@ export function dashboardRoutes(api: AdminApi) {
         notices.join("") +
         `<h2>Certificates${total}</h2>${search}${failedList("certificates", list)}` +
         `<table id="certificates"><thead><tr><th>Names</th><th>Issuer</th><th>Status</th><th>Expires (timeline to ${escapeHtml(new Date(horizon).toISOString().slice(0, 10))}; mark: next renewal)</th><th>Next renewal</th><th></th></tr></thead><tbody>${rows}</tbody></table>${pages}${add}` +
+        (queue.ok && queue.body.total === 0 ? "" : `<h2>CA queue (${queue.ok ? queue.body.total : "?"} waiting for the CA's limits)</h2>${failedList("queue", queue)}<table id="queue"><thead><tr><th>#</th><th>Names</th><th>Held by</th><th>Expected</th></tr></thead><tbody>${queueRows}</tbody></table>${more(queue, "queue", "next-queue")}`) +
         `<h2>Deploy tokens${filtered(tstate)}</h2>${failedList("tokens", tokens)}<table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>State</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>${more(tokens, "tokens", "next-tokens")}` +
         `<h2>Webhooks${filtered(wstate)}</h2>${failedList("webhooks", webhooks)}<table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>${more(webhooks, "webhooks", "next-webhooks")}` +
         `<h2>Recent deliveries${filtered(dstate)}</h2>${failedList("deliveries", deliveries)}<table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>${more(deliveries, "deliveries", "next-deliveries")}`,
