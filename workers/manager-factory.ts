@@ -1,11 +1,15 @@
 import { DnsPersist01Solver } from "../src/acme/dns-persist/solver.ts";
 import { CertificateManager } from "../src/manager/certificate-manager.ts";
+import { CaaCache } from "../src/preflight/caa-cache.ts";
 import { StorageHttp01Solver } from "../src/manager/storage-http01-solver.ts";
 import type { Solver } from "../src/acme/solver.ts";
 import { CloudflareDnsSolver } from "../src/dns/cloudflare-dns-solver.ts";
 import { readConfig, setting } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
+
+/** CAA answers for every manager of this isolate (each invocation builds its own manager). */
+const caaCache = new CaaCache();
 
 /** Longest a Worker invocation waits in the CA budget's queue. */
 const BUDGET_MAX_WAIT_MS = 10_000;
@@ -48,5 +52,7 @@ export async function buildManager(env: Env, options: { now?: () => number; chal
     // An invocation cannot wait out a spent budget: the attempt fails at once (nothing sent) and the
     // certificate's failure state brings it back when the budget holds a token again.
     budgetMaxWaitMs: BUDGET_MAX_WAIT_MS,
+    // One per isolate: renewals of names under one domain look its CAA records up once per TTL.
+    caaCache,
   });
 }

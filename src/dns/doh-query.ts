@@ -77,21 +77,30 @@ export interface CaaLookup {
   rcode: number;
   /** The CAA records at the name, or at the end of its CNAME chain in the answer. */
   records: CaaRecord[];
+  /**
+   * How long the answer may be reused, in seconds: the smallest TTL of the records read (CNAMEs and
+   * CAA), or for no records the negative-caching TTL (RFC 2308 §5). Absent when the answer gives none.
+   */
+  ttl?: number;
 }
 
 /** Asks `resolverUrl` for the CAA records at `name` (wire format only: the JSON API has no standard CAA form). Errors as {@link queryTxt}. */
 export async function queryCaa(resolverUrl: string, name: string, options: Omit<DohQueryOptions, "format"> = {}): Promise<CaaLookup> {
   const response = await queryDoh(resolverUrl, name, DNS_TYPE_CAA, "CAA", { ...options, format: "wire" });
   let current = normalizeDnsName(name);
+  let ttl = Infinity;
   for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
     const here = response.answers.filter((a) => a.name === current);
-    const records = here.flatMap((a) => (a.type === DNS_TYPE_CAA && a.caa ? [a.caa] : []));
-    if (records.length > 0) return { rcode: response.rcode, records };
+    const caa = here.filter((a) => a.type === DNS_TYPE_CAA && a.caa);
+    if (caa.length > 0) return { rcode: response.rcode, records: caa.map((a) => a.caa!), ttl: Math.min(ttl, ...caa.map((a) => a.ttl)) };
     const alias = here.find((a) => a.type === DNS_TYPE_CNAME && a.target !== undefined);
     if (!alias) break;
+    ttl = Math.min(ttl, alias.ttl);
     current = alias.target!;
   }
-  return { rcode: response.rcode, records: [] };
+  // No records: a negative answer, reusable for the SOA's negative TTL (RFC 2308 §5), or not at all.
+  const negative = response.negativeTtl === undefined ? undefined : Math.min(ttl, response.negativeTtl);
+  return negative === undefined ? { rcode: response.rcode, records: [] } : { rcode: response.rcode, records: [], ttl: negative };
 }
 
 async function queryDoh(resolverUrl: string, name: string, type: number, typeName: string, options: DohQueryOptions): Promise<DnsResponse> {

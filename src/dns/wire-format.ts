@@ -11,6 +11,8 @@ import type { Bytes } from "../webcrypto/web-types.ts";
 export const DNS_TYPE_TXT = 16;
 /** RR type CNAME (RFC 1035 §3.2.2). */
 export const DNS_TYPE_CNAME = 5;
+/** RR type SOA (RFC 1035 §3.3.13). */
+const DNS_TYPE_SOA = 6;
 /** RR type CAA (RFC 8659 §4.1). */
 export const DNS_TYPE_CAA = 257;
 /** Class IN (RFC 1035 §3.2.4). */
@@ -40,6 +42,12 @@ export interface DnsResponse {
   truncated: boolean;
   /** The answer section. */
   answers: DnsAnswer[];
+  /**
+   * For a negative answer to cache: how long, in seconds, from the authority section's SOA — the
+   * smaller of its TTL and its MINIMUM field (RFC 2308 §5). Absent without an SOA there (such an
+   * answer is not to be cached) or when the section cannot be read.
+   */
+  negativeTtl?: number;
 }
 
 /** Options for {@link encodeDnsQuery}. */
@@ -103,8 +111,8 @@ function malformed(why: string): EdgecertError {
 
 /**
  * Parses a DNS response message (RFC 1035 §4.1): the header, the question section (skipped) and the
- * answer section. TXT and CNAME RDATA are decoded; other types keep only name, type and TTL. Authority
- * and additional sections are not read.
+ * answer section. TXT and CNAME RDATA are decoded; other types keep only name, type and TTL. Of the
+ * authority section only an SOA's negative-caching TTL is read; the additional section is not.
  */
 export function parseDnsResponse(message: Uint8Array): DnsResponse {
   if (!(message instanceof Uint8Array)) throw malformed("not a byte array");
@@ -142,7 +150,34 @@ export function parseDnsResponse(message: Uint8Array): DnsResponse {
     answers.push(answer);
     offset = end;
   }
-  return { rcode: flags & 0x000f, truncated: (flags & 0x0200) !== 0, answers };
+  const negativeTtl = soaNegativeTtl(reader, offset, reader.u16(8));
+  const response: DnsResponse = { rcode: flags & 0x000f, truncated: (flags & 0x0200) !== 0, answers };
+  if (negativeTtl !== undefined) response.negativeTtl = negativeTtl;
+  return response;
+}
+
+/**
+ * The negative-caching TTL of the authority section starting at `offset` (RFC 2308 §5: min of the SOA
+ * record's TTL and its MINIMUM, the last 32 bits of its RDATA, RFC 1035 §3.3.13). Read leniently: a
+ * lookup needs only the answer section, so a section that cannot be read gives no TTL, not an error.
+ */
+function soaNegativeTtl(reader: Reader, offset: number, count: number): number | undefined {
+  try {
+    for (let i = 0; i < count; i++) {
+      offset = reader.readName(offset).next;
+      reader.need(offset + 10, "authority record header");
+      const type = reader.u16(offset);
+      const ttl = reader.u32(offset + 4);
+      const end = offset + 10 + reader.u16(offset + 8);
+      reader.need(end, "authority RDATA");
+      // MNAME and RNAME (at least the root label each), then SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM.
+      if (type === DNS_TYPE_SOA && end - (offset + 10) >= 22) return Math.min(ttl, reader.u32(end - 4));
+      offset = end;
+    }
+  } catch (err) {
+    if (!(err instanceof EdgecertError)) throw err;
+  }
+  return undefined;
 }
 
 const utf8 = new TextDecoder("utf-8"); // not fatal: odd bytes become U+FFFD, never an exception

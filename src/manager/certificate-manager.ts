@@ -14,6 +14,7 @@ import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
 import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
 import type { QueuedOrder } from "../budget/fair-queue.ts";
+import { CaaCache, type CaaCacheOptions } from "../preflight/caa-cache.ts";
 import { pinningCaaRecord } from "../preflight/caa-policy.ts";
 import { Accounts, type IssuerOptions } from "./accounts.ts";
 import { CaBudgets } from "./ca-budgets.ts";
@@ -93,6 +94,15 @@ export interface CertificateManagerOptions {
    * for CAs with published limits (Let's Encrypt); off for others. `false`: off.
    */
   caaCheck?: { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch } | false;
+  /**
+   * The CAA check's answers, kept per owner name across orders for their DNS TTL (see `CaaCache`), so
+   * names under one registered domain look its records up once per TTL, not once per order; a refusal
+   * is always confirmed with fresh lookups. Default: this manager's own cache, TTLs clamped to between
+   * one minute and one hour, at most 10,000 names. Options: this manager's own cache with other bounds.
+   * A `CaaCache`: shared with every manager given it (e.g. one per Worker isolate). `false`: every
+   * order asks anew.
+   */
+  caaCache?: CaaCache | CaaCacheOptions | false;
   /**
    * Before an http-01 challenge is answered, fetch the token through the public path the CA will use
    * and answer only if this server serves it (`withHttp01SelfCheck`): a misrouted name fails at once,
@@ -234,6 +244,8 @@ export class CertificateManager {
       now: this.now,
       onCreated: (issuer) => this.emit({ type: "account_created", issuer }),
     });
+    // One CAA cache for every CA of this manager: CAA records do not depend on who asks.
+    const caaCache = options.caaCache instanceof CaaCache ? options.caaCache : options.caaCache === false ? undefined : new CaaCache({ now: this.now, ...options.caaCache });
     this.budgets = new CaBudgets({
       storage: this.storage,
       primary: options.directoryUrl,
@@ -250,8 +262,9 @@ export class CertificateManager {
       budgets: this.budgets,
       caaCheck: (directoryUrl) => {
         if (options.caaCheck === false) return undefined;
-        if (options.caaCheck) return options.caaCheck;
-        return caLimitsFor(directoryUrl) ? { resolverUrl: DEFAULT_CAA_RESOLVER } : undefined;
+        const cache = caaCache ? { cache: caaCache } : {};
+        if (options.caaCheck) return { ...options.caaCheck, ...cache };
+        return caLimitsFor(directoryUrl) ? { resolverUrl: DEFAULT_CAA_RESOLVER, ...cache } : undefined;
       },
       store: this.store,
       index: this.index,

@@ -7,6 +7,7 @@ import type { Solver } from "../acme/solver.ts";
 import type { AcmeIdentifier } from "../acme/types.ts";
 import { EdgecertError, isEdgecertError } from "../errors.ts";
 import { checkCaa } from "../preflight/caa-check.ts";
+import type { CaaCache } from "../preflight/caa-cache.ts";
 import type { Logger } from "../logger.ts";
 import type { Storage } from "../storage/storage.ts";
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyAlgorithmName } from "../webcrypto/keys.ts";
@@ -36,7 +37,7 @@ export interface IssuanceContext {
   /** The CAs' fleet-wide budgets: every new order waits for its CA's. */
   budgets: CaBudgets;
   /** How to check CAA before ordering from a CA, or undefined for no check. */
-  caaCheck: (directoryUrl: string) => { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch } | undefined;
+  caaCheck: (directoryUrl: string) => { resolverUrl: string; caaIdentities?: string[]; fetch?: typeof fetch; cache?: CaaCache } | undefined;
   issuers: IssuerOptions[];
   solvers: Record<string, Solver>;
   keyType: KeyAlgorithmName;
@@ -295,7 +296,7 @@ export class Issuance {
       await checkCaa(
         identifiers.filter((i) => i.type === "dns").map((i) => i.value),
         { caIdentities, accountUri: client.accountUrl!, validationMethods },
-        { resolverUrl: config.resolverUrl, ...(config.fetch ? { fetch: config.fetch } : {}), ...(signal ? { signal } : {}) },
+        { resolverUrl: config.resolverUrl, ...(config.fetch ? { fetch: config.fetch } : {}), ...(config.cache ? { cache: config.cache } : {}), ...(signal ? { signal } : {}) },
       );
     } catch (err) {
       if (isEdgecertError(err, "caa_forbidden") || signal?.aborted) throw err;

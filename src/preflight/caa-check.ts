@@ -1,6 +1,7 @@
 import { queryCaa, type CaaLookup, type CaaRecord } from "../dns/doh-query.ts";
 import { normalizeDnsName } from "../dns/wire-format.ts";
 import { EdgecertError } from "../errors.ts";
+import type { CaaCache } from "./caa-cache.ts";
 import { caaRefusal, type CaaIssuance } from "./caa-policy.ts";
 
 /** Options for {@link checkCaa}. */
@@ -11,6 +12,8 @@ export interface CaaCheckOptions {
   readonly fetch?: typeof fetch;
   /** Aborts the lookups. */
   readonly signal?: AbortSignal;
+  /** Answers kept across calls for their TTL (see {@link CaaCache}); without it every call asks anew. */
+  readonly cache?: CaaCache;
 }
 
 /** The relevant CAA record set of a name (RFC 8659 §3): the first non-empty set climbing from it towards the root. */
@@ -24,9 +27,14 @@ export interface RelevantCaa {
 /**
  * RFC 8659 §3: the CAA records at `name` (for `*.x`, at `x`), else at its parent, and so on up to the
  * top-level domain. Each lookup follows CNAMEs inside the resolver's answer. IP addresses have none.
- * `lookups` shares answers between calls (one per owner name).
+ * `lookups` shares answers between calls (one per owner name); `fresh` asks past `options.cache`.
  */
-export async function relevantCaa(name: string, options: CaaCheckOptions, lookups: Map<string, Promise<CaaLookup>> = new Map()): Promise<RelevantCaa> {
+export async function relevantCaa(
+  name: string,
+  options: CaaCheckOptions,
+  lookups: Map<string, Promise<CaaLookup>> = new Map(),
+  fresh = false,
+): Promise<RelevantCaa> {
   const base = normalizeDnsName(name.replace(/^\*\./, ""));
   if (/^[\d.]+$/.test(base) || base.includes(":")) return { records: [] };
   const labels = base.split(".");
@@ -35,7 +43,12 @@ export async function relevantCaa(name: string, options: CaaCheckOptions, lookup
     // Names of one certificate share parents: each owner is asked once.
     let pending = lookups.get(owner);
     if (!pending) {
-      pending = queryCaa(options.resolverUrl, owner, { ...(options.fetch ? { fetch: options.fetch } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+      const fetchOption = options.fetch ? { fetch: options.fetch } : {};
+      const signal = options.signal ? { signal: options.signal } : {};
+      // A cached query may answer other callers too: it runs without this caller's signal (its own timeout bounds it).
+      pending = options.cache
+        ? options.cache.lookup(owner, () => queryCaa(options.resolverUrl, owner, fetchOption), { fresh, ...signal })
+        : queryCaa(options.resolverUrl, owner, { ...fetchOption, ...signal });
       lookups.set(owner, pending);
     }
     const lookup = await pending;
@@ -51,19 +64,29 @@ export async function relevantCaa(name: string, options: CaaCheckOptions, lookup
  * the record and where it is; lookup failures throw `network` (callers may go on: the CA checks anyway).
  */
 export async function checkCaa(names: readonly string[], issuance: CaaIssuance, options: CaaCheckOptions): Promise<void> {
+  const hits = options.cache?.stats.hits;
+  let found = await firstRefusal(names, issuance, options, false);
+  // Cached answers only ever let an order go: a refusal that read any is confirmed with fresh lookups
+  // (the records may have been fixed since), and the fresh answers replace the cached ones.
+  if (found && options.cache && options.cache.stats.hits !== hits) found = await firstRefusal(names, issuance, options, true);
+  if (!found) return;
+  const { name, owner, refusal } = found;
+  const { record } = refusal;
+  throw new EdgecertError(
+    "caa_forbidden",
+    `CAA forbids issuing for ${name}: the record ${owner}. CAA ${record.flags} ${record.tag} "${record.value}" — ${refusal.reason}. Change or add a CAA record for this CA and account, or issue from a CA it allows`,
+  );
+}
+
+/** The first name, in the names' order, whose relevant CAA records refuse `issuance`. */
+async function firstRefusal(names: readonly string[], issuance: CaaIssuance, options: CaaCheckOptions, fresh: boolean) {
   const lookups = new Map<string, Promise<CaaLookup>>();
-  // All names at once; the first refusal in the names' order is reported.
-  const relevant = await Promise.all(names.map((name) => relevantCaa(name, options, lookups)));
+  // All names at once; names of one certificate share parents, each asked once.
+  const relevant = await Promise.all(names.map((name) => relevantCaa(name, options, lookups, fresh)));
   for (const [i, name] of names.entries()) {
     const { owner, records } = relevant[i]!;
-    if (!owner) continue;
-    const refusal = caaRefusal(name, records, issuance);
-    if (refusal) {
-      const { record } = refusal;
-      throw new EdgecertError(
-        "caa_forbidden",
-        `CAA forbids issuing for ${name}: the record ${owner}. CAA ${record.flags} ${record.tag} "${record.value}" — ${refusal.reason}. Change or add a CAA record for this CA and account, or issue from a CA it allows`,
-      );
-    }
+    const refusal = owner ? caaRefusal(name, records, issuance) : undefined;
+    if (refusal) return { name, owner: owner!, refusal };
   }
+  return undefined;
 }

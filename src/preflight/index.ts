@@ -3,5 +3,6 @@
  * `validationmethods`) over DNS-over-HTTPS, and the record that pins a CA and account.
  * @module
  */
+export { CaaCache, CAA_CACHE_DEFAULTS, type CaaCacheOptions } from "./caa-cache.ts";
 export { checkCaa, relevantCaa, type CaaCheckOptions, type RelevantCaa } from "./caa-check.ts";
 export { caaRefusal, parseIssueValue, pinningCaaRecord, type CaaIssuance, type CaaRefusal, type IssueValue } from "./caa-policy.ts";

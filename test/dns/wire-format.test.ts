@@ -100,6 +100,22 @@ describe("DNS response parsing", () => {
     expect(nx).toEqual({ rcode: 3, truncated: false, answers: [] } satisfies DnsResponse);
   });
 
+  it("reads a negative answer's caching TTL from the authority section's SOA (RFC 2308 §5), leniently", () => {
+    const question = name("none", "example", "com");
+    const soa = (ttl: number, minimum: number) => rr(name("example", "com"), 6, ttl, [...name("ns", "example", "com"), ...name("admin", "example", "com"), ...u32(1), ...u32(7200), ...u32(900), ...u32(1_209_600), ...u32(minimum)]);
+    // NODATA with one SOA in the authority section (NSCOUNT 1): min(SOA TTL, MINIMUM).
+    const withAuthority = (flags: number, authority: number[]) => {
+      const bytes = [...header(flags, 1, 0), ...question, ...u16(257), ...u16(1), ...authority];
+      bytes[9] = 1;
+      return Uint8Array.from(bytes);
+    };
+    expect(parseDnsResponse(withAuthority(0x8180, soa(3600, 300))).negativeTtl).toBe(300);
+    expect(parseDnsResponse(withAuthority(0x8183, soa(60, 300)))).toEqual({ rcode: 3, truncated: false, answers: [], negativeTtl: 60 });
+    // No SOA (an NS record), or a cut-off authority section: no TTL, and the answer still reads.
+    expect(parseDnsResponse(withAuthority(0x8180, rr(name("example", "com"), 2, 60, name("ns", "example", "com")))).negativeTtl).toBeUndefined();
+    expect(parseDnsResponse(withAuthority(0x8180, soa(3600, 300).slice(0, 30)))).toEqual({ rcode: 0, truncated: false, answers: [] });
+  });
+
   it("escapes odd bytes in names and never lets a dot inside a label split it", () => {
     const bytes = Uint8Array.from([...header(0x8180, 0, 1), ...rr([3, 0x61, 0x2e, 0x00, 0], DNS_TYPE_TXT, 1, txt("x"))]);
     expect(parseDnsResponse(bytes).answers[0]!.name).toBe("a\\046\\000");

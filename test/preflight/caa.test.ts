@@ -1,6 +1,7 @@
 /**
- * CAA before an order (issue 26): the policy rules of RFC 8659 §4 with RFC 8657's parameters, and the
- * manager refusing a name its CAA records close to this CA or account before any order is sent —
+ * CAA before an order (issue 26): the policy rules of RFC 8659 §4 with RFC 8657's parameters, the
+ * manager refusing a name its CAA records close to this CA or account before any order is sent, and
+ * the answers kept across orders (counted at the DoH endpoint; the cache's own rules: caa-cache.test.ts) —
  * records served by pebble-challtestsrv's DNS, read over DoH (test/support/doh-server.ts), Pebble as
  * the CA.
  */
@@ -66,6 +67,12 @@ describe("the manager checks CAA before any order (Pebble, DoH)", () => {
     const res = await fetch(`${pebble.challtestsrvUrl}/add-caa`, { method: "POST", body: JSON.stringify({ host: `${host}.`, policies }) });
     expect(res.ok).toBe(true);
   };
+  const checkingManager = () => new CertificateManager({ termsOfServiceAgreed: true, storage, directoryUrl: pebble.directoryUrl, fetch: pebble.fetch, caaCheck: { resolverUrl: doh.url, caaIdentities: ["pebble.test"] } });
+  /** Replaces the CAA records at `host` with one issue record. */
+  const setCaa = async (host: string, value: string) => {
+    expect((await fetch(`${pebble.challtestsrvUrl}/clear-caa`, { method: "POST", body: JSON.stringify({ host: `${host}.` }) })).ok).toBe(true);
+    await addCaa(host, [{ tag: "issue", value }]);
+  };
 
   it("refuses a name whose CAA allows another CA with caa_forbidden naming the record, sending no order; then issues where the record pins this account", async () => {
     const counter = countingFetch(pebble.fetch);
@@ -96,5 +103,29 @@ describe("the manager checks CAA before any order (Pebble, DoH)", () => {
     error = undefined;
     await manager.manage(["www.caa-other-account.example"]).catch((err: unknown) => (error = err));
     expect(String(error)).toContain(`accounturi=${account}x`);
+  });
+
+  it("12 names under one domain: each name's own label asked once, the shared parents once (was 3 lookups per order)", { timeout: 120_000 }, async () => {
+    const manager = checkingManager();
+    await setCaa("caa-cache.example", "pebble.test");
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}.shop.caa-cache.example`);
+    const before = doh.requests.length;
+    // One order after another, as onboarding through manage() sends them.
+    for (const name of names) expect((await manager.manage([name])).names).toEqual([name]);
+    const queries = doh.requests.length - before;
+    // n<i>.shop.caa-cache.example each (no records there), shop.caa-cache.example and caa-cache.example once.
+    console.log(`caa cache: ${names.length} orders, ${queries} DoH queries (without the cache: ${names.length * 3})`);
+    expect(queries).toBe(names.length + 2);
+  });
+
+  it("a refusal is confirmed with fresh lookups: a record fixed after a refusal lets the next order go at once", { timeout: 60_000 }, async () => {
+    const manager = checkingManager();
+    await setCaa("caa-fixed.example", "otherca.example");
+    let error: unknown;
+    await manager.manage(["a.caa-fixed.example"]).catch((err: unknown) => (error = err));
+    expect(isEdgecertError(error, "caa_forbidden"), String(error)).toBe(true);
+    // Fixed within the answer's cache time (one minute at least): the cached refusal is asked again.
+    await setCaa("caa-fixed.example", "pebble.test");
+    expect((await manager.manage(["b.caa-fixed.example"])).names).toEqual(["b.caa-fixed.example"]);
   });
 });
