@@ -127,11 +127,13 @@ export class CertificateRenewer extends DurableObject<Env> {
       // A wrong variable or key is the operator's to fix, not this certificate's failure: its entry stays.
       if (failure.code !== "ca_error") return { id: entry.id, outcome: "failed", dueAt: entry.dueAt, error: failure.message, failure };
       // Nothing stored yet: the index keeps the count, the manager's error the wait.
-      const failures = entry.failures + 1;
-      const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
-      const dueAt = Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
       const { lastError: _l, nextAttemptAt: _n, queuedFor: _q, ...rest } = entry;
       const waitingFor = queuedFor(err);
+      const managers = managerFailureOf(err)?.nextAttemptAt.getTime() ?? 0;
+      // Held back by the CA budget, nothing sent: back when the budget refills (the manager's wait),
+      // without a backoff or a growing count — waiting in the queue is not failing.
+      const failures = waitingFor ? Math.max(1, entry.failures) : entry.failures + 1;
+      const dueAt = err instanceof BudgetSpentError ? Math.max(managers, err.blockedBy.retryAt) : Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
       const failed: IndexEntry = { ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, ...(waitingFor ? { queuedFor: waitingFor } : {}), updatedAt: now() };
       await index.upsert(failed);
       this.#emitFailed(entry, existing, failed, failure.message, now());

@@ -1,4 +1,5 @@
 import { AcmeProblem } from "../acme/problem.ts";
+import { isEdgecertError } from "../errors.ts";
 import type { RenewalInfo } from "../acme/types.ts";
 import type { RenewalFailure, RenewalState } from "./records.ts";
 
@@ -96,6 +97,12 @@ export function retryAfterOf(error: unknown): number | undefined {
  * never before the CA's `Retry-After` (capped at {@link MAX_RETRY_AFTER_MS}).
  */
 export function failureAfter(previousFailures: number, error: unknown, now: number, notAfter: number | undefined, random: () => number = Math.random): RenewalFailure {
+  if (isEdgecertError(error, "budget_spent")) {
+    // Nothing was sent: the fleet's CA budget holds the order back (BudgetSpentError). Not a failed
+    // attempt, so no backoff and no growing count (which would push the next real failure's backoff
+    // out): the next attempt is when the budget refills, as the CA would allow it then.
+    return { failures: Math.max(1, previousFailures), lastError: error.message.slice(0, 1000), nextAttemptAt: now + Math.max(0, retryAfterOf(error) ?? 0) };
+  }
   const failures = previousFailures + 1;
   let nextAttemptAt = nextAttemptAfterFailure(failures, now, notAfter, random);
   const retryAfter = retryAfterOf(error);

@@ -1,7 +1,9 @@
 /**
  * Let's Encrypt's issuance rate limits in front of an ACME server, on their own clock (accelerated in
- * tests). It follows https://letsencrypt.org/docs/rate-limits/ for what it enforces, each a token
- * bucket refilled continuously up to its size:
+ * tests, real time in front of Pebble for the Worker). It wraps the server's `fetch` (the in-process
+ * stand-in CA's, or Pebble's on a Worker's outbound path), so it sits on the HTTP(S) path between the
+ * client and the CA. It follows https://letsencrypt.org/docs/rate-limits/ for what it enforces, each a
+ * token bucket refilled continuously up to its size:
  * - New Orders per Account: checked and spent at newOrder.
  * - Certificates per Registered Domain (across accounts; IPv4 address / IPv6 /64 as one domain):
  *   checked at newOrder, spent when the certificate is issued (finalize).
@@ -28,8 +30,13 @@ export interface RateLimitingOptions {
   ordersPerAccount?: Limit;
   certificatesPerDomain?: Limit;
   certificatesPerNameSet?: Limit;
-  /** Look up an order's identifiers by its URL (finalize carries only the order's URL). */
-  orderNames: (orderUrl: string) => string[] | undefined;
+  /**
+   * Looks up an order's identifiers by its URL (finalize carries only the order's URL). Optional: the
+   * identifiers of every order created through the wrapper are also kept by its `finalize` URL (RFC
+   * 8555 §7.1.3), which is how it finds them in front of a server whose finalize URL is not the order
+   * URL + `/finalize` (Pebble's `/finalize-order/<id>`).
+   */
+  orderNames?: (orderUrl: string) => string[] | undefined;
 }
 
 /** A refusal it sent or a request it let through. */
@@ -71,8 +78,10 @@ class Bucket {
 export function rateLimitingCa(upstream: typeof fetch, options: RateLimitingOptions) {
   const buckets = new Map<string, Bucket>();
   const events: LimitEvent[] = [];
-  /** Orders created with `replaces`: their certificates spend nothing either. */
+  /** Orders created with `replaces` (by order URL and finalize URL): their certificates spend nothing either. */
   const replacements = new Set<string>();
+  /** Identifiers of the orders created through this wrapper, by finalize URL. */
+  const finalizeNames = new Map<string, string[]>();
   const bucket = (key: string, limit: Limit) => {
     let b = buckets.get(key);
     if (!b) buckets.set(key, (b = new Bucket(limit, options.now())));
@@ -98,7 +107,8 @@ export function rateLimitingCa(upstream: typeof fetch, options: RateLimitingOpti
 
   const wrapped: typeof fetch = async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    const body = typeof init?.body === "string" ? init.body : "";
+    // A Request (a Worker's outbound request) carries its body itself.
+    const body = typeof init?.body === "string" ? init.body : typeof input === "object" && "clone" in input && init?.body === undefined && input.method === "POST" ? await input.clone().text() : "";
     const isNewOrder = url.endsWith("/new-order") || url.endsWith("/order-plz");
     const isFinalize = url.endsWith("/finalize") || url.includes("/finalize-order/");
     if ((!isNewOrder && !isFinalize) || !body) return upstream(input, init);
@@ -110,6 +120,9 @@ export function rateLimitingCa(upstream: typeof fetch, options: RateLimitingOpti
     if (isNewOrder) {
       const names = (payload.identifiers ?? []).map((i) => i.value);
       if (!payload.replaces) {
+        // "New Orders per Account" (checked first, as it is the one spent here), then "Certificates per
+        // Registered Domain" and "New Certificates per Exact Set of Identifiers": a newOrder is refused
+        // while any of them is empty, before the server sees it.
         for (const { b, what } of needed(account, names, true)) {
           const wait = b.wait(now);
           if (wait > 0) {
@@ -123,14 +136,20 @@ export function rateLimitingCa(upstream: typeof fetch, options: RateLimitingOpti
       const response = await upstream(input, init);
       const location = response.headers.get("location");
       if (payload.replaces && location) replacements.add(location);
+      const finalize = response.status === 201 ? ((await response.clone().json().catch(() => ({}))) as { finalize?: unknown }).finalize : undefined;
+      if (typeof finalize === "string") {
+        finalizeNames.set(finalize, names);
+        if (payload.replaces) replacements.add(finalize);
+      }
       return response;
     }
     const orderUrl = url.replace(/\/finalize$/, "");
-    const names = options.orderNames(orderUrl) ?? [];
+    const names = finalizeNames.get(url) ?? options.orderNames?.(orderUrl) ?? [];
     const response = await upstream(input, init);
     if (response.ok) {
-      // Issued: the certificate spends its domain and name-set tokens, unless it replaces one (ARI).
-      if (!replacements.has(orderUrl)) for (const { b } of needed(account, names, false)) b.take(now);
+      // Issued: the certificate spends its "Certificates per Registered Domain" token for each of its
+      // registered domains and its "Exact Set of Identifiers" token, unless it replaces one (ARI).
+      if (!replacements.has(orderUrl) && !replacements.has(url)) for (const { b } of needed(account, names, false)) b.take(now);
       events.push({ at: now, kind: "finalize", account, names });
     }
     return response;
