@@ -35,7 +35,8 @@ const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const NO_QUERY = {} as const;
 /** Read-only listings that need no valid configuration. */
 const LISTINGS = new Set(["/admin/certificates", "/admin/queue", "/admin/tokens", "/admin/webhooks", "/admin/webhooks/deliveries"]);
-const CERTIFICATE_STATES: ReadonlyArray<IndexEntry["status"]> = ["pending", "valid", "failing", "failed"];
+/** The index's statuses, and `queued` (waiting for the CA's budget: a `failed` or `failing` one with `queuedFor`). */
+const CERTIFICATE_STATES: ReadonlyArray<IndexEntry["status"] | "queued"> = ["pending", "valid", "failing", "failed", "queued"];
 
 function summary(e: IndexEntry): CertificateSummary {
   return {

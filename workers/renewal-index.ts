@@ -177,11 +177,13 @@ export class RenewalIndex extends DurableObject<Env> {
 
   /**
    * A page of entries by id, after `after`: those with a name (or id) containing `filter.like` (a SQL
-   * LIKE pattern, `\` escaping) and in `filter.status`, when given.
+   * LIKE pattern, `\` escaping) and in `filter.status` (or `queued`: waiting for the CA's budget), when given.
    */
   list(after: string | undefined, limit: number, filter: { like?: string; status?: string } = {}): { entries: IndexEntry[]; cursor?: string } {
-    const where = ["id > ?", ...(filter.status ? ["status = ?"] : []), ...(filter.like ? ["(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"] : [])];
-    const args = [after ?? "", ...(filter.status ? [filter.status] : []), ...(filter.like ? [filter.like, filter.like] : [])];
+    // `queued`: waiting for the CA's budget, whatever the status its failure state gives it.
+    const status = filter.status === "queued" ? ["queued_for IS NOT NULL"] : filter.status ? ["status = ?"] : [];
+    const where = ["id > ?", ...status, ...(filter.like ? ["(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"] : [])];
+    const args = [after ?? "", ...(filter.status && filter.status !== "queued" ? [filter.status] : []), ...(filter.like ? [filter.like, filter.like] : [])];
     const rows = this.sql.exec<Row>(`SELECT * FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...args, limit + 1).toArray();
     const page = rows.slice(0, limit).map(toEntry);
     return rows.length > limit ? { entries: page, cursor: page[page.length - 1]!.id } : { entries: page };

@@ -259,6 +259,10 @@ describe("dashboard at /admin/", () => {
       expect(row).toContain(`queued #3 for the CA's limit of new orders per account ${account}, expected in 2 hours (${exact(2 * 3_600_000)})`);
       expect(row).not.toContain("failed");
       expect(await page.evaluate<string>(`getComputedStyle(document.querySelector('#certificates tr[data-id="queued-late-dash"] td.state-queued')).color`)).toBe("rgb(154, 103, 0)");
+      // Filtered to the queued ones (a state of its own, whatever status their failure state gives them).
+      await page.goto(at("/admin/?state=queued"));
+      expect((await page.evaluate<string[]>("[...document.querySelectorAll('#certificates tbody tr')].map(r => r.dataset.id)")).sort()).toEqual(["queued-domain-dash", "queued-late-dash", "queued-soon-dash"]);
+      await page.goto(at("/admin/"));
       const shot = join(ARTIFACTS, "dashboard-queue.png");
       await writeFile(shot, await page.screenshot());
       console.log(`dashboard screenshot: ${shot}`);

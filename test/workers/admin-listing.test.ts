@@ -112,6 +112,8 @@ describe("admin listings: cursors, search, state", () => {
     expect((await json<{ webhooks: Array<{ id: string }> }>("/admin/webhooks?q=hook-4")).webhooks.map((w) => w.id)).toEqual([hooks[4]]);
     expect((await json<{ webhooks: unknown[] }>("/admin/webhooks?state=disabled")).webhooks).toEqual([]);
     expect((await json<{ webhooks: unknown[] }>("/admin/webhooks?state=enabled")).webhooks).toHaveLength(5);
+    expect((await json<{ webhooks: Array<{ id: string }> }>("/admin/webhooks?state=enabled&q=hook-&limit=2")).webhooks.map((w) => w.id)).toEqual([hooks[0], hooks[1]]);
+    for (const query of ["cursor=abc", "cursor=0", "cursor=-1", "state=on", "limit=201"]) expect((await worker.admin(`/admin/webhooks?${query}`)).status, query).toBe(400);
 
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) sent.push(((await (await worker.admin(`/admin/webhooks/${hooks[0]}/test`, { method: "POST", body: "{}" })).json()) as { messageId: string }).messageId);
@@ -121,6 +123,11 @@ describe("admin listings: cursors, search, state", () => {
     const everyone = await walk<{ messageId: string }>("/admin/webhooks/deliveries?limit=2&q=webhook.test", "deliveries");
     expect(everyone.rows.map((d) => d.messageId)).toEqual([...sent].reverse());
     expect((await json<{ deliveries: unknown[] }>("/admin/webhooks/deliveries?q=certificate.renewed")).deliveries).toEqual([]);
+    // Port 9 refuses: every delivery is still pending (retrying), none delivered.
+    const pending = await walk<{ messageId: string; state: string }>("/admin/webhooks/deliveries?state=pending&limit=2", "deliveries");
+    expect(pending.rows.map((d) => d.messageId)).toEqual([...sent].reverse());
+    expect(pending.rows.every((d) => d.state === "pending")).toBe(true);
+    expect((await json<{ deliveries: unknown[] }>("/admin/webhooks/deliveries?state=delivered")).deliveries).toEqual([]);
     for (const query of ["cursor=1", "cursor=1.0", "state=lost", "q=%25"]) expect((await worker.admin(`/admin/webhooks/deliveries?${query}`)).status, query).toBe(400);
   });
 
@@ -167,6 +174,53 @@ describe("admin listings: cursors, search, state", () => {
     // A bad cursor is the API's 400, shown in the page; the page itself still answers.
     const bad = await open("/admin/?cursor=..%2Fx");
     expect(bad.html).toMatch(/id="error-certificates"[^>]*>Could not list certificates: cursor has an invalid value/);
+  });
+});
+
+describe("the dashboard's other listings", () => {
+  it("tokens, webhooks and deliveries: a next-page link at the page boundary, searched by the name field, filtered by their own states; a bad cursor is the API's 400 on the page", async () => {
+    const { cookie } = await dashboardSignIn(worker);
+    const open = async (path: string) => {
+      const res = await fetch(new URL(path, worker.url), { headers: { cookie } });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const rowsOf = (html: string, table: string) => [...(new RegExp(`<table id="${table}">.*?</table>`, "s").exec(html)?.[0] ?? "").matchAll(/<tr(?: data-id="([^"]*)")?><td>(.*?)<\/td>/g)].map((m) => m[1] ?? m[2]!);
+    const nextLink = (html: string, id: string) => new RegExp(`id="${id}" href="([^"]+)"`).exec(html)?.[1]?.replace(/&#38;/g, "&");
+
+    // 60 tokens of this test (the dashboard shows 50 a page), the last one labelled apart.
+    const made: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const res = await worker.admin("/admin/tokens", { method: "POST", body: JSON.stringify({ scope: { pattern: `*.d${i}.dash-list.test` }, label: i === 59 ? "dash-last" : `dash-${i}` }) });
+      made.push(((await res.json()) as { id: string }).id);
+    }
+    const first = await open("/admin/?q=dash-");
+    const firstIds = rowsOf(first, "tokens");
+    expect(firstIds).toEqual(made.slice(0, 50));
+    const second = await open(nextLink(first, "next-tokens")!);
+    expect(rowsOf(second, "tokens")).toEqual(made.slice(50));
+    expect(nextLink(second, "next-tokens")).toBeUndefined();
+    expect(rowsOf(await open("/admin/?q=dash-last"), "tokens")).toEqual([made[59]]);
+    expect(rowsOf(await open("/admin/?q=dash-&tstate=revoked"), "tokens")).toEqual([]);
+
+    const hook = (await (await worker.admin("/admin/webhooks", { method: "POST", body: JSON.stringify({ url: "http://127.0.0.1:9/dash-hook", label: "dash-hook" }) })).json()) as { id: string };
+    expect(rowsOf(await open("/admin/?q=dash-hook"), "webhooks")).toEqual([hook.id]);
+    expect(rowsOf(await open("/admin/?q=dash-hook&wstate=disabled"), "webhooks")).toEqual([]);
+    // 22 test events to it: the deliveries show 20 a page, pending (port 9 refuses), none delivered.
+    for (let i = 0; i < 22; i++) expect((await worker.admin(`/admin/webhooks/${hook.id}/test`, { method: "POST", body: "{}" })).status).toBe(202);
+    const deliveries = await open(`/admin/?q=${encodeURIComponent(hook.id)}&dstate=pending`);
+    const deliveryTable = /<table id="deliveries">.*?<\/table>/s.exec(deliveries)![0];
+    expect([...deliveryTable.matchAll(/<td class="state-([a-z]+)">/g)].map((m) => m[1])).toEqual(new Array(20).fill("pending"));
+    const more = await open(nextLink(deliveries, "next-deliveries")!);
+    expect([.../<table id="deliveries">.*?<\/table>/s.exec(more)![0].matchAll(/<td class="state-([a-z]+)">/g)].length).toBe(2);
+    expect(/<table id="deliveries">.*?<\/table>/s.exec(await open(`/admin/?q=${encodeURIComponent(hook.id)}&dstate=delivered`))![0]).not.toMatch(/<td class="state-/);
+
+    // Bad cursors: the listing's 400 is shown in its place, the rest of the page still answers.
+    for (const [param, what] of [["tokens", "tokens"], ["webhooks", "webhooks"], ["deliveries", "deliveries"]] as const) {
+      const html = await open(`/admin/?${param}=not-a-cursor`);
+      expect(html, param).toMatch(new RegExp(`id="error-${what}"[^>]*>Could not list ${what}: cursor has an invalid value`));
+      expect(html).toContain('<table id="certificates">');
+    }
   });
 });
 

@@ -53,6 +53,9 @@ describe("the CA budget's queue in the admin API", () => {
     expect(next.queued.map((q) => q.position)).toEqual([2]);
     expect(next.cursor).toBeNull();
 
+    // A state filter of their own in the certificate listing.
+    const filtered = (await (await worker.admin("/admin/certificates?state=queued")).json()) as { certificates: CertificateSummary[] };
+    expect(filtered.certificates.map((c) => c.id).sort()).toEqual([...waiting].sort());
     const one = await get(body.queued[1]!.id);
     expect(one.queue).toEqual({ position: 2, estimatedAt: body.queued[1]!.estimatedAt, blockedBy: body.queued[1]!.queuedFor });
     expect((await get(first)).queue).toBeNull();

@@ -198,7 +198,7 @@ function dashboardQuery(params: Record<string, string | undefined>): string {
   return text ? `?${text}` : "";
 }
 
-const CERTIFICATE_STATES = ["pending", "valid", "failing", "failed"];
+const CERTIFICATE_STATES = ["pending", "valid", "failing", "failed", "queued"];
 const TOKEN_STATES = ["active", "revoked", "expired"];
 const WEBHOOK_STATES = ["enabled", "disabled"];
 const DELIVERY_STATES = ["pending", "delivered", "failed"];

@@ -118,17 +118,17 @@ export function hubRoutes() {
     await tokenUsage.flush(tokenStorage(c.env));
     const store = tokens(c.env);
     const now = Date.now();
-    // Oldest first, ties by id; the cursor is the last row's `<createdAt>.<id>`.
-    const position = (r: TokenRecord) => `${String(r.createdAt).padStart(15, "0")}.${r.id}`;
-    const after = query.cursor ? `${query.cursor.split(".")[0]!.padStart(15, "0")}.${query.cursor.split(".")[1]}` : "";
-    const matching = (await store.list())
-      .filter((r) => position(r) > after)
-      .filter((r) => !query.state || tokenState(r, now) === query.state)
-      .filter((r) => matchesSearch(query.q, r.id, r.label, "certificate" in r.scope ? r.scope.certificate : r.scope.pattern))
-      .sort((a, b) => (position(a) < position(b) ? -1 : 1));
-    const page = matching.slice(0, query.limit);
-    const last = page[page.length - 1];
-    return c.json({ tokens: (await store.withUsage(page)).map(publicView), cursor: matching.length > query.limit && last ? `${last.createdAt}.${last.id}` : null });
+    // Oldest first, ties by id; the cursor is where the page ended, `<createdAt>.<id>`.
+    const [createdAt, id] = query.cursor ? (query.cursor.split(".") as [string, string]) : [];
+    const filtered = query.state !== undefined || query.q !== undefined;
+    const page = await store.page({
+      limit: query.limit,
+      ...(createdAt ? { after: { createdAt: Number(createdAt), id: id! } } : {}),
+      ...(filtered
+        ? { accept: (r: TokenRecord) => (!query.state || tokenState(r, now) === query.state) && matchesSearch(query.q, r.id, r.label, "certificate" in r.scope ? r.scope.certificate : r.scope.pattern) }
+        : {}),
+    });
+    return c.json({ tokens: (await store.withUsage(page.records)).map(publicView), cursor: page.next ? `${page.next.createdAt}.${page.next.id}` : null });
   });
 
   app.delete("/admin/tokens/:id", async (c) => {

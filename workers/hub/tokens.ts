@@ -14,13 +14,38 @@ import { hostAllowList } from "../../src/manager/host-policy.ts";
 import { toIdentifier } from "../../src/acme/identifiers.ts";
 import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { toHex } from "../../src/webcrypto/bytes.ts";
+import { encodeKeyCursor } from "../../src/storage/list-page.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { AdminError } from "../admin-body.ts";
 import { constantTimeEqual } from "../constant-time.ts";
 import { mergeUses, storedUse } from "./token-usage.ts";
 
 const PREFIX = "hub/tokens/";
+/**
+ * The listing's order in storage: one empty key per token, `<createdAt, 15 digits>.<id>`, so a page is
+ * read from where the last ended instead of loading every token (written before the token's record).
+ */
+const BY_CREATION = "hub/tokens-by-creation/";
+/** Written once every token made before {@link BY_CREATION} existed has its key there. */
+const BY_CREATION_BUILT = "hub/tokens-by-creation-built";
 const CAS_ATTEMPTS = 8;
+/** Older tokens given their listing key at a time, and at most per listing request (TokenStore's #indexOlderTokens). */
+const INDEX_STEP = 200;
+const INDEX_PER_CALL = 1_000;
+/** Most tokens one filtered listing request reads before it answers with what it found and a cursor. */
+export const MAX_TOKENS_EXAMINED = 500;
+
+/** Where a token is in the listing's order: its creation time, then its id. */
+export interface TokenPosition {
+  createdAt: number;
+  id: string;
+}
+
+const positionKey = (p: TokenPosition) => `${BY_CREATION}${String(p.createdAt).padStart(15, "0")}.${p.id}`;
+function positionOf(key: string): TokenPosition {
+  const [createdAt, id] = key.slice(BY_CREATION.length).split(".") as [string, string];
+  return { createdAt: Number(createdAt), id };
+}
 
 /** What a token may read: one certificate (by id), or the certificates whose every name matches a pattern. */
 export type TokenScope = { certificate: string } | { pattern: string };
@@ -102,23 +127,71 @@ export class TokenStore {
     const id = randomId(9).replace(/[-_]/g, "x");
     const secret = randomId(32);
     const record: TokenRecord = { id, hash: await sha256Hex(secret), scope: input.scope, createdAt: this.now(), uses: 0, ...pick(input) };
+    // Its place in the listing first: a crash between the two leaves a key the listing skips, never a
+    // token it cannot find.
+    await this.storage.put(positionKey(record), "");
     await this.storage.put(PREFIX + id, JSON.stringify(record), { ifVersion: null });
     return { token: `edt_${id}_${secret}`, record };
   }
 
-  /** Every token record (hashes included: callers show {@link publicView}). */
-  async list(): Promise<TokenRecord[]> {
+  /**
+   * A page of token records (hashes included: callers show {@link publicView}), oldest first, after
+   * `after`: up to `limit` that `accept` takes. Read from storage a page at a time, never every token.
+   * With `accept`, at most {@link MAX_TOKENS_EXAMINED} are read: the page may then hold fewer than
+   * `limit` while `next` says where to go on. `next` is absent once no token follows.
+   */
+  async page(options: { after?: TokenPosition; limit: number; accept?: (r: TokenRecord) => boolean }): Promise<{ records: TokenRecord[]; next?: TokenPosition }> {
+    await this.#indexOlderTokens();
+    const { limit, accept } = options;
     const out: TokenRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.storage.list(PREFIX, cursor ? { cursor } : {});
-      for (const key of page.keys) {
-        const raw = await this.storage.get(key);
-        if (raw) out.push(JSON.parse(new TextDecoder().decode(raw)) as TokenRecord);
+    let after = options.after ? positionKey(options.after) : undefined;
+    let examined = 0;
+    for (;;) {
+      const want = Math.min(MAX_TOKENS_EXAMINED - examined, accept ? Math.max(limit - out.length, 50) : limit - out.length);
+      // Tokens live in the strongly consistent storage, whose list cursors are key cursors (list-page.ts): a page starts after any key.
+      const listed = await this.storage.list(BY_CREATION, { limit: want + 1, ...(after ? { cursor: encodeKeyCursor(after) } : {}) });
+      const keys = listed.keys.slice(0, want);
+      const more = listed.keys.length > keys.length || listed.cursor !== undefined;
+      const records = await Promise.all(keys.map((k) => this.#read(positionOf(k).id)));
+      for (const [i, key] of keys.entries()) {
+        examined++;
+        after = key;
+        const r = records[i];
+        if (!r || (accept && !accept(r))) continue;
+        out.push(r);
+        if (out.length === limit) return i < keys.length - 1 || more ? { records: out, next: positionOf(key) } : { records: out };
       }
-      cursor = page.cursor;
-    } while (cursor);
-    return out.sort((a, b) => a.createdAt - b.createdAt);
+      if (!more || keys.length === 0) return { records: out };
+      if (examined >= MAX_TOKENS_EXAMINED) return { records: out, next: positionOf(after!) };
+    }
+  }
+
+  async #read(id: string): Promise<TokenRecord | undefined> {
+    const raw = await this.storage.get(PREFIX + id);
+    return raw ? (JSON.parse(new TextDecoder().decode(raw)) as TokenRecord) : undefined;
+  }
+
+  /**
+   * Tokens created before the listing kept its order in storage get their key there, once per
+   * deployment: {@link INDEX_STEP} tokens at a time, the progress kept in a marker (`done` at the
+   * end), at most {@link INDEX_PER_CALL} per call, so a deployment with many older tokens finishes
+   * over a few listings, none over the Workers subrequest limit (until then a listing may miss some
+   * of them). Writing a key again is harmless.
+   */
+  async #indexOlderTokens(): Promise<void> {
+    const marker = await this.storage.get(BY_CREATION_BUILT);
+    let progress = marker ? new TextDecoder().decode(marker) : "";
+    for (let done = 0; progress !== "done" && done < INDEX_PER_CALL; done += INDEX_STEP) {
+      const page = await this.storage.list(PREFIX, { limit: INDEX_STEP, ...(progress ? { cursor: progress } : {}) });
+      await Promise.all(
+        page.keys.map(async (key) => {
+          const record = await this.#read(key.slice(PREFIX.length));
+          if (record) await this.storage.put(positionKey(record), "");
+        }),
+      );
+      progress = page.cursor ?? "done";
+      await this.storage.put(BY_CREATION_BUILT, progress);
+    }
   }
 
   /** Marks a token revoked (kept, for the audit trail). False when there is no such token. */
