@@ -349,10 +349,12 @@ export class Issuance {
   }
 
   /**
-   * The intent a rerun can continue, or undefined (a new order). The tokens an earlier run published
-   * are removed first (authorizations still pending are presented again; valid ones never are).
-   * Dropped: an intent for another CA, account or name set, and one whose order became the stored
-   * certificate. (One the CA forgot, let expire or invalidated is dropped when resuming it fails.)
+   * The intent a rerun can continue, or undefined (a new order). Dropped, with the tokens it published:
+   * an intent for another CA, account or name set, and one whose order became the stored certificate.
+   * (One the CA forgot, let expire or invalidated is dropped when resuming it fails.) A continued
+   * intent keeps its tokens published: the CA may still be validating what the earlier run answered
+   * (RFC 8555 §8.3 — the resource must stay provisioned until validation ends), and a token removed
+   * now would fail that authorization, turn the order invalid and cost a second order.
    */
   async #pickUpIntent(
     client: AcmeClient,
@@ -368,7 +370,6 @@ export class Issuance {
     let read = await intents.read(id);
     if (!read) return undefined;
     const intent = read.value;
-    await intents.removeTokens(intent, held.fence);
     const usable =
       mayResume &&
       intent.directoryUrl === issuer.directoryUrl &&

@@ -24,9 +24,13 @@ export class StorageHttp01Solver implements Solver {
   }
 
   /**
-   * This solver with every token write and delete fenced by `fence` (the certificate lock the order
-   * runs under), calling `beforePresent` with each token before it is written — so the manager can
-   * record it for cleanup first. A lapsed holder can then neither publish nor remove a token.
+   * This solver for an order the manager records (its order intent): every token write is fenced by
+   * `fence` (the certificate lock the order runs under), and `beforePresent` is called with each token
+   * before it is written, so the intent lists it first. Its cleanup removes nothing: the tokens go with
+   * the intent, when the order is done or abandoned. An issuance that stops early — it lost its lease,
+   * or failed in a way a rerun resumes — may leave the CA validating what it answered, and the rerun
+   * that continues the order needs the token still published (RFC 8555 §8.3): removed at cleanup, the
+   * authorization would fail and the order be lost.
    */
   fenced(fence: Fence, beforePresent: (token: string) => Promise<void>): Solver {
     const when = { fence: { name: fence.name, token: fence.token } };
@@ -35,9 +39,7 @@ export class StorageHttp01Solver implements Solver {
         await beforePresent(challenge.token);
         await this.storage.put(keys.httpToken(challenge.token), ctx.keyAuthorization, when);
       },
-      cleanup: async (challenge) => {
-        await this.storage.delete(keys.httpToken(challenge.token), when);
-      },
+      cleanup: async () => undefined,
     };
   }
 

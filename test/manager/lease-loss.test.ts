@@ -2,9 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CertificateManager, StorageHttp01Solver } from "../../src/manager/index.ts";
 import { EdgecertError } from "../../src/errors.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
-import type { Storage } from "../../src/storage/storage.ts";
-import { leaseOfDying } from "../support/crashable.ts";
-import { VirtualClock, virtualLeases } from "../support/virtual-leases.ts";
+import { cutOffFromLocks, VirtualClock } from "../support/virtual-leases.ts";
 import { StandInCa } from "../support/stand-in-ca.ts";
 
 const DAY = 86_400_000;
@@ -17,24 +15,12 @@ describe("lease loss after issuance", () => {
     const inner = new MemoryStorage();
     const http01 = new StorageHttp01Solver(inner);
     const ca = new StandInCa({ now: Date.now, lifetimeMs: 30 * DAY, token: (t) => http01.response(t), ari: { start: 0.6, end: 0.7, retryAfterSeconds: 3600 } });
-    let partitioned = false;
     // Leases, heartbeat and watchdog on a virtual clock that moves only once the partition starts: a
     // loaded machine cannot lapse the lease earlier (a real 600 ms lease could, before the ARI call).
-    const clock = new VirtualClock();
-    const leases = virtualLeases(inner, clock);
     // Every operation goes to the real store, but once partitioned the holder's lease renewals fail:
     // it is cut off from the lock service while the CA still answers.
-    const storage: Storage = {
-      get: (k) => inner.get(k),
-      getEntry: (k) => inner.getEntry(k),
-      put: (k, v, w) => inner.put(k, v, w),
-      delete: (k, w) => inner.delete(k, w),
-      list: (p, o) => inner.list(p, o),
-      lock: async (n, o) =>
-        leaseOfDying(await leases.lock(n, o), () => undefined, () => {
-          if (partitioned) throw new EdgecertError("storage", "partitioned from the lock service");
-        }),
-    };
+    const clock = new VirtualClock();
+    const { storage, cut } = cutOffFromLocks(inner, clock);
     let ariRequests = 0;
     let ariSignalAborted = false;
     const fetchFn: typeof fetch = async (input, init) => {
@@ -43,7 +29,7 @@ describe("lease loss after issuance", () => {
         // The certificate was downloaded; the holder now asks for its renewal window. The partition
         // starts here and the request hangs until the holder gives up on it (bounded: 20 s).
         ariRequests++;
-        partitioned = true;
+        cut();
         const signal = init?.signal;
         const lapse = clock.advance(2_000); // past the 600 ms lease, with its renewals failing
         for (let i = 0; i < 2000 && !signal?.aborted; i++) await new Promise((r) => setTimeout(r, 10));

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { Redis as IORedis } from "ioredis";
-import { CertificateManager, type ManagedCertificate } from "../../src/manager/index.ts";
+import type { CertificateManager, CertificateManagerOptions, ManagedCertificate } from "../../src/manager/index.ts";
 import { FileStorage } from "../../src/storage/file-storage.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
@@ -14,7 +14,7 @@ import { fromIoredis } from "../../src/storage/redis/redis-client.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { crashable } from "../support/crashable.ts";
 import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
-import { useManagerBed } from "../support/manager-bed.ts";
+import { bedManager, useManagerBed } from "../support/manager-bed.ts";
 import { expectedServedId, storedCertificateRecords } from "../support/served-choice.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
@@ -27,18 +27,8 @@ import { redisServerBinary, startRedis, type RedisServer } from "../support/redi
 const bed = useManagerBed();
 let unique = 0;
 
-function manager(storage: Storage, extra: Partial<ConstructorParameters<typeof CertificateManager>[0]> = {}): CertificateManager {
-  return new CertificateManager({
-    termsOfServiceAgreed: true,
-    storage,
-    directoryUrl: bed.pebble.directoryUrl,
-    fetch: bed.pebble.fetch,
-    retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 },
-    // The default lease (a crashed process's leases lapse when it dies, test/support/crashable.ts).
-    lockWaitMs: 20_000,
-    ...extra,
-  });
-}
+// The default lease (a crashed process's leases lapse when it dies, test/support/crashable.ts).
+const manager = (storage: Storage, extra: Partial<CertificateManagerOptions> = {}): CertificateManager => bedManager(bed, storage, extra);
 
 /**
  * Renews `names` so that its certificate ends strictly later than `than`: Pebble's times have whole

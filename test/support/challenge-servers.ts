@@ -13,6 +13,11 @@ export interface Http01Server {
   close(): Promise<void>;
   /** Number of HTTP requests received so far (any path). */
   readonly hits: number;
+  /**
+   * Requests whose client went away before the answer was ready (a validator that gave up waiting on a
+   * held answer: Pebble's validation times out after 15 s).
+   */
+  readonly abandoned: number;
 }
 
 /**
@@ -25,12 +30,17 @@ export async function serveHttp01(
   responses: Map<string, string> | { respond(path: string): string | undefined | Promise<string | undefined> },
 ): Promise<Http01Server> {
   let hits = 0;
+  let abandoned = 0;
   const server = createServer(async (req, res) => {
     hits++;
     const path = (req.url ?? "").split("?")[0] ?? "";
     const token = path.startsWith(HTTP01_PREFIX) ? decodeURIComponent(path.slice(HTTP01_PREFIX.length)) : undefined;
     const body =
       token === undefined ? undefined : responses instanceof Map ? responses.get(token) : await responses.respond(path);
+    if (res.destroyed || req.socket.destroyed) {
+      abandoned++;
+      return;
+    }
     if ((req.method === "GET" || req.method === "HEAD") && body !== undefined) {
       res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
       res.end(req.method === "HEAD" ? undefined : body);
@@ -51,6 +61,9 @@ export async function serveHttp01(
   return {
     get hits() {
       return hits;
+    },
+    get abandoned() {
+      return abandoned;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -10,15 +10,23 @@ export class Crash extends Error {
 
 /**
  * Wraps a fetch and a storage so that the process "dies" right after the Nth request got its response
- * (the CA acted on it), right after the Nth storage put or delete landed, or right after the first put of
- * a key matching `putKey`. After that, every request and storage operation — including lock releases —
+ * (the CA acted on it) or the first to a URL matching `requestUrl`, right after the Nth storage put or
+ * delete landed, or right after the first put of a key matching `putKey`. After that, every request and storage operation — including lock releases —
  * throws, as if the process were gone. The locks it held lapse at the moment it dies, as if their TTL
  * had passed: a rerun takes them over at once, so the dying run can hold a lease no slow machine
  * overruns (a short TTL here lost its lease under load before reaching the crash point) and no test
  * waits one out.
+ *
+ * With `fault`, the process does not die at that point: `fault` runs there (awaited, before the request's
+ * response or the write's completion is returned) and the process goes on — e.g. it loses its lease.
  */
-export function crashable(inner: { fetch: typeof fetch; storage: Storage }, crashAt: { request?: number; put?: number; delete?: number; putKey?: RegExp }) {
+export function crashable(
+  inner: { fetch: typeof fetch; storage: Storage },
+  crashAt: { request?: number; requestUrl?: RegExp; put?: number; delete?: number; putKey?: RegExp },
+  fault?: () => Promise<void>,
+) {
   let dead = false;
+  let reached = false;
   let requests = 0;
   let puts = 0;
   let deletes = 0;
@@ -26,7 +34,10 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     if (dead) throw new Crash();
   };
   const leases = heldLeases(alive);
-  const die = async (): Promise<never> => {
+  const die = async (): Promise<void> => {
+    if (reached) return;
+    reached = true;
+    if (fault) return fault();
     dead = true;
     await leases.lapseAll();
     throw new Crash();
@@ -35,7 +46,7 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     alive();
     const n = ++requests;
     const res = await inner.fetch(input, init);
-    if (n === crashAt.request) await die();
+    if (n === crashAt.request || crashAt.requestUrl?.test(typeof input === "string" ? input : input instanceof URL ? input.href : input.url)) await die();
     return res;
   };
   const storage: Storage = {
@@ -68,6 +79,10 @@ export function crashable(inner: { fetch: typeof fetch; storage: Storage }, cras
     },
     get dead() {
       return dead;
+    },
+    /** Whether the point was reached (the process died there, or `fault` ran). */
+    get reached() {
+      return reached;
     },
   };
 }

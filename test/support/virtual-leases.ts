@@ -9,8 +9,10 @@
  * are refused with `lease_lost`, as on a real backend.
  * @module
  */
+import { EdgecertError } from "../../src/errors.ts";
 import type { Sleep } from "../../src/manager/index.ts";
 import { lapsed } from "../../src/storage/lease.ts";
+import { leaseOfDying } from "./crashable.ts";
 import type { Lease, LockOptions, Storage } from "../../src/storage/storage.ts";
 
 /** Longer than any test: the inner leases never lapse on the real clock. */
@@ -140,6 +142,33 @@ export function virtualLeases(storage: Storage, clock: VirtualClock): VirtualLea
     },
     get waiting() {
       return waiting;
+    },
+  };
+}
+
+/**
+ * `storage` with its leases on `clock`, as a holder that can be cut off from the lock service sees it:
+ * after `cut()` its lease renewals and releases fail while records still read and write, so its
+ * heartbeat notices at its next renewal, and the lease lapses once its TTL has passed on `clock` (then
+ * the next holder takes it and the old holder's fenced writes are refused).
+ */
+export function cutOffFromLocks(storage: Storage, clock: VirtualClock): { storage: Storage; cut(): void } {
+  let cut = false;
+  const leases = virtualLeases(storage, clock);
+  const refuseWhenCut = () => {
+    if (cut) throw new EdgecertError("storage", "cut off from the lock service");
+  };
+  return {
+    storage: {
+      get: (k) => storage.get(k),
+      getEntry: (k) => storage.getEntry(k),
+      put: (k, v, w) => storage.put(k, v, w),
+      delete: (k, w) => storage.delete(k, w),
+      list: (p, o) => storage.list(p, o),
+      lock: async (n, o) => leaseOfDying(await leases.lock(n, o), refuseWhenCut, refuseWhenCut),
+    },
+    cut() {
+      cut = true;
     },
   };
 }
