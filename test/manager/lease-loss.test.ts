@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { CertificateManager, StorageHttp01Solver } from "../../src/manager/index.ts";
 import { EdgecertError } from "../../src/errors.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
-import { cutOffFromLocks, VirtualClock } from "../support/virtual-leases.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+import { cutOffFromLocks } from "../support/virtual-leases.ts";
 import { StandInCa } from "../support/stand-in-ca.ts";
 
 const DAY = 86_400_000;
@@ -39,7 +40,7 @@ describe("lease loss after issuance", () => {
       }
       return ca.fetch(input, init);
     };
-    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, sleep: clock.sleep, leaseClock: () => clock.now, retry: { maxAttempts: 1 } });
+    const m = new CertificateManager({ storage, directoryUrl: ca.directoryUrl, fetch: fetchFn, termsOfServiceAgreed: true, solvers: { "http-01": http01 }, lockTtlMs: 600, sleep: clock.sleep, leaseClock: clock.now, retry: { maxAttempts: 1 } });
     const err = await m.manage(["lease-loss.example.test"]).catch((e: unknown) => e);
     expect(ca.certificates.size).toBe(1); // the CA issued: the ARI call came after issuance
     expect(ariRequests).toBe(1);

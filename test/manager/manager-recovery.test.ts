@@ -8,7 +8,8 @@ import { exportPrivateKeyPem, generateKeyPair } from "../../src/index.ts";
 import { bedManager, useManagerBed } from "../support/manager-bed.ts";
 import { Crash, crashable } from "../support/crashable.ts";
 import { countingFetch } from "../support/request-counter.ts";
-import { VirtualClock, virtualLeases } from "../support/virtual-leases.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+import { virtualLeases } from "../support/virtual-leases.ts";
 
 // Each test reproduces one defect of issue 11 against real Pebble; each failed on the code before it.
 const bed = useManagerBed();
@@ -236,9 +237,9 @@ describe("manager recovery (issue 11)", () => {
     counter.reset();
     const ttl = 300;
     // The lease check before each CA request reads the same virtual clock (leaseClock).
-    const a = manager(leases, { fetch: slow, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: () => clock.now }).manage(list);
+    const a = manager(leases, { fetch: slow, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: clock.now }).manage(list);
     await atFinalize;
-    const b = manager(leases, { fetch: counter.fetch, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: () => clock.now }).manage(list);
+    const b = manager(leases, { fetch: counter.fetch, lockTtlMs: ttl, sleep: clock.sleep, leaseClock: clock.now }).manage(list);
     await vi.waitFor(() => expect(leases.waiting, "b waits for the lock a holds").toBeGreaterThan(0), { timeout: 30_000, interval: 10 });
     await clock.advance(4 * ttl);
     resume();

@@ -8,7 +8,8 @@ import { Crash, crashable } from "../support/crashable.ts";
 import { acceptedChallenges, bedManager, untilChallengesSettled, useManagerBed } from "../support/manager-bed.ts";
 import { countingFetch, type CountingFetch } from "../support/request-counter.ts";
 import { storedCertificateRecords } from "../support/served-choice.ts";
-import { cutOffFromLocks, VirtualClock } from "../support/virtual-leases.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+import { cutOffFromLocks } from "../support/virtual-leases.ts";
 
 /**
  * A holder that dies — or loses its lease — while the CA validates its order's authorizations, and a
@@ -182,7 +183,7 @@ async function runCase(c: Case, probeKinds: string[]): Promise<Outcome> {
     const cutOff = c.mode === "lease lost" ? cutOffLater(storage, clock) : undefined;
     const holderFetch = validationsEndingIn(oneAtATime(ca.fetch), storage, ca);
     const holder = crashableSkippingNonces({ fetch: holderFetch.fetch, storage: cutOff?.storage ?? storage }, c.point, cutOff && (() => cutOff.cut()));
-    const lease = cutOff ? { lockTtlMs: TTL_MS, sleep: clock.sleep, leaseClock: () => clock.now } : {};
+    const lease = cutOff ? { lockTtlMs: TTL_MS, sleep: clock.sleep, leaseClock: clock.now } : {};
     const first = await manager(holder.storage, { fetch: holder.fetch, ...lease })
       .manage(list)
       .catch((err: unknown) => err);

@@ -2,77 +2,21 @@
  * Leases on a virtual clock, for tests of what a lease holder does over time (the manager's heartbeat,
  * watchdog and send guard) that must not depend on how fast this machine runs. The manager's lock
  * timers and lease clock (its `sleep` and `leaseClock` options) and the leases' expiry all run on a
- * {@link VirtualClock}: time moves only when the
- * test calls `advance`, so load cannot make a lease lapse, and a holder that stops renewing loses its
+ * {@link VirtualClock} (virtual-clock.ts): time moves only when the
+ * test moves it, so load cannot make a lease lapse, and a holder that stops renewing loses its
  * lease exactly when its TTL has passed. Records stay in the inner storage, fenced writes included: a
  * virtual lapse releases the inner lease, so the next holder takes it and the old holder's fenced writes
  * are refused with `lease_lost`, as on a real backend.
  * @module
  */
 import { EdgecertError } from "../../src/errors.ts";
-import type { Sleep } from "../../src/manager/index.ts";
 import { lapsed } from "../../src/storage/lease.ts";
 import { leaseOfDying } from "./crashable.ts";
+import type { VirtualClock } from "./virtual-clock.ts";
 import type { Lease, LockOptions, Storage } from "../../src/storage/storage.ts";
 
 /** Longer than any test: the inner leases never lapse on the real clock. */
 const REAL_TTL_MS = 3_600_000;
-
-interface Sleeper {
-  at: number;
-  resolve: () => void;
-}
-
-/** Virtual milliseconds, moved by {@link VirtualClock.advance} alone. */
-export class VirtualClock {
-  now = 0;
-  readonly #sleepers = new Set<Sleeper>();
-  readonly #ticks = new Set<() => Promise<void>>();
-
-  /** A {@link Sleep} on this clock, for `CertificateManager`'s `sleep` option. */
-  readonly sleep: Sleep = (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const sleeper: Sleeper = { at: this.now + ms, resolve: () => (signal.removeEventListener("abort", onAbort), resolve()) };
-      const onAbort = () => {
-        this.#sleepers.delete(sleeper);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#sleepers.add(sleeper);
-    });
-
-  /** Runs `fn` after each step of {@link advance}; returns its removal. */
-  onTick(fn: () => Promise<void>): () => void {
-    this.#ticks.add(fn);
-    return () => this.#ticks.delete(fn);
-  }
-
-  /**
-   * Moves the clock `ms` forward in steps of `stepMs`: at each step the sleepers due wake in time order,
-   * then what they started (promise chains over in-memory storage) runs to completion before the next
-   * step, then the tick hooks (lease expiry) run.
-   */
-  async advance(ms: number, stepMs = 10): Promise<void> {
-    const end = this.now + ms;
-    while (this.now < end) {
-      this.now = Math.min(end, this.now + stepMs);
-      const due = [...this.#sleepers].filter((s) => s.at <= this.now).sort((a, b) => a.at - b.at);
-      for (const s of due) {
-        this.#sleepers.delete(s);
-        s.resolve();
-      }
-      await settle();
-      for (const tick of [...this.#ticks]) await tick();
-      await settle();
-    }
-  }
-}
-
-/** Lets every pending promise reaction run (a macrotask turn drains the microtask queue), a few rounds deep. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /** {@link virtualLeases}' storage, with what its leases saw. */
 export interface VirtualLeaseStorage extends Storage {
@@ -98,10 +42,10 @@ export function virtualLeases(storage: Storage, clock: VirtualClock): VirtualLea
     } finally {
       waiting--;
     }
-    let expiresAt = clock.now + ttlMs;
+    let expiresAt = clock.now() + ttlMs;
     let gone = false;
     const stopTicking = clock.onTick(async () => {
-      if (gone || clock.now < expiresAt) return;
+      if (gone || clock.now() < expiresAt) return;
       gone = true;
       lapses++;
       stopTicking();
@@ -115,7 +59,7 @@ export function virtualLeases(storage: Storage, clock: VirtualClock): VirtualLea
       },
       renew: async (ttl = ttlMs) => {
         if (gone) throw lapsed(name, inner.token);
-        expiresAt = clock.now + ttl;
+        expiresAt = clock.now() + ttl;
         renewals++;
         await inner.renew(REAL_TTL_MS);
       },
