@@ -1,5 +1,9 @@
 import { EdgecertError } from "../errors.ts";
+import { base64urlEncode } from "../webcrypto/base64url.ts";
+import { BudgetSnapshot } from "./budget-snapshot.ts";
 import type { BucketKind, BucketRef, BudgetRequest, FleetBudget } from "./fleet-budget.ts";
+import { decodeNumber, decodeProcess, encodeOrder, encodeProcess, QueueLayout, turnOrder } from "./queue-records.ts";
+import { QueueWalk, type Blocked, type StoredProcess } from "./queue-walk.ts";
 
 /** An order waiting for the budget. */
 export interface AdmissionRequest extends BudgetRequest {
@@ -57,23 +61,49 @@ export interface FairQueueOptions {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Called when an order first has to wait, with its place in the queue. */
   readonly onQueued?: (order: QueuedOrder) => void;
+  /**
+   * How long this process's place in the shared queue outlives its last renewal (by the budget's
+   * clock; renewed at half of it while orders wait). A process that dies holds the orders behind it
+   * back for at most this long. Default 30 000 ms.
+   */
+  readonly leaseMs?: number;
 }
 
 interface Waiter {
+  /** Its number in this process (part of its entry's key). */
+  readonly n: string;
   readonly request: AdmissionRequest;
   readonly refs: readonly BucketRef[];
   readonly domain: string;
+  readonly domainId: string;
   readonly signal: AbortSignal | undefined;
   /** Latest time it may be sent (epoch ms): a wait beyond it is refused instead of waited out. */
   readonly deadline: number;
   readonly resolve: (spent: readonly BucketRef[]) => void;
   readonly reject: (error: unknown) => void;
+  readonly seq: number;
+  /** Its turn (first issuances, once in the shared queue). */
+  turn?: number;
+  /** The key of its entry in the shared queue, once written. */
+  key?: string;
   blockedBy?: QueuedOrder["blockedBy"];
   announced: boolean;
-  seq: number;
 }
 
 const LONGEST_SLEEP_MS = 60_000;
+/**
+ * New orders are written to the queue at once, but the first walk after them waits this long (by
+ * the budget's clock): orders submitted together — in this process and in others — are all in the
+ * queue before tokens are handed out, so a full bucket goes in turns rather than to whichever order
+ * reached the queue first.
+ */
+const SETTLE_MS = 50;
+/** Domains a process record names with their demand (the largest ones: only those can be critical). */
+const HEAVY_DOMAINS = 32;
+/** Attempts at one compare-and-set on a queue record before giving up. */
+const MAX_CAS_ATTEMPTS = 16;
+/** A walk that chose an order of ours and lost its spend to another process is retried at once this many times, then after a pause. */
+const MAX_LOST_SPENDS = 3;
 
 function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -88,196 +118,414 @@ function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function randomId(): string {
+  return base64urlEncode(crypto.getRandomValues(new Uint8Array(9)));
+}
+
 /**
- * Lets orders through the {@link FleetBudget} in a fair order, waiting (never sending) while the
- * budget is spent: renewals first, the soonest to expire first; then first issuances in turns across
- * registered domains, so a customer with 10,000 names does not hold back a customer with one. An
- * empty bucket of one registered domain holds back only that domain's orders; an empty account
- * bucket holds back that account's. One queue per process: processes sharing a storage share the
- * budget, and each takes its own turns.
+ * Lets orders through the {@link FleetBudget} in one fair order for the whole fleet, waiting (never
+ * sending) while the budget is spent: renewals first, the soonest to expire first; then first
+ * issuances in turns across registered domains, so a customer with 10,000 names does not hold back a
+ * customer with one; a domain whose own limit decides when the queue can finish goes first whenever it
+ * holds a token (pure turns would leave the largest customer's bucket full and idle).
+ *
+ * The queue lives in the budget's storage (see `QueueLayout`), beside the buckets: each waiting order
+ * is a record, each process with orders waiting holds a lease on its place. Every process walks the
+ * same records in the same order on a snapshot of the buckets (`QueueWalk`) and spends — by the
+ * budget's compare-and-set — only for its own orders the walk reached with tokens to spare, so the
+ * tokens go in the same order whichever process holds an order. The budget alone guards the limits:
+ * nothing here can spend beyond it. A process that dies holds its orders' place until its lease lapses
+ * ({@link FairQueueOptions.leaseMs}); then the next walk removes them. When nothing waits anywhere, an
+ * order spends at once without writing to the queue.
  */
 export class FairQueue {
-  private readonly waiters = new Set<Waiter>();
-  /** Registered domains in turn order: the one served last goes to the back. */
-  private readonly turns: string[] = [];
+  private readonly layout: QueueLayout;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly onQueued: ((order: QueuedOrder) => void) | undefined;
-  private running = false;
-  private wake = new AbortController();
-  private seq = 0;
+  private readonly leaseMs: number;
+  readonly #waiters = new Map<string, Waiter>();
+  readonly #unpublished = new Set<Waiter>();
+  readonly #aborted = new Set<Waiter>();
+  readonly #bounded = new Set<Waiter>();
+  /** First issuances waiting here, by registered domain id. */
+  readonly #demand = new Map<string, number>();
+  #process = randomId();
+  /** Our record as last written: its version (for compare-and-set), lease and demand. */
+  #record: { version: string; until: number; total: number } | undefined;
+  #running = false;
+  #fastPath = false;
+  #wake = new AbortController();
+  #seq = 0;
+  #unannounced = 0;
+  #lostSpends = 0;
+  #turn = 0;
+  /** The next walk waits for orders submitted with the newest ones until then (see SETTLE_MS). */
+  #settleUntil: number | undefined;
 
   /** A queue over `budget`, with its clock and event hook. */
   constructor(
     private readonly budget: FleetBudget,
     options: FairQueueOptions = {},
   ) {
+    this.layout = new QueueLayout(budget);
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? timerSleep;
     this.onQueued = options.onQueued;
+    this.leaseMs = options.leaseMs ?? 30_000;
   }
 
   /**
    * Resolves once the budget has been spent for `request` (with the buckets spent, to give back if
-   * the order is never sent); waits while it is not. Rejects with `aborted` when `signal` fires, and
-   * with the storage's error when the budget cannot be read or written.
+   * the order is never sent); waits while it is not. Rejects with `aborted` when `signal` fires, with
+   * {@link BudgetSpentError} when it would wait beyond `maxWaitMs`, and with the storage's error when
+   * the budget or the queue cannot be read or written.
    */
   async admit(request: AdmissionRequest, signal?: AbortSignal, maxWaitMs = Infinity): Promise<readonly BucketRef[]> {
-    if (signal?.aborted) throw new EdgecertError("aborted", `waiting for the CA budget for ${request.names.join(", ")} was aborted`);
+    if (signal?.aborted) throw abortedError(request);
     const refs = await this.budget.bucketsFor(request);
     if (refs.length === 0) return refs;
+    if (this.#waiters.size === 0 && !this.#fastPath) {
+      // Nothing waits anywhere: no turn to take.
+      this.#fastPath = true;
+      try {
+        if (await this.#sharedQueueEmpty()) {
+          const decision = await this.budget.trySpend(request);
+          if (decision.granted) return decision.spent;
+        }
+      } finally {
+        this.#fastPath = false;
+      }
+    }
     const domain = this.budget.registeredDomain(request.names[0] ?? request.id);
+    const domainId = await this.budget.subjectId("domain", domain);
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { request, refs, domain, signal, deadline: this.now() + maxWaitMs, resolve, reject, announced: false, seq: this.seq++ };
-      this.waiters.add(waiter);
-      if (!this.turns.includes(domain)) this.turns.push(domain);
-      signal?.addEventListener("abort", () => this.poke(), { once: true });
-      this.poke();
+      const seq = this.#seq++;
+      const waiter: Waiter = { n: seq.toString(36), request, refs, domain, domainId, signal, deadline: this.now() + maxWaitMs, resolve, reject, seq, announced: false };
+      this.#waiters.set(waiter.n, waiter);
+      this.#unpublished.add(waiter);
+      this.#unannounced++;
+      if (Number.isFinite(waiter.deadline)) this.#bounded.add(waiter);
+      this.#settleUntil ??= this.now() + SETTLE_MS;
+      if (request.expiresAt === undefined) this.#demand.set(domainId, (this.#demand.get(domainId) ?? 0) + 1);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.#aborted.add(waiter);
+          this.#poke();
+        },
+        { once: true },
+      );
+      this.#poke();
     });
   }
 
-  /** The orders waiting now, in the order they will go. */
+  /** How many orders of this process wait now. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /** This process's orders waiting now, in the order they will go. */
   queued(): QueuedOrder[] {
-    return this.ordered().map((w, i) => this.view(w, i + 1));
+    return this.#ordered().map((w, i) => this.#view(w, i + 1));
   }
 
   /** Wakes the loop (a new order, an abort), starting it when idle. */
-  private poke(): void {
-    this.wake.abort();
-    if (this.running) return;
-    this.running = true;
-    void this.run().finally(() => {
-      this.running = false;
-      if (this.waiters.size > 0) this.poke();
+  #poke(): void {
+    this.#wake.abort();
+    if (this.#running) return;
+    this.#running = true;
+    void this.#run().finally(() => {
+      this.#running = false;
+      if (this.#waiters.size > 0) this.#poke();
     });
   }
 
-  /** Grants what the budget allows, in fair order, and sleeps until the earliest blocking bucket refills. */
-  private async run(): Promise<void> {
-    while (this.waiters.size > 0) {
-      this.wake = new AbortController();
-      const blockedKeys = new Set<string>();
-      let earliest = Infinity;
-      let granted = false;
-      let critical: ReadonlySet<string>;
+  /** Writes new orders to the shared queue, walks it, spends for ours, and sleeps until the walk's answer may change. */
+  async #run(): Promise<void> {
+    while (this.#waiters.size > 0) {
+      this.#wake = new AbortController();
+      let wakeAt: number;
       try {
-        critical = await this.criticalDomains();
-      } catch {
-        critical = new Set();
-      }
-      for (const waiter of this.ordered(critical)) {
-        if (waiter.signal?.aborted) {
-          this.waiters.delete(waiter);
-          waiter.reject(new EdgecertError("aborted", `waiting for the CA budget for ${waiter.request.names.join(", ")} was aborted`));
+        this.#dropAborted();
+        if (this.#waiters.size === 0) break;
+        await this.#publish();
+        const settle = this.#settleUntil;
+        if (settle !== undefined && this.now() < settle) {
+          // An order its own buckets hold back beyond its wait bound is refused now, not after the settling.
+          if (this.#bounded.size > 0) await this.#refuseOverdue(new BudgetSnapshot(this.budget, this.now()), new Map());
+          if (this.#waiters.size === 0) break;
+          await this.sleep(settle - this.now(), this.#wake.signal);
           continue;
         }
-        const held = waiter.refs.find((r) => blockedKeys.has(r.key));
-        if (held) continue;
-        let decision;
-        try {
-          decision = await this.budget.trySpend(waiter.request);
-        } catch (err) {
-          this.waiters.delete(waiter);
-          waiter.reject(err);
-          continue;
-        }
-        if (decision.granted) {
-          this.waiters.delete(waiter);
-          this.turns.splice(this.turns.indexOf(waiter.domain), 1);
-          if ([...this.waiters].some((w) => w.domain === waiter.domain)) this.turns.push(waiter.domain);
-          waiter.resolve(decision.spent);
-          granted = true;
-          break; // Start again from the top: a renewal may have arrived, and turns moved.
-        }
-        const worst = decision.blocked.reduce((a, b) => (b.retryAt > a.retryAt ? b : a));
-        waiter.blockedBy = { kind: worst.bucket.kind, subject: worst.bucket.subject, retryAt: worst.retryAt };
-        if (worst.retryAt > waiter.deadline) {
-          // Too long to wait here (a Worker invocation cannot sleep for hours): the caller records when to come back.
-          this.waiters.delete(waiter);
-          waiter.reject(new BudgetSpentError(waiter.request.names, waiter.blockedBy, this.now()));
-        }
-        for (const b of decision.blocked) {
-          blockedKeys.add(b.bucket.key);
-          earliest = Math.min(earliest, b.retryAt);
-        }
+        this.#settleUntil = undefined;
+        const step = await this.#step();
+        if (step.again) continue;
+        wakeAt = step.wakeAt;
+      } catch (err) {
+        // The queue or the budget cannot be read or written: every order here fails with that error.
+        for (const w of [...this.#waiters.values()]) this.#settle(w, () => w.reject(err));
+        break;
       }
-      if (granted || this.waiters.size === 0) continue;
-      this.announce();
-      const wait = Math.min(LONGEST_SLEEP_MS, Math.max(1, (Number.isFinite(earliest) ? earliest : this.now() + LONGEST_SLEEP_MS) - this.now()));
-      await this.sleep(wait, this.wake.signal);
+      if (this.#waiters.size === 0) break;
+      this.#announce();
+      const renewAt = this.#record ? this.#record.until - this.leaseMs / 2 : -Infinity;
+      const wait = Math.min(LONGEST_SLEEP_MS, Math.max(1, Math.min(wakeAt, renewAt) - this.now()));
+      await this.sleep(wait, this.#wake.signal);
     }
+    await this.#retire();
+  }
+
+  /** One walk of the shared queue and the spends it allows us. */
+  async #step(): Promise<{ again: boolean; wakeAt: number }> {
+    const now = this.now();
+    const storage = this.budget.storage;
+    const records = new Map<string, StoredProcess>();
+    let cursor: string | undefined;
+    do {
+      const page = await storage.list(this.layout.processes, cursor ? { cursor } : {});
+      for (const key of page.keys) {
+        const entry = await storage.getEntry(key);
+        if (entry) records.set(key.slice(this.layout.processes.length), { record: decodeProcess(entry.value), version: entry.version });
+      }
+      cursor = page.cursor;
+    } while (cursor);
+    const account = (this.#waiters.values().next().value as Waiter | undefined)?.refs.find((r) => r.kind === "orders");
+    const snapshot = new BudgetSnapshot(this.budget, now);
+    const walk = await new QueueWalk(this.budget, this.layout, snapshot, this.#process, (n) => this.#waiters.get(n), records, account).run();
+    let wakeAt = walk.wakeAt;
+    let lost = false;
+    let turn = 0;
+    for (const chosen of walk.chosen) {
+      if (chosen.owner !== this.#process) continue;
+      const waiter = this.#waiters.get(chosen.n);
+      if (!waiter) continue;
+      let decision;
+      try {
+        decision = await this.budget.trySpend(waiter.request);
+      } catch (err) {
+        this.#settle(waiter, () => waiter.reject(err));
+        continue;
+      }
+      if (decision.granted) {
+        if (chosen.turn !== undefined) turn = Math.max(turn, chosen.turn);
+        this.#settle(waiter, () => waiter.resolve(decision.spent));
+        continue;
+      }
+      // Another process spent these tokens since the walk read them: walk again.
+      lost = true;
+      wakeAt = Math.min(wakeAt, decision.retryAt);
+    }
+    if (turn > this.#turn) await this.#advanceTurn(turn);
+    for (const [n, blocked] of walk.blocked) {
+      const waiter = this.#waiters.get(n);
+      if (waiter) waiter.blockedBy = { kind: blocked.bucket.kind, subject: blocked.bucket.subject, retryAt: blocked.retryAt };
+    }
+    wakeAt = Math.min(wakeAt, await this.#refuseOverdue(snapshot, walk.blocked));
+    this.#lostSpends = lost ? this.#lostSpends + 1 : 0;
+    // A walk cut short at its bound goes on at once when it chose ours or cleared the way (removed leftovers, moved hints).
+    const again = (lost && this.#lostSpends <= MAX_LOST_SPENDS) || (walk.truncated && (walk.chosen.some((c) => c.owner === this.#process) || walk.wakeAt === Infinity));
+    return { again, wakeAt };
+  }
+
+  /**
+   * Refuses, with {@link BudgetSpentError}, orders whose wait bound passed or whose own buckets stay
+   * spent beyond it; returns the earliest bound still ahead (to wake for it).
+   */
+  async #refuseOverdue(snapshot: BudgetSnapshot, blocked: ReadonlyMap<string, Blocked>): Promise<number> {
+    let next = Infinity;
+    for (const waiter of [...this.#bounded]) {
+      let by = blocked.get(waiter.n);
+      if (!by) {
+        // Not reached by the walk: its own buckets say at least how long it waits.
+        await snapshot.load(waiter.refs);
+        by = snapshot.wait(waiter.refs);
+      }
+      const now = snapshot.now;
+      if (by && by.retryAt > waiter.deadline) {
+        // Too long to wait here (a Worker invocation cannot sleep for hours): the caller records when to come back.
+        const blockedBy = { kind: by.bucket.kind, subject: by.bucket.subject, retryAt: by.retryAt };
+        this.#settle(waiter, () => waiter.reject(new BudgetSpentError(waiter.request.names, blockedBy, now)));
+      } else if (now >= waiter.deadline) {
+        const ref = by?.bucket ?? waiter.refs[0]!;
+        const blockedBy = { kind: ref.kind, subject: ref.subject, retryAt: Math.max(by?.retryAt ?? 0, now) };
+        this.#settle(waiter, () => waiter.reject(new BudgetSpentError(waiter.request.names, blockedBy, now)));
+      } else next = Math.min(next, waiter.deadline);
+    }
+    return next;
+  }
+
+  /** Removes a waiter here and its entry in the shared queue, then settles it. */
+  #settle(waiter: Waiter, settle: () => void): void {
+    if (!this.#waiters.delete(waiter.n)) return;
+    this.#unpublished.delete(waiter);
+    this.#aborted.delete(waiter);
+    this.#bounded.delete(waiter);
+    if (!waiter.announced) this.#unannounced--;
+    if (waiter.request.expiresAt === undefined) {
+      const left = (this.#demand.get(waiter.domainId) ?? 1) - 1;
+      if (left > 0) this.#demand.set(waiter.domainId, left);
+      else this.#demand.delete(waiter.domainId);
+    }
+    // A failed removal leaves an entry no waiter of ours has: the next walk removes it.
+    if (waiter.key) void this.budget.storage.delete(waiter.key).catch(() => undefined);
+    settle();
+  }
+
+  #dropAborted(): void {
+    for (const waiter of [...this.#aborted]) this.#settle(waiter, () => waiter.reject(abortedError(waiter.request)));
+  }
+
+  /** No order waits in the shared queue (its first renewal and first hint). */
+  async #sharedQueueEmpty(): Promise<boolean> {
+    const storage = this.budget.storage;
+    const [renewals, hints] = await Promise.all([storage.list(this.layout.renewals, { limit: 1 }), storage.list(this.layout.hints, { limit: 1 })]);
+    return renewals.keys.length === 0 && hints.keys.length === 0;
+  }
+
+  /**
+   * Writes our record (lease and demand) when due, then our new orders: renewals by expiry, first
+   * issuances with the next turns of their domain and a hint. The record goes first, so no process
+   * sees an order of ours without a live lease.
+   */
+  async #publish(): Promise<void> {
+    await this.#writeRecord();
+    if (this.#unpublished.size === 0) return;
+    const storage = this.budget.storage;
+    const batch = [...this.#unpublished].sort((a, b) => a.seq - b.seq);
+    this.#unpublished.clear();
+    const byDomain = new Map<string, Waiter[]>();
+    for (const w of batch) {
+      if (w.request.expiresAt !== undefined) {
+        const key = this.layout.renewal(w.request.expiresAt, this.#process, w.n);
+        await storage.put(key, encodeOrder(w.request, w.refs));
+        w.key = key;
+        continue;
+      }
+      const list = byDomain.get(w.domainId) ?? [];
+      list.push(w);
+      byDomain.set(w.domainId, list);
+    }
+    if (byDomain.size === 0) return;
+    const turn = decodeNumber(await storage.get(this.layout.turn), "turn");
+    for (const [domainId, list] of byDomain) {
+      // Orders written again (after our lease was taken away) keep their turns.
+      const fresh = list.filter((w) => w.turn === undefined);
+      if (fresh.length > 0) {
+        const first = await this.#takeTurns(domainId, fresh.length, turn);
+        fresh.forEach((w, i) => (w.turn = first + i));
+      }
+      for (const w of list) {
+        const key = this.layout.first(domainId, w.turn!, this.#process, w.n);
+        await storage.put(key, encodeOrder(w.request, w.refs));
+        w.key = key;
+      }
+      await storage.put(this.layout.hint(Math.min(...list.map((w) => w.turn!)), domainId), "");
+    }
+  }
+
+  /** The next `count` turns of a domain: from the queue's turn on, after the domain's last (compare-and-set). */
+  async #takeTurns(domainId: string, count: number, queueTurn: number): Promise<number> {
+    const storage = this.budget.storage;
+    const key = this.layout.turnCounter(domainId);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const entry = await storage.getEntry(key);
+      const first = Math.max(queueTurn, decodeNumber(entry?.value, "last")) + 1;
+      try {
+        await storage.put(key, JSON.stringify({ last: first + count - 1 }), { ifVersion: entry?.version ?? null });
+        return first;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    throw new EdgecertError("conflict", `the CA budget's queue for ${domainId} is contended: ${MAX_CAS_ATTEMPTS} attempts lost to other writers`);
+  }
+
+  /** Moves the queue's turn forward to `turn` (never back). */
+  async #advanceTurn(turn: number): Promise<void> {
+    const storage = this.budget.storage;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const entry = await storage.getEntry(this.layout.turn);
+      const current = decodeNumber(entry?.value, "turn");
+      this.#turn = Math.max(current, this.#turn);
+      if (current >= turn) return;
+      try {
+        await storage.put(this.layout.turn, JSON.stringify({ turn }), { ifVersion: entry?.version ?? null });
+        this.#turn = turn;
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Writes our record when its lease is half gone or our demand moved by 1 %, by compare-and-set: a
+   * conflict means another process found the lease lapsed and removed it (and may be removing our
+   * orders): we take a new id and write every order again, keeping its turn.
+   */
+  async #writeRecord(): Promise<void> {
+    const now = this.now();
+    let total = 0;
+    for (const n of this.#demand.values()) total += n;
+    const r = this.#record;
+    const due = !r || now >= r.until - this.leaseMs / 2 || Math.abs(total - r.total) >= Math.max(1, r.total / 100) || this.#unpublished.size > 0;
+    if (!due) return;
+    const heavy = [...this.#demand].filter(([, n]) => n >= 2);
+    heavy.sort((a, b) => b[1] - a[1]);
+    const record = encodeProcess({ until: now + this.leaseMs, total, heavy: heavy.slice(0, HEAVY_DOMAINS) });
+    const storage = this.budget.storage;
+    const key = this.layout.process(this.#process);
+    try {
+      await storage.put(key, record, { ifVersion: r?.version ?? null });
+      const entry = await storage.getEntry(key);
+      if (!entry) throw new EdgecertError("conflict", "the queue record was removed");
+      this.#record = { version: entry.version, until: now + this.leaseMs, total };
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      this.#process = randomId();
+      this.#record = undefined;
+      for (const w of this.#waiters.values()) {
+        w.key = undefined;
+        this.#unpublished.add(w);
+      }
+      await this.#writeRecord();
+    }
+  }
+
+  /** No order waits here any more: our record goes (its lease would lapse anyway). */
+  async #retire(): Promise<void> {
+    const r = this.#record;
+    this.#record = undefined;
+    if (r && this.#waiters.size === 0) await this.budget.storage.delete(this.layout.process(this.#process), { ifVersion: r.version }).catch(() => undefined);
   }
 
   /** Tells `onQueued` about orders that wait for the first time. */
-  private announce(): void {
-    const order = this.ordered();
-    order.forEach((w, i) => {
+  #announce(): void {
+    if (this.#unannounced <= 0 || !this.onQueued) return;
+    this.#ordered().forEach((w, i) => {
       if (w.announced) return;
       w.announced = true;
-      this.onQueued?.(this.view(w, i + 1));
+      this.#unannounced--;
+      this.onQueued?.(this.#view(w, i + 1));
     });
   }
 
-  /**
-   * Registered domains whose own bucket decides when the queue can be done: their remaining orders
-   * need at least as long at their domain's refill rate as the whole queue needs at the account's. They
-   * go first whenever their bucket holds a token, so its refill is never wasted while it sits full; the
-   * rest take turns with what the account bucket has left. (Pure turns would let the largest customer's
-   * full bucket idle while others are served, and finish the queue later than the limits allow.)
-   */
-  private async criticalDomains(): Promise<Set<string>> {
-    const demand = new Map<string, { count: number; sample: Waiter }>();
-    let total = 0;
-    for (const w of this.waiters) {
-      if (w.request.expiresAt !== undefined) continue;
-      total++;
-      const d = demand.get(w.domain);
-      if (d) d.count++;
-      else demand.set(w.domain, { count: 1, sample: w });
-    }
-    const critical = new Set<string>();
-    if (demand.size < 2) return critical;
-    const first = [...demand.values()][0]!.sample;
-    const [account] = await this.budget.view({ ...first.request, names: [] }).then((v) => v.filter((b) => b.kind === "orders"));
-    const accountNeed = account ? Math.max(0, total - account.available) * (account.limit.periodMs / account.limit.count) : 0;
-    const needs = await Promise.all(
-      [...demand].map(async ([domain, { count, sample }]) => {
-        const ref = sample.refs.find((r) => r.kind === "domain" && r.subject === domain);
-        if (!ref) return { domain, need: 0 };
-        const [view] = (await this.budget.view({ ...sample.request, names: [domain] })).filter((b) => b.kind === "domain");
-        return { domain, need: Math.max(0, count - (view?.available ?? 0)) * (ref.limit.periodMs / ref.limit.count) };
-      }),
-    );
-    const bound = Math.max(accountNeed, ...needs.map((n) => n.need));
-    for (const { domain, need } of needs) if (need > 0 && need >= 0.9 * bound) critical.add(domain);
-    return critical;
-  }
-
-  /**
-   * Renewals by expiry; then first issuances of critical domains ({@link criticalDomains}); then the
-   * others, one per registered domain per turn, in turn order.
-   */
-  private ordered(critical: ReadonlySet<string> = new Set()): Waiter[] {
-    const all = [...this.waiters].sort((a, b) => a.seq - b.seq);
-    const renewals = all.filter((w) => w.request.expiresAt !== undefined).sort((a, b) => a.request.expiresAt! - b.request.expiresAt! || a.seq - b.seq);
-    const byDomain = new Map<string, Waiter[]>();
-    for (const w of all) {
-      if (w.request.expiresAt !== undefined) continue;
-      const list = byDomain.get(w.domain) ?? [];
-      list.push(w);
-      byDomain.set(w.domain, list);
-    }
-    const interleave = (domains: string[]): Waiter[] => {
-      const lists = domains.map((d) => byDomain.get(d) ?? []).filter((l) => l.length > 0);
-      const out: Waiter[] = [];
-      for (let round = 0; lists.some((l) => round < l.length); round++) for (const list of lists) if (round < list.length) out.push(list[round]!);
-      return out;
-    };
-    return [...renewals, ...interleave(this.turns.filter((d) => critical.has(d))), ...interleave(this.turns.filter((d) => !critical.has(d)))];
+  /** Renewals by expiry; then first issuances by turn (and the turn's mix), as the shared queue orders them. */
+  #ordered(): Waiter[] {
+    const order = (w: Waiter) => (w.turn === undefined ? "~" : turnOrder(w.turn, w.domainId));
+    return [...this.#waiters.values()].sort((a, b) => {
+      const ra = a.request.expiresAt;
+      const rb = b.request.expiresAt;
+      if (ra !== undefined || rb !== undefined) return (ra ?? Infinity) - (rb ?? Infinity) || a.seq - b.seq;
+      const oa = order(a);
+      const ob = order(b);
+      return oa < ob ? -1 : oa > ob ? 1 : a.seq - b.seq;
+    });
   }
 
   /** How waiter `w` shows in views, at `position`. */
-  private view(w: Waiter, position: number): QueuedOrder {
+  #view(w: Waiter, position: number): QueuedOrder {
     const now = this.now();
     const orders = w.refs.find((r) => r.kind === "orders");
     const interval = orders ? orders.limit.periodMs / orders.limit.count : 0;
@@ -285,4 +533,12 @@ export class FairQueue {
     const view: QueuedOrder = { id: w.request.id, names: w.request.names, position, estimatedAt, renewal: w.request.expiresAt !== undefined, registeredDomain: w.domain };
     return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
   }
+}
+
+function abortedError(request: AdmissionRequest): EdgecertError {
+  return new EdgecertError("aborted", `waiting for the CA budget for ${request.names.join(", ")} was aborted`);
+}
+
+function isConflict(err: unknown): boolean {
+  return err instanceof EdgecertError && err.code === "conflict";
 }

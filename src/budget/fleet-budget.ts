@@ -67,6 +67,9 @@ async function shortHash(text: string): Promise<string> {
   return base64urlEncode(new Uint8Array(digest).subarray(0, 12));
 }
 
+/** Hashes of subjects seen lately: an account URL is hashed once, not once per order (100,000 orders: 100,000 digests). */
+const HASH_CACHE_LIMIT = 10_000;
+
 function decode(entry: StorageEntry | undefined): BucketState | undefined {
   if (!entry) return undefined;
   try {
@@ -111,18 +114,22 @@ export interface FleetBudgetOptions {
 export class FleetBudget {
   /** The limits this budget spends. */
   readonly limits: CaLimits;
-  private readonly storage: Storage;
-  private readonly ca: string;
+  /** The shared storage the buckets (and the fair queue, see `FairQueue`) live in. */
+  readonly storage: Storage;
+  /** Where this CA's records live in the storage: `budget/<ca>`. */
+  readonly prefix: string;
+  /** See {@link FleetBudgetOptions.sendMarginMs}. */
+  readonly marginMs: number;
   private readonly now: () => number;
   private readonly suffixes: ReadonlySet<string>;
-  private readonly marginMs: number;
+  readonly #hashes = new Map<string, string>();
 
   /** A budget over `options.storage` for one CA. */
   constructor(options: FleetBudgetOptions) {
     this.marginMs = options.sendMarginMs ?? 1000;
     this.storage = options.storage;
     this.limits = options.limits;
-    this.ca = options.ca.replace(/[^A-Za-z0-9.-]+/g, "_") || "ca";
+    this.prefix = `budget/${options.ca.replace(/[^A-Za-z0-9.-]+/g, "_") || "ca"}`;
     this.now = options.now ?? Date.now;
     this.suffixes = new Set((options.limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));
   }
@@ -148,7 +155,7 @@ export class FleetBudget {
 
   /** The bucket of one kind and subject (e.g. to {@link pause} it, or to show it). */
   async bucket(kind: BucketKind, subject: string): Promise<BucketRef | undefined> {
-    const limit = kind === "orders" ? this.limits.newOrdersPerAccount : kind === "domain" ? this.limits.certificatesPerRegisteredDomain : this.limits.certificatesPerNameSet;
+    const limit = this.limitOf(kind);
     return limit ? this.ref(kind, subject, limit) : undefined;
   }
 
@@ -217,11 +224,35 @@ export class FleetBudget {
     );
   }
 
+  /** The state of one bucket as stored now (undefined: never spent, i.e. full). */
+  async state(ref: BucketRef): Promise<BucketState | undefined> {
+    return decode(await this.storage.getEntry(ref.key));
+  }
+
+  /** The limit of a bucket kind, when this budget has one. */
+  limitOf(kind: BucketKind): RateLimit | undefined {
+    return kind === "orders" ? this.limits.newOrdersPerAccount : kind === "domain" ? this.limits.certificatesPerRegisteredDomain : this.limits.certificatesPerNameSet;
+  }
+
+  /**
+   * A storage key segment for a subject: a registered domain as it reads (`:` and `/` of an IPv6 /64
+   * as `_`), anything else (account URLs, name set ids, odd domains) as a short hash.
+   */
+  async subjectId(kind: BucketKind, subject: string): Promise<string> {
+    // Registered domains are readable keys; account URLs and name set ids may be long or carry any character.
+    if (kind === "domain" && /^[a-z0-9.:/-]{1,200}$/.test(subject)) return subject.replace(/[:/]/g, "_");
+    const key = `${kind}\n${subject}`;
+    const cached = this.#hashes.get(key);
+    if (cached !== undefined) return cached;
+    const id = await shortHash(subject);
+    if (this.#hashes.size >= HASH_CACHE_LIMIT) this.#hashes.clear();
+    this.#hashes.set(key, id);
+    return id;
+  }
+
   /** The bucket of one kind and subject, with its storage key. */
   private async ref(kind: BucketKind, subject: string, limit: RateLimit): Promise<BucketRef> {
-    // Registered domains are readable keys; account URLs and name set ids may be long or carry any character.
-    const id = kind === "domain" && /^[a-z0-9.:/-]{1,200}$/.test(subject) ? subject.replace(/[:/]/g, "_") : await shortHash(subject);
-    return { kind, subject, key: `budget/${this.ca}/${kind}/${id}`, limit };
+    return { kind, subject, key: `${this.prefix}/${kind}/${await this.subjectId(kind, subject)}`, limit };
   }
 
   /** Read-modify-write of one bucket by compare-and-set; `change` returning undefined writes nothing. */

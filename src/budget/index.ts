@@ -11,3 +11,4 @@ export { FleetBudget, type BucketKind, type BucketRef, type BucketView, type Bud
 export { rateLimitRefusalOf, type RateLimitRefusal } from "./rate-limit-refusal.ts";
 export { registeredDomain } from "./registered-domain.ts";
 export { PUBLIC_SUFFIX_LIST_VERSION } from "./public-suffix-data.ts";
+export type { BucketState } from "./token-bucket.ts";

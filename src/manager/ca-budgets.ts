@@ -97,6 +97,13 @@ export class CaBudgets {
     }
   }
 
+  /** How many orders wait in this process (all CAs). */
+  queuedCount(): number {
+    let n = 0;
+    for (const entry of this.#byCa.values()) n += entry?.queue.size ?? 0;
+    return n;
+  }
+
   /** Orders waiting in this process, per CA. */
   queued(): Array<QueuedOrder & { readonly directoryUrl: string }> {
     return [...this.#byCa].flatMap(([directoryUrl, entry]) => (entry ? entry.queue.queued().map((q) => ({ ...q, directoryUrl })) : []));

@@ -520,6 +520,11 @@ export class CertificateManager {
     return this.budgets.queued();
   }
 
+  /** How many of this process's orders wait for a CA's budget now (`queued().length`, without building the list). */
+  queuedCount(): number {
+    return this.budgets.queuedCount();
+  }
+
   /**
    * Calls `listener` with every event from now on (e.g. to reload a TLS server on
    * `certificate_renewed`); returns the function that unsubscribes it.

@@ -80,7 +80,7 @@ export async function onboard(managerCount: number, counts: number[], limits: { 
     ),
   );
   // Time moves only while every unfinished name waits in a queue: the work itself takes no virtual time.
-  const ready = () => managers.reduce((n, m) => n + m.queued().length, 0) === names.length - settled;
+  const ready = () => managers.reduce((n, m) => n + m.queuedCount(), 0) === names.length - settled;
   const { steps } = await b.clock.drive(() => settled === names.length, { maxRealMs: 240_000, ready });
   await Promise.all(done);
   const finals = b.limited.events.filter((e) => e.kind === "finalize");
