@@ -5,6 +5,8 @@
 //   { round, names }                 manage(names)   -> { round, ok, serial, id }
 //   { round, op: "renewDue" }        renewDue()      -> { round, ok, renewed, failed }
 //   { round, op: "revoke", names }   revoke(names)   -> { round, ok }
+//   { round, op: "lapse" }           lapses the leases it holds (as a dead holder's run out) and stops
+//                                    itself (SIGSTOP) -> { round, lapsed: true }: kill it next
 // or { round, ok: false, code, message }. `stopAtSend: true` on a command arms a pause: at the next
 // lease check before a state-changing CA request (before the check, so the check sees the pause), the
 // process stops itself with SIGSTOP, as a VM stall or a long GC would stop it; SIGCONT resumes it.
@@ -18,6 +20,7 @@ import { fromBunRedis, fromNodeRedis, type BunRedisLike } from "../../src/storag
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
 import { fromPg } from "../../src/storage/postgres/postgres-client.ts";
 import { DenoKvStorage } from "../../src/storage/deno-kv/deno-kv-storage.ts";
+import { lapsableLeases } from "../support/crashable.ts";
 
 interface ChildConfig {
   backend: "redis" | "postgres" | "denokv";
@@ -81,7 +84,7 @@ const leaseClock = () => {
   return performance.now();
 };
 
-const storage = await openStorage();
+const { storage, lapseLeases } = lapsableLeases(await openStorage());
 const manager = new CertificateManager({
   termsOfServiceAgreed: true,
   storage,
@@ -102,9 +105,18 @@ say({ ready: true });
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
-  const command = JSON.parse(line) as { round: number; op?: "manage" | "renewDue" | "revoke"; names?: string[]; stopAtSend?: boolean };
+  const command = JSON.parse(line) as { round: number; op?: "manage" | "renewDue" | "revoke" | "lapse"; names?: string[]; stopAtSend?: boolean };
   const { round, names = [] } = command;
   if (command.stopAtSend) stopAtSend = true;
+  if (command.op === "lapse") {
+    // About to be killed: its leases run out now (as they would a TTL after its death), and it stands
+    // still until the kill, so nothing it does with a lapsed lease reaches anyone.
+    void lapseLeases().then(() => {
+      say({ round, lapsed: true });
+      process.kill(process.pid, "SIGSTOP");
+    });
+    return;
+  }
   const run =
     command.op === "renewDue"
       ? manager.renewDue().then((r) => ({ renewed: r.renewed, failed: r.failed }))

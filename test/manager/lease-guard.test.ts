@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { useFaultProxyBed } from "../support/fault-proxy-bed.ts";
-import { sleep as abortableSleep } from "../../src/abort.ts";
 import { EdgecertError } from "../../src/errors.ts";
 import { AcmeClient, generateKeyPair, obtainCertificate, parseCertificate } from "../../src/index.ts";
 import { CertificateManager, type Sleep } from "../../src/manager/index.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import type { Storage } from "../../src/storage/storage.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
+import { virtualLeases } from "../support/virtual-leases.ts";
 
 // Issue 23 defect 2 / invariant 9: a lock holder paused past its lease must send nothing to the CA.
 //
@@ -17,8 +18,13 @@ import type { Storage } from "../../src/storage/storage.ts";
 // lapsed and issues. A is released after 2 × its lease, timers still frozen, and runs until it settles.
 // Counted on the wire: what A sent afterwards (its own fetch) and the orders created AT THE CA (the
 // proxy's record of Pebble's 201s). On the old code A sent its newOrder / accept / finalize anyway.
+//
+// Every lease, lock timer and send guard runs on one virtual clock (test/support/virtual-clock.ts,
+// virtual-leases.ts) that moves only when the test moves it: a holder keeps its lease across any number
+// of real CA round trips however loaded the machine is, and A's lapses exactly when the test lets time
+// pass while A stands still (a real 2 s lease was lost under load before A reached its pause).
 
-const TTL_MS = 2_000;
+const TTL_MS = 15_000;
 
 const bed = useFaultProxyBed();
 const { http01 } = bed;
@@ -34,7 +40,7 @@ class Pause {
   #thaw!: () => void;
   #thawed: Promise<void>;
 
-  constructor() {
+  constructor(private readonly clock: VirtualClock) {
     this.engaged = new Promise((r) => (this.#engage = r));
     this.#released = new Promise((r) => (this.#release = r));
     this.#thawed = new Promise((r) => (this.#thaw = r));
@@ -43,7 +49,7 @@ class Pause {
   /** Called by A's work at the pause point: stops its timers and waits for {@link release}. */
   async hold(): Promise<void> {
     this.frozen = true;
-    this.pausedAt = performance.now();
+    this.pausedAt = this.clock.now();
     this.#engage();
     await this.#released;
   }
@@ -57,10 +63,10 @@ class Pause {
     this.#thaw();
   }
 
-  /** The lock runner's timer: one that expires while frozen fires only after {@link thaw}. */
+  /** The lock runner's timer, on the virtual clock: one that expires while frozen fires only after {@link thaw}. */
   readonly sleep: Sleep = async (ms, signal) => {
-    await abortableSleep(ms, signal);
-    if (!this.frozen) return;
+    await this.clock.sleep(ms, signal);
+    if (!this.frozen || signal.aborted) return;
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
@@ -122,8 +128,10 @@ function hasPayload(body: unknown): boolean {
   }
 }
 
-const manager = (storage: Storage, fetchFn: typeof fetch, options: { sleep?: Sleep; email?: string } = {}) =>
+/** A manager whose leases, lock timers and send guard run on `clock` (A passes its pausing `sleep`). */
+const manager = (storage: Storage, clock: VirtualClock, fetchFn: typeof fetch, options: { sleep?: Sleep; email?: string } = {}) =>
   new CertificateManager({
+    sleep: clock.sleep,
     ...options,
     storage,
     directoryUrl: bed.proxy.directoryUrl,
@@ -131,6 +139,7 @@ const manager = (storage: Storage, fetchFn: typeof fetch, options: { sleep?: Sle
     termsOfServiceAgreed: true,
     solvers: { "http-01": http01 },
     lockTtlMs: TTL_MS,
+    leaseClock: clock.now,
     retry: { baseDelayMs: 5, maxDelayMs: 50 },
   });
 
@@ -158,24 +167,28 @@ describe("the send guard is asked before every state-changing request (invariant
 let n = 0;
 describe("a holder paused past its lease sends nothing to the CA (issue 23 defect 2, invariant 9)", () => {
   it.each<PausePoint>(["newOrder", "challenge accept", "finalize"])("paused right before %s for 2 × its lease", async (at) => {
-    const inner = new MemoryStorage();
+    const clock = new VirtualClock();
+    const inner = virtualLeases(new MemoryStorage(), clock);
     const names = [`paused${++n}.example.test`];
     // The account exists before the race, as in a fleet that has been running.
-    await manager(inner, bed.proxy.fetch).manage([`warmup${n}.example.test`]);
-    const pause = new Pause();
+    await manager(inner, clock, bed.proxy.fetch).manage([`warmup${n}.example.test`]);
+    const pause = new Pause(clock);
     const sentAfter: string[] = [];
-    const a = manager(pausingStorage(inner, pause, at), pausingFetch(bed.proxy.fetch, pause, at, sentAfter), { sleep: pause.sleep });
+    const a = manager(pausingStorage(inner, pause, at), clock, pausingFetch(bed.proxy.fetch, pause, at, sentAfter), { sleep: pause.sleep });
     const aDone = a.manage(names).then(
       () => undefined,
       (err: unknown) => err,
     );
     await pause.engaged;
     const atPause = bed.proxy.requests.length;
+    // A stands still while its lease runs out (its timers frozen: no renewal), then B takes the lock.
+    await clock.advance(TTL_MS + 1_000, 500);
+    expect(inner.lapses).toBe(1);
     // B runs with its own account, so it orders anew rather than carrying on A's recorded order: what A
     // sends on resume then lands on an order nobody else finishes (a second order, a second certificate).
-    const issuedByB = await manager(inner, bed.proxy.fetch, { email: `b${n}@example.test` }).manage(names);
-    const left = 2 * TTL_MS - (performance.now() - pause.pausedAt);
-    if (left > 0) await new Promise((r) => setTimeout(r, left));
+    const issuedByB = await manager(inner, clock, bed.proxy.fetch, { email: `b${n}@example.test` }).manage(names);
+    // A's pause lasts 2 × its lease in all.
+    await clock.advance(pause.pausedAt + 2 * TTL_MS - clock.now(), 500);
     pause.release();
     // A runs until it settles with its timers still frozen (bounded: the safety timer thaws them).
     const safety = setTimeout(() => pause.thaw(), 60_000);
@@ -198,6 +211,6 @@ describe("a holder paused past its lease sends nothing to the CA (issue 23 defec
     expect((aError as EdgecertError).code).toBe("lease_lost");
     // B's certificate is the one stored and served.
     expect(parseCertificate(issuedByB.chainPem).dnsNames).toEqual(names);
-    expect((await manager(inner, bed.proxy.fetch).getCertificate(names[0]!))?.serialNumber).toBe(parseCertificate(issuedByB.chainPem).serialNumber);
+    expect((await manager(inner, clock, bed.proxy.fetch).getCertificate(names[0]!))?.serialNumber).toBe(parseCertificate(issuedByB.chainPem).serialNumber);
   }, 90_000);
 });

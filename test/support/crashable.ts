@@ -84,6 +84,7 @@ export function crashable(
     get reached() {
       return reached;
     },
+
   };
 }
 
@@ -105,6 +106,24 @@ export function heldLeases(alive: () => void): { wrap(lease: Lease): Lease; laps
       held.clear();
     },
   };
+}
+
+/**
+ * `storage` as it is — every capability kept, a due index too — but with the leases it hands out
+ * tracked: `lapseLeases()` lapses those not released yet, as if their TTL had passed, and the process
+ * lives on. For a lease a failed attempt could not release (its storage was down), or one a process
+ * is about to be killed with, so that the next holder need not wait a TTL out and none has to be short.
+ */
+export function lapsableLeases(storage: Storage): { storage: Storage; lapseLeases(): Promise<void> } {
+  const leases = heldLeases(() => undefined);
+  const tracked = new Proxy(storage, {
+    get(target, property) {
+      if (property === "lock") return async (name: string, options?: LockOptions) => leases.wrap(await target.lock(name, options));
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { storage: tracked, lapseLeases: () => leases.lapseAll() };
 }
 
 /**

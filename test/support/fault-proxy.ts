@@ -67,6 +67,11 @@ export type Fault =
   | { kind: "reset"; afterUpstream?: boolean }
   /** Forward, but hold the response back `ms` milliseconds (capped at {@link MAX_DELAY_MS}). */
   | { kind: "delay"; ms: number }
+  /**
+   * Forward, but hold the response back until `until` settles (at most {@link MAX_DELAY_MS}): for a
+   * fault that must land while the request is in flight, whatever the machine's speed.
+   */
+  | { kind: "hold"; until: Promise<unknown> }
   /** Forward, then replace the body (default `<html>oops`, `text/html`); status and other headers kept. */
   | { kind: "garbage"; body?: string; contentType?: string }
   /** Forward, announce the full Content-Length, send the first half of the body, then destroy the socket. */
@@ -190,7 +195,7 @@ export interface FaultProxy {
 
 /** Cap for buffered request and upstream response bodies. */
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
-/** Cap for `delay` faults. */
+/** Cap for `delay` and `hold` faults. */
 const MAX_DELAY_MS = 60_000;
 /** Cap for `oversize` faults. */
 const MAX_OVERSIZE_BYTES = 256 * 1024 * 1024;
@@ -579,6 +584,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       case "delay": {
         const ms = Math.max(0, Math.min(MAX_DELAY_MS, Number.isFinite(fault.ms) ? fault.ms : 0));
         await wait(ms);
+        if (closed || res.destroyed) return;
+        break;
+      }
+      case "hold": {
+        await Promise.race([fault.until.then(() => undefined, () => undefined), wait(MAX_DELAY_MS)]);
         if (closed || res.destroyed) return;
         break;
       }

@@ -20,7 +20,7 @@ export interface FleetProcess {
   /** Sends `manage(names)` for round `round`. */
   manage(round: number, names: string[]): void;
   /** Sends any command fleet-child.ts reads (`{ round, op, names, stopAtSend }`). */
-  send(command: { round: number; op?: "manage" | "renewDue" | "revoke"; names?: string[]; stopAtSend?: boolean }): void;
+  send(command: { round: number; op?: "manage" | "renewDue" | "revoke" | "lapse"; names?: string[]; stopAtSend?: boolean }): void;
   /** Whether the process is stopped (SIGSTOP), from its state in /proc. */
   stopped(): boolean;
   /** Sends `signal` without waiting for anything. */
