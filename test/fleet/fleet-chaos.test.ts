@@ -44,7 +44,7 @@ import { fromPg } from "../../src/storage/postgres/postgres-client.ts";
 import { certificateMatchesKey, importPrivateKeyPem } from "../../src/index.ts";
 import { findRuntime } from "../runtimes/runtime-binaries.ts";
 import type { ProxiedRequest } from "../support/fault-proxy.ts";
-import { useFleetCa } from "../support/fleet-ca.ts";
+import { useFaultProxyBed } from "../support/fault-proxy-bed.ts";
 import { redisServerBinary, startRedis } from "../support/redis-server.ts";
 import { postgresBinDir, startPostgres } from "../support/postgres-server.ts";
 import { startFleetProcess, type ChildMessage, type FleetChildConfig, type FleetProcess } from "../support/fleet-process.ts";
@@ -61,7 +61,7 @@ const LOCK_TTL_MS = 5_000;
 const REPLY_MS = 240_000;
 const haveBun = "path" in findRuntime("bun");
 
-const ca = useFleetCa();
+const ca = useFaultProxyBed();
 
 interface Server {
   url: string;

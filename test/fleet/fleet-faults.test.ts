@@ -15,11 +15,11 @@ import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts"
 import { fromPg } from "../../src/storage/postgres/postgres-client.ts";
 import { certificateMatchesKey, importPrivateKeyPem, isEdgecertError } from "../../src/index.ts";
 import { lapsableLeases } from "../support/crashable.ts";
-import { useFleetCa } from "../support/fleet-ca.ts";
+import { useFaultProxyBed } from "../support/fault-proxy-bed.ts";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 
-const ca = useFleetCa();
+const ca = useFaultProxyBed();
 
 const posts = (path: string) => ca.proxy.count({ method: "POST", path });
 

@@ -72,6 +72,12 @@ export type Fault =
    * fault that must land while the request is in flight, whatever the machine's speed.
    */
   | { kind: "hold"; until: Promise<unknown> }
+  /**
+   * Forward, but never answer: hold the response until the client gives up (closes the connection), at
+   * most {@link MAX_DELAY_MS}. A stall past the client's request timeout, whatever the machine's speed
+   * (a fixed delay a late timer can outlast is answered before the client gives up).
+   */
+  | { kind: "stall" }
   /** Forward, then replace the body (default `<html>oops`, `text/html`); status and other headers kept. */
   | { kind: "garbage"; body?: string; contentType?: string }
   /** Forward, announce the full Content-Length, send the first half of the body, then destroy the socket. */
@@ -195,7 +201,7 @@ export interface FaultProxy {
 
 /** Cap for buffered request and upstream response bodies. */
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
-/** Cap for `delay` and `hold` faults. */
+/** Cap for `delay`, `hold` and `stall` faults. */
 const MAX_DELAY_MS = 60_000;
 /** Cap for `oversize` faults. */
 const MAX_OVERSIZE_BYTES = 256 * 1024 * 1024;
@@ -585,6 +591,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         const ms = Math.max(0, Math.min(MAX_DELAY_MS, Number.isFinite(fault.ms) ? fault.ms : 0));
         await wait(ms);
         if (closed || res.destroyed) return;
+        break;
+      }
+      case "stall": {
+        if (!res.destroyed) await Promise.race([new Promise<void>((resolve) => res.once("close", () => resolve())), wait(MAX_DELAY_MS)]);
+        if (closed || res.destroyed || res.writableEnded) return;
         break;
       }
       case "hold": {
