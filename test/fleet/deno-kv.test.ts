@@ -35,10 +35,12 @@ describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--u
     await a.storage.put("shared/k", Uint8Array.of(0, 1, 255));
     expect(await b.storage.get("shared/k")).toEqual(Uint8Array.of(0, 1, 255));
     expect((await b.storage.getEntry("shared/k"))?.version).toBe((await a.storage.getEntry("shared/k"))?.version);
-    // Live for the two checks that need it even on a loaded machine; the takeover below waits for the lapse.
-    const lease = await a.storage.lock("shared/lock", { ttlMs: 2_000 });
+    // Live for the two checks that need it however loaded the machine (a 2 s lease could lapse before
+    // them); then it lapses explicitly (renewed for 1 ms), as its TTL would, and b takes it over.
+    const lease = await a.storage.lock("shared/lock", { ttlMs: 60_000 });
     await expect(b.storage.lock("shared/lock", { waitMs: 0 })).rejects.toMatchObject({ code: "storage" });
     await b.storage.put("shared/k", "fenced", { fence: lease });
+    await lease.renew(1);
     const next = await b.storage.lock("shared/lock", { ttlMs: 10_000, waitMs: 30_000 });
     expect(next.token).toBeGreaterThan(lease.token);
     await expect(a.storage.put("shared/k", "stale", { fence: lease })).rejects.toMatchObject({ code: "lease_lost" });
