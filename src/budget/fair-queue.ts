@@ -321,6 +321,15 @@ export class FairQueue {
       const waiter = this.#waiters.get(n);
       if (waiter) waiter.blockedBy = { kind: blocked.bucket.kind, subject: blocked.bucket.subject, retryAt: blocked.retryAt };
     }
+    // Orders the walk did not reach (it stopped at a spent bucket ahead of them, e.g. another
+    // process's renewal on the account's): their own buckets say at least until when they wait, for
+    // views and the queued event (which would otherwise expect them now).
+    for (const waiter of this.#waiters.values()) {
+      if (walk.blocked.has(waiter.n)) continue;
+      await snapshot.load(waiter.refs);
+      const by = snapshot.wait(waiter.refs);
+      if (by) waiter.blockedBy = { kind: by.bucket.kind, subject: by.bucket.subject, retryAt: by.retryAt };
+    }
     wakeAt = Math.min(wakeAt, await this.#refuseOverdue(snapshot, walk.blocked));
     this.#lostSpends = lost ? this.#lostSpends + 1 : 0;
     // A walk cut short at its bound goes on at once when it chose ours or cleared the way (removed leftovers, moved hints).
@@ -367,9 +376,11 @@ export class FairQueue {
       if (left > 0) this.#demand.set(waiter.domainId, left);
       else this.#demand.delete(waiter.domainId);
     }
-    // A failed removal leaves an entry no waiter of ours has: the next walk removes it.
-    if (waiter.key) void this.budget.storage.delete(waiter.key).catch(() => undefined);
-    settle();
+    // Its entry goes before the caller hears (sends, or gives up and maybe exits): views reading the
+    // queue meanwhile never show an order that is gone. A failed removal leaves an entry no waiter of
+    // ours has: the next walk removes it.
+    if (waiter.key) void this.budget.storage.delete(waiter.key).catch(() => undefined).finally(settle);
+    else settle();
   }
 
   #dropAborted(): void {

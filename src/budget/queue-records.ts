@@ -47,6 +47,11 @@ export class QueueLayout {
     return `${this.root}/r/${pad(Math.max(0, Math.floor(expiresAt)), 15)}/${owner}/${n}`;
   }
 
+  /** Prefix of every registered domain's waiting first issuances. */
+  get firstIssuances(): string {
+    return `${this.root}/d/`;
+  }
+
   /** Prefix of one registered domain's waiting first issuances. */
   domainOrders(domainId: string): string {
     return `${this.root}/d/${domainId}/`;
@@ -145,9 +150,17 @@ export function encodeOrder(request: AdmissionRequest, refs: readonly BucketRef[
  * undefined for a damaged record or a bucket kind this process has no limit for.
  */
 export function decodeOrderBuckets(bytes: Uint8Array, limitOf: (kind: BucketKind) => BucketRef["limit"] | undefined): BucketRef[] | undefined {
+  return decodeOrder(bytes, limitOf)?.refs;
+}
+
+/** A stored order as views show it: its certificate, names, expiry (a renewal) and buckets; undefined when damaged. */
+export function decodeOrder(
+  bytes: Uint8Array,
+  limitOf: (kind: BucketKind) => BucketRef["limit"] | undefined,
+): { id: string; names: readonly string[]; expiresAt?: number; refs: BucketRef[] } | undefined {
   try {
     const stored = JSON.parse(new TextDecoder().decode(bytes)) as Partial<StoredOrder>;
-    if (!Array.isArray(stored.buckets)) return undefined;
+    if (!Array.isArray(stored.buckets) || typeof stored.id !== "string" || !Array.isArray(stored.names)) return undefined;
     const refs: BucketRef[] = [];
     for (const item of stored.buckets) {
       if (!Array.isArray(item) || item.length !== 3) return undefined;
@@ -156,7 +169,8 @@ export function decodeOrderBuckets(bytes: Uint8Array, limitOf: (kind: BucketKind
       if (!limit || typeof subject !== "string" || typeof key !== "string") continue;
       refs.push({ kind, subject, key, limit });
     }
-    return refs;
+    const names = stored.names.filter((n): n is string => typeof n === "string");
+    return typeof stored.expiresAt === "number" ? { id: stored.id, names, expiresAt: stored.expiresAt, refs } : { id: stored.id, names, refs };
   } catch {
     return undefined;
   }

@@ -10,6 +10,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Solver } from "../acme/solver.ts";
+import { parseCaLimits, type CaLimits } from "../budget/ca-limits.ts";
 import { CertificateManager } from "../manager/certificate-manager.ts";
 import type { ManagerEvent } from "../manager/events.ts";
 import { keys, issuerKey } from "../manager/storage-keys.ts";
@@ -56,6 +57,8 @@ export class CliContext {
   /** Requests sent (to the CA and DNS APIs) by this command. */
   requests = 0;
   readonly now: () => number;
+  /** `EDGECERT_CA_LIMITS`: the CA's limits for every CA this run orders from (else the CA's published ones). */
+  readonly caLimits: CaLimits | undefined;
   readonly abort = new AbortController();
   private currentCert: string | undefined;
   readonly sink: ProgressSink;
@@ -73,6 +76,7 @@ export class CliContext {
     this.dir = resolve(flags.dir ?? io.env.EDGECERT_DIR ?? defaultDir(io.env));
     this.storage = new FileStorage({ dir: resolve(flags.storage ?? join(this.dir, "storage")) });
     this.now = clock(io.env.EDGECERT_NOW);
+    this.caLimits = caLimitsFrom(io.env.EDGECERT_CA_LIMITS);
     const out = { write: (text: string) => io.stderr(text), ...(io.columns ? { columns: io.columns } : {}) };
     this.view = this.mode.json || this.mode.quiet ? silentView : io.isTTY ? ttyView(out) : lineView(out);
     this.sink = {
@@ -146,6 +150,7 @@ export class CliContext {
       ...(settings.solvers ? { solvers: settings.solvers } : {}),
       ...(settings.preferred ? { preferredChallenges: settings.preferred } : {}),
       ...(settings.onEvent ? { onEvent: settings.onEvent } : {}),
+      ...(this.caLimits ? { caLimits: this.caLimits } : {}),
     });
   }
 
@@ -174,6 +179,16 @@ export class CliContext {
     // Finish the progress view first: a later redraw would overwrite this line.
     this.view.close();
     if (!this.mode.json) this.io.stderr(`edgecert: ${line}\n`);
+  }
+}
+
+/** `EDGECERT_CA_LIMITS` (the Worker's `CA_LIMITS` syntax, e.g. `orders=300/3h,domain=50/7d`), read once. */
+function caLimitsFrom(text: string | undefined): CaLimits | undefined {
+  if (!text?.trim()) return undefined;
+  try {
+    return parseCaLimits(text);
+  } catch (err) {
+    throw new CliError(`EDGECERT_CA_LIMITS: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -145,8 +145,10 @@ ${EXIT}`,
 
 Usage: edgecert list [flags]
 
-For each certificate: names, expiry, next renewal, the last renewal error, and where its files are.
-Reads local state only; contacts no CA.
+For each certificate: names, expiry, next renewal, the last renewal error, and where its files are;
+for one waiting for the CA's rate limits (an issue or renew running elsewhere on this storage), its
+place in the queue, the limit holding it and when it is expected. Reads local state only; contacts no
+CA. EDGECERT_CA_LIMITS (e.g. orders=300/3h,domain=50/7d) sets a CA's limits where it publishes none.
 
 Examples:
   edgecert list

@@ -150,7 +150,12 @@ export function ttyView(out: ProgressOutput, now: () => number = Date.now, tickM
         }, tickMs);
         // The clock alone must not keep the process alive.
         (timer as { unref?: () => void }).unref?.();
-      } else if (!block) {
+      } else if (!block || (e.type === "note" && (block.ended !== undefined || block.cert !== e.cert))) {
+        // A note before its certificate's block (waiting for the CA's limits): a line of its own.
+        if (e.type === "note") {
+          out.write(`${e.cert}: ${e.message}\n`);
+          drawn = 0;
+        }
         return;
       } else if (e.type === "step") {
         for (const row of rowsFor(e)) {

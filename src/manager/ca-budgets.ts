@@ -1,6 +1,7 @@
 import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
 import { FairQueue, type AdmissionRequest, type QueuedOrder } from "../budget/fair-queue.ts";
 import { FleetBudget, type BucketRef } from "../budget/fleet-budget.ts";
+import { fleetQueue } from "../budget/fleet-queue-view.ts";
 import { rateLimitRefusalOf } from "../budget/rate-limit-refusal.ts";
 import type { Logger } from "../logger.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -102,6 +103,14 @@ export class CaBudgets {
     let n = 0;
     for (const entry of this.#byCa.values()) n += entry?.queue.size ?? 0;
     return n;
+  }
+
+  /** Orders waiting for `directoryUrl`'s budget in the whole fleet sharing this storage (see `fleetQueue`); none for a CA without limits. */
+  async fleetQueued(directoryUrl: string): Promise<{ orders: Array<QueuedOrder & { readonly directoryUrl: string }>; total: number }> {
+    const entry = this.for(directoryUrl);
+    if (!entry) return { orders: [], total: 0 };
+    const queue = await fleetQueue(entry.budget, { now: this.options.now() });
+    return { orders: queue.orders.map((q) => ({ ...q, directoryUrl })), total: queue.total };
   }
 
   /** Orders waiting in this process, per CA. */

@@ -255,7 +255,15 @@ export class CertificateManager {
       ...(options.budgetClock ? { sleep: options.budgetClock.sleep } : {}),
       logger: this.logger,
       onQueued: (order, issuer) =>
-        this.emit({ type: "certificate_queued", id: order.id, names: [...order.names], issuer, position: order.position, estimatedAt: new Date(order.estimatedAt) }),
+        this.emit({
+          type: "certificate_queued",
+          id: order.id,
+          names: [...order.names],
+          issuer,
+          position: order.position,
+          estimatedAt: new Date(order.estimatedAt),
+          ...(order.blockedBy ? { blockedBy: { kind: order.blockedBy.kind, subject: order.blockedBy.subject, retryAt: new Date(order.blockedBy.retryAt) } } : {}),
+        }),
     });
     this.issuance = new Issuance({
       storage: this.storage,
@@ -518,6 +526,15 @@ export class CertificateManager {
    */
   queued(): Array<QueuedOrder & { readonly directoryUrl: string }> {
     return this.budgets.queued();
+  }
+
+  /**
+   * Orders waiting for the primary CA's budget in the whole fleet sharing this storage — queued by
+   * any process, this one included — from the queue's records, each with its position and an
+   * estimated send time (see `fleetQueue`). What `edgecert list` shows; reads storage only.
+   */
+  queuedInFleet(): Promise<{ orders: Array<QueuedOrder & { readonly directoryUrl: string }>; total: number }> {
+    return this.budgets.fleetQueued(this.options.directoryUrl);
   }
 
   /** How many of this process's orders wait for a CA's budget now (`queued().length`, without building the list). */

@@ -30,4 +30,6 @@ export interface ManagerEvent {
   position?: number;
   /** When the queued order is expected to be sent: an estimate (queued). */
   estimatedAt?: Date;
+  /** The CA limit's bucket that holds the order back, and until when (queued, when known). */
+  blockedBy?: { kind: "orders" | "domain" | "nameset"; subject: string; retryAt: Date };
 }

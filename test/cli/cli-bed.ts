@@ -3,7 +3,7 @@
  * lacks, and counts every request the CLI sends), and a way to run the real `edgecert` executable as
  * a child process in Node, Deno or Bun.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { build } from "esbuild";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -171,18 +171,36 @@ export function runCliCommand(
   env: Record<string, string> = {},
   timeoutMs = 60_000,
 ): Promise<CliRun> {
+  return startCliCommand(bed, command, args, env, timeoutMs).done;
+}
+
+/** A CLI run still going: its process, what it printed so far, and its end. */
+export interface StartedCli {
+  child: ChildProcess;
+  /** stderr so far (the progress lines). */
+  stderr(): string;
+  done: Promise<CliRun>;
+}
+
+/** Starts `edgecert args…` in `runtime` without waiting for it (killed after `timeoutMs`). */
+export function startCli(bed: CliBed, runtime: Runtime, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): StartedCli {
+  const { binary, args: pre } = cliCommand(bed, runtime);
+  return startCliCommand(bed, { binary, args: pre, cwd: root }, args, env, timeoutMs);
+}
+
+function startCliCommand(bed: CliBed, command: { binary: string; args: string[]; cwd: string }, args: string[], env: Record<string, string>, timeoutMs: number): StartedCli {
   const { binary, args: pre, cwd } = command;
   const before = bed.proxy.requests.length;
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, [...pre, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bed.dir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const child = spawn(binary, [...pre, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bed.dir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const done = new Promise<CliRun>((resolve, reject) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("error", reject);
     child.once("close", (code) => {
@@ -198,6 +216,7 @@ export function runCliCommand(
       resolve({ code, stdout, stderr, requests: bed.proxy.requests.length - before, json });
     });
   });
+  return { child, stderr: () => stderr, done };
 }
 
 /** The flags a run against the bed needs: its own `--dir`, the proxy as `--server`, the proxy's CA as `--ca-file`. */

@@ -16,6 +16,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono/tiny";
 import { DurableObjectStorage } from "../../src/storage/durable-object-storage.ts";
+import { relativeText } from "../../src/duration-text.ts";
 import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { MAX_BODY_BYTES } from "../admin-body.ts";
 import type { CertificateSummary } from "../certificate-summary.ts";
@@ -137,13 +138,8 @@ export function relativeTime(iso: string | null, now: number): string {
   if (!iso) return "—";
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return escapeHtml(iso);
-  const delta = t - now;
-  const abs = Math.abs(delta);
-  const [n, unit] =
-    abs < 60_000 ? [Math.round(abs / 1000), "second"] : abs < 3_600_000 ? [Math.round(abs / 60_000), "minute"] : abs < 172_800_000 ? [Math.round(abs / 3_600_000), "hour"] : [Math.round(abs / 86_400_000), "day"];
-  const span = `${n} ${unit}${n === 1 ? "" : "s"}`;
   const exact = new Date(t).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, " UTC");
-  return `<time datetime="${escapeHtml(new Date(t).toISOString())}" title="${exact}">${delta >= 0 ? `in ${span}` : `${span} ago`}</time>`;
+  return `<time datetime="${escapeHtml(new Date(t).toISOString())}" title="${exact}">${relativeText(t, now)}</time>`;
 }
 
 /** A time both ways: relative, then the exact UTC time (an estimate people plan by). */

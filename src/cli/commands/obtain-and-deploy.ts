@@ -3,8 +3,10 @@
  * renew it (or find it current), report progress, then deploy it on this host.
  * @module
  */
+import { queueText } from "../queue-text.ts";
 import { formatSerial } from "../../webcrypto/serial.ts";
-import type { ManagedCertificate } from "../../manager/certificate-manager.ts";
+import type { CertificateManager, ManagedCertificate } from "../../manager/certificate-manager.ts";
+import type { ManagerEvent } from "../../manager/events.ts";
 import { buildSolvers, observeSolvers, webrootPermissionProblem } from "../challenge-solvers.ts";
 import type { CliContext } from "../context.ts";
 import { deploy, type DeployOutcome } from "../deploy.ts";
@@ -65,6 +67,8 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
     preferred,
     beforeRequest,
     onEvent: (event) => {
+      // Waiting for the CA's limits (before any request): where in the fleet's queue, and until when.
+      if (event.type === "certificate_queued" && event.estimatedAt) void queuedNote(ctx, lineage.name, manager, event);
       if (event.type === "certificate_obtaining" && !bound) {
         bound = bind();
         // Handled where awaited (beforeRequest); never an unhandled rejection meanwhile.
@@ -100,6 +104,22 @@ export async function obtainAndDeploy(ctx: CliContext, lineage: Lineage, how: Ob
   } catch (error) {
     return { certificate, obtained: started, error, line: errorLine(error, lineage.names, await errorContext(lineage)) };
   }
+}
+
+/**
+ * The progress note of a certificate that waits for the CA's limits: its place in the whole fleet's
+ * queue (other processes' orders included) when that can be read, else what this process knows.
+ */
+async function queuedNote(ctx: CliContext, cert: string, manager: CertificateManager, event: ManagerEvent): Promise<void> {
+  const fleet = await manager.queuedInFleet().catch(() => undefined);
+  const mine = fleet?.orders.find((q) => q.id === event.id);
+  const from = mine ?? { estimatedAt: event.estimatedAt!.getTime(), blockedBy: event.blockedBy };
+  const text = {
+    ...(mine ? { position: mine.position, total: fleet!.total } : {}),
+    estimatedAt: from.estimatedAt,
+    ...(from.blockedBy ? { blockedBy: { kind: from.blockedBy.kind, subject: from.blockedBy.subject } } : {}),
+  };
+  ctx.sink.emit({ type: "note", cert, message: queueText(text, ctx.now()) });
 }
 
 /** What a failure of `lineage` is reported against: issuance, its --ca-file, and its --webroot's permissions. */
