@@ -269,6 +269,17 @@ describe("webhooks, in workerd against Pebble", () => {
     const failed = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=failed`)).json()) as { deliveries: Delivery[] };
     expect(failed.deliveries.map((d) => d.messageId).sort()).toEqual(sent.slice(0, 3).sort());
     for (const d of failed.deliveries) expect(d.attempts.at(-1)!.error).toMatch(/given up: more than 1000 events/);
+    // The oldest's first attempt was open (the endpoint hangs) when it was given up. Once that attempt
+    // times out it goes into the log before the give-up, which stays the last word (it used to be
+    // overwritten by the attempt that began before it: a failed event whose reason read "timeout").
+    const oldest = async () => ((await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=failed`)).json()) as { deliveries: Delivery[] }).deliveries.find((d) => d.messageId === sent[0])!;
+    for (let i = 0; i < 120 && !(await oldest()).attempts.some((a) => /timeout/.test(a.error ?? "")); i++) await new Promise((r) => setTimeout(r, 250));
+    const settled = await oldest();
+    expect(settled.state).toBe("failed");
+    const reasons = settled.attempts.map((a) => (a.error ?? "").split(":")[0]);
+    expect(reasons.at(-1)).toBe("given up");
+    expect(reasons.slice(0, -1).length).toBeGreaterThan(0);
+    expect(new Set(reasons.slice(0, -1))).toEqual(new Set(["timeout"]));
     const pending = (await (await worker.admin(`/admin/webhooks/${down.id}/deliveries?state=pending&limit=200`)).json()) as { deliveries: Delivery[] };
     expect(pending.deliveries).toHaveLength(200);
     expect(pending.deliveries[0]!.messageId).toBe(sent.at(-1));

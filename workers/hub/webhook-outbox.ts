@@ -263,9 +263,10 @@ export class WebhookOutbox extends DurableObject<Env> {
   #bound(endpointId: string, now: number): void {
     const pending = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE endpoint_id = ? AND state = 'pending'", endpointId).one().n;
     if (pending > MAX_PENDING) {
-      const given = JSON.stringify([{ at: new Date(now).toISOString(), status: null, error: `given up: more than ${MAX_PENDING} events waiting for this endpoint`, durationMs: 0, response: null }]);
+      const given = JSON.stringify({ at: new Date(now).toISOString(), status: null, error: `given up: more than ${MAX_PENDING} events waiting for this endpoint`, durationMs: 0, response: null });
+      // Appended: the attempts already made stay in the log before the reason it ends.
       this.sql.exec(
-        "UPDATE messages SET state = 'failed', next_at = NULL, attempts = ? WHERE endpoint_id = ? AND id IN (SELECT id FROM messages WHERE endpoint_id = ? AND state = 'pending' ORDER BY created_at LIMIT ?)",
+        "UPDATE messages SET state = 'failed', next_at = NULL, attempts = json_insert(attempts, '$[#]', json(?)) WHERE endpoint_id = ? AND id IN (SELECT id FROM messages WHERE endpoint_id = ? AND state = 'pending' ORDER BY created_at LIMIT ?)",
         given, endpointId, endpointId, pending - MAX_PENDING,
       );
     }
@@ -359,9 +360,8 @@ export class WebhookOutbox extends DurableObject<Env> {
   async #attempt(m: MessageRow, config: WebhookConfig): Promise<void> {
     const endpoint = this.#endpoint(m.endpoint_id);
     if (!endpoint) return;
-    const attempts = JSON.parse(m.attempts) as Attempt[];
     // The attempt's number in its round: a manual retry gets the whole schedule again.
-    const n = attempts.length - m.round_start + 1;
+    const n = (JSON.parse(m.attempts) as Attempt[]).length - m.round_start + 1;
     const last = n > config.retryDelaysMs.length;
     const start = Date.now();
     // Written before sending: if this invocation dies mid-attempt, the retry is already scheduled.
@@ -399,9 +399,21 @@ export class WebhookOutbox extends DurableObject<Env> {
             ? `timeout: no response within ${config.timeoutMs / 1000} s`
             : `network: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300);
     }
-    const at = new Date(start).toISOString();
-    attempts.push({ at, status, error, durationMs: Date.now() - start, response });
-    const row = [JSON.stringify(attempts), m.endpoint_id, m.id] as const;
+    const attempt: Attempt = { at: new Date(start).toISOString(), status, error, durationMs: Date.now() - start, response };
+    // The row as it is now, not as it was when the attempt began: while the request was open the
+    // message may have been given up (the endpoint's queue overflowed) or removed with its endpoint.
+    const current = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE endpoint_id = ? AND id = ?", m.endpoint_id, m.id).toArray()[0];
+    if (!current) return;
+    if (current.state !== "pending") {
+      // Finished meanwhile: this attempt goes into the log before the entry that finished it, and a
+      // 2xx still means the receiver has the event.
+      const log = JSON.parse(current.attempts) as Attempt[];
+      log.splice(Math.max(0, log.length - 1), 0, attempt);
+      if (error === null) this.sql.exec("UPDATE messages SET state = 'delivered', next_at = NULL, delivered_at = ?, attempts = ? WHERE endpoint_id = ? AND id = ?", Date.now(), JSON.stringify(log), m.endpoint_id, m.id);
+      else this.sql.exec("UPDATE messages SET attempts = ? WHERE endpoint_id = ? AND id = ?", JSON.stringify(log), m.endpoint_id, m.id);
+      return;
+    }
+    const row = [JSON.stringify([...(JSON.parse(current.attempts) as Attempt[]), attempt]), m.endpoint_id, m.id] as const;
     if (error === null) {
       this.sql.exec("UPDATE messages SET state = 'delivered', next_at = NULL, delivered_at = ?, attempts = ? WHERE endpoint_id = ? AND id = ?", Date.now(), ...row);
     } else if (status === 410) {
