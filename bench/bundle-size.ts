@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { WORKER_BUILD_OPTIONS } from "../scripts/bundle-worker.ts";
 
 /** Minified and gzip sizes in bytes. */
 export interface Size {
@@ -37,23 +38,10 @@ function partOf(path: string): string {
 
 /**
  * What makes up the Worker bundle, per package and per source folder (esbuild's metafile of the
- * same entry, minified for workerd as wrangler does); largest first.
+ * Worker built as wrangler deploys it, scripts/bundle-worker.ts); largest first.
  */
 export async function workerParts(): Promise<BundlePart[]> {
-  const result = await build({
-    entryPoints: ["workers/index.ts"],
-    bundle: true,
-    minify: true,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*", "node:*"],
-    write: false,
-    metafile: true,
-    outfile: "worker-parts.js",
-    logLevel: "error",
-  });
+  const result = await build({ ...WORKER_BUILD_OPTIONS, write: false, metafile: true, outfile: "worker-parts.js" });
   const output = Object.values(result.metafile.outputs)[0]!;
   const parts = new Map<string, number>();
   for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) parts.set(partOf(path), (parts.get(partOf(path)) ?? 0) + bytesInOutput);
