@@ -39,13 +39,17 @@ export const PEBBLE: SystemPackage = {
   installed: () => commandPath("pebble") !== undefined && commandPath("pebble-challtestsrv") !== undefined,
 };
 
-/** Everything `npm test` starts: Pebble, openssl as the independent verifier, Redis, PostgreSQL, Chromium. */
+/**
+ * Everything `npm test` starts or reads: Pebble, openssl as the independent verifier, Redis, PostgreSQL,
+ * Chromium, and the Public Suffix List the built-in copy is checked against.
+ */
 export const TEST_PACKAGES: readonly SystemPackage[] = [
   PEBBLE,
   { name: "openssl", installed: () => commandPath("openssl") !== undefined },
   { name: "redis-server", installed: () => commandPath("redis-server") !== undefined },
   { name: "postgresql", installed: () => postgresBinDir() !== undefined },
   { name: "chromium", installed: () => existsSync(CHROMIUM) },
+  { name: "publicsuffix", installed: () => existsSync("/usr/share/publicsuffix/public_suffix_list.dat") },
 ];
 
 /** What {@link ensureSystemPackages} did. */

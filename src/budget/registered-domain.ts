@@ -1,7 +1,7 @@
 import { PACKED_PUBLIC_SUFFIXES } from "./public-suffix-data.ts";
 
 /** Public suffix rules, unpacked once on first use (a Set lookup per label after that). */
-interface SuffixRules {
+export interface SuffixRules {
   /** Rules of two or more labels, e.g. `co.uk`; a wildcard rule `*.ck` is kept as `*.ck`. */
   readonly rules: Set<string>;
   /** Exception rules without their `!`, e.g. `www.ck`. */
@@ -10,14 +10,20 @@ interface SuffixRules {
 
 let builtIn: SuffixRules | undefined;
 
-function unpack(packed: string): SuffixRules {
+/**
+ * Unpacks rules in scripts/update-public-suffixes.ts's form: `parent:HEADS;…`, each head led by a capital
+ * letter counting the characters it shares with the head before it (A = none).
+ */
+export function unpackPublicSuffixes(packed: string): SuffixRules {
   const rules = new Set<string>();
   const exceptions = new Set<string>();
   for (const group of packed.split(";")) {
     const colon = group.indexOf(":");
     if (colon < 0) continue;
     const parent = group.slice(0, colon);
-    for (const head of group.slice(colon + 1).split(",")) {
+    let head = "";
+    for (const [, shared, rest] of group.slice(colon + 1).matchAll(/([A-Z])([^A-Z]*)/g)) {
+      head = head.slice(0, shared!.charCodeAt(0) - 65) + rest;
       if (head.startsWith("!")) exceptions.add(`${head.slice(1)}.${parent}`);
       else rules.add(`${head}.${parent}`);
     }
@@ -26,7 +32,7 @@ function unpack(packed: string): SuffixRules {
 }
 
 function builtInRules(): SuffixRules {
-  builtIn ??= unpack(PACKED_PUBLIC_SUFFIXES);
+  builtIn ??= unpackPublicSuffixes(PACKED_PUBLIC_SUFFIXES);
   return builtIn;
 }
 
@@ -57,13 +63,17 @@ function ipv6Prefix64(address: string): string | undefined {
  * name that is itself a public suffix counts as itself.
  */
 export function registeredDomain(name: string, extraSuffixes: ReadonlySet<string> = EMPTY): string {
+  return registeredDomainBy(builtInRules(), name, extraSuffixes);
+}
+
+/** {@link registeredDomain} by the given rules instead of the built-in list. */
+export function registeredDomainBy({ rules, exceptions }: SuffixRules, name: string, extraSuffixes: ReadonlySet<string> = EMPTY): string {
   const lower = name.trim().toLowerCase().replace(/\.$/, "");
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(lower)) return lower;
   const v6 = ipv6Prefix64(lower);
   if (v6 !== undefined) return `${v6}::/64`;
   const base = lower.startsWith("*.") ? lower.slice(2) : lower;
   const labels = base.split(".");
-  const { rules, exceptions } = builtInRules();
   // Longest match first: an exception is one label longer than its wildcard, so it is seen first.
   for (let i = 0; i < labels.length - 1; i++) {
     const suffix = labels.slice(i).join(".");
