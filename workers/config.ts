@@ -193,6 +193,8 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
   const caLimits = caLimitsConfig(setting(env.CA_LIMITS));
+  // The CA budget reads the Public Suffix List from the Worker's static assets (workers/public-suffix-source.ts).
+  if (!(env as { ASSETS?: unknown }).ASSETS) throw new ConfigError("ASSETS", "the binding is missing: the Public Suffix List the CA budget counts registered domains by is one of the Worker's static assets; keep wrangler.toml's [assets] section");
   return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, renewChunk, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits };
 }
 

@@ -197,7 +197,7 @@ export class FairQueue {
         this.#fastPath = false;
       }
     }
-    const domain = this.budget.registeredDomain(request.names[0] ?? request.id);
+    const domain = await this.budget.registeredDomain(request.names[0] ?? request.id);
     const domainId = await this.budget.subjectId("domain", domain);
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;

@@ -2,7 +2,8 @@ import { EdgecertError } from "../errors.ts";
 import type { Storage, StorageEntry } from "../storage/storage.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
 import type { CaLimits, RateLimit } from "./ca-limits.ts";
-import { registeredDomain } from "./registered-domain.ts";
+import { loadPublicSuffixRules } from "./public-suffix-source.ts";
+import { registeredDomainBy } from "./registered-domain.ts";
 import { available, refund, spend, type BucketState } from "./token-bucket.ts";
 
 /** Which limit a bucket spends. */
@@ -134,9 +135,9 @@ export class FleetBudget {
     this.suffixes = new Set((options.limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));
   }
 
-  /** The registered domain `name` counts under (see `registeredDomain`). */
-  registeredDomain(name: string): string {
-    return registeredDomain(name, this.suffixes);
+  /** The registered domain `name` counts under (see `registeredDomain`), with the limits' own suffixes. */
+  async registeredDomain(name: string): Promise<string> {
+    return registeredDomainBy(await loadPublicSuffixRules(), name, this.suffixes);
   }
 
   /** The buckets an order spends (none for an exempt replacement). */
@@ -146,7 +147,8 @@ export class FleetBudget {
     const { newOrdersPerAccount, certificatesPerRegisteredDomain, certificatesPerNameSet } = this.limits;
     if (newOrdersPerAccount) refs.push(await this.ref("orders", request.account, newOrdersPerAccount));
     if (certificatesPerRegisteredDomain) {
-      for (const domain of new Set(request.names.map((n) => this.registeredDomain(n)))) refs.push(await this.ref("domain", domain, certificatesPerRegisteredDomain));
+      const domains = new Set(await Promise.all(request.names.map((n) => this.registeredDomain(n))));
+      for (const domain of domains) refs.push(await this.ref("domain", domain, certificatesPerRegisteredDomain));
     }
     if (certificatesPerNameSet) refs.push(await this.ref("nameset", request.nameSetId, certificatesPerNameSet));
     // One order of writes for every process: two spends never wait on each other in opposite orders.

@@ -70,10 +70,12 @@ export async function fleetQueue(budget: FleetBudget, options: FleetQueueOptions
     for (const ref of stored.refs) if (!states.has(ref.key)) states.set(ref.key, await budget.state(ref));
     waiting.push({ index, id: stored.id, names: stored.names, renewal: stored.expiresAt !== undefined, refs: stored.refs });
   }
-  const views = simulate(waiting, states, now, budget.marginMs).map((w) => {
-    const view = { index: w.index, id: w.id, names: w.names, estimatedAt: w.at!, renewal: w.renewal, registeredDomain: budget.registeredDomain(w.names[0] ?? w.id) };
-    return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
-  });
+  const views = await Promise.all(
+    simulate(waiting, states, now, budget.marginMs).map(async (w) => {
+      const view = { index: w.index, id: w.id, names: w.names, estimatedAt: w.at!, renewal: w.renewal, registeredDomain: await budget.registeredDomain(w.names[0] ?? w.id) };
+      return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
+    }),
+  );
   views.sort((a, b) => a.estimatedAt - b.estimatedAt || a.index - b.index);
   return { orders: views.map(({ index: _index, ...v }, i) => ({ ...v, position: i + 1 })), total: fair.length };
 }

@@ -31,7 +31,8 @@ export function unpackPublicSuffixes(packed: string): SuffixRules {
   return { rules, exceptions };
 }
 
-function builtInRules(): SuffixRules {
+/** The rules of the copy of the list built into this package (src/budget/public-suffix-data.ts). */
+export function builtInPublicSuffixes(): SuffixRules {
   builtIn ??= unpackPublicSuffixes(PACKED_PUBLIC_SUFFIXES);
   return builtIn;
 }
@@ -63,7 +64,7 @@ function ipv6Prefix64(address: string): string | undefined {
  * name that is itself a public suffix counts as itself.
  */
 export function registeredDomain(name: string, extraSuffixes: ReadonlySet<string> = EMPTY): string {
-  return registeredDomainBy(builtInRules(), name, extraSuffixes);
+  return registeredDomainBy(builtInPublicSuffixes(), name, extraSuffixes);
 }
 
 /** {@link registeredDomain} by the given rules instead of the built-in list. */

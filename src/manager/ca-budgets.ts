@@ -86,8 +86,8 @@ export class CaBudgets {
         : refusal.kind === "nameset"
           ? [request.nameSetId]
           : refusal.domain
-            ? [budget.registeredDomain(refusal.domain)]
-            : [...new Set(request.names.map((n) => budget.registeredDomain(n)))];
+            ? [await budget.registeredDomain(refusal.domain)]
+            : [...new Set(await Promise.all(request.names.map((n) => budget.registeredDomain(n))))];
     for (const subject of subjects) {
       const ref = await budget.bucket(refusal.kind, subject);
       if (!ref) continue;

@@ -65,6 +65,8 @@ export async function startWorker(
      * dev` does without NODE_EXTRA_CA_CERTS). Default true: through Pebble's trusting fetch.
      */
     trustPebble?: boolean;
+    /** Starts it without wrangler.toml's static assets (and their ASSETS binding): a broken deployment. */
+    withoutAssets?: boolean;
   } = {},
 ): Promise<WorkerInstance> {
   bundled ??= bundleWorker();
@@ -72,6 +74,7 @@ export async function startWorker(
   // What is deployed is what is tested: bindings, vars, Durable Objects, compatibility date and flags
   // come from wrangler.toml; only the CA, the token, the test's vars and where it listens are set here.
   const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
+  if (options.withoutAssets) delete (workerOptions as { assets?: unknown }).assets;
   const mf = new Miniflare({
     ...(workerOptions as object),
     modules: true,
