@@ -7,7 +7,7 @@
  *
  * Default source: Debian's `publicsuffix` package (/usr/share/publicsuffix/public_suffix_list.dat);
  * download https://publicsuffix.org/list/public_suffix_list.dat for a newer copy. Only the ICANN
- * section is kept (the private section would add ~10 KB gzip to every Worker); operators add their
+ * section is kept (the private section would add ~10 KB gzip); operators add their
  * own private suffixes with the budget's `publicSuffixes` option. Rules of one label are dropped:
  * the list's default rule `*` gives the same answer for them. Labels are stored as A-labels (RFC 5890),
  * as ACME identifiers are.
