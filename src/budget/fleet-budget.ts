@@ -4,7 +4,7 @@ import { base64urlEncode } from "../webcrypto/base64url.ts";
 import type { CaLimits, RateLimit } from "./ca-limits.ts";
 import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { registeredDomainBy } from "./registered-domain.ts";
-import { available, refund, spend, type BucketState } from "./token-bucket.ts";
+import { available, issuedAt, refund, spend, type BucketState } from "./token-bucket.ts";
 
 /** Which limit a bucket spends. */
 export type BucketKind = "orders" | "domain" | "nameset";
@@ -19,6 +19,8 @@ export interface BucketRef {
   readonly key: string;
   /** The limit it enforces. */
   readonly limit: RateLimit;
+  /** In a granted spend: the spend's number in this bucket (see {@link FleetBudget.issued}). */
+  readonly seq?: number;
 }
 
 /** One order the budget is asked for. */
@@ -74,9 +76,13 @@ const HASH_CACHE_LIMIT = 10_000;
 function decode(entry: StorageEntry | undefined): BucketState | undefined {
   if (!entry) return undefined;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(entry.value)) as { tat?: unknown; pausedUntil?: unknown };
+    const parsed = JSON.parse(new TextDecoder().decode(entry.value)) as { tat?: unknown; pausedUntil?: unknown; n?: unknown };
     if (typeof parsed.tat !== "number" || !Number.isFinite(parsed.tat)) return undefined;
-    return typeof parsed.pausedUntil === "number" ? { tat: parsed.tat, pausedUntil: parsed.pausedUntil } : { tat: parsed.tat };
+    return {
+      tat: parsed.tat,
+      ...(typeof parsed.pausedUntil === "number" ? { pausedUntil: parsed.pausedUntil } : {}),
+      ...(typeof parsed.n === "number" && Number.isSafeInteger(parsed.n) ? { n: parsed.n } : {}),
+    };
   } catch {
     // A damaged bucket record is treated as an empty history: the CA still enforces its limits.
     return undefined;
@@ -190,7 +196,7 @@ export class FleetBudget {
           break;
         }
       }
-      if (!lost) return { granted: true, spent: refs };
+      if (!lost) return { granted: true, spent: plans.map((p) => (p.result.ok && p.result.next.n !== undefined ? { ...p.ref, seq: p.result.next.n } : p.ref)) };
       // Another process spent one of these buckets meanwhile: give back what this attempt took, re-read.
       await this.giveBack(written.map((w) => w.ref));
     }
@@ -203,13 +209,29 @@ export class FleetBudget {
   }
 
   /**
+   * The CA issued the certificate of an order granted with `spent`: the buckets it counts only at
+   * issuance (registered domain, name set; Let's Encrypt checks them at newOrder and spends them at
+   * finalize) count that spend from `at` (see `issuedAt`), so the next order is not sent before the
+   * CA's own bucket, which refills from the issuance, holds a token again. (Counted from the spend,
+   * an order that took longer than the send margin to issue let the next one reach the CA early and
+   * be refused: found onboarding 300 names through the Worker in real time, 16-101 refusals.)
+   */
+  async issued(spent: readonly BucketRef[], at: number = this.now()): Promise<void> {
+    for (const ref of spent) {
+      if (ref.kind === "orders" || ref.seq === undefined) continue;
+      const seq = ref.seq;
+      await this.update(ref, (state) => issuedAt(ref.limit, state, seq, at));
+    }
+  }
+
+  /**
    * Pauses a bucket for the whole fleet until `until` (the CA refused with `Retry-After`). A pause
    * only ever moves later.
    */
   async pause(ref: BucketRef, until: number): Promise<void> {
     await this.update(ref, (state, now) => {
       if (state?.pausedUntil !== undefined && state.pausedUntil >= until) return undefined;
-      return { tat: Math.max(state?.tat ?? now, now), pausedUntil: until };
+      return { ...state, tat: Math.max(state?.tat ?? now, now), pausedUntil: until };
     });
   }
 

@@ -10,6 +10,8 @@ export interface BucketState {
   readonly tat: number;
   /** Nothing may be spent before this (a CA's refusal with `Retry-After` paused the bucket). */
   readonly pausedUntil?: number;
+  /** Tokens spent so far (a spend's sequence number: see {@link issuedAt}); absent in records written before it was kept. */
+  readonly n?: number;
 }
 
 /** The outcome of spending `tokens` from a bucket at `now`. */
@@ -30,14 +32,29 @@ export function spend(limit: RateLimit, state: BucketState | undefined, now: num
   // The bucket holds `count` tokens: spending is allowed while the debt stays within one period.
   const allowedAt = Math.max(previous, now) + tokens * interval - limit.periodMs;
   if (allowedAt > now) return { ok: false, retryAt: Math.ceil(allowedAt) };
-  return { ok: true, next: { tat: Math.max(previous, now + marginMs) + tokens * interval } };
+  return { ok: true, next: { tat: Math.max(previous, now + marginMs) + tokens * interval, n: (state?.n ?? 0) + tokens } };
+}
+
+/**
+ * The bucket after spend number `seq` turned out to count at the CA only from `at`: a limit the CA
+ * checks when the order is created but spends when it issues the certificate (Let's Encrypt's
+ * Certificates per Registered Domain and per Exact Set of Identifiers), so the CA's bucket refills
+ * from the issuance, later than from the spend. The arrival time is the latest that spend could
+ * hold: `at` plus one interval for it and each spend after it (a token bucket's state after a run of
+ * spends is decided by the earliest of them that found it idle). Undefined when nothing changes (the
+ * bucket is already that late, or its record keeps no count).
+ */
+export function issuedAt(limit: RateLimit, state: BucketState | undefined, seq: number, at: number): BucketState | undefined {
+  if (state?.n === undefined || !(seq >= 1) || seq > state.n) return undefined;
+  const tat = at + (state.n - seq + 1) * (limit.periodMs / limit.count);
+  return tat > state.tat ? { ...state, tat } : undefined;
 }
 
 /** Gives `tokens` back (an order that was budgeted but never sent). */
 export function refund(limit: RateLimit, state: BucketState, now: number, tokens = 1): BucketState {
   const interval = limit.periodMs / limit.count;
-  const tat = Math.max(now, state.tat - tokens * interval);
-  return state.pausedUntil !== undefined ? { tat, pausedUntil: state.pausedUntil } : { tat };
+  // The count stays: a refunded spend still counts as one made, which only makes issuedAt more careful.
+  return { ...state, tat: Math.max(now, state.tat - tokens * interval) };
 }
 
 /** Tokens the bucket holds at `now` (for views; 0 while paused). */

@@ -71,6 +71,13 @@ export class CaBudgets {
     await entry?.budget.giveBack(admission.spent).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_give_back_failed", { error: String(err) }));
   }
 
+  /** The CA issued the certificate of an admitted order: limits it spends at issuance count from now (see `FleetBudget.issued`). */
+  async issued(admission: Admission | undefined): Promise<void> {
+    if (!admission || admission.spent.length === 0) return;
+    const entry = this.for(admission.directoryUrl);
+    await entry?.budget.issued(admission.spent, this.options.now()).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_issued_failed", { error: String(err) }));
+  }
+
   /**
    * After a CA's rate-limit refusal: pauses the bucket it speaks of for the whole fleet until its
    * `Retry-After` (at least one token's refill when it sent none). Other errors are ignored.

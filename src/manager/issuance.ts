@@ -243,6 +243,8 @@ export class Issuance {
       return this.#from(issuer, id, identifiers, existing, held, false, wantedProfile);
     }
     await queue;
+    // Issued: the CA spent its per-issuance limits only now.
+    await ctx.budgets.issued(admission);
 
     const leaf = parseCertificate(obtained.certificatePem);
     // Never store a certificate with a key it was not issued for: a resumed order that was already
