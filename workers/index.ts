@@ -6,6 +6,7 @@ import { tick } from "./scheduled.ts";
 export { CertificateRenewer } from "./certificate-renewer.ts";
 export { RenewalIndex } from "./renewal-index.ts";
 export { RenewalDispatcher } from "./renewal-dispatcher.ts";
+export { CaBudgetQueue } from "./ca-budget-queue.ts";
 export { WebhookOutbox } from "./hub/webhook-outbox.ts";
 export { EdgecertStorageObject } from "../src/storage/durable-object.ts";
 

@@ -7,6 +7,7 @@ import { CloudflareDnsSolver } from "../src/dns/cloudflare-dns-solver.ts";
 import { readConfig, setting } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
+import { sharedBudgetQueue } from "./ca-budget-queue.ts";
 
 /** CAA answers for every manager of this isolate (each invocation builds its own manager). */
 const caaCache = new CaaCache();
@@ -52,6 +53,8 @@ export async function buildManager(env: Env, options: { now?: () => number; chal
     // An invocation cannot wait out a spent budget: the attempt fails at once (nothing sent) and the
     // certificate's failure state brings it back when the budget holds a token again.
     budgetMaxWaitMs: BUDGET_MAX_WAIT_MS,
+    // Every invocation waits in the deployment's one queue: turns across registered domains are fleet-wide.
+    budgetQueue: sharedBudgetQueue(env),
     // One per isolate: renewals of names under one domain look its CAA records up once per TTL.
     caaCache,
   });

@@ -14,6 +14,23 @@ export interface Admission {
   readonly spent: readonly BucketRef[];
 }
 
+/**
+ * Where orders wait for a CA's budget: by default this process's {@link FairQueue}; a deployment can
+ * hand every process's orders to one queue (the Worker: one Durable Object), so the turns across
+ * registered domains are taken by all of them together. `FairQueue` is one.
+ */
+export interface BudgetQueue {
+  /**
+   * Resolves with the buckets spent for `request` (to give back if its order is never sent); waits
+   * while the budget is spent, at most `maxWaitMs`, then rejects with `BudgetSpentError`.
+   */
+  admit(request: AdmissionRequest, signal?: AbortSignal, maxWaitMs?: number): Promise<readonly BucketRef[]>;
+  /** The orders waiting, as far as this process sees them (views, the `certificate_queued` event). */
+  queued(): QueuedOrder[];
+  /** How many orders of this process wait now. */
+  readonly size: number;
+}
+
 /** Options for {@link CaBudgets}. */
 export interface CaBudgetsOptions {
   readonly storage: Storage;
@@ -27,6 +44,8 @@ export interface CaBudgetsOptions {
   readonly onQueued: (order: QueuedOrder, directoryUrl: string) => void;
   /** Longest wait in the queue; beyond it admission fails with `BudgetSpentError`. Default: no limit. */
   readonly maxWaitMs?: number;
+  /** The queue of a CA's budget instead of this process's own {@link FairQueue} (undefined: its own). */
+  readonly queue?: (directoryUrl: string, budget: FleetBudget) => BudgetQueue | undefined;
 }
 
 const MIN_PAUSE_MS = 1000;
@@ -37,20 +56,23 @@ const MIN_PAUSE_MS = 1000;
  * {@link caLimitsFor}) has no budget: its orders go at once, as before.
  */
 export class CaBudgets {
-  readonly #byCa = new Map<string, { budget: FleetBudget; queue: FairQueue } | undefined>();
+  readonly #byCa = new Map<string, { budget: FleetBudget; queue: BudgetQueue } | undefined>();
 
   constructor(private readonly options: CaBudgetsOptions) {}
 
   /** The budget and queue for a CA, or undefined when it has no limits. */
-  for(directoryUrl: string): { budget: FleetBudget; queue: FairQueue } | undefined {
+  for(directoryUrl: string): { budget: FleetBudget; queue: BudgetQueue } | undefined {
     if (this.#byCa.has(directoryUrl)) return this.#byCa.get(directoryUrl);
     const { options } = this;
     const limits = directoryUrl === options.primary && options.caLimits !== undefined ? options.caLimits || undefined : caLimitsFor(directoryUrl);
     const hasAny = limits && (limits.newOrdersPerAccount || limits.certificatesPerRegisteredDomain || limits.certificatesPerNameSet);
-    let entry: { budget: FleetBudget; queue: FairQueue } | undefined;
+    let entry: { budget: FleetBudget; queue: BudgetQueue } | undefined;
     if (limits && hasAny) {
       const budget = new FleetBudget({ storage: options.storage, limits, ca: issuerKey(directoryUrl), now: options.now });
-      entry = { budget, queue: new FairQueue(budget, { now: options.now, ...(options.sleep ? { sleep: options.sleep } : {}), onQueued: (order) => options.onQueued(order, directoryUrl) }) };
+      const queue =
+        options.queue?.(directoryUrl, budget) ??
+        new FairQueue(budget, { now: options.now, ...(options.sleep ? { sleep: options.sleep } : {}), onQueued: (order) => options.onQueued(order, directoryUrl) });
+      entry = { budget, queue };
     }
     this.#byCa.set(directoryUrl, entry);
     return entry;

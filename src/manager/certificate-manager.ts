@@ -17,7 +17,8 @@ import type { QueuedOrder } from "../budget/fair-queue.ts";
 import { CaaCache, type CaaCacheOptions } from "../preflight/caa-cache.ts";
 import { pinningCaaRecord } from "../preflight/caa-policy.ts";
 import { Accounts, type IssuerOptions } from "./accounts.ts";
-import { CaBudgets } from "./ca-budgets.ts";
+import { CaBudgets, type BudgetQueue } from "./ca-budgets.ts";
+import type { FleetBudget } from "../budget/fleet-budget.ts";
 import { mergeRenewal, renewalStateFor } from "./ari.ts";
 import { CertificateStore } from "./certificate-store.ts";
 import { DueSchedule } from "./due-schedule.ts";
@@ -85,6 +86,13 @@ export interface CertificateManagerOptions {
    * refills: for runtimes that cannot wait for hours (a Worker invocation). Default: no limit.
    */
   budgetMaxWaitMs?: number;
+  /**
+   * Where orders wait for a CA's budget, given the CA's directory URL and its budget: a queue, or
+   * undefined for this manager's own fair queue (the default; each process takes its own turns).
+   * The Worker hands every invocation's orders to one Durable Object's queue, so the whole deployment
+   * takes turns across registered domains in one queue.
+   */
+  budgetQueue?: (directoryUrl: string, budget: FleetBudget) => BudgetQueue | undefined;
   /**
    * CAA (RFC 8659, with RFC 8657's `accounturi` and `validationmethods`) checked over DNS-over-HTTPS
    * before an order is sent or spends the budget: a name whose CAA records refuse this CA, account or
@@ -251,6 +259,7 @@ export class CertificateManager {
       primary: options.directoryUrl,
       caLimits: options.caLimits,
       ...(options.budgetMaxWaitMs !== undefined ? { maxWaitMs: options.budgetMaxWaitMs } : {}),
+      ...(options.budgetQueue ? { queue: options.budgetQueue } : {}),
       now: options.budgetClock?.now ?? this.now,
       ...(options.budgetClock ? { sleep: options.budgetClock.sleep } : {}),
       logger: this.logger,

@@ -4,6 +4,7 @@
  */
 export { CertificateManager, type CertificateManagerOptions, type RenewDueResult } from "./certificate-manager.ts";
 export type { IssuerOptions } from "./accounts.ts";
+export type { BudgetQueue } from "./ca-budgets.ts";
 export { isOlderCertificate } from "./certificate-store.ts";
 export type { ManagerEvent, ManagerEventType } from "./events.ts";
 export { hostAllowList, type HostPolicy } from "./host-policy.ts";

@@ -63,4 +63,30 @@ describe("the CA budget through the Worker", () => {
       await w.stop();
     }
   });
+
+  it("takes turns across registered domains over every invocation: a customer's one name does not wait behind another's six", { timeout: 120_000 }, async () => {
+    // Two new orders at once, then one a second (plus the budget's 1 s send margin once): seven
+    // orders fit in one invocation's 10 s wait, so every certificate waits in the queue at once.
+    const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 2, periodMs: 2_000 } });
+    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=2/2s" }, outbound: (request) => ca.fetch(request) });
+    try {
+      // Each POST starts its certificate's first attempt at once, in its own invocation (renewer).
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) ids.push(await add(w, `n${i}.big.turns.test`));
+      ids.push(await add(w, "www.small-turns.test"));
+      const sentBefore = ca.events.filter((e) => e.kind === "newOrder").length;
+      await vi.waitFor(async () => expect((await Promise.all(ids.map((id) => get(w, id)))).filter((c) => c.status === "valid")).toHaveLength(ids.length), { timeout: 90_000, interval: 250 });
+      const order = ca.events.filter((e) => e.kind === "newOrder").map((e) => e.names[0]!);
+      console.log(`order at the CA: ${order.join(" ")} (${sentBefore} sent when the small customer's name was added)`);
+      expect(ca.refusals()).toEqual([]);
+      expect(order).toHaveLength(7);
+      // Once the small customer's name waits, the turns alternate: at most the big customer's turn in
+      // progress (and one more while the name's invocation reaches the queue) goes before it. (A queue
+      // per invocation: whichever invocation's timer fired first took each token, in the order they
+      // came, and the small customer's name went last.)
+      expect(order.indexOf("www.small-turns.test")).toBeLessThanOrEqual(Math.min(5, sentBefore + 2));
+    } finally {
+      await w.stop();
+    }
+  });
 });

@@ -55,6 +55,6 @@ describe("wrangler.toml is the Worker's one configuration", () => {
     const workerd = JSON.parse(await readFile(join(root, "node_modules/workerd/package.json"), "utf8")) as { version: string };
     const built = workerd.version.split(".")[1]!.replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3");
     expect(date <= built, `${date} vs workerd ${built}`).toBe(true);
-    expect(Object.keys(workerOptions.durableObjects ?? {}).sort()).toEqual(["CERTIFICATE_RENEWER", "EDGECERT_STORE", "RENEWAL_DISPATCHER", "RENEWAL_INDEX", "WEBHOOK_OUTBOX"]);
+    expect(Object.keys(workerOptions.durableObjects ?? {}).sort()).toEqual(["CA_BUDGET_QUEUE", "CERTIFICATE_RENEWER", "EDGECERT_STORE", "RENEWAL_DISPATCHER", "RENEWAL_INDEX", "WEBHOOK_OUTBOX"]);
   });
 });
