@@ -32,6 +32,7 @@ import { millionBench, millionLines } from "./million.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { hubPullBench } from "./hub-pulls.ts";
 import { onboardingBench, onboardingLine, type OnboardingFigures } from "./onboarding.ts";
+import { workerOnboardingBench, workerOnboardingLine, type WorkerOnboardingFigures } from "./worker-onboarding.ts";
 import { workerColdStart } from "./worker-cold-start.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
@@ -166,6 +167,14 @@ const onboarding: OnboardingFigures[] | null = await onboardingBench().catch((er
   console.log(`onboarding bench failed: ${String(err)}`);
   return null;
 });
+// Issue 26: the same workload through the Worker (workerd, Pebble behind the limits, real time: ~2.5 min).
+const workerOnboarding: WorkerOnboardingFigures | null =
+  process.env.BENCH_WORKER_ONBOARDING === "0"
+    ? null
+    : await (console.log("Onboarding 300 names through the Worker within the CA's limits (real time, ~2.5 min)…"), workerOnboardingBench(pebble)).catch((err: unknown) => {
+        console.log(`worker onboarding bench failed: ${String(err)}`);
+        return null;
+      });
 await pebble.stop();
 if (anchors.redis && anchors.postgres) console.log("Fleet storage: locks and the due index on Redis and PostgreSQL…");
 // Both servers or neither: the figures compare the two (the missing one was said at the start).
@@ -307,6 +316,11 @@ const wanOne = wan.find((c) => c.names === 1);
 if (wanOne) lines.push(`CPU of a fresh process issuing 1 name at ${WAN_RTT_MS} ms RTT (boot, import, TLS, http-01 server included) ≤ 200 ms: ${wanOne.cpuMs} ms ${mark(wanOne.cpuMs <= 200)}`);
 if (missing.length > 0) lines.push("", `left out (anchors missing): ${missing.join("; ")}`);
 console.log(`\n${lines.join("\n")}`);
-if (onboarding) lines.push("Onboarding within the CA's limits (Let's Encrypt's rules on a 60 s window: 80 orders/account, 40 certificates/registered domain; stand-in CA, accelerated time):", ...onboarding.map(onboardingLine));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+const onboardingLines = [
+  ...(onboarding ? ["Onboarding within the CA's limits (Let's Encrypt's rules on a 60 s window: 80 orders/account, 40 certificates/registered domain; stand-in CA, accelerated time):", ...onboarding.map(onboardingLine)] : []),
+  ...(workerOnboarding ? [workerOnboardingLine(workerOnboarding)] : []),
+];
+lines.push(...onboardingLines);
+if (onboardingLines.length > 0) console.log(onboardingLines.join("\n"));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -1,0 +1,68 @@
+/**
+ * Onboarding within the CA's limits through the Worker (issue 26): the 300-name, six-domain workload
+ * (150/50/40/30/20/10) added through the admin API of the real Worker in workerd, with CA_LIMITS set,
+ * against real Pebble behind the stand-in enforcing Let's Encrypt's rules
+ * (test/support/worker-onboarding.ts). Real time, so the windows are scaled: the issue's counts (80
+ * new orders per account, 40 certificates per registered domain) per 45 s, 124 s of work the limits
+ * allow; the cron tick every 5 s (deployed: every minute against windows of 3 h and 7 days). Alone:
+ * `npx tsx bench/worker-onboarding.ts`; in `npm run bench` unless BENCH_WORKER_ONBOARDING=0.
+ */
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { startPebble, type PebbleInstance } from "../test/support/pebble.ts";
+import { serverCpuSeconds } from "./process-usage.ts";
+import { onboardThroughWorker, type WorkerOnboardingResult } from "../test/support/worker-onboarding.ts";
+
+/** The bench's figures. */
+export interface WorkerOnboardingFigures extends WorkerOnboardingResult {
+  windowS: number;
+  cronEveryS: number;
+  wallS: number;
+  /** 1-minute load average before and after the run (2 cores, shared). */
+  load: [number, number];
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Runs the workload once through the Worker. */
+export async function workerOnboardingBench(pebble: PebbleInstance, windowS = Number(process.env.BENCH_WORKER_ONBOARDING_WINDOW_S ?? 45), cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5)): Promise<WorkerOnboardingFigures> {
+  const load0 = loadavg()[0]!;
+  const started = Date.now();
+  const r = await onboardThroughWorker(pebble, {
+    counts: [150, 50, 40, 30, 20, 10],
+    limits: { orders: { count: 80, periodMs: windowS * 1000 }, domain: { count: 40, periodMs: windowS * 1000 } },
+    cronEveryMs: cronEveryS * 1000,
+    // Bounded: the limits allow 2.75 windows; give up at 4.
+    maxWallMs: windowS * 4 * 1000,
+    cpuSeconds: () => serverCpuSeconds("workerd"),
+  });
+  return {
+    ...r,
+    elapsedS: round(r.elapsedS),
+    allowedS: round(r.allowedS, 2),
+    ratio: round(r.ratio, 3),
+    addS: round(r.addS),
+    ...(r.cpuS !== undefined ? { cpuS: round(r.cpuS) } : {}),
+    perDomain: r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) })),
+    windowS,
+    cronEveryS,
+    wallS: round((Date.now() - started) / 1000),
+    load: [round(load0), round(loadavg()[0]!)],
+  };
+}
+
+/** The report line. */
+export function workerOnboardingLine(f: WorkerOnboardingFigures): string {
+  return `  ${f.names} names through the Worker (workerd, Pebble behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${f.perDomain.map((d) => `${d.names}: ${d.firstS}–${d.lastS} s`).join(", ")} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const pebble = await startPebble();
+  try {
+    const f = await workerOnboardingBench(pebble);
+    console.log(workerOnboardingLine(f));
+    console.log(JSON.stringify(f));
+  } finally {
+    await pebble.stop();
+  }
+}
