@@ -1,14 +1,13 @@
 // npm run build (and prepack): dist/ as published.
 //
 // Types: tsc emits declarations only (dist/**/*.d.ts + maps, one per source file, as the editor sees
-// them). Code: esbuild bundles every package.json export and the CLI into ES modules, split into shared
-// chunks so a class (AcmeProblem, EdgecertError…) exists once whichever subpaths an application imports,
-// and `instanceof` holds across them.
+// them). Code: esbuild bundles every package.json export and the CLI into ES modules with the
+// @peculiar/asn1-* packages inside, split into shared chunks so a class (AcmeProblem, EdgecertError…)
+// exists once whichever subpaths an application imports, and `instanceof` holds across them.
 //
-// Why bundle: Node resolving and loading ~200 modules (ours, and the CommonJS graph of the asn1
-// packages edgecert used before it wrote its own DER code) was most of a fresh process's time —
-// `import("edgecert")` cost ~150 ms over bare Node, every CLI call and cron `renew` paid it (issue 24;
-// `npm run bench` measures it).
+// Why bundle: those packages are CommonJS with a dozen small dependencies, and Node resolving and
+// loading ~200 modules was most of a fresh process's time — `import("edgecert")` cost ~150 ms over
+// bare Node, every CLI call and cron `renew` paid it (issue 24; `npm run bench` measures it).
 // hono stays external (an optional peer: the application's own copy is the one to use), as do
 // node:* and the runtimes' built-ins.
 import { execFileSync } from "node:child_process";

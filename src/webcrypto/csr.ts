@@ -1,10 +1,12 @@
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { Attribute, Extension, Extensions, SubjectAlternativeName, SubjectPublicKeyInfo, id_ce_subjectAltName } from "@peculiar/asn1-x509";
+import { Attributes, CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EdgecertError } from "../errors.ts";
-import { toBytes } from "./bytes.ts";
-import { DER, decodeOid, derSequence, encodeDer, encodeOid, readDerChildren, readDerWhole } from "./der.ts";
+import { concatBytes, toBytes } from "./bytes.ts";
+import { encodeDer } from "./der.ts";
 import { exportSpki } from "./keys.ts";
-import { signX509 } from "./x509-signature.ts";
-import { encodeExtension, readExtensions } from "./x509-extensions.ts";
-import { OID_COMMON_NAME, OID_SUBJECT_ALT_NAME, commonNameSubject, readName, readSubjectAltNames, subjectAltNameExtension, type NameAttribute } from "./x509-names.ts";
+import { signForX509 } from "./x509-signature.ts";
+import { OID_COMMON_NAME, commonNameSubject, subjectAltNameExtension } from "./x509-names.ts";
 import type { Bytes, CryptoKeyPair } from "./web-types.ts";
 
 /** Options for {@link createCsr}. */
@@ -31,7 +33,6 @@ export interface CsrExtension {
   value: Uint8Array;
 }
 
-/** PKCS#9 extensionRequest (RFC 2985 §5.4.2): the extensions a CSR asks the CA to put in the certificate. */
 const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
 
 /**
@@ -47,45 +48,48 @@ export async function createCsr(options: CreateCsrOptions): Promise<Bytes> {
   const cn = options.commonName ?? (names[0] !== undefined && names[0].length <= 64 ? names[0] : undefined);
   // RFC 5280 §4.2.1.6: the SAN is critical when the subject is empty.
   const san = subjectAltNameExtension(names, ips, !cn);
-  const extra = (options.extensions ?? []).map((e) => encodeExtension(e.oid, toBytes(e.value), e.critical ?? false));
-  const spki = new Uint8Array(await exportSpki(options.key.publicKey));
-  // RFC 2986 §4.1: CertificationRequestInfo ::= SEQUENCE { version 0, subject, subjectPKInfo,
-  // attributes [0] IMPLICIT SET OF Attribute }, one Attribute: extensionRequest with one Extensions value.
-  const extensionRequest = derSequence(encodeOid(OID_EXTENSION_REQUEST), encodeDer(DER.SET, derSequence(san, ...extra)));
-  const info = derSequence(encodeDer(DER.INTEGER, new Uint8Array([0])), commonNameSubject(cn), spki, encodeDer(0xa0, extensionRequest));
-  return signX509(options.key.privateKey, info);
+  const extra = (options.extensions ?? []).map(
+    (e) => new Extension({ extnID: e.oid, critical: e.critical ?? false, extnValue: new OctetString(toBytes(e.value)) }),
+  );
+  const extensions = new Extensions([san, ...extra]);
+  const spki = await exportSpki(options.key.publicKey);
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: commonNameSubject(cn),
+    subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+    attributes: new Attributes([
+      new Attribute({ type: OID_EXTENSION_REQUEST, values: [AsnConvert.serialize(extensions)] }),
+    ]),
+  });
+  const infoDer = new Uint8Array(AsnConvert.serialize(info));
+  const { algorithm, signature } = await signForX509(options.key.privateKey, infoDer);
+  // RFC 2986 §4.2: SEQUENCE { info, signatureAlgorithm, BIT STRING signature } — assembled from the bytes
+  // just signed rather than serializing the info a second time.
+  const bitString = new Uint8Array(signature.byteLength + 1);
+  bitString.set(new Uint8Array(signature), 1);
+  return encodeDer(0x30, concatBytes(infoDer, new Uint8Array(AsnConvert.serialize(algorithm)), encodeDer(0x03, bitString)));
 }
 
 /** The names a CSR asks for: SAN DNS names and IP addresses, or the subject CN when there is no SAN. */
 export function readCsrNames(der: Uint8Array): { dnsNames: string[]; ipAddresses: string[] } {
-  let info: ReturnType<typeof readDerChildren>;
-  let subject: NameAttribute[];
+  let csr: CertificationRequest;
   try {
-    // RFC 2986 §4.2: CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
-    const [infoEl, algorithm, signature, extra] = readDerChildren(readDerWhole(toBytes(der), DER.SEQUENCE, "CertificationRequest").value);
-    if (infoEl?.tag !== DER.SEQUENCE || algorithm?.tag !== DER.SEQUENCE || signature?.tag !== DER.BIT_STRING || extra) throw new Error("not SEQUENCE { info, algorithm, BIT STRING }");
-    info = readDerChildren(infoEl.value);
-    const [version, subjectEl, spki] = info;
-    if (version?.tag !== DER.INTEGER || subjectEl?.tag !== DER.SEQUENCE || spki?.tag !== DER.SEQUENCE || (info[3] && info[3].tag !== 0xa0) || info.length > 4) {
-      throw new Error("not SEQUENCE { version, subject, subjectPKInfo, [0] attributes }");
-    }
-    subject = readName(subjectEl);
+    csr = AsnConvert.parse(toBytes(der), CertificationRequest);
   } catch (cause) {
     throw new EdgecertError("malformed_der", "not a DER PKCS#10 certificate request", { cause });
   }
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   try {
-    for (const attr of info[3] ? readDerChildren(info[3].value) : []) {
-      const [type, values] = attr.tag === DER.SEQUENCE ? readDerChildren(attr.value) : [];
-      if (type?.tag !== DER.OID || values?.tag !== DER.SET) throw new EdgecertError("malformed_der", "a malformed Attribute");
-      if (decodeOid(type.value) !== OID_EXTENSION_REQUEST) continue;
-      for (const value of readDerChildren(values.value)) {
-        for (const ext of readExtensions(value)) {
-          if (ext.oid !== OID_SUBJECT_ALT_NAME) continue;
-          const san = readSubjectAltNames(ext.value);
-          dnsNames.push(...san.dnsNames);
-          ipAddresses.push(...san.ipAddresses);
+    for (const attr of csr.certificationRequestInfo.attributes ?? []) {
+      if (attr.type !== OID_EXTENSION_REQUEST) continue;
+      for (const value of attr.values) {
+        for (const ext of AsnConvert.parse(value, Extensions)) {
+          if (ext.extnID !== id_ce_subjectAltName) continue;
+          for (const gn of AsnConvert.parse(ext.extnValue, SubjectAlternativeName)) {
+            if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName);
+            if (gn.iPAddress !== undefined) ipAddresses.push(gn.iPAddress);
+          }
         }
       }
     }
@@ -93,7 +97,9 @@ export function readCsrNames(der: Uint8Array): { dnsNames: string[]; ipAddresses
     throw new EdgecertError("malformed_der", "the CSR has a malformed extension request", { cause });
   }
   if (dnsNames.length + ipAddresses.length === 0) {
-    for (const atv of subject) if (atv.type === OID_COMMON_NAME) dnsNames.push(atv.value);
+    for (const rdn of csr.certificationRequestInfo.subject) {
+      for (const atv of rdn) if (atv.type === OID_COMMON_NAME) dnsNames.push(atv.value.toString());
+    }
   }
   if (dnsNames.length + ipAddresses.length === 0) throw new EdgecertError("invalid_input", "the CSR names no identifier");
   return { dnsNames, ipAddresses };

@@ -1,8 +1,14 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  Certificate,
+  Name,
+  SubjectAlternativeName,
+  id_ce_authorityKeyIdentifier,
+  id_ce_subjectAltName,
+} from "@peculiar/asn1-x509";
 import { EdgecertError } from "../errors.ts";
 import { toBytes, toHex } from "./bytes.ts";
-import { DER, decodeDerTime, encodeDer, readDerChildren, readDerWhole, type DerElement } from "./der.ts";
-import { readExtensions } from "./x509-extensions.ts";
-import { OID_COMMON_NAME, OID_SUBJECT_ALT_NAME, readName, readSubjectAltNames } from "./x509-names.ts";
 import { exportJwk, exportSpki } from "./keys.ts";
 import { pemDecode } from "./pem.ts";
 import type { Bytes, CryptoKey, CryptoKeyPair } from "./web-types.ts";
@@ -49,38 +55,17 @@ const SHORT_NAMES: Record<string, string> = {
   "2.5.4.5": "serialNumber",
 };
 
-/** id-ce-authorityKeyIdentifier (RFC 5280 §4.2.1.1). */
-const OID_AUTHORITY_KEY_IDENTIFIER = "2.5.29.35";
-
-function nameToString(name: DerElement): { text: string; commonName?: string } {
+function nameToString(name: Name): { text: string; commonName?: string } {
   let commonName: string | undefined;
   const parts: string[] = [];
-  for (const { type, value } of readName(name)) {
-    if (type === OID_COMMON_NAME && commonName === undefined) commonName = value;
-    parts.push(`${SHORT_NAMES[type] ?? type}=${value}`);
+  for (const rdn of name) {
+    for (const atv of rdn) {
+      const value = atv.value.toString();
+      if (atv.type === "2.5.4.3" && commonName === undefined) commonName = value;
+      parts.push(`${SHORT_NAMES[atv.type] ?? atv.type}=${value}`);
+    }
   }
   return commonName === undefined ? { text: parts.join(", ") } : { text: parts.join(", "), commonName };
-}
-
-/** The fields of a TBSCertificate (RFC 5280 §4.1) that edgecert reads, with their tags checked. */
-function readTbs(der: Bytes) {
-  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
-  const [tbs, algorithm, signature, extra] = readDerChildren(readDerWhole(der, DER.SEQUENCE, "Certificate").value);
-  if (tbs?.tag !== DER.SEQUENCE || algorithm?.tag !== DER.SEQUENCE || signature?.tag !== DER.BIT_STRING || extra) throw new Error("not SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING }");
-  const fields = readDerChildren(tbs.value);
-  // version [0] EXPLICIT DEFAULT v1, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo,
-  // issuerUniqueID [1], subjectUniqueID [2], extensions [3] EXPLICIT
-  const at = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const [serial, sigAlg, issuer, validity, subject, spki] = fields.slice(at, at + 6);
-  const tags = [serial?.tag, sigAlg?.tag, issuer?.tag, validity?.tag, subject?.tag, spki?.tag];
-  if (tags.join() !== [DER.INTEGER, DER.SEQUENCE, DER.SEQUENCE, DER.SEQUENCE, DER.SEQUENCE, DER.SEQUENCE].join()) throw new Error("a TBSCertificate missing a field");
-  const rest = fields.slice(at + 6);
-  // Each optional field at most once, in order: [1] 0x81, [2] 0x82 (IMPLICIT BIT STRING), [3] 0xa3.
-  if (rest.some((f, i) => ![0x81, 0x82, 0xa3].includes(f.tag) || (i > 0 && f.tag <= rest[i - 1]!.tag))) throw new Error("a TBSCertificate with unexpected fields");
-  const [notBefore, notAfter, more] = readDerChildren(validity!.value);
-  if (!notBefore || !notAfter || more) throw new Error("a Validity that is not two times");
-  const extensions = rest.find((f) => f.tag === 0xa3);
-  return { serial: serial!, issuer: issuer!, subject: subject!, spki: spki!, notBefore, notAfter, extensions: extensions && readDerWhole(extensions.value, DER.SEQUENCE, "extensions") };
 }
 
 /**
@@ -89,48 +74,45 @@ function readTbs(der: Bytes) {
  */
 export function parseCertificate(input: string | Uint8Array): CertificateInfo {
   const der = typeof input === "string" ? pemDecode(input, "CERTIFICATE").der : toBytes(input);
-  let tbs: ReturnType<typeof readTbs>;
-  let validity: { notBefore: Date; notAfter: Date };
-  let issuer: ReturnType<typeof nameToString>;
-  let subject: ReturnType<typeof nameToString>;
+  let cert: Certificate;
   try {
-    tbs = readTbs(der);
-    validity = { notBefore: decodeDerTime(tbs.notBefore), notAfter: decodeDerTime(tbs.notAfter) };
-    issuer = nameToString(tbs.issuer);
-    subject = nameToString(tbs.subject);
+    cert = AsnConvert.parse(der, Certificate);
   } catch (cause) {
     throw new EdgecertError("malformed_der", "not a DER X.509 certificate", { cause });
   }
+  const tbs = cert.tbsCertificate;
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   let aki: Bytes | undefined;
   try {
-    for (const ext of tbs.extensions ? readExtensions(tbs.extensions) : []) {
-      if (ext.oid === OID_SUBJECT_ALT_NAME) {
-        const san = readSubjectAltNames(ext.value);
-        dnsNames.push(...san.dnsNames);
-        ipAddresses.push(...san.ipAddresses);
-      } else if (ext.oid === OID_AUTHORITY_KEY_IDENTIFIER) {
-        // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
-        const keyIdentifier = readDerChildren(readDerWhole(ext.value, DER.SEQUENCE, "authorityKeyIdentifier").value).find((f) => f.tag === 0x80);
-        if (keyIdentifier) aki = keyIdentifier.value.slice();
+    for (const ext of tbs.extensions ?? []) {
+      if (ext.extnID === id_ce_subjectAltName) {
+        for (const gn of AsnConvert.parse(ext.extnValue, SubjectAlternativeName)) {
+          if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName);
+          if (gn.iPAddress !== undefined) ipAddresses.push(gn.iPAddress);
+        }
+      } else if (ext.extnID === id_ce_authorityKeyIdentifier) {
+        const parsed = AsnConvert.parse(ext.extnValue, AuthorityKeyIdentifier);
+        if (parsed.keyIdentifier) aki = new Uint8Array(parsed.keyIdentifier.buffer);
       }
     }
   } catch (cause) {
     throw new EdgecertError("malformed_der", "certificate has a malformed extension", { cause });
   }
-  const serialBytes = tbs.serial.value.slice();
+  const serialBytes = new Uint8Array(tbs.serialNumber);
+  const issuer = nameToString(tbs.issuer);
+  const subject = nameToString(tbs.subject);
   const info: CertificateInfo = {
     serialNumber: toHex(serialBytes),
     serialBytes,
-    notBefore: validity.notBefore,
-    notAfter: validity.notAfter,
+    notBefore: tbs.validity.notBefore.getTime(),
+    notAfter: tbs.validity.notAfter.getTime(),
     dnsNames,
     ipAddresses,
     issuer: issuer.text,
     subject: subject.text,
     der,
-    spki: encodeDer(tbs.spki.tag, tbs.spki.value),
+    spki: new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
   };
   if (issuer.commonName !== undefined) info.issuerCommonName = issuer.commonName;
   if (subject.commonName !== undefined) info.subjectCommonName = subject.commonName;

@@ -230,7 +230,7 @@ describe("dry-run publishes, offline", () => {
 
   it("jsr.json maps every bare import in src to the version package.json pins", () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
-      dependencies?: Record<string, string>;
+      dependencies: Record<string, string>;
       devDependencies: Record<string, string>;
       peerDependencies: Record<string, string>;
     };
@@ -247,7 +247,7 @@ describe("dry-run publishes, offline", () => {
       if (spec.startsWith("node:")) continue;
       const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
       const typesName = name === "node" ? "@types/node" : name;
-      const version = pkg.dependencies?.[typesName] ?? pkg.peerDependencies[typesName] ?? pkg.devDependencies[typesName];
+      const version = pkg.dependencies[typesName] ?? pkg.peerDependencies[typesName] ?? pkg.devDependencies[typesName];
       if (jsr.imports[name] !== `npm:${typesName}@${version}`) missing.push(`${spec}: jsr.json has ${jsr.imports[name]}, want npm:${typesName}@${version}`);
     }
     expect(missing).toEqual([]);

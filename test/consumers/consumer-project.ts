@@ -80,8 +80,8 @@ export async function createConsumerProject(dir: string): Promise<PackResult> {
   mkdirSync(unpacked, { recursive: true });
   const untar = await run("tar", ["-xzf", join(dir, result.filename), "-C", unpacked, "--strip-components=1"], { cwd: dir });
   if (untar.code !== 0) throw new Error(`tar failed:\n${untar.out}`);
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-  for (const name of dependencyClosure(Object.keys(pkg.dependencies ?? {}))) linkPackage(dir, name);
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+  for (const name of dependencyClosure(Object.keys(pkg.dependencies))) linkPackage(dir, name);
   writeFileSync(
     join(dir, "package.json"),
     JSON.stringify({ name: "edgecert-consumer", private: true, type: "module", dependencies: { edgecert: "*" } }, null, 2),

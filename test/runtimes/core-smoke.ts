@@ -1,6 +1,6 @@
 /**
  * The core of edgecert under Deno or Bun, from `src/index.ts` as those runtimes resolve it (`.ts`
- * imports): keys and PEM, JWS, CSRs, and one real issuance
+ * imports, bare `@peculiar/*` from node_modules): keys and PEM, JWS, CSRs, and one real issuance
  * against the Pebble that `runtimes.test.ts` started. Prints JSON report lines; exits non-zero on
  * any failure.
  *

@@ -19,16 +19,28 @@
  * its tokens are counters rather than random (so a seed replays exactly).
  * Certificates carry serial numbers that only grow, so "older" has an independent meaning in tests.
  */
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  Certificate,
+  Extension,
+  Extensions,
+  KeyIdentifier,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+  id_ce_authorityKeyIdentifier,
+} from "@peculiar/asn1-x509";
 import { ariCertificateId } from "../../src/acme/renewal-info.ts";
 import { base64urlDecode, base64urlEncode } from "../../src/webcrypto/base64url.ts";
-import { DER, derSequence, encodeDer, readDer, readDerChildren } from "../../src/webcrypto/der.ts";
+import { readDer, readDerChildren } from "../../src/webcrypto/der.ts";
 import { readCsrNames } from "../../src/webcrypto/csr.ts";
 import { commonNameSubject, subjectAltNameExtension } from "../../src/webcrypto/x509-names.ts";
 import { jwkThumbprint, type PublicJwk } from "../../src/webcrypto/jwk.ts";
 import { generateKeyPair } from "../../src/webcrypto/keys.ts";
 import { pemEncode } from "../../src/webcrypto/pem.ts";
-import { buildCertificate } from "../../src/webcrypto/x509-certificate.ts";
-import { encodeExtension } from "../../src/webcrypto/x509-extensions.ts";
+import { signForX509, x509SignatureAlgorithm } from "../../src/webcrypto/x509-signature.ts";
 
 /** Options for {@link StandInCa}. */
 export interface StandInCaOptions {
@@ -271,7 +283,7 @@ export class StandInCa {
     const info = readDerChildren(readDer(der).value)[0]!;
     const [, subject, spki] = readDerChildren(info.value);
     const spkiDer = info.value.slice(subject!.end, spki!.end);
-    const cert = await this.#issue(order, spkiDer, names);
+    const cert = await this.#issue(order, AsnConvert.parse(spkiDer, SubjectPublicKeyInfo), names);
     order.status = "valid";
     order.certificate = cert.url;
     return this.#json(200, this.#orderJson(order), { location: `${this.origin}${order.url}` });
@@ -297,24 +309,30 @@ export class StandInCa {
 
   // ---------------------------------------------------------------- helpers
 
-  async #issue(order: CaOrder, spki: Uint8Array<ArrayBuffer>, names: string[]): Promise<CaCertificate> {
+  async #issue(order: CaOrder, spki: SubjectPublicKeyInfo, names: string[]): Promise<CaCertificate> {
     const root = await this.#caKey;
     const serial = ++this.#serial;
     const serialBytes = new Uint8Array(8);
     new DataView(serialBytes.buffer).setBigUint64(0, serial + (1n << 56n));
     const notBefore = this.options.now();
-    // RFC 5280 §4.2.1.1: AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
-    const aki = encodeExtension("2.5.29.35", derSequence(encodeDer(0x80, root.keyId)));
-    const der = await buildCertificate({
-      serial: serialBytes,
+    const aki = new Extension({
+      extnID: id_ce_authorityKeyIdentifier,
+      critical: false,
+      extnValue: new OctetString(AsnConvert.serialize(new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(root.keyId) }))),
+    });
+    const tbs = new TBSCertificate({
+      version: Version.v3,
+      serialNumber: serialBytes.buffer,
       issuer: commonNameSubject("stand-in CA"),
       subject: commonNameSubject(names[0]),
-      notBefore: new Date(notBefore),
-      notAfter: new Date(notBefore + this.options.lifetimeMs),
-      spki,
-      extensions: [subjectAltNameExtension(names, []), aki],
-      signer: root.key.privateKey,
+      validity: new Validity({ notBefore: new Date(notBefore), notAfter: new Date(notBefore + this.options.lifetimeMs) }),
+      subjectPublicKeyInfo: spki,
+      extensions: new Extensions([subjectAltNameExtension(names, []), aki]),
     });
+    // RFC 5280 §4.1.2.3: the TBS signature field equals the outer signatureAlgorithm.
+    tbs.signature = x509SignatureAlgorithm(root.key.privateKey);
+    const { algorithm, signature } = await signForX509(root.key.privateKey, new Uint8Array(AsnConvert.serialize(tbs)));
+    const der = new Uint8Array(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: signature })));
     const pem = pemEncode("CERTIFICATE", der);
     const url = `/cert/${++this.#counter}`;
     const ariId = ariCertificateId({ authorityKeyIdentifierBytes: root.keyId, serialBytes });
@@ -328,15 +346,17 @@ export class StandInCa {
     const spkiDer = new Uint8Array(await crypto.subtle.exportKey("spki", key.publicKey));
     const keyId = new Uint8Array(await crypto.subtle.digest("SHA-256", spkiDer)).slice(0, 20);
     const name = commonNameSubject("stand-in CA");
-    const der = await buildCertificate({
-      serial: new Uint8Array([1]),
+    const tbs = new TBSCertificate({
+      version: Version.v3,
+      serialNumber: new Uint8Array([1]).buffer,
       issuer: name,
       subject: name,
-      notBefore: new Date(Date.UTC(2020, 0, 1)),
-      notAfter: new Date(Date.UTC(2099, 0, 1)),
-      spki: spkiDer,
-      signer: key.privateKey,
+      validity: new Validity({ notBefore: new Date(Date.UTC(2020, 0, 1)), notAfter: new Date(Date.UTC(2099, 0, 1)) }),
+      subjectPublicKeyInfo: AsnConvert.parse(spkiDer, SubjectPublicKeyInfo),
     });
+    tbs.signature = x509SignatureAlgorithm(key.privateKey);
+    const { algorithm, signature } = await signForX509(key.privateKey, new Uint8Array(AsnConvert.serialize(tbs)));
+    const der = new Uint8Array(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: signature })));
     return { key, pem: pemEncode("CERTIFICATE", der), keyId };
   }
 

@@ -4,10 +4,12 @@
  * no test CA (Pebble) can issue them.
  * @module
  */
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { Certificate, Extension, Extensions, GeneralName, SubjectAlternativeName, SubjectPublicKeyInfo, TBSCertificate, Validity, Version, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 import { generateKeyPair } from "../../src/webcrypto/keys.ts";
 import { pemEncode } from "../../src/webcrypto/pem.ts";
-import { buildCertificate } from "../../src/webcrypto/x509-certificate.ts";
-import { commonNameSubject, subjectAltNameExtension } from "../../src/webcrypto/x509-names.ts";
+import { commonNameSubject } from "../../src/webcrypto/x509-names.ts";
+import { signForX509, x509SignatureAlgorithm } from "../../src/webcrypto/x509-signature.ts";
 
 /** A named key pair that can be a subject and sign as an issuer. */
 export interface Party {
@@ -29,21 +31,25 @@ export interface CertifyOptions {
   notBefore?: Date;
   notAfter?: Date;
   /** Serial content octets (default: a counter). */
-  serial?: Uint8Array<ArrayBuffer>;
+  serial?: Uint8Array;
 }
 
 /** PEM of a certificate for `subject`'s public key, named as `issuer` and signed with `issuer`'s key. */
 export async function certify(subject: Party, issuer: Party, options: CertifyOptions = {}): Promise<string> {
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", subject.key.publicKey));
-  const der = await buildCertificate({
-    serial: options.serial ?? new Uint8Array([serial++ & 0x7f, 1]),
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: (options.serial ?? new Uint8Array([serial++ & 0x7f, 1])).slice().buffer,
     issuer: commonNameSubject(issuer.name),
     subject: commonNameSubject(subject.name),
-    notBefore: options.notBefore ?? new Date(Date.UTC(2025, 0, 1)),
-    notAfter: options.notAfter ?? new Date(Date.UTC(2035, 0, 1)),
-    spki,
-    extensions: options.dnsNames?.length ? [subjectAltNameExtension(options.dnsNames, [])] : [],
-    signer: issuer.key.privateKey,
+    validity: new Validity({ notBefore: options.notBefore ?? new Date(Date.UTC(2025, 0, 1)), notAfter: options.notAfter ?? new Date(Date.UTC(2035, 0, 1)) }),
+    subjectPublicKeyInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
   });
-  return pemEncode("CERTIFICATE", der);
+  if (options.dnsNames?.length) {
+    const san = new SubjectAlternativeName(options.dnsNames.map((n) => new GeneralName({ dNSName: n })));
+    tbs.extensions = new Extensions([new Extension({ extnID: id_ce_subjectAltName, critical: false, extnValue: new OctetString(AsnConvert.serialize(san)) })]);
+  }
+  tbs.signature = x509SignatureAlgorithm(issuer.key.privateKey);
+  const { algorithm, signature } = await signForX509(issuer.key.privateKey, new Uint8Array(AsnConvert.serialize(tbs)));
+  return pemEncode("CERTIFICATE", new Uint8Array(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: signature }))));
 }
