@@ -27,3 +27,24 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** A signal that fires after a time, and the way to stop its timer. */
+export interface TimeoutSignal {
+  /** Aborts with a `TimeoutError` DOMException once the time is up. */
+  signal: AbortSignal;
+  /** Stops the timer: call it once the work the signal bounds is over. */
+  clear(): void;
+}
+
+/**
+ * A signal that aborts with a `TimeoutError` after `ms`, whose timer {@link TimeoutSignal.clear} stops.
+ * `AbortSignal.timeout()` has no such stop: its timer stays pending until it fires, and a pending timer
+ * keeps a Workers Durable Object from hibernating (in memory, and billed) until then. In Node the timer
+ * does not keep the process alive, as AbortSignal.timeout()'s does not.
+ */
+export function timeoutSignal(ms: number): TimeoutSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")), ms);
+  (timer as { unref?: () => void }).unref?.();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}

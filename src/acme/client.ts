@@ -1,3 +1,4 @@
+import { timeoutSignal } from "../abort.ts";
 import { EdgecertError } from "../errors.ts";
 import { silentLogger, type Logger } from "../logger.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
@@ -755,9 +756,21 @@ export class AcmeClient {
     if (!this.followable(url)) throw this.refusal(url, what);
   }
 
-  /** One fetch with the per-request timeout joined to the caller's signal. */
+  /**
+   * One fetch with the per-request timeout joined to the caller's signal. The timeout's timer is stopped
+   * once the body is read: a timer left pending (AbortSignal.timeout's, 30 s) kept a Worker's renewer
+   * object in memory, unable to hibernate, for that long after its renewal.
+   */
   private async send(url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<RawResponse> {
-    const timeout = AbortSignal.timeout(this.retry.requestTimeoutMs);
+    const timeout = timeoutSignal(this.retry.requestTimeoutMs);
+    try {
+      return await this.sendWithin(url, init, signal, timeout.signal);
+    } finally {
+      timeout.clear();
+    }
+  }
+
+  private async sendWithin(url: string, init: RequestInit, signal: AbortSignal | undefined, timeout: AbortSignal): Promise<RawResponse> {
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const headers = new Headers(init.headers);
     headers.set("user-agent", this.userAgent);

@@ -4,6 +4,7 @@
  * retries of rate limits (429 + `Retry-After`), 5xx and network failures. `fetch` only.
  * @module
  */
+import { timeoutSignal } from "../abort.ts";
 import { EdgecertError } from "../errors.ts";
 import { silentLogger, type Logger } from "../logger.ts";
 import { readBodyText } from "../acme/http-response.ts";
@@ -125,7 +126,9 @@ export class CloudflareApi {
 
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal);
-      const timeout = AbortSignal.timeout(this.retry.requestTimeoutMs);
+      // Stopped with the request: AbortSignal.timeout's timer would stay pending (and keep a Durable Object in memory).
+      const timer = timeoutSignal(this.retry.requestTimeoutMs);
+      const timeout = timer.signal;
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       let status: number;
       let text: string;
@@ -135,7 +138,9 @@ export class CloudflareApi {
         status = res.status;
         retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
         text = await readBodyText(res, `${this.base}${shownPath}`);
+        timer.clear();
       } catch (cause) {
+        timer.clear();
         if (signal?.aborted) throw abortError(signal);
         const what = timeout.aborted ? `timed out after ${this.retry.requestTimeoutMs} ms` : String(cause);
         const err = new EdgecertError("network", `Cloudflare API ${method} ${shownPath} failed: ${what}`, { cause });

@@ -5,6 +5,7 @@
  */
 import { EdgecertError } from "../errors.ts";
 import { readBodyBytes } from "../acme/http-response.ts";
+import { timeoutSignal } from "../abort.ts";
 import { abortError } from "../acme/retry.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
 import { parseDnsJson } from "./json-format.ts";
@@ -121,7 +122,9 @@ async function queryDoh(resolverUrl: string, name: string, type: number, typeNam
   }
   const accept = format === "wire" ? "application/dns-message" : "application/dns-json";
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
-  const timeout = AbortSignal.timeout(timeoutMs);
+  // A timer that stops with the query: AbortSignal.timeout's would stay pending (and keep a Durable Object in memory).
+  const timer = timeoutSignal(timeoutMs);
+  const timeout = timer.signal;
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const where = `${url.origin}${url.pathname}`;
   let body: Uint8Array;
@@ -144,6 +147,8 @@ async function queryDoh(resolverUrl: string, name: string, type: number, typeNam
     if (cause instanceof EdgecertError) throw cause;
     const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : String(cause);
     throw new EdgecertError("network", `DoH query to ${where} failed: ${what}`, { cause });
+  } finally {
+    timer.clear();
   }
   let response: DnsResponse;
   if (format === "wire") response = parseDnsResponse(body);

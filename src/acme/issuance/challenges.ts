@@ -1,4 +1,4 @@
-import { sleep } from "../../abort.ts";
+import { sleep, timeoutSignal } from "../../abort.ts";
 import { mapConcurrent } from "../concurrency.ts";
 import { IssuanceError, type ValidationFailure } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
@@ -294,17 +294,21 @@ async function deactivatePending(ctx: IssuanceContext, tasks: ChallengeTask[]): 
 }
 
 async function cleanupAll(ctx: IssuanceContext, presented: ChallengeTask[]): Promise<void> {
-  // Cleanup runs even after an abort, under a signal of its own.
-  const cleanupSignal = AbortSignal.timeout(30_000);
-  await Promise.all(
-    presented.map(async (t) => {
-      try {
-        await t.solver.cleanup(t.challenge, { ...t.ctx, signal: cleanupSignal });
-      } catch (err) {
-        ctx.logger.log("warn", "obtain.cleanup_failed", { identifier: t.ctx.identifier.value, error: String(err) });
-      }
-    }),
-  );
+  // Cleanup runs even after an abort, under a signal of its own (whose timer stops with it).
+  const cleanupTimeout = timeoutSignal(30_000);
+  try {
+    await Promise.all(
+      presented.map(async (t) => {
+        try {
+          await t.solver.cleanup(t.challenge, { ...t.ctx, signal: cleanupTimeout.signal });
+        } catch (err) {
+          ctx.logger.log("warn", "obtain.cleanup_failed", { identifier: t.ctx.identifier.value, error: String(err) });
+        }
+      }),
+    );
+  } finally {
+    cleanupTimeout.clear();
+  }
 }
 
 function problemOf(challenge: AcmeChallenge, identifier: AcmeIdentifier): AcmeProblem {

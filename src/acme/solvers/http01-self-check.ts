@@ -1,3 +1,4 @@
+import { timeoutSignal } from "../../abort.ts";
 import { EdgecertError } from "../../errors.ts";
 import { http01Path } from "../challenge-helpers.ts";
 import type { ChallengeContext, Solver } from "../solver.ts";
@@ -38,8 +39,10 @@ export function withHttp01SelfCheck(solver: Solver, options: Http01SelfCheckOpti
       const url = `http://${host}${http01Path(challenge.token)}`;
       let seen = "";
       for (let attempt = 1; attempt <= attempts; attempt++) {
+        // A timer stopped with the fetch: AbortSignal.timeout's stays pending (and keeps a Durable Object in memory).
+        const timeout = timeoutSignal(timeoutMs);
         try {
-          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+          const signal = AbortSignal.any([ctx.signal, timeout.signal]);
           const res = await fetchFn(url, { redirect: "follow", signal });
           const body = (await res.text()).trim();
           if (res.status === 200 && body === ctx.keyAuthorization) return;
@@ -47,6 +50,8 @@ export function withHttp01SelfCheck(solver: Solver, options: Http01SelfCheckOpti
         } catch (err) {
           if (ctx.signal.aborted) throw err;
           seen = `no answer (${err instanceof Error ? err.message : String(err)})`;
+        } finally {
+          timeout.clear();
         }
         if (attempt < attempts) await new Promise((r) => setTimeout(r, delayMs * 2 ** (attempt - 1)));
       }
