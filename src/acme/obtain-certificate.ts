@@ -6,7 +6,7 @@ import type { AcmeClient, NewAccountOptions } from "./client.ts";
 import type { OrderNotResumableError } from "./issuance-error.ts";
 import { chooseChain, downloadChains, type IssuedChain, type PreferredChain } from "./issuance/chain.ts";
 import { validateAuthorizations } from "./issuance/challenges.ts";
-import { guarded, runStep, type IssuanceContext } from "./issuance/context.ts";
+import { aboutToFinalize, guarded, runStep, type IssuanceContext } from "./issuance/context.ts";
 import { finalizeOrder } from "./issuance/finalize.ts";
 import { readIssuanceInput } from "./issuance/input.ts";
 import { prepareMaterial, type CertificateMaterial } from "./issuance/material.ts";
@@ -65,6 +65,12 @@ export interface ObtainCertificateOptions {
    * A resumed order that cannot go on throws {@link OrderNotResumableError} instead.
    */
   onOrder?: (order: AcmeOrder) => void | Promise<void>;
+  /**
+   * Awaited once, right before the finalize request is first sent (not for an order resumed past
+   * it). The manager counts the CA's per-issuance limits from then: Let's Encrypt spends its
+   * Certificates per Registered Domain and per Exact Set of Identifiers when it issues.
+   */
+  beforeFinalize?: () => Promise<void>;
   /**
    * Most requests / solver calls in flight at once (default 32). Near the CA, signed requests are
    * still paced by the nonce each response brings back (no request is spent on nonces); far from it
@@ -144,6 +150,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     concurrency: Math.max(1, options.concurrency ?? 32),
     poll: options.poll,
     progress: progressReporter(logger, options.onProgress, startedAt),
+    beforeFinalize: options.beforeFinalize,
   };
   const input = readIssuanceInput(options);
   const { identifiers } = input;
@@ -237,6 +244,7 @@ async function finalizeEarly(ctx: IssuanceContext, order: AcmeOrder, material: P
   const csr = await material.then((m) => m.csr, () => undefined);
   if (!csr) return undefined;
   try {
+    await aboutToFinalize(ctx);
     const finalized = await ctx.client.finalizeOrder(order, csr, { signal: ctx.signal, ...guarded(ctx) });
     // A transport failure re-reads the order; still pending means validation goes on.
     return finalized.status === "pending" ? undefined : finalized;

@@ -4,7 +4,7 @@ import { base64urlEncode } from "../webcrypto/base64url.ts";
 import type { CaLimits, RateLimit } from "./ca-limits.ts";
 import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { registeredDomainBy } from "./registered-domain.ts";
-import { available, issuedAt, refund, spend, type BucketState } from "./token-bucket.ts";
+import { available, countedFrom, paused, refund, spend, type BucketState } from "./token-bucket.ts";
 
 /** Which limit a bucket spends. */
 export type BucketKind = "orders" | "domain" | "nameset";
@@ -209,30 +209,28 @@ export class FleetBudget {
   }
 
   /**
-   * The CA issued the certificate of an order granted with `spent`: the buckets it counts only at
-   * issuance (registered domain, name set; Let's Encrypt checks them at newOrder and spends them at
-   * finalize) count that spend from `at` (see `issuedAt`), so the next order is not sent before the
-   * CA's own bucket, which refills from the issuance, holds a token again. (Counted from the spend,
-   * an order that took longer than the send margin to issue let the next one reach the CA early and
-   * be refused: found onboarding 300 names through the Worker in real time, 16-101 refusals.)
+   * The request that spends `spent`'s buckets of `kinds` at the CA is sent now: each counts that spend
+   * from now plus the send margin (see `countedFrom`), not from its admission. The manager calls it
+   * right before newOrder (`orders`) and right before finalize (`domain`, `nameset`: Let's Encrypt
+   * checks those at newOrder but spends them when it issues), so an order that waited for its lock or
+   * for validation does not let the next one reach the CA before the CA's own bucket holds a token.
+   * (Counted from the admission, onboarding 300 names through the Worker in real time met 16-101
+   * refusals.) A compare-and-set like every bucket write; it only ever moves a bucket later.
    */
-  async issued(spent: readonly BucketRef[], at: number = this.now()): Promise<void> {
+  async sending(spent: readonly BucketRef[], kinds: readonly BucketKind[]): Promise<void> {
     for (const ref of spent) {
-      if (ref.kind === "orders" || ref.seq === undefined) continue;
+      if (!kinds.includes(ref.kind) || ref.seq === undefined) continue;
       const seq = ref.seq;
-      await this.update(ref, (state) => issuedAt(ref.limit, state, seq, at));
+      await this.update(ref, (state, now) => countedFrom(ref.limit, state, seq, now + this.marginMs));
     }
   }
 
   /**
-   * Pauses a bucket for the whole fleet until `until` (the CA refused with `Retry-After`). A pause
-   * only ever moves later.
+   * Pauses a bucket for the whole fleet until `until` (the CA refused with `Retry-After`), and from
+   * then lets one order go per interval (see `paused`). A pause only ever moves later.
    */
   async pause(ref: BucketRef, until: number): Promise<void> {
-    await this.update(ref, (state, now) => {
-      if (state?.pausedUntil !== undefined && state.pausedUntil >= until) return undefined;
-      return { ...state, tat: Math.max(state?.tat ?? now, now), pausedUntil: until };
-    });
+    await this.update(ref, (state, now) => paused(ref.limit, state, until, now));
   }
 
   /** What each bucket of `request` holds now. */

@@ -36,18 +36,31 @@ export function spend(limit: RateLimit, state: BucketState | undefined, now: num
 }
 
 /**
- * The bucket after spend number `seq` turned out to count at the CA only from `at`: a limit the CA
- * checks when the order is created but spends when it issues the certificate (Let's Encrypt's
- * Certificates per Registered Domain and per Exact Set of Identifiers), so the CA's bucket refills
- * from the issuance, later than from the spend. The arrival time is the latest that spend could
- * hold: `at` plus one interval for it and each spend after it (a token bucket's state after a run of
- * spends is decided by the earliest of them that found it idle). Undefined when nothing changes (the
- * bucket is already that late, or its record keeps no count).
+ * The bucket once spend number `seq` is known to reach the CA only at `at` (when its request is
+ * sent, plus the send margin): the CA's bucket refills from when it counts a request, not from when
+ * the budget admitted it — later when the order waited for its lock, and much later for the limits
+ * Let's Encrypt checks at newOrder but spends at finalize (Certificates per Registered Domain, per
+ * Exact Set of Identifiers). The bucket is moved to the latest the CA's can be: `at` plus one interval
+ * for that spend and each spend after it (a token bucket's state after a run of spends is decided by
+ * the earliest of them that found it idle). Undefined when nothing changes (already that late, or a
+ * record that keeps no count).
  */
-export function issuedAt(limit: RateLimit, state: BucketState | undefined, seq: number, at: number): BucketState | undefined {
+export function countedFrom(limit: RateLimit, state: BucketState | undefined, seq: number, at: number): BucketState | undefined {
   if (state?.n === undefined || !(seq >= 1) || seq > state.n) return undefined;
   const tat = at + (state.n - seq + 1) * (limit.periodMs / limit.count);
   return tat > state.tat ? { ...state, tat } : undefined;
+}
+
+/**
+ * The bucket after the CA refused with `Retry-After` until `until`: nothing before then, and from then
+ * one token, then one per interval — the CA's own bucket after a refusal is empty with its next token
+ * at `until`, so a budget that counted more (requests that reached the CA later than it assumed, an
+ * outside client on the same account) does not send a burst the CA refuses again. Never earlier.
+ */
+export function paused(limit: RateLimit, state: BucketState | undefined, until: number, now: number): BucketState | undefined {
+  if (state?.pausedUntil !== undefined && state.pausedUntil >= until) return undefined;
+  const interval = limit.periodMs / limit.count;
+  return { ...state, tat: Math.max(state?.tat ?? now, now, until + limit.periodMs - interval), pausedUntil: until };
 }
 
 /** Gives `tokens` back (an order that was budgeted but never sent). */

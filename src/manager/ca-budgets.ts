@@ -1,6 +1,6 @@
 import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
 import { FairQueue, type AdmissionRequest, type QueuedOrder } from "../budget/fair-queue.ts";
-import { FleetBudget, type BucketRef } from "../budget/fleet-budget.ts";
+import { FleetBudget, type BucketKind, type BucketRef } from "../budget/fleet-budget.ts";
 import { fleetQueue } from "../budget/fleet-queue-view.ts";
 import { rateLimitRefusalOf } from "../budget/rate-limit-refusal.ts";
 import type { Logger } from "../logger.ts";
@@ -93,11 +93,14 @@ export class CaBudgets {
     await entry?.budget.giveBack(admission.spent).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_give_back_failed", { error: String(err) }));
   }
 
-  /** The CA issued the certificate of an admitted order: limits it spends at issuance count from now (see `FleetBudget.issued`). */
-  async issued(admission: Admission | undefined): Promise<void> {
+  /**
+   * An admitted order's request is about to be sent: its buckets of `kinds` count from now (see
+   * `FleetBudget.sending`). A storage failure is logged: the spend stays counted from its admission.
+   */
+  async sending(admission: Admission | undefined, kinds: readonly BucketKind[]): Promise<void> {
     if (!admission || admission.spent.length === 0) return;
     const entry = this.for(admission.directoryUrl);
-    await entry?.budget.issued(admission.spent, this.options.now()).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_issued_failed", { error: String(err) }));
+    await entry?.budget.sending(admission.spent, kinds).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_sending_failed", { error: String(err) }));
   }
 
   /**

@@ -215,7 +215,11 @@ export class Issuance {
     }
     let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
     try {
+      // The budget's spends count from when their requests go (the order may have waited for its lock).
+      const sending = admission;
+      await ctx.budgets.sending(sending, ["orders"]);
       obtained = await obtainCertificate({
+        beforeFinalize: () => ctx.budgets.sending(sending, ["domain", "nameset"]),
         client,
         names: identifiers,
         solvers: this.#fencedSolvers(held, (token) =>
@@ -243,8 +247,6 @@ export class Issuance {
       return this.#from(issuer, id, identifiers, existing, held, false, wantedProfile);
     }
     await queue;
-    // Issued: the CA spent its per-issuance limits only now.
-    await ctx.budgets.issued(admission);
 
     const leaf = parseCertificate(obtained.certificatePem);
     // Never store a certificate with a key it was not issued for: a resumed order that was already

@@ -20,6 +20,15 @@ export interface IssuanceContext {
   readonly concurrency: number;
   readonly poll: PollOptions | undefined;
   readonly progress: (report: ProgressReport) => void;
+  /** Awaited once, right before the first finalize request is sent (see `ObtainCertificateOptions.beforeFinalize`). */
+  beforeFinalize: (() => Promise<void>) | undefined;
+}
+
+/** Runs the issuance's `beforeFinalize` hook, once. */
+export async function aboutToFinalize(ctx: IssuanceContext): Promise<void> {
+  const hook = ctx.beforeFinalize;
+  ctx.beforeFinalize = undefined;
+  await hook?.();
 }
 
 /** The `guard` option for a state-changing CA call of this issuance (none when the caller gave none). */

@@ -1,7 +1,7 @@
 import { IssuanceError } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
 import type { AcmeOrder } from "../types.ts";
-import { guarded, runStep, type IssuanceContext } from "./context.ts";
+import { aboutToFinalize, guarded, runStep, type IssuanceContext } from "./context.ts";
 import { firstPollDelay } from "./poll-timing.ts";
 
 /**
@@ -17,6 +17,7 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
     const mark = client.latency.samples;
     if (current.status === "ready") {
       try {
+        await aboutToFinalize(ctx);
         current = await client.finalizeOrder(current, csr, { signal, ...guarded(ctx) });
       } catch (err) {
         // "ready" may have been inferred from challenge responses; the CA may not have caught up yet.
