@@ -59,6 +59,9 @@ class Bucket {
     this.at = now;
   }
   #refill(now: number) {
+    // A request stamped a moment before the bucket was made (or before the last one) refills nothing:
+    // never a negative refill, which would refuse a full bucket's first request.
+    if (now <= this.at) return;
     const rate = this.limit.count / this.limit.periodMs;
     this.tokens = Math.min(this.limit.count, this.tokens + (now - this.at) * rate);
     this.at = now;
