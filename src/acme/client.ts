@@ -770,6 +770,7 @@ export class AcmeClient {
     }
   }
 
+  /** {@link send}'s request under `timeout`: a failure says whether the caller, the timeout or the network ended it. */
   private async sendWithin(url: string, init: RequestInit, signal: AbortSignal | undefined, timeout: AbortSignal): Promise<RawResponse> {
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const headers = new Headers(init.headers);
