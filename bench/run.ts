@@ -1,7 +1,8 @@
 // npm run bench — edgecert beside Debian's lego against one local Pebble (PEBBLE_VA_NOSLEEP=1):
 // requests per certificate (counted by a proxy in front of Pebble), wall time and CPU (median of
 // BENCH_RUNS, default 5), peak memory; bundle sizes against the asn1 + hono floor; renewal-tick cost
-// at 100,000 certificates; the dashboard's and admin listing's server time at 10,000; storage conformance cases per backend; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
+// at 100,000 certificates; simulated windows of renewals through the Worker's tick (a day with
+// BENCH_WORKER_DAY=1); the dashboard's and admin listing's server time at 10,000; storage conformance cases per backend; at 100 ms RTT, fresh processes of ours and lego's; cold start (import time of
 // the built dist/, the CLI's no-op renew, the Worker in workerd) and what the Worker bundle is made of.
 // Prints a table and writes bench/results.json. Not part of npm test.
 import { execFileSync } from "node:child_process";
@@ -28,6 +29,7 @@ import { wanCells } from "./wan.ts";
 import { dashboardBench } from "./dashboard.ts";
 import { renewalScale } from "./renewal-scale.ts";
 import { renewalThroughput } from "./renewal-throughput.ts";
+import { workerDayBench, workerDayLines } from "./worker-day.ts";
 import { millionBench, millionLines } from "./million.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { hubPullBench } from "./hub-pulls.ts";
@@ -133,6 +135,13 @@ const THROUGHPUT_N = Math.max(1, Number(process.env.BENCH_THROUGHPUT_N ?? 300));
 const CA_LATENCY_MS = Number(process.env.BENCH_CA_LATENCY_MS ?? 250);
 console.log(`Sustained renewals: one tick of ${THROUGHPUT_N} through the fan-out, CA requests held ${CA_LATENCY_MS} ms…`);
 const throughput = await renewalThroughput(pebble, THROUGHPUT_N, CA_LATENCY_MS);
+// Issue 26: simulated windows through the tick (BENCH_WORKER_DAY=1: the whole day at 300,000, about an hour).
+const WORKER_DAY_LONG = process.env.BENCH_WORKER_DAY === "1";
+console.log(`Renewals through the tick, simulated: ${WORKER_DAY_LONG ? "a day of 300,000 and 3-hour bursts (BENCH_WORKER_DAY=1)" : "an hour at the day's rate and 30-minute bursts (BENCH_WORKER_DAY=1 for the day)"}…`);
+const workerDay = await workerDayBench(pebble, WORKER_DAY_LONG, console.log).catch((err: unknown) => {
+  console.log(`simulated renewals failed: ${err instanceof Error ? err.message : String(err)}`);
+  return undefined;
+});
 // Issue 26: 1,000,000 certificates in the Worker's index, PostgreSQL and Redis (minutes: BENCH_MILLION=1).
 const million = process.env.BENCH_MILLION === "1" ? (console.log("1,000,000 certificates (BENCH_MILLION=1)…"), await millionBench(pebble, Number(process.env.BENCH_MILLION_RECORDS ?? 1_000_000), process.env.BENCH_MILLION_PASS !== "0")) : undefined;
 console.log("The dashboard and the admin listing at 10,000 certificates…");
@@ -260,6 +269,7 @@ lines.push(`  renewal tick at ${scale.certificates.toLocaleString("en")} certifi
       `workerd CPU ${t.workerdCpuS} s (${t.workerdCpuMsPerRenewal} ms per renewal, all invocations)`,
   );
 }
+if (workerDay) lines.push(...workerDayLines(workerDay));
 lines.push(million ? "At 1,000,000 certificates (1 % due):" : "At 1,000,000 certificates: skipped (BENCH_MILLION=1 runs it, several minutes)");
 if (million) lines.push(...millionLines(million));
 lines.push("");
@@ -324,5 +334,5 @@ const onboardingLines = [
 ];
 lines.push(...onboardingLines);
 if (onboardingLines.length > 0) console.log(onboardingLines.join("\n"));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

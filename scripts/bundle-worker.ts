@@ -43,8 +43,11 @@ export const WORKER_BUILD_OPTIONS = {
   logLevel: "error",
 } as const satisfies BuildOptions;
 
-/** Bundles the Worker (workers/index.ts) into one ES module, as wrangler deploys it. Returns its path. */
-export async function bundleWorker(outfile = fileURLToPath(new URL("../.tmp/worker/index.js", import.meta.url))): Promise<string> {
-  await build({ ...WORKER_BUILD_OPTIONS, outfile });
+/**
+ * Bundles the Worker (workers/index.ts, or another `entry` module such as a bench's variant of it) into
+ * one ES module, as wrangler deploys it. Returns its path.
+ */
+export async function bundleWorker(outfile = fileURLToPath(new URL("../.tmp/worker/index.js", import.meta.url)), entry?: string): Promise<string> {
+  await build({ ...WORKER_BUILD_OPTIONS, ...(entry ? { entryPoints: [entry] } : {}), outfile });
   return outfile;
 }

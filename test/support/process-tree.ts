@@ -57,3 +57,33 @@ export function openFilesUnder(comm: string, dir: string): string[] {
   }
   return open;
 }
+
+/**
+ * CPU time (ns) used so far by this process's descendants named `comm`, every thread, from the
+ * scheduler's own accounting (/proc/PID/task/TID/schedstat): nanoseconds, where /proc/PID/stat counts
+ * 10 ms ticks.
+ */
+export function cpuNs(comm: string): number {
+  let ns = 0;
+  for (const p of descendantProcesses(comm)) {
+    try {
+      for (const tid of readdirSync(`/proc/${p.pid}/task`)) ns += Number(readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return ns;
+}
+
+/** Resident memory (VmRSS, bytes) of this process's descendants named `comm`, summed. */
+export function rssBytes(comm: string): number {
+  let kb = 0;
+  for (const p of descendantProcesses(comm)) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return kb * 1024;
+}

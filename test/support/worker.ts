@@ -6,6 +6,8 @@ import type { PebbleInstance } from "./pebble.ts";
 import type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
 let bundled: Promise<string> | undefined;
+/** Bundles of other entry modules (a bench's variant of the Worker), by path. */
+const variants = new Map<string, Promise<string>>();
 
 /** The Worker's one configuration file. */
 export const WRANGLER_CONFIG = fileURLToPath(new URL("../../wrangler.toml", import.meta.url));
@@ -67,26 +69,47 @@ export async function startWorker(
     trustPebble?: boolean;
     /** Starts it without wrangler.toml's static assets (and their ASSETS binding): a broken deployment. */
     withoutAssets?: boolean;
+    /** A module to run instead of workers/index.ts (a variant of the Worker, same wrangler.toml). */
+    entry?: string;
+    /** Workers of their own (module source) the Worker reaches through service bindings, by binding name. */
+    services?: Record<string, string>;
+    /** Durable Object bindings whose class runs without SQLite storage (a bench's stand-in that stores nothing). */
+    withoutSqlite?: string[];
   } = {},
 ): Promise<WorkerInstance> {
+  const entry = options.entry;
+  if (entry && !variants.has(entry)) variants.set(entry, bundleWorker(fileURLToPath(new URL(`../../.tmp/worker-variants/${entry.replace(/[^A-Za-z0-9]+/g, "_")}.js`, import.meta.url)), entry));
   bundled ??= bundleWorker();
-  const scriptPath = await bundled;
+  const scriptPath = await (entry ? variants.get(entry)! : bundled);
   // What is deployed is what is tested: bindings, vars, Durable Objects, compatibility date and flags
   // come from wrangler.toml; only the CA, the token, the test's vars and where it listens are set here.
   const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
   if (options.withoutAssets) delete (workerOptions as { assets?: unknown }).assets;
-  const mf = new Miniflare({
+  const durableObjects = Object.fromEntries(
+    Object.entries((workerOptions as { durableObjects?: Record<string, object> }).durableObjects ?? {}).map(([binding, o]) => [binding, options.withoutSqlite?.includes(binding) ? { ...o, useSQLite: false } : o]),
+  );
+  const main = {
     ...(workerOptions as object),
+    durableObjects,
     modules: true,
     modulesRules: [],
     scriptPath,
-    host: "127.0.0.1",
-    port: options.port ?? pebble.httpPort,
-    cf: false,
     bindings: { ...workerOptions.bindings, ACME_DIRECTORY_URL: pebble.directoryUrl, ADMIN_TOKEN, ...options.vars },
     ...(options.trustPebble === false ? {} : { outboundService: (async (request: Request) => (await options.outbound?.(request)) ?? pebble.fetch(request)) as never }),
-    ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}),
-  } as MiniflareOptions);
+  };
+  const shared = { host: "127.0.0.1", port: options.port ?? pebble.httpPort, cf: false, ...(options.persistTo ? { defaultPersistRoot: options.persistTo } : {}) };
+  const services = Object.entries(options.services ?? {});
+  const mf = new Miniflare(
+    (services.length === 0
+      ? { ...main, ...shared }
+      : {
+          ...shared,
+          workers: [
+            { ...main, serviceBindings: Object.fromEntries(services.map(([binding]) => [binding, binding.toLowerCase()])) },
+            ...services.map(([binding, script]) => ({ name: binding.toLowerCase(), modules: true, script, compatibilityDate: (workerOptions as { compatibilityDate?: string }).compatibilityDate })),
+          ],
+        }) as MiniflareOptions,
+  );
   const url = await mf.ready;
   return {
     url,

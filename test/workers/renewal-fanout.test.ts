@@ -10,12 +10,12 @@ import { startWorker, type WorkerInstance } from "../support/worker.ts";
 // No CA work is asked of anyone here: there is no CA (every outbound request answers 404), so each
 // renewal fails fast and records its failure; what is measured is the dispatch. Throughput with a CA's
 // latency is in `npm run bench` (bench/renewal-throughput.ts).
-// Cost: npm test runs 150 due certificates (~6-12 s) under RENEW_BATCH 5000; FANOUT_DUE=3000 runs a
-// 3,000-certificate tick (177 dispatchers, 25 s here). At 5,000, local workerd's SQLite ran out of memory
-// (SQLITE_NOMEM) with ~4,000 renewer objects open in one process, each with its own database: a limit
-// of running every Durable Object in one local process, not of the fan-out (all 5,000 were dispatched).
+// Cost: npm test runs 150 due certificates (~6-12 s) under RENEW_BATCH 10000 (the most a tick may claim);
+// FANOUT_DUE=10000 runs a full tick (589 dispatchers). Before renewers left memory after their renewal
+// (test/workers/renewer-eviction.test.ts), 5,000 ran local workerd out of SQLite memory (SQLITE_NOMEM):
+// every renewer kept its database open for 30 s after its last CA request.
 const DUE = Number(process.env.FANOUT_DUE ?? 150);
-const BATCH = 5_000;
+const BATCH = 10_000;
 const CHUNK = 17;
 const downCa = { directoryUrl: "https://ca.fanout.test/directory" } as unknown as PebbleInstance;
 let worker: WorkerInstance;
