@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { Miniflare, type MiniflareOptions } from "miniflare";
+import { Agent, fetch as undiciFetch } from "undici";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { bundleWorker } from "../../scripts/bundle-worker.ts";
 import type { PebbleInstance } from "./pebble.ts";
@@ -111,6 +112,10 @@ export async function startWorker(
         }) as MiniflareOptions,
   );
   const url = await mf.ready;
+  // The admin API on a fresh connection each time: workerd closes a connection after answering a
+  // request whose body it did not read (a 400 before the body), and a pooled fetch that reuses it in
+  // that moment fails with ECONNRESET (hub-worker, once in a full run at load ~10).
+  const direct = new Agent({ pipelining: 0 });
   return {
     url,
     mf,
@@ -119,7 +124,7 @@ export async function startWorker(
       const headers = new Headers(rest.headers);
       if (token !== null) headers.set("authorization", `Bearer ${token}`);
       if (rest.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
-      return fetch(new URL(path, url), { ...rest, headers });
+      return undiciFetch(new URL(path, url), { ...(rest as Parameters<typeof undiciFetch>[1]), headers: Object.fromEntries(headers), dispatcher: direct }) as unknown as Promise<Response>;
     },
     async cron(at) {
       const worker = await mf.getWorker();
@@ -130,6 +135,7 @@ export async function startWorker(
       return ns.get(ns.idFromName("index")) as unknown as IndexStub;
     },
     async stop() {
+      await direct.close();
       await mf.dispose();
     },
   };
