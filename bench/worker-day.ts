@@ -76,7 +76,8 @@ function withinPaid(r: TickRow): boolean {
   );
 }
 
-function figures(name: string, options: WindowOptions, result: WindowResult): WindowFigures {
+/** A window's figures from what it did. */
+export function windowFigures(name: string, options: WindowOptions, result: WindowResult): WindowFigures {
   const rows = result.rows;
   const burstMinute = options.burst?.minute;
   const drained = burstMinute === undefined ? undefined : rows.find((r) => r.minute > burstMinute && r.dueBefore - r.renewed <= 0);
@@ -141,7 +142,7 @@ export async function workerDayBench(pebble: PebbleInstance | undefined, long: b
   const results: WindowFigures[] = [];
   for (const w of windows(model, long)) {
     log(`  ${w.name}: ${w.options.ticks} ticks, ${(w.options.due + (w.options.burst?.count ?? 0)).toLocaleString("en")} due…`);
-    results.push(figures(w.name, w.options, await simulateRenewals(w.options)));
+    results.push(windowFigures(w.name, w.options, await simulateRenewals(w.options)));
   }
   return {
     model: { requests: model.steps.length, kinds: model.steps.map((s) => s.kind).join(","), rttMs, validationMs, caServiceMs: Math.round(model.steps.reduce((n, s) => n + s.serviceMs, 0) * 10) / 10, renewalMs: Math.round(renewalLatencyMs(model)), source: model.source },

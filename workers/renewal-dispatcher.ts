@@ -23,14 +23,22 @@ export interface ChunkResult extends InvocationStats {
   results: RenewerResult[];
 }
 
-/** Runs `work` over `items`, at most `limit` at once, counting the calls and how many were open at once. */
-export async function boundedCalls<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<{ results: R[] } & InvocationStats> {
+/**
+ * Runs `work` over `items`, at most `limit` at once, counting the calls and how many were open at once.
+ * Once `stop()` answers true no further item is started; those are returned as `untaken`.
+ */
+export async function boundedCalls<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+  stop: () => boolean = () => false,
+): Promise<{ results: R[]; untaken: T[] } & InvocationStats> {
   const results: R[] = [];
   let next = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   const lane = async () => {
-    while (next < items.length) {
+    while (next < items.length && !stop()) {
       const item = items[next++]!;
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -42,7 +50,7 @@ export async function boundedCalls<T, R>(items: readonly T[], limit: number, wor
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return { results, subrequests: items.length, maxInFlight };
+  return { results, untaken: items.slice(next), subrequests: next, maxInFlight };
 }
 
 /**
@@ -54,7 +62,7 @@ export async function boundedCalls<T, R>(items: readonly T[], limit: number, wor
 export class RenewalDispatcher extends DurableObject<Env> {
   /** Renews each entry of `chunk` at the tick's time `at`, {@link INVOCATION_CONCURRENCY} at a time. */
   async renewChunk(chunk: IndexEntry[], at: number, retryAt: number): Promise<ChunkResult> {
-    return boundedCalls(chunk, INVOCATION_CONCURRENCY, async (entry): Promise<RenewerResult> => {
+    const { untaken: _none, ...done } = await boundedCalls(chunk, INVOCATION_CONCURRENCY, async (entry): Promise<RenewerResult> => {
       const stub = this.env.CERTIFICATE_RENEWER.get(this.env.CERTIFICATE_RENEWER.idFromName(entry.id));
       try {
         return await stub.run(entry, at);
@@ -62,5 +70,7 @@ export class RenewalDispatcher extends DurableObject<Env> {
         return { id: entry.id, outcome: "failed", dueAt: retryAt, error: String(err) };
       }
     });
+    // A dispatcher never stops early: every entry of its chunk is taken.
+    return done;
   }
 }

@@ -57,6 +57,8 @@ export interface TickStats {
   /** Index rows SQLite read to find and claim the due entries. */
   rowsRead: number;
   dispatched: number;
+  /** Entries claimed but given back (workers/scheduled.ts DISPATCH_WINDOW_MS); absent when none. */
+  released?: number;
   outcomes: Record<string, number>;
   /** What the tick's invocations spent (workers/scheduled.ts); absent in ticks recorded before it was kept. */
   invocations?: InvocationSummary;
@@ -202,6 +204,17 @@ export class RenewalIndex extends DurableObject<Env> {
       rowsRead += this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ?", now + claimMs, r.id).rowsRead;
     }
     return { entries: rows.map(toEntry), rowsRead };
+  }
+
+  /**
+   * Gives back entries a tick claimed but did not hand out: each is due again at `dueAt` (its due time
+   * before the claim) — where it is still claimed until `claimedUntil`. An entry a renewer or the admin
+   * API wrote meanwhile keeps what they wrote. Returns how many went back.
+   */
+  release(entries: Array<{ id: string; dueAt: number }>, claimedUntil: number): number {
+    let released = 0;
+    for (const e of entries) if (this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ? AND due_at = ?", e.dueAt, e.id, claimedUntil).rowsWritten > 0) released++;
+    return released;
   }
 
   /**

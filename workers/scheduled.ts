@@ -6,6 +6,14 @@ import type { RenewerResult } from "./certificate-renewer.ts";
 
 /** How long a dispatched entry stays claimed before a later tick may pick it up again (a cron invocation's wall limit). */
 const CLAIM_MS = 15 * 60_000;
+/**
+ * Chunks are handed out only this long after the tick started; the entries of those not started by then
+ * are given back to the index, due as before, for the next ticks. The chunks under way finish within the
+ * cron invocation's 15 minutes of wall time (a chunk takes ⌈RENEW_CHUNK / 6⌉ renewals one after another:
+ * at ~4 s a renewal and the default 25, about 20 s), so a tick never outlives its invocation or its
+ * claims, however slow the CA or large RENEW_BATCH.
+ */
+export const DISPATCH_WINDOW_MS = 10 * 60_000;
 /** Dispatcher instances chunks are spread over (Durable Objects run one thread each; 64 is past a tick's 6 at once). */
 const DISPATCHER_INSTANCES = 64;
 
@@ -14,7 +22,10 @@ export interface TickResult {
   /** Set when the tick did nothing because a variable is wrong (it names it). */
   skipped?: string;
   rowsRead: number;
+  /** Entries handed to dispatchers. */
   dispatched: number;
+  /** Entries claimed but given back, their chunks not started within {@link DISPATCH_WINDOW_MS}. */
+  released: number;
   results: RenewerResult[];
 }
 
@@ -30,9 +41,11 @@ function chunksOf<T>(entries: readonly T[], size: number): T[][] {
  * number of certificates), splits them into chunks of RENEW_CHUNK and hands each chunk to a
  * {@link RenewalDispatcher} invocation, {@link INVOCATION_CONCURRENCY} chunks at a time; each dispatcher
  * runs its certificates' renewals, each in its own renewer invocation, 6 at a time. This invocation
- * makes 2 + ⌈batch / chunk⌉ subrequests, a dispatcher `chunk`, whatever the batch.
+ * makes 2 + ⌈batch / chunk⌉ subrequests (one more when it gives entries back), a dispatcher `chunk`,
+ * whatever the batch. `clock` tells the time (a simulation's own clock in tests).
  */
-export async function tick(env: Env, at: number): Promise<TickResult> {
+export async function tick(env: Env, at: number, clock: () => number = Date.now): Promise<TickResult> {
+  const started = clock();
   let batch: number;
   let chunk: number;
   try {
@@ -41,32 +54,42 @@ export async function tick(env: Env, at: number): Promise<TickResult> {
     // A bad variable must not make every tick throw: say which one, and leave the index untouched.
     const message = err instanceof Error ? err.message : String(err);
     console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
-    return { skipped: message, rowsRead: 0, dispatched: 0, results: [] };
+    return { skipped: message, rowsRead: 0, dispatched: 0, released: 0, results: [] };
   }
   const index = renewalIndex(env);
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
   const chunks = chunksOf(entries, chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
-  const dispatch = await boundedCalls(numbered, INVOCATION_CONCURRENCY, async ({ part, n }: { part: IndexEntry[]; n: number }): Promise<ChunkResult> => {
-    // Spread over a handful of instances; none holds state, so which one answers does not matter.
-    const stub = env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(`dispatch-${n % DISPATCHER_INSTANCES}`));
-    try {
-      return await stub.renewChunk(part, at, at + CLAIM_MS);
-    } catch (err) {
-      // The chunk's entries stay claimed until CLAIM_MS: a later tick takes them again.
-      return { subrequests: 0, maxInFlight: 0, results: part.map((e) => ({ id: e.id, outcome: "failed" as const, dueAt: at + CLAIM_MS, error: String(err) })) };
-    }
-  });
+  const dispatch = await boundedCalls(
+    numbered,
+    INVOCATION_CONCURRENCY,
+    async ({ part, n }: { part: IndexEntry[]; n: number }): Promise<ChunkResult> => {
+      // Spread over a handful of instances; none holds state, so which one answers does not matter.
+      const stub = env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(`dispatch-${n % DISPATCHER_INSTANCES}`));
+      try {
+        return await stub.renewChunk(part, at, at + CLAIM_MS);
+      } catch (err) {
+        // The chunk's entries stay claimed until CLAIM_MS: a later tick takes them again.
+        return { subrequests: 0, maxInFlight: 0, results: part.map((e) => ({ id: e.id, outcome: "failed" as const, dueAt: at + CLAIM_MS, error: String(err) })) };
+      }
+    },
+    () => clock() - started >= DISPATCH_WINDOW_MS,
+  );
+  // Chunks not started in time: back to the index as they were, so the next ticks take them at once
+  // instead of when this tick's claim lapses (only where the claim still stands: see release()).
+  const untaken = dispatch.untaken.flatMap((c) => c.part);
+  const released = untaken.length > 0 ? await index.release(untaken.map((e) => ({ id: e.id, dueAt: e.dueAt })), at + CLAIM_MS) : 0;
   const results = dispatch.results.flatMap((r) => r.results);
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls.
-    tick: { subrequests: dispatch.subrequests + 2, maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, and release when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (untaken.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
-  await index.recordTick({ at, rowsRead, dispatched: entries.length, outcomes, invocations });
-  return { rowsRead, dispatched: entries.length, results };
+  const dispatched = entries.length - untaken.length;
+  await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), outcomes, invocations });
+  return { rowsRead, dispatched, released, results };
 }

@@ -36,8 +36,10 @@ export interface TickRow {
   minute: number;
   /** Certificates due when the tick started and not yet renewed. */
   dueBefore: number;
-  /** Claimed from the index (RENEW_BATCH at most). */
+  /** Handed to dispatchers (RENEW_BATCH at most). */
   dispatched: number;
+  /** Claimed but given back: chunks not started within the tick's dispatch window (workers/scheduled.ts). */
+  released: number;
   renewed: number;
   /** Renewals of a certificate renewed before in the window (each comes due once: must be 0). */
   renewedAgain: number;
@@ -92,7 +94,7 @@ const simCa = () =>
 interface SimIndex {
   upsertMany(entries: unknown[]): Promise<void>;
   simSummary(end: number): Promise<SimSummary>;
-  lastTick(): Promise<{ at: number; dispatched: number; invocations?: { tick: { subrequests: number; maxInFlight: number }; dispatchers: number; dispatcherMaxSubrequests: number; dispatcherMaxInFlight: number } } | undefined>;
+  lastTick(): Promise<{ at: number; dispatched: number; released?: number; invocations?: { tick: { subrequests: number; maxInFlight: number }; dispatchers: number; dispatcherMaxSubrequests: number; dispatcherMaxInFlight: number } } | undefined>;
 }
 
 /** Runs the window; `onTick` sees each tick as it lands. */
@@ -160,6 +162,7 @@ export async function simulateRenewals(options: WindowOptions, onTick?: (row: Ti
         minute: k,
         dueBefore: dueSoFar - renewed,
         dispatched: tick.dispatched,
+        released: tick.released ?? 0,
         renewed: sim.renewed,
         renewedAgain: sim.renewedAgain,
         dispatchers: inv.dispatchers,

@@ -71,4 +71,25 @@ describe("cron tick fan-out", () => {
         `open at once: cron ${inv.tick.maxInFlight}, dispatcher ${inv.dispatcherMaxInFlight}; ${caRequests} CA requests; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   });
+
+  it("a tick gives back only the claims it still holds: an entry a renewer wrote meanwhile keeps what the renewer wrote", async () => {
+    const index = (await worker.index()) as unknown as {
+      upsertMany(entries: unknown[]): Promise<void>;
+      claimDue(now: number, limit: number, claimMs: number): Promise<{ entries: Array<{ id: string; dueAt: number }> }>;
+      release(entries: Array<{ id: string; dueAt: number }>, claimedUntil: number): Promise<number>;
+      upsert(entry: unknown): Promise<void>;
+      get(id: string): Promise<{ dueAt: number } | undefined>;
+    };
+    // Far in the past, so that no other certificate of this file is due before them.
+    const due = 1_000_000;
+    const claimMs = 15 * 60_000;
+    await index.upsertMany(["give-a", "give-b"].map((id) => ({ id, names: [`${id}.example.test`], dueAt: due, status: "valid", failures: 0, updatedAt: due })));
+    const { entries } = await index.claimDue(due + 1, 2, claimMs);
+    expect(entries.map((e) => e.id).sort()).toEqual(["give-a", "give-b"]);
+    // give-b's renewer finished in between: due again in 100 days.
+    await index.upsert({ id: "give-b", names: ["give-b.example.test"], dueAt: due + 100 * 86_400_000, status: "valid", failures: 0, updatedAt: due + 2 });
+    expect(await index.release(entries.map((e) => ({ id: e.id, dueAt: e.dueAt })), due + 1 + claimMs)).toBe(1);
+    expect((await index.get("give-a"))?.dueAt).toBe(due);
+    expect((await index.get("give-b"))?.dueAt).toBe(due + 100 * 86_400_000);
+  });
 });

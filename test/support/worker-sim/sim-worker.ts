@@ -21,6 +21,7 @@ export default {
   // workers/index.ts's scheduled(), keeping what the tick returns: each renewal's outcome and error.
   scheduled(controller, env, ctx) {
     startTick(controller.scheduledTime);
-    ctx.waitUntil(tick(env as Env, controller.scheduledTime).then(recordOutcomes));
+    // The tick tells time by the virtual clock: its dispatch window is virtual minutes too.
+    ctx.waitUntil(tick(env as Env, controller.scheduledTime, virtualNow).then(recordOutcomes));
   },
 } satisfies ExportedHandler<SimEnv>;
