@@ -31,6 +31,8 @@ export interface WindowFigures {
   renewChunk: number;
   renewed: number;
   renewedMore: number;
+  /** Renewals a dispatcher or renewer reported failed (the stand-in never fails: a fault of the run, e.g. local workerd out of memory). */
+  failedRenewals: number;
   backlog: number;
   /** How long the oldest of those had waited at the window's end (0 without a backlog). */
   oldestWaitingMs: number;
@@ -91,6 +93,7 @@ export function windowFigures(name: string, options: WindowOptions, result: Wind
     renewChunk: options.renewChunk,
     renewed: result.summary.renewedOnce + result.summary.renewedMore,
     renewedMore: result.summary.renewedMore,
+    failedRenewals: rows.reduce((n, r) => n + (r.outcomes["failed"] ?? 0), 0),
     backlog: result.summary.backlog,
     oldestWaitingMs: result.summary.oldestWaitingDueAt === null ? 0 : result.windowEnd - result.summary.oldestWaitingDueAt,
     perDay: Math.round(((result.summary.renewedOnce + result.summary.renewedMore) / options.ticks) * 1_440),
@@ -164,7 +167,7 @@ export function workerDayLines(f: WorkerDayFigures): string[] {
   for (const w of f.windows) {
     lines.push(
       `  ${w.name}: ${w.ticks} ticks, ${w.dueInWindow.toLocaleString("en")} due of ${w.certificates.toLocaleString("en")}${w.burst ? ` (${w.burst.count.toLocaleString("en")} at once at minute ${w.burst.minute})` : ""}, RENEW_BATCH ${w.renewBatch} / RENEW_CHUNK ${w.renewChunk}: ` +
-        `renewed ${w.renewed.toLocaleString("en")} (${w.renewedMore} twice; ${w.perDay.toLocaleString("en")} a day at this rate), backlog at the end ${w.backlog.toLocaleString("en")}${w.backlog > 0 ? ` (the oldest waiting ${min(w.oldestWaitingMs)})` : ""}, worst lag ${min(w.worstLagMs)} (p99 of ticks ${min(w.p99TickLagMs)})` +
+        `renewed ${w.renewed.toLocaleString("en")} (${w.renewedMore} twice, ${w.failedRenewals} failed ${w.failedRenewals === 0 ? "ok" : "MISS"}; ${w.perDay.toLocaleString("en")} a day at this rate), backlog at the end ${w.backlog.toLocaleString("en")}${w.backlog > 0 ? ` (the oldest waiting ${min(w.oldestWaitingMs)})` : ""}, worst lag ${min(w.worstLagMs)} (p99 of ticks ${min(w.p99TickLagMs)})` +
         `${w.burst ? `, burst drained ${w.drainedAtMinute === null ? "not within the window" : `at minute ${w.drainedAtMinute}`}` : ""}; ` +
         `per tick ≤ ${w.maxRenewedPerTick} renewals, ≤ ${w.maxDispatchers} dispatchers, subrequests cron ≤ ${w.maxCronSubrequests} / dispatcher ≤ ${w.maxDispatcherSubrequests} / modelled renewer ≤ ${w.maxRenewerSubrequests}, ≤ ${w.maxInFlight} open, ` +
         `longest tick ${(w.longestTickMs / 1000).toFixed(1)} s, tick CPU (all invocations) median ${Math.round(w.medianTickCpuMs)} ms / max ${Math.round(w.maxTickCpuMs)} ms, ticks over Paid limits ${w.ticksOverPaidLimits} ${w.ticksOverPaidLimits === 0 ? "ok" : "MISS"}; ` +

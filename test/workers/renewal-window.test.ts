@@ -20,6 +20,7 @@ describe("renewals through the Worker's tick, 15 simulated minutes", () => {
     expect(rows.reduce((n, r) => n + r.renewed, 0)).toBe(650);
     for (const r of rows) {
       expect(r.renewedAgain).toBe(0);
+      expect(r.outcomes).toEqual(r.dispatched > 0 ? { renewed: r.dispatched } : {});
       expect(r.renewed).toBe(r.dispatched);
       expect(r.dispatched).toBe(Math.min(BATCH, r.dueBefore));
       expect(r.released).toBe(0);
