@@ -55,6 +55,7 @@ export type {
 export {
   obtainCertificate,
   type IssuedChain,
+  type NewOrderAbout,
   type ObtainCertificateOptions,
   type ObtainedCertificate,
   type PreferredChain,

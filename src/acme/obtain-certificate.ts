@@ -6,7 +6,7 @@ import type { AcmeClient, NewAccountOptions } from "./client.ts";
 import type { OrderNotResumableError } from "./issuance-error.ts";
 import { chooseChain, downloadChains, type IssuedChain, type PreferredChain } from "./issuance/chain.ts";
 import { validateAuthorizations } from "./issuance/challenges.ts";
-import { aboutToFinalize, guarded, runStep, type IssuanceContext } from "./issuance/context.ts";
+import { aboutToFinalize, guarded, runStep, type IssuanceContext, type NewOrderAbout } from "./issuance/context.ts";
 import { finalizeOrder } from "./issuance/finalize.ts";
 import { readIssuanceInput } from "./issuance/input.ts";
 import { prepareMaterial, type CertificateMaterial } from "./issuance/material.ts";
@@ -21,6 +21,7 @@ import type { AcmeIdentifier, AcmeOrder } from "./types.ts";
 import type { CryptoKeyPair } from "../webcrypto/web-types.ts";
 
 export type { IssuedChain, PreferredChain } from "./issuance/chain.ts";
+export type { NewOrderAbout } from "./issuance/context.ts";
 
 /** Options for {@link obtainCertificate}. */
 export interface ObtainCertificateOptions {
@@ -66,11 +67,19 @@ export interface ObtainCertificateOptions {
    */
   onOrder?: (order: AcmeOrder) => void | Promise<void>;
   /**
-   * Awaited once, right before the finalize request is first sent (not for an order resumed past
-   * it). The manager counts the CA's per-issuance limits from then: Let's Encrypt spends its
-   * Certificates per Registered Domain and per Exact Set of Identifiers when it issues.
+   * Awaited right before an order's first finalize request (not for an order resumed past it); when
+   * a new order replaced one that failed after an early finalize, again for the new one. The manager
+   * counts the CA's per-issuance limits from then: Let's Encrypt spends its Certificates per
+   * Registered Domain and per Exact Set of Identifiers when it issues.
    */
   beforeFinalize?: () => Promise<void>;
+  /**
+   * Awaited right before every newOrder request (RFC 8555 §7.4) — the first, each new order after a
+   * failed validation (see `maxAttempts`), and the order sent again without `replaces` after
+   * `alreadyReplaced` — not for a resumed order. What it throws ends the issuance as thrown, with
+   * nothing sent. The manager spends the CA budget here: the CA counts each newOrder.
+   */
+  beforeNewOrder?: (order: NewOrderAbout) => Promise<void>;
   /**
    * Most requests / solver calls in flight at once (default 32). Near the CA, signed requests are
    * still paced by the nonce each response brings back (no request is spent on nonces); far from it
@@ -151,6 +160,8 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     poll: options.poll,
     progress: progressReporter(logger, options.onProgress, startedAt),
     beforeFinalize: options.beforeFinalize,
+    beforeNewOrder: options.beforeNewOrder,
+    finalizing: new Set(),
   };
   const input = readIssuanceInput(options);
   const { identifiers } = input;
@@ -214,6 +225,7 @@ async function orderAndValidate(
             notBefore: options.notBefore,
             notAfter: options.notAfter,
             replaces: options.replaces,
+            attempt,
           }),
     );
     resumeUrl = undefined;
@@ -244,7 +256,7 @@ async function finalizeEarly(ctx: IssuanceContext, order: AcmeOrder, material: P
   const csr = await material.then((m) => m.csr, () => undefined);
   if (!csr) return undefined;
   try {
-    await aboutToFinalize(ctx);
+    await aboutToFinalize(ctx, order.url);
     const finalized = await ctx.client.finalizeOrder(order, csr, { signal: ctx.signal, ...guarded(ctx) });
     // A transport failure re-reads the order; still pending means validation goes on.
     return finalized.status === "pending" ? undefined : finalized;

@@ -33,6 +33,12 @@ export interface BudgetRequest {
   readonly nameSetId: string;
   /** The order names the certificate it replaces (ARI, RFC 9773 §5). */
   readonly replaces?: boolean;
+  /**
+   * Only these kinds of bucket (default: every kind the limits have). Another order for an issuance
+   * whose certificate is already budgeted — a retry after validation failed — spends only `orders`:
+   * the CA counts each newOrder, but spends the per-issuance limits once, when it issues.
+   */
+  readonly kinds?: readonly BucketKind[];
 }
 
 /** The budget's answer. */
@@ -150,13 +156,14 @@ export class FleetBudget {
   async bucketsFor(request: BudgetRequest): Promise<BucketRef[]> {
     if (request.replaces && this.limits.replacementsExempt) return [];
     const refs: BucketRef[] = [];
+    const want = (kind: BucketKind) => request.kinds === undefined || request.kinds.includes(kind);
     const { newOrdersPerAccount, certificatesPerRegisteredDomain, certificatesPerNameSet } = this.limits;
-    if (newOrdersPerAccount) refs.push(await this.ref("orders", request.account, newOrdersPerAccount));
-    if (certificatesPerRegisteredDomain) {
+    if (newOrdersPerAccount && want("orders")) refs.push(await this.ref("orders", request.account, newOrdersPerAccount));
+    if (certificatesPerRegisteredDomain && want("domain")) {
       const domains = new Set(await Promise.all(request.names.map((n) => this.registeredDomain(n))));
       for (const domain of domains) refs.push(await this.ref("domain", domain, certificatesPerRegisteredDomain));
     }
-    if (certificatesPerNameSet) refs.push(await this.ref("nameset", request.nameSetId, certificatesPerNameSet));
+    if (certificatesPerNameSet && want("nameset")) refs.push(await this.ref("nameset", request.nameSetId, certificatesPerNameSet));
     // One order of writes for every process: two spends never wait on each other in opposite orders.
     return refs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }

@@ -21,6 +21,7 @@ import { underLock, type HeldLock, type LockTiming } from "./lock-runner.ts";
 import { attachFailure } from "./managed-certificate.ts";
 import type { NameIndex } from "./name-index.ts";
 import type { OrderIntents } from "./order-intents.ts";
+import { OrderSpends } from "./order-spends.ts";
 import type { CertificateRecord, PendingOrderRecord, RenewalFailure } from "./records.ts";
 import { failureAfter, isDue, type RenewBefore } from "./renewal-schedule.ts";
 import { StorageHttp01Solver } from "./storage-http01-solver.ts";
@@ -214,12 +215,13 @@ export class Issuance {
       admission = await ctx.budgets.admit(issuer.directoryUrl, budgetRequest, signal);
     }
     let obtained: Awaited<ReturnType<typeof obtainCertificate>>;
+    // Every newOrder spends the budget, and the spends count from when their requests go (the order
+    // may have waited for its lock).
+    const spends = new OrderSpends(ctx.budgets, issuer.directoryUrl, budgetRequest, admission, ctx.now, signal);
     try {
-      // The budget's spends count from when their requests go (the order may have waited for its lock).
-      const sending = admission;
-      await ctx.budgets.sending(sending, ["orders"]);
       obtained = await obtainCertificate({
-        beforeFinalize: () => ctx.budgets.sending(sending, ["domain", "nameset"]),
+        beforeNewOrder: (order) => spends.beforeNewOrder(order),
+        beforeFinalize: () => spends.beforeFinalize(),
         client,
         names: identifiers,
         solvers: this.#fencedSolvers(held, (token) =>
@@ -236,6 +238,7 @@ export class Issuance {
         onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
       });
     } catch (err) {
+      await spends.giveBackUnsent();
       // A rate-limit refusal pauses its bucket for the whole fleet (invariant 10).
       await ctx.budgets.refused(issuer.directoryUrl, budgetRequest, err);
       // The CA forgot the recorded order, it expired, went invalid or is for other names: drop it

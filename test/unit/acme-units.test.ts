@@ -3,6 +3,8 @@ import { AcmeProblem, InvalidIdentifierError, isRateLimited, tlsAlpn01ServerName
 import { NoncePool } from "../../src/acme/nonce-pool.ts";
 import { parseRetryAfter } from "../../src/acme/retry.ts";
 import { parseLinks } from "../../src/acme/http-response.ts";
+import { aboutToFinalize, aboutToOrder, runStep } from "../../src/acme/issuance/context.ts";
+import { EdgecertError } from "../../src/errors.ts";
 
 describe("identifiers", () => {
   it("classifies and normalises names and IP addresses", () => {
@@ -160,5 +162,26 @@ describe("nonce pool", () => {
     for (const w of sharing) await expect(w).rejects.toMatchObject({ code: "aborted" });
     pool.release("n2");
     expect(await apart).toBe("n2");
+  });
+});
+
+describe("issuance hooks", () => {
+  it("beforeFinalize runs before each order's first finalize: once per order, again for a new order after a retry", async () => {
+    const seen: number[] = [];
+    let calls = 0;
+    const ctx = { beforeFinalize: async () => void seen.push(++calls), finalizing: new Set<string>() } as unknown as Parameters<typeof aboutToFinalize>[0];
+    await aboutToFinalize(ctx, "https://ca.test/order/1");
+    await aboutToFinalize(ctx, "https://ca.test/order/1");
+    // The first order went invalid after an early finalize; the retry's order is finalized later: its
+    // own finalize is announced (the budget counts the per-issuance limits from the issuance that happens).
+    await aboutToFinalize(ctx, "https://ca.test/order/2");
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it("an error a caller's hook throws reaches the caller as thrown, not wrapped in an IssuanceError", async () => {
+    const refusal = new EdgecertError("budget_spent", "spent");
+    const ctx = { signal: new AbortController().signal, beforeNewOrder: async () => { throw refusal; } } as unknown as Parameters<typeof aboutToOrder>[0];
+    const err = await runStep(ctx, "new-order", () => aboutToOrder(ctx, { attempt: 2, replaces: false })).catch((e: unknown) => e);
+    expect(err).toBe(refusal);
   });
 });

@@ -17,7 +17,7 @@ export function finalizeOrder(ctx: IssuanceContext, order: AcmeOrder, csr: Uint8
     const mark = client.latency.samples;
     if (current.status === "ready") {
       try {
-        await aboutToFinalize(ctx);
+        await aboutToFinalize(ctx, current.url);
         current = await client.finalizeOrder(current, csr, { signal, ...guarded(ctx) });
       } catch (err) {
         // "ready" may have been inferred from challenge responses; the CA may not have caught up yet.

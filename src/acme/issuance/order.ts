@@ -4,7 +4,7 @@ import { OrderNotResumableError } from "../issuance-error.ts";
 import { AcmeProblem } from "../problem.ts";
 import { assertOrderProfile, assertProfileOffered } from "../profiles.ts";
 import type { AcmeIdentifier, AcmeOrder } from "../types.ts";
-import { guarded, type IssuanceContext } from "./context.ts";
+import { aboutToOrder, guarded, type IssuanceContext } from "./context.ts";
 
 /** What a new order asks for beyond its identifiers. */
 export interface OrderRequest {
@@ -13,6 +13,8 @@ export interface OrderRequest {
   notBefore?: Date | string | undefined;
   notAfter?: Date | string | undefined;
   replaces?: string | undefined;
+  /** This call's order number (1 for the first; see `NewOrderAbout.attempt`). */
+  attempt: number;
 }
 
 /**
@@ -42,7 +44,9 @@ export async function resumeOrder(ctx: IssuanceContext, url: string, identifiers
 
 /**
  * Creates the order (RFC 8555 §7.4). With `replaces`, an `alreadyReplaced` refusal (RFC 9773 §5: the
- * certificate already has a successor) is answered by ordering without it.
+ * certificate already has a successor) is answered by ordering without it. The caller's
+ * `beforeNewOrder` hook runs before each newOrder request: the CA counts every one (Let's Encrypt's
+ * New Orders per Account), and one without `replaces` is no longer exempt from its limits.
  */
 export async function createOrder(ctx: IssuanceContext, request: OrderRequest): Promise<AcmeOrder> {
   const { profile } = request;
@@ -60,12 +64,20 @@ async function createOrderAsked(ctx: IssuanceContext, request: OrderRequest): Pr
   if (request.profile !== undefined) options.profile = request.profile;
   if (request.notBefore !== undefined) options.notBefore = request.notBefore;
   if (request.notAfter !== undefined) options.notAfter = request.notAfter;
-  if (request.replaces === undefined) return client.newOrder(options);
+  const { attempt } = request;
+  // Without a hook, no await: the request goes out in the same turn as before hooks existed.
+  const hooked = ctx.beforeNewOrder !== undefined;
+  if (request.replaces === undefined) {
+    if (hooked) await aboutToOrder(ctx, { attempt, replaces: false });
+    return client.newOrder(options);
+  }
   try {
+    if (hooked) await aboutToOrder(ctx, { attempt, replaces: true });
     return await client.newOrder({ ...options, replaces: request.replaces });
   } catch (err) {
     if (!(err instanceof AcmeProblem && err.is("alreadyReplaced"))) throw err;
     logger.log("warn", "obtain.already_replaced", { replaces: request.replaces });
+    if (hooked) await aboutToOrder(ctx, { attempt, replaces: false });
     return client.newOrder(options);
   }
 }
