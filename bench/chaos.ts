@@ -13,7 +13,7 @@ export async function chaosBench(pebble: PebbleInstance, rounds: number, seed: n
   const proxy = await startFaultProxy({ upstream: new URL(pebble.directoryUrl).origin, upstreamCa: pebble.caPem, tls: true });
   const server = await serveHttp01(pebble.httpPort, http01);
   try {
-    return await runChaos({ proxy, http01, seed, rounds, names: 5, requestTimeoutMs: 400, stallMs: 500 });
+    return await runChaos({ proxy, http01, seed, rounds, names: 5, requestTimeoutMs: 400 });
   } finally {
     await server.close();
     await proxy.close();

@@ -40,6 +40,18 @@ async function client(retry: Partial<typeof fastRetry & { maxAttempts: number; m
   return c;
 }
 
+/**
+ * The client's request timeout where a test stalls a response: a stall is never answered (the proxy holds
+ * it until the client gives up), so this only has to outlast a loaded machine's slow answers.
+ */
+const STALL_TIMEOUT_MS = 1_000;
+
+/** Whether the first POST to `path` since request `from` was stalled and never answered: the client's timeout ended it. */
+function stalled(from: number, path: string): boolean {
+  const first = proxy.requests.slice(from).find((r) => r.method === "POST" && r.path.startsWith(path));
+  return first?.fault === "stall" && first.status === 0;
+}
+
 const issue = (c: AcmeClient, name: string) => obtainCertificate({ termsOfServiceAgreed: true, client: c, names: [name], solvers: { "http-01": http01 } });
 
 describe("faults injected in front of Pebble", () => {
@@ -156,10 +168,12 @@ describe("faults injected in front of Pebble", () => {
   });
 
   it("a stalled response hits the per-request timeout and is retried", async () => {
-    const c = await client({ ...fastRetry, requestTimeoutMs: 300 });
-    proxy.addRule({ method: "POST", path: "/authZ/", fault: { kind: "delay", ms: 2_000 } });
+    const c = await client({ ...fastRetry, requestTimeoutMs: STALL_TIMEOUT_MS });
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/authZ/", fault: { kind: "stall" } });
     const cert = await issue(c, "stall.example.test");
     expect(parseCertificate(cert.certificatePem).dnsNames).toEqual(["stall.example.test"]);
+    expect(stalled(from, "/authZ/")).toBe(true);
   });
 
   it("an oversized body is refused as bad_response, not buffered", async () => {
@@ -247,21 +261,25 @@ describe("requests that are not idempotent, after a failure that may have acted 
   });
 
   it("rolloverAccountKey: a response lost after the CA acted is not resent with the old key; the new key signs", async () => {
-    const c = await client({ ...fastRetry, requestTimeoutMs: 400 });
+    const c = await client({ ...fastRetry, requestTimeoutMs: STALL_TIMEOUT_MS });
     const newKey = await generateKeyPair();
-    // Forwarded (the CA rolls the key over), answer held past the client's timeout.
-    proxy.addRule({ method: "POST", path: "/rollover-account-key", fault: { kind: "delay", ms: 1_500 } });
+    // Forwarded (the CA rolls the key over), never answered: the client's timeout ends it.
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/rollover-account-key", fault: { kind: "stall" } });
     await c.rolloverAccountKey(newKey);
+    expect(stalled(from, "/rollover-account-key")).toBe(true);
     expect((await c.getAccount()).status).toBe("valid");
     const byNewKey = new AcmeClient({ directoryUrl: proxy.directoryUrl, accountKey: newKey, fetch: proxy.fetch });
     expect((await byNewKey.findAccount()).url).toBe(c.accountUrl);
   });
 
   it("revokeCertificate: a response lost after the CA acted ends in success (alreadyRevoked on the re-POST)", async () => {
-    const c = await client({ ...fastRetry, requestTimeoutMs: 400 });
+    const c = await client({ ...fastRetry, requestTimeoutMs: STALL_TIMEOUT_MS });
     const cert = await issue(c, "revoke-lost.example.test");
-    proxy.addRule({ method: "POST", path: "/revoke-cert", fault: { kind: "delay", ms: 1_500 } });
+    const from = proxy.requests.length;
+    proxy.addRule({ method: "POST", path: "/revoke-cert", fault: { kind: "stall" } });
     await c.revokeCertificate(cert.certificatePem);
+    expect(stalled(from, "/revoke-cert")).toBe(true);
     // It really is revoked: a fresh request says so.
     const again = await c.revokeCertificate(cert.certificatePem).catch((e: unknown) => e);
     expect((again as AcmeProblem).kind).toBe("alreadyRevoked");

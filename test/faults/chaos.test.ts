@@ -11,8 +11,9 @@ import { chaosLine, runChaos } from "../support/chaos-run.ts";
 //
 // Seeded and replayable: EDGECERT_CHAOS_SEED=<n> replays a run (the seed is printed); the default seed
 // changes per run. EDGECERT_CHAOS_ROUNDS=<n> (default 15, to keep npm test cheap) runs more: 30 is the
-// issue's proof, 300 a deep run. Bounded: stalls hold a response 0.5 s against a 0.4 s request
-// timeout, retries back off from 10 ms.
+// issue's proof, 300 a deep run. Bounded: a stall is never answered and ends at the client's 1 s request
+// timeout (a 0.5 s delay against a 0.4 s timeout was answered when a loaded machine's timer fired late,
+// and a 0.4 s timeout cut a loaded Pebble's ordinary answers), retries back off from 10 ms.
 
 const SEED = Number(process.env.EDGECERT_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.EDGECERT_CHAOS_ROUNDS ?? 15);
@@ -24,7 +25,7 @@ describe("chaos between the client and the CA (issue 23 defect 9)", () => {
   it(`${ROUNDS} five-name issuances under the issue's fault mix: all succeed, one order each, no certificate lost`, async () => {
     expect(Number.isInteger(SEED) && Number.isInteger(ROUNDS) && ROUNDS > 0, "EDGECERT_CHAOS_SEED / EDGECERT_CHAOS_ROUNDS must be integers").toBe(true);
     console.log(`chaos: seed ${SEED} (replay with EDGECERT_CHAOS_SEED=${SEED}), ${ROUNDS} rounds of 5 names`);
-    const r = await runChaos({ proxy: bed.proxy, http01, seed: SEED, rounds: ROUNDS, names: 5, requestTimeoutMs: 400, stallMs: 500 });
+    const r = await runChaos({ proxy: bed.proxy, http01, seed: SEED, rounds: ROUNDS, names: 5, requestTimeoutMs: 1_000 });
     console.log(chaosLine(r));
     expect(r.failures, r.failures.join("\n")).toEqual([]);
     expect(r.ordersPerNameSet.length).toBe(ROUNDS);

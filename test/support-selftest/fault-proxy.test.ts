@@ -1,5 +1,5 @@
 import * as net from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../support/fault-proxy.ts";
 
@@ -330,7 +330,8 @@ describe("fault proxy in front of Pebble", () => {
     const pending = fetch(proxy.directoryUrl, { signal: AbortSignal.timeout(10_000) }).then(
       (r) => r.text(),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Close while the response is held: once the proxy holds it (a wait on that, not a sleep a loaded machine outlasts).
+    await vi.waitFor(() => expect(proxy.requests.some((r) => r.path === "/dir" && r.fault === "delay" && r.status === 0)).toBe(true), { timeout: 10_000, interval: 5 });
     const t1 = Date.now();
     await proxy.close();
     await proxy.close(); // idempotent

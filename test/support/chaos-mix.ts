@@ -39,8 +39,11 @@ function hash(text: string): number {
   return h;
 }
 
-/** The mix for `seed`; stalls hold a response `stallMs` (longer than the client's request timeout). */
-export function chaosMix(seed: number, stallMs: number): ChaosMix {
+/**
+ * The mix for `seed`. A stall is forwarded and never answered (the proxy holds it until the client gives
+ * up), so it always runs into the client's request timeout however late a loaded machine's timer fires.
+ */
+export function chaosMix(seed: number): ChaosMix {
   let round = 0;
   const seen = new Map<string, number>();
   const injected = new Map<string, number>();
@@ -72,7 +75,7 @@ export function chaosMix(seed: number, stallMs: number): ChaosMix {
     }
     if (draw < (edge += CHAOS_MIX.stall)) {
       count("stall");
-      return { kind: "delay", ms: stallMs };
+      return { kind: "stall" };
     }
     return undefined;
   };

@@ -18,9 +18,8 @@ export interface ChaosRunOptions {
   rounds: number;
   /** Names per issuance. */
   names: number;
-  /** The client's per-request timeout; stalls hold a response `stallMs`, longer than it. */
+  /** The client's per-request timeout: what ends a stall (never answered), and a loaded CA's slow answer. */
   requestTimeoutMs: number;
-  stallMs: number;
 }
 
 /** What happened, counted at the CA (requests the proxy forwarded and Pebble answered). */
@@ -52,7 +51,7 @@ const orderId = (url: string) => new URL(url, "https://x").pathname.split("/").p
 /** Runs `rounds` issuances of `names` names each under the chaos mix for `seed`. */
 export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult> {
   const { proxy, seed, rounds, names: n } = options;
-  const mix = chaosMix(seed, options.stallMs);
+  const mix = chaosMix(seed);
   proxy.addRule(mix.rule);
   const from = proxy.requests.length;
   const failures: string[] = [];
