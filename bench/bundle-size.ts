@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { WORKER_BUILD_OPTIONS } from "../scripts/bundle-worker.ts";
 
 /** Minified and gzip sizes in bytes. */
@@ -15,8 +15,8 @@ const sizeOf = (file: string): Size => {
   return { min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
 };
 
-async function bundle(entry: string, outfile: string): Promise<Size> {
-  await build({ entryPoints: [entry], bundle: true, minify: true, format: "esm", platform: "neutral", mainFields: ["module", "main"], conditions: ["workerd", "worker", "browser"], external: ["cloudflare:*", "node:*"], outfile, logLevel: "error" });
+async function bundle(entry: string, outfile: string, plugins: BuildOptions["plugins"] = []): Promise<Size> {
+  await build({ entryPoints: [entry], bundle: true, minify: true, format: "esm", platform: "neutral", mainFields: ["module", "main"], conditions: ["workerd", "worker", "browser"], external: ["cloudflare:*", "node:*"], outfile, logLevel: "error", plugins });
   return sizeOf(outfile);
 }
 
@@ -53,7 +53,8 @@ export async function workerParts(): Promise<BundlePart[]> {
 
 /**
  * The Worker as `wrangler deploy --dry-run --minify` bundles it, the root export as esbuild bundles
- * it, and the floor: the three `@peculiar/asn1-*` packages + hono alone (everything they export).
+ * it, and the floor: the three `@peculiar/asn1-*` packages + hono alone (everything they export, the
+ * packages narrowed by wrangler.toml's `[alias]` as in the Worker: workers/asn1/).
  */
 export async function bundleSizes(): Promise<{ worker: Size; root: Size; floor: Size }> {
   mkdirSync(".tmp/bench", { recursive: true });
@@ -68,6 +69,6 @@ export async function bundleSizes(): Promise<{ worker: Size; root: Size; floor: 
     ".tmp/bench/floor-entry.ts",
     'export * from "@peculiar/asn1-schema";\nexport * from "@peculiar/asn1-x509";\nexport * from "@peculiar/asn1-csr";\nexport { Hono } from "hono";\n',
   );
-  const floor = await bundle(".tmp/bench/floor-entry.ts", ".tmp/bench/floor.js");
+  const floor = await bundle(".tmp/bench/floor-entry.ts", ".tmp/bench/floor.js", [...WORKER_BUILD_OPTIONS.plugins]);
   return { worker, root, floor };
 }

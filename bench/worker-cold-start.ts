@@ -34,7 +34,7 @@ const freePort = () =>
 /** A Worker with wrangler.toml's bindings and empty Durable Object classes of the same names. */
 const EMPTY_WORKER = [
   'import { DurableObject } from "cloudflare:workers";',
-  ...["EdgecertStorageObject", "RenewalIndex", "CertificateRenewer", "RenewalDispatcher", "WebhookOutbox"].map((name) => `export class ${name} extends DurableObject {}`),
+  ...["EdgecertStorageObject", "RenewalIndex", "CertificateRenewer", "RenewalDispatcher", "CaBudgetQueue", "WebhookOutbox"].map((name) => `export class ${name} extends DurableObject {}`),
   'export default { fetch() { return new Response("ok"); } };',
 ].join("\n");
 
