@@ -39,14 +39,23 @@ export function decodeKeyCursor(cursor: string): string {
   return key;
 }
 
-/** One page of `sortedKeys` (ascending, unique) that start with `prefix`, after the cursor's key. */
-export function pageOfSortedKeys(sortedKeys: readonly string[], prefix: string, options: StorageListOptions | undefined): StorageListResult {
+/**
+ * One page of `sortedKeys` (ascending, unique) that start with `prefix`, after the cursor's key. The
+ * keys may begin anywhere before the page (`pageStart` says where a page can begin, to start there);
+ * reading stops at the first key past the prefix.
+ */
+export function pageOfSortedKeys(sortedKeys: Iterable<string>, prefix: string, options: StorageListOptions | undefined): StorageListResult {
   const limit = listLimit(options);
   const after = options?.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
   const keys: string[] = [];
   let more = false;
   for (const key of sortedKeys) {
-    if (!key.startsWith(prefix) || (after !== undefined && key <= after)) continue;
+    if (!key.startsWith(prefix)) {
+      // Keys with the prefix sort together, from the prefix itself on.
+      if (compareKeys(key, prefix) > 0) break;
+      continue;
+    }
+    if (after !== undefined && key <= after) continue;
     if (keys.length === limit) {
       more = true;
       break;
@@ -55,6 +64,12 @@ export function pageOfSortedKeys(sortedKeys: readonly string[], prefix: string, 
   }
   const last = keys[keys.length - 1];
   return more && last !== undefined ? { keys, cursor: encodeKeyCursor(last) } : { keys };
+}
+
+/** The first key a page of `prefix` after `options`' cursor can hold (or a key below it). */
+export function pageStart(prefix: string, options: StorageListOptions | undefined): string {
+  const after = options?.cursor === undefined ? undefined : decodeKeyCursor(options.cursor);
+  return after !== undefined && compareKeys(after, prefix) > 0 ? after : prefix;
 }
 
 /** Compares strings by UTF-16 code units, which for ASCII keys is byte order (what KV, R2 and SQLite use). */

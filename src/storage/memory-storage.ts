@@ -1,6 +1,7 @@
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
-import { compareKeys, pageOfSortedKeys } from "./list-page.ts";
+import { pageOfSortedKeys, pageStart } from "./list-page.ts";
+import { SortedKeys } from "./sorted-keys.ts";
 import { acquireWithin, lockSettings, type LockAttempt, type LockSleep } from "./lock-wait.ts";
 import { HeldLease, lapsed } from "./lease.ts";
 import { valueBytes } from "./value-bytes.ts";
@@ -31,6 +32,8 @@ interface MemoryLock {
  */
 export class MemoryStorage implements Storage {
   readonly #values = new Map<string, MemoryEntry>();
+  /** The same keys in key order, for pages. */
+  readonly #sorted = new SortedKeys();
   #nextVersion = 1;
   readonly #locks = new Map<string, MemoryLock>();
   readonly #fences = new Map<string, number>();
@@ -50,13 +53,14 @@ export class MemoryStorage implements Storage {
     assertValidKey(key);
     const bytes = valueBytes(value);
     this.#check(key, when);
+    if (!this.#values.has(key)) this.#sorted.add(key);
     this.#values.set(key, { value: bytes, version: String(this.#nextVersion++) });
   }
 
   async delete(key: string, when?: WriteConditions): Promise<void> {
     assertValidKey(key);
     this.#check(key, when);
-    this.#values.delete(key);
+    if (this.#values.delete(key)) this.#sorted.delete(key);
   }
 
   /** The backend-side check; runs in the same synchronous step as the write that follows it. */
@@ -72,7 +76,7 @@ export class MemoryStorage implements Storage {
 
   async list(prefix: string, options?: StorageListOptions): Promise<StorageListResult> {
     assertValidPrefix(prefix);
-    return pageOfSortedKeys([...this.#values.keys()].sort(compareKeys), prefix, options);
+    return pageOfSortedKeys(this.#sorted.from(pageStart(prefix, options)), prefix, options);
   }
 
   async lock(name: string, options?: LockOptions): Promise<Lease> {
