@@ -67,6 +67,13 @@ export interface FairQueueOptions {
    * back for at most this long. Default 30 000 ms.
    */
   readonly leaseMs?: number;
+  /**
+   * Least time between two walks of the queue by this process (by the budget's clock), except when
+   * new orders arrive: tokens that refill meanwhile are handed out together, in order — the same
+   * throughput while a bucket is not full, at most this much later per order, and one walk per
+   * period instead of one per token in a busy fleet. Default 1 000 ms.
+   */
+  readonly batchMs?: number;
 }
 
 interface Waiter {
@@ -87,7 +94,6 @@ interface Waiter {
   /** The key of its entry in the shared queue, once written. */
   key?: string;
   blockedBy?: QueuedOrder["blockedBy"];
-  announced: boolean;
 }
 
 const LONGEST_SLEEP_MS = 60_000;
@@ -118,6 +124,13 @@ function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
+/** Goes on after one turn of the event loop (timers that are due run first). */
+function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+}
+
 function randomId(): string {
   return base64urlEncode(crypto.getRandomValues(new Uint8Array(9)));
 }
@@ -144,12 +157,15 @@ export class FairQueue {
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly onQueued: ((order: QueuedOrder) => void) | undefined;
   private readonly leaseMs: number;
+  private readonly batchMs: number;
   readonly #waiters = new Map<string, Waiter>();
   readonly #unpublished = new Set<Waiter>();
   readonly #aborted = new Set<Waiter>();
   readonly #bounded = new Set<Waiter>();
   /** First issuances waiting here, by registered domain id. */
   readonly #demand = new Map<string, number>();
+  /** Their sum. */
+  #firstIssuances = 0;
   #process = randomId();
   /** Our record as last written: its version (for compare-and-set), lease and demand. */
   #record: { version: string; until: number; total: number } | undefined;
@@ -157,7 +173,8 @@ export class FairQueue {
   #fastPath = false;
   #wake = new AbortController();
   #seq = 0;
-  #unannounced = 0;
+  /** Waiters not yet announced to `onQueued` (only those get their own buckets' wait computed after a walk). */
+  readonly #unannounced = new Set<Waiter>();
   #lostSpends = 0;
   #turn = 0;
   /** The next walk waits for orders submitted with the newest ones until then (see SETTLE_MS). */
@@ -173,6 +190,7 @@ export class FairQueue {
     this.sleep = options.sleep ?? timerSleep;
     this.onQueued = options.onQueued;
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.batchMs = options.batchMs ?? 1000;
   }
 
   /**
@@ -201,13 +219,16 @@ export class FairQueue {
     const domainId = await this.budget.subjectId("domain", domain);
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;
-      const waiter: Waiter = { n: seq.toString(36), request, refs, domain, domainId, signal, deadline: this.now() + maxWaitMs, resolve, reject, seq, announced: false };
+      const waiter: Waiter = { n: seq.toString(36), request, refs, domain, domainId, signal, deadline: this.now() + maxWaitMs, resolve, reject, seq };
       this.#waiters.set(waiter.n, waiter);
       this.#unpublished.add(waiter);
-      this.#unannounced++;
+      if (this.onQueued) this.#unannounced.add(waiter);
       if (Number.isFinite(waiter.deadline)) this.#bounded.add(waiter);
       this.#settleUntil ??= this.now() + SETTLE_MS;
-      if (request.expiresAt === undefined) this.#demand.set(domainId, (this.#demand.get(domainId) ?? 0) + 1);
+      if (request.expiresAt === undefined) {
+        this.#demand.set(domainId, (this.#demand.get(domainId) ?? 0) + 1);
+        this.#firstIssuances++;
+      }
       signal?.addEventListener(
         "abort",
         () => {
@@ -259,9 +280,15 @@ export class FairQueue {
           continue;
         }
         this.#settleUntil = undefined;
+        const walkedAt = this.now();
         const step = await this.#step();
-        if (step.again) continue;
-        wakeAt = step.wakeAt;
+        if (step.again) {
+          // Walk on at once, after one turn of the event loop (over a storage in memory every call
+          // answers at once: without it, lease heartbeats could wait behind a run of walks).
+          await eventLoopTurn();
+          continue;
+        }
+        wakeAt = Math.max(step.wakeAt, walkedAt + this.batchMs);
       } catch (err) {
         // The queue or the budget cannot be read or written: every order here fails with that error.
         for (const w of [...this.#waiters.values()]) this.#settle(w, () => w.reject(err));
@@ -324,8 +351,13 @@ export class FairQueue {
     // Orders the walk did not reach (it stopped at a spent bucket ahead of them, e.g. another
     // process's renewal on the account's): their own buckets say at least until when they wait, for
     // views and the queued event (which would otherwise expect them now).
-    for (const waiter of this.#waiters.values()) {
+    // (Only those about to be announced: doing it for every waiter after every walk cost O(queue) per token.)
+    let looked = 0;
+    for (const waiter of this.#unannounced) {
       if (walk.blocked.has(waiter.n)) continue;
+      // Over a storage that answers at once (memory), a long loop would keep other work (lease
+      // heartbeats) from running: let the event loop turn now and then.
+      if (++looked % 1000 === 0) await eventLoopTurn();
       await snapshot.load(waiter.refs);
       const by = snapshot.wait(waiter.refs);
       if (by) waiter.blockedBy = { kind: by.bucket.kind, subject: by.bucket.subject, retryAt: by.retryAt };
@@ -333,7 +365,7 @@ export class FairQueue {
     wakeAt = Math.min(wakeAt, await this.#refuseOverdue(snapshot, walk.blocked));
     this.#lostSpends = lost ? this.#lostSpends + 1 : 0;
     // A walk cut short at its bound goes on at once when it chose ours or cleared the way (removed leftovers, moved hints).
-    const again = (lost && this.#lostSpends <= MAX_LOST_SPENDS) || (walk.truncated && (walk.chosen.some((c) => c.owner === this.#process) || walk.wakeAt === Infinity));
+    const again = (lost && this.#lostSpends <= MAX_LOST_SPENDS) || (walk.truncated && (walk.chosen.some((c) => c.owner === this.#process) || walk.cleaned > 0));
     return { again, wakeAt };
   }
 
@@ -370,8 +402,9 @@ export class FairQueue {
     this.#unpublished.delete(waiter);
     this.#aborted.delete(waiter);
     this.#bounded.delete(waiter);
-    if (!waiter.announced) this.#unannounced--;
+    this.#unannounced.delete(waiter);
     if (waiter.request.expiresAt === undefined) {
+      this.#firstIssuances--;
       const left = (this.#demand.get(waiter.domainId) ?? 1) - 1;
       if (left > 0) this.#demand.set(waiter.domainId, left);
       else this.#demand.delete(waiter.domainId);
@@ -477,14 +510,11 @@ export class FairQueue {
    */
   async #writeRecord(): Promise<void> {
     const now = this.now();
-    let total = 0;
-    for (const n of this.#demand.values()) total += n;
+    const total = this.#firstIssuances;
     const r = this.#record;
-    const due = !r || now >= r.until - this.leaseMs / 2 || Math.abs(total - r.total) >= Math.max(1, r.total / 100) || this.#unpublished.size > 0;
+    const due = !r || now >= r.until - this.leaseMs / 2 || Math.abs(total - r.total) >= Math.max(1, r.total / 100);
     if (!due) return;
-    const heavy = [...this.#demand].filter(([, n]) => n >= 2);
-    heavy.sort((a, b) => b[1] - a[1]);
-    const record = encodeProcess({ until: now + this.leaseMs, total, heavy: heavy.slice(0, HEAVY_DOMAINS) });
+    const record = encodeProcess({ until: now + this.leaseMs, total, heavy: this.#heaviest() });
     const storage = this.budget.storage;
     const key = this.layout.process(this.#process);
     try {
@@ -504,6 +534,19 @@ export class FairQueue {
     }
   }
 
+  /** The registered domains with the most first issuances waiting here (at least 2), largest first. */
+  #heaviest(): Array<[string, number]> {
+    const top: Array<[string, number]> = [];
+    for (const [id, n] of this.#demand) {
+      if (n < 2 || (top.length === HEAVY_DOMAINS && n <= top[top.length - 1]![1])) continue;
+      let i = top.length;
+      while (i > 0 && top[i - 1]![1] < n) i--;
+      top.splice(i, 0, [id, n]);
+      if (top.length > HEAVY_DOMAINS) top.pop();
+    }
+    return top;
+  }
+
   /** No order waits here any more: our record goes (its lease would lapse anyway). */
   async #retire(): Promise<void> {
     const r = this.#record;
@@ -513,26 +556,26 @@ export class FairQueue {
 
   /** Tells `onQueued` about orders that wait for the first time. */
   #announce(): void {
-    if (this.#unannounced <= 0 || !this.onQueued) return;
+    if (this.#unannounced.size === 0 || !this.onQueued) return;
     this.#ordered().forEach((w, i) => {
-      if (w.announced) return;
-      w.announced = true;
-      this.#unannounced--;
+      if (!this.#unannounced.delete(w)) return;
       this.onQueued?.(this.#view(w, i + 1));
     });
   }
 
   /** Renewals by expiry; then first issuances by turn (and the turn's mix), as the shared queue orders them. */
   #ordered(): Waiter[] {
-    const order = (w: Waiter) => (w.turn === undefined ? "~" : turnOrder(w.turn, w.domainId));
-    return [...this.#waiters.values()].sort((a, b) => {
-      const ra = a.request.expiresAt;
-      const rb = b.request.expiresAt;
-      if (ra !== undefined || rb !== undefined) return (ra ?? Infinity) - (rb ?? Infinity) || a.seq - b.seq;
-      const oa = order(a);
-      const ob = order(b);
-      return oa < ob ? -1 : oa > ob ? 1 : a.seq - b.seq;
+    // Each waiter's place as the shared queue orders it, computed once per sort (not per comparison).
+    const keyed = [...this.#waiters.values()].map((w) => ({
+      w,
+      renewal: w.request.expiresAt,
+      order: w.turn === undefined ? "~" : turnOrder(w.turn, w.domainId),
+    }));
+    keyed.sort((a, b) => {
+      if (a.renewal !== undefined || b.renewal !== undefined) return (a.renewal ?? Infinity) - (b.renewal ?? Infinity) || a.w.seq - b.w.seq;
+      return a.order < b.order ? -1 : a.order > b.order ? 1 : a.w.seq - b.w.seq;
     });
+    return keyed.map((k) => k.w);
   }
 
   /** How waiter `w` shows in views, at `position`. */

@@ -42,6 +42,8 @@ export interface WalkResult {
   readonly wakeAt: number;
   /** The walk stopped at its bound before the end of the queue. */
   readonly truncated: boolean;
+  /** Leftovers it removed and hints it moved. */
+  readonly cleaned: number;
 }
 
 /** Most orders and hints one walk looks at (its cost is bounded, whatever the queue's length). */
@@ -88,6 +90,8 @@ export class QueueWalk {
   readonly #blocked = new Map<string, Blocked>();
   #wakeAt = Infinity;
   #visits = 0;
+  /** Leftovers removed and hints moved: the queue is tidier for the next walk. */
+  #cleaned = 0;
   #stopped = false;
 
   /** A walk at the snapshot's instant, by process `me` over `records` (the process records read for it). */
@@ -109,7 +113,7 @@ export class QueueWalk {
     await this.#renewals();
     if (!this.#stopped) for (const id of await this.#critical()) if (!this.#stopped) await this.#criticalDomain(id);
     if (!this.#stopped) await this.#turns();
-    return { chosen: this.#chosen, blocked: this.#blocked, wakeAt: this.#wakeAt, truncated: this.#visits >= MAX_VISITS };
+    return { chosen: this.#chosen, blocked: this.#blocked, wakeAt: this.#wakeAt, truncated: this.#visits >= MAX_VISITS, cleaned: this.#cleaned };
   }
 
   get #bounded(): boolean {
@@ -216,24 +220,25 @@ export class QueueWalk {
   /** A hint read in turn order: checked against the domain's orders, moved when stale, then its turn. */
   async #hint(key: string, hint: { turn: number; domainId: string; order: string }, heap: OrderHeap): Promise<void> {
     const domain = this.#domain(hint.domainId);
-    if (domain.done || domain.scheduled !== undefined) return;
+    if (domain.done || domain.scheduled !== undefined || domain.index > 0) return this.#tidy(key, hint);
     const storage = this.budget.storage;
     const entry = await storage.getEntry(key);
     if (!entry) return;
     const head = await this.#head(domain);
-    if (head === undefined && domain.index > 0) return; // Its orders were all seen in this walk.
     if (head === undefined) {
       // Nothing waits under this domain: the hint goes (unless rewritten meanwhile), and its turn counter.
       await storage.delete(key, { ifVersion: entry.version }).catch(ignoreConflict);
       const counter = await storage.getEntry(this.layout.turnCounter(hint.domainId));
       if (counter) await storage.delete(this.layout.turnCounter(hint.domainId), { ifVersion: counter.version }).catch(ignoreConflict);
       domain.done = true;
+      this.#cleaned++;
       return;
     }
     const turn = this.layout.parseOrder(head)?.turn ?? hint.turn;
     if (turn !== hint.turn) {
       await storage.put(this.layout.hint(turn, hint.domainId), "");
       await storage.delete(key, { ifVersion: entry.version }).catch(ignoreConflict);
+      this.#cleaned++;
     }
     if (turn > hint.turn) {
       // Its first waiting order is a later turn: it comes when the walk gets there.
@@ -242,6 +247,24 @@ export class QueueWalk {
       return;
     }
     await this.#turn(domain, heap);
+  }
+
+  /**
+   * Another hint of a domain this walk has placed already (publishing writes one per batch; moved
+   * hints leave the old until read): kept when it is at the domain's first waiting turn; otherwise a
+   * hint at that turn is made sure of, then this one goes (unless rewritten meanwhile). Without this,
+   * a large customer's leftover hints filled the walk's bound every time and kept later turns unread.
+   */
+  async #tidy(key: string, hint: { turn: number; domainId: string }): Promise<void> {
+    const storage = this.budget.storage;
+    const entry = await storage.getEntry(key);
+    if (!entry) return;
+    const [first] = (await storage.list(this.layout.domainOrders(hint.domainId), { limit: 1 })).keys;
+    const turn = first === undefined ? undefined : this.layout.parseOrder(first)?.turn;
+    if (turn === hint.turn) return;
+    if (turn !== undefined) await storage.put(this.layout.hint(turn, hint.domainId), "");
+    await storage.delete(key, { ifVersion: entry.version }).catch(ignoreConflict);
+    this.#cleaned++;
   }
 
   /** A domain's turn: its next order, then its place in the next turn. */
@@ -287,6 +310,7 @@ export class QueueWalk {
       if (!own || own.key !== key) {
         // Ours, but no order of ours waits under it (sent, given up, or written again elsewhere).
         await storage.delete(key);
+        this.#cleaned++;
         return "skipped";
       }
       refs = own.refs;
@@ -294,6 +318,7 @@ export class QueueWalk {
       const until = await this.#liveUntil(parsed.owner);
       if (until === undefined) {
         await storage.delete(key);
+        this.#cleaned++;
         return "skipped";
       }
       const entry = await storage.getEntry(key);

@@ -22,7 +22,10 @@ import { describe, expect, it } from "vitest";
 import type { CaLimits } from "../../src/budget/ca-limits.ts";
 import { FairQueue, type AdmissionRequest } from "../../src/budget/fair-queue.ts";
 import { FleetBudget, type BucketRef } from "../../src/budget/fleet-budget.ts";
+import { QueueLayout } from "../../src/budget/queue-records.ts";
+import { MemoryStorage } from "../../src/storage/memory-storage.ts";
 import { ModelStorage } from "../support/model-storage.ts";
+import { VirtualClock } from "../support/virtual-clock.ts";
 import { Killed, Scheduler } from "../support/scheduler.ts";
 
 const START = Date.UTC(2026, 11, 6);
@@ -171,5 +174,39 @@ describe("the fleet's fair queue", () => {
     console.log(
       `fair queue search: ${seeds} schedules from seed ${first}, 3 processes, ${orders} orders, ${grants} granted, ${kills} processes killed mid-run, ${steps} scheduler steps (storage operations and clock moves); turn order checked in ${fairChecked}; 0 over-spends, 0 starved`,
     );
+  });
+
+  it("leftover hints of a customer whose own bucket is spent do not hide later turns: 1,500 of them, then another customer's order goes at once", async () => {
+    // Publishing writes a hint per batch and a moved hint leaves the old one until read, so a large
+    // customer can leave many; a walk reads at most 1,000 keys. They used to be skipped, not removed:
+    // every walk read the same 1,000 and never reached the turns after them.
+    const clock = new VirtualClock();
+    const storage = new MemoryStorage();
+    const limits: CaLimits = { newOrdersPerAccount: { count: 100, periodMs: 60_000 }, certificatesPerRegisteredDomain: { count: 1, periodMs: 600_000 } };
+    const budget = new FleetBudget({ storage, limits, ca: "ca", now: clock.now, sendMarginMs: 0 });
+    const queue = new FairQueue(budget, { now: clock.now, sleep: clock.sleep });
+    const order = (name: string): AdmissionRequest => ({ id: name, account: "https://ca.test/acct/1", names: [name], nameSetId: name });
+    let granted: string[] = [];
+    const admit = (name: string) => void queue.admit(order(name)).then(() => granted.push(name));
+    admit("n0.big.example");
+    await clock.drive(() => granted.length === 1);
+    for (let i = 1; i <= 3; i++) admit(`n${i}.big.example`);
+    // The queue's turn is well past the leftovers, as after a long onboarding.
+    const layout = new QueueLayout(budget);
+    await storage.put(layout.turn, JSON.stringify({ turn: 2_000 }));
+    for (let turn = 1; turn <= 1_500; turn++) await storage.put(layout.hint(turn, "big.example"), "");
+    granted = [];
+    // Storage reads it takes: a walk bounded at 1,000 keys, then one more over the tidied queue.
+    let reads = 0;
+    const { list, getEntry } = storage;
+    storage.list = (prefix, options) => (reads++, list.call(storage, prefix, options));
+    storage.getEntry = (key) => (reads++, getEntry.call(storage, key));
+    admit("www.small.example");
+    await clock.drive(() => granted.includes("www.small.example"), { maxSteps: 20, ready: () => queue.size === 4 - granted.length });
+    const left = (await storage.list(layout.hints)).keys.length;
+    console.log(`leftover hints: small's order granted ${(clock.now() - Date.UTC(2026, 11, 6)) / 1000} s in after ${reads} storage reads, ${left} hint(s) left of 1,503`);
+    expect(granted).toEqual(["www.small.example"]);
+    expect(left).toBeLessThanOrEqual(2);
+    expect(reads).toBeLessThan(5_000);
   });
 });

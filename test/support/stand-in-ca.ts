@@ -104,6 +104,8 @@ export class StandInCa {
   readonly directoryUrl: string;
   readonly orders = new Map<string, CaOrder>();
   readonly authzs = new Map<string, Authz>();
+  /** Authorizations by their challenge's URL (a lookup per challenge request, not a scan of every authorization). */
+  readonly #byChallenge = new Map<string, Authz>();
   readonly certificates = new Map<string, CaCertificate>();
   /** Every newOrder the CA accepted, in order. */
   readonly newOrders: Array<{ order: CaOrder; at: number }> = [];
@@ -238,6 +240,7 @@ export class StandInCa {
         challenge: { type: "http-01", url: `/chall/${a}`, token: `token${String(a).padStart(20, "0")}`, status: "pending" },
       };
       this.authzs.set(authz.url, authz);
+      this.#byChallenge.set(authz.challenge.url, authz);
       order.authorizations.push(authz.url);
     }
     this.onNewOrder?.(order);
@@ -248,7 +251,7 @@ export class StandInCa {
   }
 
   async #challenge(account: Account, key: string, payload: unknown): Promise<Response> {
-    const authz = [...this.authzs.values()].find((a) => a.challenge.url === key);
+    const authz = this.#byChallenge.get(key);
     if (!authz) return this.#problem(404, "malformed", "no such challenge");
     // POST-as-GET reads it; a JSON object payload ({}) asks the server to validate (§7.5.1).
     if (payload !== undefined && authz.status === "pending" && authz.challenge.status === "pending") {
