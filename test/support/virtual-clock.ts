@@ -81,17 +81,30 @@ export class VirtualClock {
   /**
    * Runs until `done()` (checked between steps), moving time to each next sleeper once things are
    * quiet (a few real ms with nothing new) and `ready()` says every piece of work waits on this clock.
-   * Bounded: throws after `maxSteps` moves or `maxRealMs` of wall time.
+   * With `exact`, `ready()` alone decides (the caller counts its work exactly): no quiet ms to wait,
+   * which is what lets a simulation take 100,000 steps. Bounded: throws after `maxSteps` moves or
+   * `maxRealMs` of wall time.
    */
-  async drive(done: () => boolean, { maxSteps = 100_000, maxRealMs = 120_000, ready = (): boolean => true } = {}): Promise<{ steps: number }> {
+  async drive(done: () => boolean, { maxSteps = 100_000, maxRealMs = 120_000, ready = (): boolean => true, exact = false } = {}): Promise<{ steps: number }> {
     const started = Date.now();
     let steps = 0;
     while (!done()) {
       if (Date.now() - started > maxRealMs) throw new Error(`virtual clock: not done after ${maxRealMs} ms of wall time (${steps} steps)`);
-      // Let real work (crypto, storage, the CA) settle before time moves.
-      await new Promise((r) => setTimeout(r, 3));
-      if (done()) break;
-      if (this.#sleepers.length === 0 || !ready()) continue;
+      if (exact) {
+        // `ready()` is exact (true only while every piece of work waits on this clock): once the
+        // microtasks have run, time may move; while it is false, real work (crypto) is under way.
+        await new Promise<void>((r) => setImmediate(r));
+        if (done()) break;
+        if (this.#sleepers.length === 0 || !ready()) {
+          await new Promise((r) => setTimeout(r, 1));
+          continue;
+        }
+      } else {
+        // Let real work (crypto, storage, the CA) settle before time moves.
+        await new Promise((r) => setTimeout(r, 3));
+        if (done()) break;
+        if (this.#sleepers.length === 0 || !ready()) continue;
+      }
       const next = this.#sleepers.reduce((a, b) => (b.at < a.at || (b.at === a.at && b.seq < a.seq) ? b : a));
       this.#sleepers = this.#sleepers.filter((s) => s !== next);
       if (next.at > this.#t) {
