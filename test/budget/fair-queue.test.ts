@@ -24,6 +24,7 @@ import { FairQueue, type AdmissionRequest } from "../../src/budget/fair-queue.ts
 import { FleetBudget, type BucketRef } from "../../src/budget/fleet-budget.ts";
 import { QueueLayout } from "../../src/budget/queue-records.ts";
 import { MemoryStorage } from "../../src/storage/memory-storage.ts";
+import { ReplayBucket } from "../support/bucket-replay.ts";
 import { ModelStorage } from "../support/model-storage.ts";
 import { VirtualClock } from "../support/virtual-clock.ts";
 import { Killed, Scheduler } from "../support/scheduler.ts";
@@ -32,25 +33,6 @@ const START = Date.UTC(2026, 11, 6);
 const PERIOD = 10_000;
 const LEASE = 8_000;
 const DOMAINS = ["a", "b", "c", "d"];
-
-/** A token bucket counted independently of the budget's code: `count` per `period`, refilled continuously. */
-class Bucket {
-  tokens: number;
-  constructor(
-    readonly count: number,
-    readonly period: number,
-    public at: number,
-  ) {
-    this.tokens = count;
-  }
-  take(now: number): boolean {
-    this.tokens = Math.min(this.count, this.tokens + ((now - this.at) * this.count) / this.period);
-    this.at = now;
-    if (this.tokens < 1 - 1e-9) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
 
 interface Grant {
   process: number;
@@ -116,11 +98,11 @@ async function schedule(seed: number) {
   const killed = kill && s.isDead(`p${kill.process}`) ? kill.process : undefined;
   const violations: string[] = [...failures];
   // No over-spend: the grants, in time order, through buckets counted here.
-  const buckets = new Map<string, Bucket>();
+  const buckets = new Map<string, ReplayBucket>();
   for (const g of [...grants].sort((a, b) => a.at - b.at)) {
     for (const ref of g.spent) {
       let b = buckets.get(ref.key);
-      if (!b) buckets.set(ref.key, (b = new Bucket(ref.limit.count, ref.limit.periodMs, START)));
+      if (!b) buckets.set(ref.key, (b = new ReplayBucket(ref.limit.count, ref.limit.periodMs, START)));
       if (!b.take(g.at)) violations.push(`over-spend: ${g.request.id} granted at +${g.at - START} ms with ${ref.key} empty`);
     }
   }

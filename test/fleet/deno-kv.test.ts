@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { runFleetQueueTests } from "../budget/fleet-queue-backends.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { copyFile, readdir } from "node:fs/promises";
 import { denoBinary, startDenoKv, type DenoKvProcess } from "../support/deno-kv-process.ts";
@@ -30,6 +31,9 @@ describe.skipIf(!deno && !process.env.CI)("DenoKvStorage in the deno binary (--u
     const kv = await startDenoKv(join(dir, "kv.sqlite3"), `renew-${crypto.randomUUID().slice(0, 8)}`);
     return { storage: kv.storage, close: () => kv.stop() };
   });
+
+  // The CA budget's fleet queue: its processes' clients alternate between the two deno processes.
+  runFleetQueueTests("DenoKvStorage", async () => ({ clients: (n) => Array.from({ length: n }, (_, i) => (i % 2 ? b : a).storage), ca: `queue-${crypto.randomUUID().slice(0, 8)}` }));
 
   it("two deno processes on one store: values, versions and fencing agree", async () => {
     await a.storage.put("shared/k", Uint8Array.of(0, 1, 255));

@@ -5,6 +5,7 @@ import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts"
 import { fromPg, fromPostgresJs } from "../../src/storage/postgres/postgres-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { runFleetQueueTests } from "../budget/fleet-queue-backends.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { postgresBinDir, startPostgres, type PostgresServer } from "../support/postgres-server.ts";
 
@@ -36,6 +37,11 @@ describe.skipIf(!bin && !process.env.CI)("PostgresStorage against a private Post
   const viaPostgresJs = () => new PostgresStorage({ client: fromPostgresJs(sql), table: "t_js" });
   runStorageConformance("PostgresStorage (pg)", viaPg);
   runStorageConformance("PostgresStorage (postgres.js)", viaPostgresJs);
+  runFleetQueueTests("PostgresStorage", async () => {
+    const table = `queue_${crypto.randomUUID().slice(0, 8).replace(/-/g, "")}`;
+    await new PostgresStorage({ client: fromPg(pool), table }).migrate();
+    return { clients: (n) => Array.from({ length: n }, (_, i) => new PostgresStorage({ client: i % 2 ? fromPostgresJs(sql) : fromPg(pool), table })) };
+  });
   runRenewDueIndexTests("PostgresStorage", async () => {
     const storage = new PostgresStorage({ client: fromPg(pool), table: `renew_${crypto.randomUUID().slice(0, 8).replace(/-/g, "")}` });
     await storage.migrate();

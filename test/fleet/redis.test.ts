@@ -5,6 +5,7 @@ import { RedisStorage } from "../../src/storage/redis/redis-storage.ts";
 import { fromIoredis, fromNodeRedis } from "../../src/storage/redis/redis-client.ts";
 import { runStorageConformance } from "../storage/conformance.ts";
 import { runRenewDueIndexTests } from "./renew-due-index.ts";
+import { runFleetQueueTests } from "../budget/fleet-queue-backends.ts";
 import { expectNoReuseAfterDataLoss } from "./data-loss.ts";
 import { cp, rm } from "node:fs/promises";
 import { redisServerBinary, startRedis, type RedisServer } from "../support/redis-server.ts";
@@ -40,6 +41,10 @@ describe.skipIf(!binary && !process.env.CI)("RedisStorage against a private redi
   runStorageConformance("RedisStorage (node-redis)", viaNodeRedis);
   runStorageConformance("RedisStorage (ioredis)", viaIoredis);
   runRenewDueIndexTests("RedisStorage", async () => ({ storage: new RedisStorage({ client: fromIoredis(ioredis), prefix: `renew-${crypto.randomUUID().slice(0, 8)}` }) }));
+  runFleetQueueTests("RedisStorage", async () => {
+    const prefix = `queue-${crypto.randomUUID().slice(0, 8)}`;
+    return { clients: (n) => Array.from({ length: n }, (_, i) => new RedisStorage({ client: i % 2 ? fromNodeRedis(nodeRedis) : fromIoredis(ioredis), prefix })) };
+  });
 
   it("both clients see one store under one prefix, and prefixes keep stores apart", async () => {
     const a = new RedisStorage({ client: fromNodeRedis(nodeRedis), prefix: "shared" });

@@ -3,9 +3,16 @@ import { describe, expect, it } from "vitest";
 import { DurableObjectStorage } from "../../../src/storage/index.ts";
 import { OBJECT_ORIGIN } from "../../../src/storage/durable-object-protocol.ts";
 import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
+import { runFleetQueueTests } from "../../budget/fleet-queue-backends.ts";
 
 // A fresh object per storage instance: tests do not share an object's single-threaded queue.
 runStorageConformance("DurableObjectStorage", () => new DurableObjectStorage(env.EDGECERT, { name: `conformance-${crypto.randomUUID()}` }), conformanceSeed(env.EDGECERT_STORAGE_SEED));
+
+// The CA budget's fleet queue over one object, a client per process (as the Worker's invocations).
+runFleetQueueTests("DurableObjectStorage", async () => {
+  const name = `queue-${crypto.randomUUID()}`;
+  return { clients: (n) => Array.from({ length: n }, () => new DurableObjectStorage(env.EDGECERT, { name })) };
+});
 
 describe("DurableObjectStorage", () => {
   it("shares data and locks between instances naming the same object, not across objects", async () => {

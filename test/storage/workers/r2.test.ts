@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DurableObjectStorage, R2Storage } from "../../../src/storage/index.ts";
 import { conformanceSeed, expectCode, runStorageConformance } from "../conformance.ts";
+import { runFleetQueueTests } from "../../budget/fleet-queue-backends.ts";
 
 runStorageConformance("R2Storage", () => new R2Storage(env.BUCKET), conformanceSeed(env.EDGECERT_STORAGE_SEED));
 // As the Worker builds it: values in R2, locks (and so fences) in the Durable Object.
@@ -10,6 +11,12 @@ runStorageConformance(
   () => new R2Storage(env.BUCKET, { locks: new DurableObjectStorage(env.EDGECERT) }),
   conformanceSeed(env.EDGECERT_STORAGE_SEED),
 );
+
+// The CA budget's fleet queue, a client per process; its own budget name (the bucket is shared by these tests).
+runFleetQueueTests("R2Storage with locks in a Durable Object", async () => {
+  const name = `queue-${crypto.randomUUID()}`;
+  return { clients: (n) => Array.from({ length: n }, () => new R2Storage(env.BUCKET, { locks: new DurableObjectStorage(env.EDGECERT) })), ca: name };
+});
 
 describe("R2Storage", () => {
   it("accepts a write fenced by a Durable Object lease when its locks are there (the Worker's layout), and refuses it once released", async () => {
