@@ -61,7 +61,7 @@ export interface WindowFigures {
   wallS: number;
   workerdCpuS: number;
   workerdRssBytes: number;
-  /** Per tick: [minute, due waiting, renewed, duration ms, longest lag ms, CPU ms]. */
+  /** Per tick: [minute, due waiting, renewed, dispatchers, cron subrequests, most subrequests of a dispatcher, duration ms, longest lag ms, CPU ms]. */
   series: number[][];
 }
 
@@ -115,7 +115,7 @@ export function windowFigures(name: string, options: WindowOptions, result: Wind
     wallS: result.wallS,
     workerdCpuS: result.workerdCpuS,
     workerdRssBytes: result.workerdRssBytes,
-    series: rows.map((r) => [r.minute, r.dueBefore, r.renewed, r.durationMs, r.maxLagMs, r.cpuMs]),
+    series: rows.map((r) => [r.minute, r.dueBefore, r.renewed, r.dispatchers, r.cronSubrequests, r.dispatcherMaxSubrequests, r.durationMs, r.maxLagMs, r.cpuMs]),
   };
 }
 
