@@ -36,6 +36,7 @@ import { hubPullBench } from "./hub-pulls.ts";
 import { onboarding100kInChild, onboardingBench, onboardingLine, type OnboardingFigures } from "./onboarding.ts";
 import { workerOnboardingBench, workerOnboardingLine, type WorkerOnboardingFigures } from "./worker-onboarding.ts";
 import { workerColdStart } from "./worker-cold-start.ts";
+import { workerdModuleCompile } from "./workerd-module-compile.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,100").split(",").map(Number);
@@ -115,6 +116,10 @@ const cold = await coldStart(pebble, COLD_RUNS);
 console.log("Cold start of the Worker in workerd…");
 const workerCold = await workerColdStart(pebble, Math.min(COLD_RUNS, 5)).catch((err: unknown) => {
   console.log(`Worker cold start failed: ${err instanceof Error ? err.message : String(err)}`);
+  return undefined;
+});
+const moduleCompile = await workerdModuleCompile(9).catch((err: unknown) => {
+  console.log(`workerd module compile failed: ${err instanceof Error ? err.message : String(err)}`);
   return undefined;
 });
 
@@ -260,7 +265,13 @@ lines.push(
 lines.push(`  CLI renew with nothing due (one certificate): ${cold.renewNoop.wallMs} ms wall, ${cold.renewNoop.cpuMs} ms CPU, exit ${cold.renewNoop.exitCode} → ≤ 150 ms wall ${mark(cold.renewNoop.wallMs <= 150 && cold.renewNoop.exitCode === 0)}`);
 if (workerCold) {
   lines.push(
-    `  Worker in workerd (median of ${workerCold.runs}): ready in ${workerCold.readyMs} ms (an empty Worker: ${workerCold.emptyReadyMs} ms); first http-01 request ${workerCold.firstChallengeMs} ms, then ${workerCold.warmChallengeMs} ms`,
+    `  Worker in workerd (median of ${workerCold.runs}): ready in ${workerCold.readyMs} ms, workerd CPU ${workerCold.readyCpuMs} ms (an empty Worker: ${workerCold.emptyReadyMs} ms, CPU ${workerCold.emptyReadyCpuMs} ms); first http-01 request ${workerCold.firstChallengeMs} ms, then ${workerCold.warmChallengeMs} ms`,
+  );
+}
+if (moduleCompile) {
+  const m = moduleCompile;
+  lines.push(
+    `  workerd CPU to ready, a Worker answering "ok" (median of 9): alone ${m.alone!.cpuMs} ms; with the edgecert script uploaded beside it, not imported ${m.uploadedNotImported!.cpuMs} ms, imported statically ${m.importedStatically!.cpuMs} ms, imported dynamically (not yet called) ${m.importedDynamically!.cpuMs} ms — a module uploaded and not imported costs workerd most of what importing it costs`,
   );
 }
 if (dashboard) {
@@ -346,5 +357,5 @@ const onboardingLines = [
 ];
 lines.push(...onboardingLines);
 console.log(onboardingLines.join("\n"));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, workerdModuleCompile: moduleCompile ?? null, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");
