@@ -6,11 +6,13 @@
  * new orders per account, 40 certificates per registered domain) per 45 s, 124 s of work the limits
  * allow; the cron tick every 5 s (deployed: every minute against windows of 3 h and 7 days). Alone:
  * `npx tsx bench/worker-onboarding.ts`; in `npm run bench` unless BENCH_WORKER_ONBOARDING=0.
+ * BENCH_WORKER_ONBOARDING_EVENTS=<file> writes every newOrder and finalize the CA saw (with the ticks).
  */
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { startPebble, type PebbleInstance } from "../test/support/pebble.ts";
 import { serverCpuSeconds } from "./process-usage.ts";
+import type { RefillUse } from "../test/support/refill-use.ts";
 import { onboardThroughWorker, type WorkerOnboardingResult } from "../test/support/worker-onboarding.ts";
 
 /** The bench's figures. */
@@ -23,6 +25,8 @@ export interface WorkerOnboardingFigures extends WorkerOnboardingResult {
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+const roundRefill = (u: RefillUse): RefillUse => ({ ...u, fullMs: Math.round(u.fullMs), fullBeforeFirstMs: Math.round(u.fullBeforeFirstMs), leftover: round(u.leftover, 2), lostMs: Math.round(u.lostMs) });
 
 /** Runs the workload once through the Worker. */
 export async function workerOnboardingBench(pebble: PebbleInstance, windowS = Number(process.env.BENCH_WORKER_ONBOARDING_WINDOW_S ?? 45), cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5)): Promise<WorkerOnboardingFigures> {
@@ -44,6 +48,7 @@ export async function workerOnboardingBench(pebble: PebbleInstance, windowS = Nu
     addS: round(r.addS),
     ...(r.cpuS !== undefined ? { cpuS: round(r.cpuS) } : {}),
     perDomain: r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) })),
+    refill: { orders: roundRefill(r.refill.orders), domain: roundRefill(r.refill.domain) },
     windowS,
     cronEveryS,
     wallS: round((Date.now() - started) / 1000),
@@ -51,9 +56,11 @@ export async function workerOnboardingBench(pebble: PebbleInstance, windowS = Nu
   };
 }
 
+const lost = (u: RefillUse) => `${(u.lostMs / 1000).toFixed(1)} s (full ${(u.fullMs / 1000).toFixed(1)} s, ${(u.fullBeforeFirstMs / 1000).toFixed(1)} of them before its first spend; ${u.leftover.toFixed(1)} tokens unspent at the end)`;
+
 /** The report line. */
 export function workerOnboardingLine(f: WorkerOnboardingFigures): string {
-  return `  ${f.names} names through the Worker (workerd, Pebble behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${f.perDomain.map((d) => `${d.names}: ${d.firstS}–${d.lastS} s`).join(", ")} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
+  return `  ${f.names} names through the Worker (workerd, Pebble behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${f.perDomain.map((d) => `${d.names}: ${d.firstS}–${d.lastS} s`).join(", ")}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

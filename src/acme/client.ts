@@ -125,6 +125,14 @@ export interface NewOrderOptions extends RequestOptions {
   profile?: string;
   /** ARI certificate id of the certificate this order replaces (RFC 9773 §5). */
   replaces?: string;
+  /**
+   * Whether a rate-limit refusal (429, RFC 8555 §6.6) is resent within this call once its `Retry-After`
+   * has passed (within `RetryPolicy.maxRetryAfterMs` and `maxAttempts`). Default true. false: the
+   * refusal is thrown at once — for a caller whose own budget decides when to order again (the
+   * manager with CA limits), where a resend inside the call would take a token the budget gave to
+   * another order, which the CA then refuses in turn.
+   */
+  resendRateLimited?: boolean;
 }
 
 /** Options for {@link AcmeClient.revokeCertificate}. */
@@ -152,6 +160,8 @@ interface PostOptions extends RequestOptions {
    * (network error, 500), do not resend.
    */
   unsafe?: boolean;
+  /** false: a 429 is thrown, not resent (see {@link NewOrderOptions.resendRateLimited}). */
+  resendRateLimited?: boolean;
 }
 
 const JOSE = "application/jose+json";
@@ -887,7 +897,7 @@ export class AcmeClient {
    */
   private async withRetries<T>(
     url: string,
-    options: RequestOptions,
+    options: RequestOptions & { resendRateLimited?: boolean },
     unsafe: boolean,
     parse: (res: RawResponse) => T,
     attempt: () => Promise<RawResponse>,
@@ -933,7 +943,7 @@ export class AcmeClient {
       const kind = statusRetryClass(res.status);
       // A request not safe to repeat is resent here only after a 429, a refusal (RFC 8555 §6.6); a
       // 503 can come from a gateway after the CA acted, so its caller recovers as after a 500.
-      const repeat = unsafe ? res.status === 429 : kind !== "definitive";
+      const repeat = res.status === 429 && options.resendRateLimited === false ? false : unsafe ? res.status === 429 : kind !== "definitive";
       if (repeat && ++transient < this.retry.maxAttempts) {
         if (retryAfterMs !== undefined && retryAfterMs > this.retry.maxRetryAfterMs) throw problem;
         const delay = retryAfterMs ?? backoffDelay(transient - 1, this.retry.baseDelayMs, this.retry.maxDelayMs);

@@ -81,6 +81,12 @@ export interface ObtainCertificateOptions {
    */
   beforeNewOrder?: (order: NewOrderAbout) => Promise<void>;
   /**
+   * false: a rate-limit refusal of the new order is thrown at once instead of resent after its
+   * `Retry-After` (see `NewOrderOptions.resendRateLimited`). The manager sets it when the CA has a
+   * budget: the budget, not this call, decides when to order again.
+   */
+  resendRateLimited?: boolean;
+  /**
    * Most requests / solver calls in flight at once (default 32). Near the CA, signed requests are
    * still paced by the nonce each response brings back (no request is spent on nonces); far from it
    * the client fetches up to `concurrency − 1` extra nonces per step so that many run in parallel.
@@ -162,6 +168,7 @@ export async function obtainCertificate(options: ObtainCertificateOptions): Prom
     beforeFinalize: options.beforeFinalize,
     beforeNewOrder: options.beforeNewOrder,
     finalizing: new Set(),
+    resendRateLimited: options.resendRateLimited ?? true,
   };
   const input = readIssuanceInput(options);
   const { identifiers } = input;

@@ -225,10 +225,28 @@ export class FleetBudget {
    * refusals.) A compare-and-set like every bucket write; it only ever moves a bucket later.
    */
   async sending(spent: readonly BucketRef[], kinds: readonly BucketKind[]): Promise<void> {
+    await this.#countFrom(spent, kinds, this.marginMs);
+  }
+
+  /**
+   * The request that spends `spent`'s buckets of `kinds` was answered now: the CA counted it by now,
+   * so each bucket counts that spend from no earlier than now (see `countedFrom`). {@link sending}
+   * assumes the request reaches the CA within the send margin; one that took longer (a loaded
+   * runtime signing and sending 80 orders at once: 2-3 s) reached a CA bucket that had sat full
+   * meanwhile, so the CA's bucket ran later than the budget's and, once drained, refused the order
+   * the budget let go next (onboarding through the Worker at load 15: the first of 132 refusals).
+   * The manager calls it when the new order (`orders`) and the certificate (`domain`, `nameset`) are
+   * in. Only ever moves a bucket later.
+   */
+  async sent(spent: readonly BucketRef[], kinds: readonly BucketKind[]): Promise<void> {
+    await this.#countFrom(spent, kinds, 0);
+  }
+
+  async #countFrom(spent: readonly BucketRef[], kinds: readonly BucketKind[], marginMs: number): Promise<void> {
     for (const ref of spent) {
       if (!kinds.includes(ref.kind) || ref.seq === undefined) continue;
       const seq = ref.seq;
-      await this.update(ref, (state, now) => countedFrom(ref.limit, state, seq, now + this.marginMs));
+      await this.update(ref, (state, now) => countedFrom(ref.limit, state, seq, now + marginMs));
     }
   }
 

@@ -104,6 +104,16 @@ export class CaBudgets {
   }
 
   /**
+   * An admitted order's request was answered: its buckets of `kinds` count from no earlier than now
+   * (see `FleetBudget.sent`). A storage failure is logged, as for {@link sending}.
+   */
+  async sent(admission: Admission | undefined, kinds: readonly BucketKind[]): Promise<void> {
+    if (!admission || admission.spent.length === 0) return;
+    const entry = this.for(admission.directoryUrl);
+    await entry?.budget.sent(admission.spent, kinds).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_sent_failed", { error: String(err) }));
+  }
+
+  /**
    * After a CA's rate-limit refusal: pauses the bucket it speaks of for the whole fleet until its
    * `Retry-After` (at least one token's refill when it sent none). Other errors are ignored.
    */

@@ -222,6 +222,9 @@ export class Issuance {
       obtained = await obtainCertificate({
         beforeNewOrder: (order) => spends.beforeNewOrder(order),
         beforeFinalize: () => spends.beforeFinalize(),
+        // The budget decides when a refused order goes again (after pausing its bucket below), not a
+        // resend inside this call that would take a token the budget gave to another order.
+        ...(ctx.budgets.for(issuer.directoryUrl) ? { resendRateLimited: false } : {}),
         client,
         names: identifiers,
         solvers: this.#fencedSolvers(held, (token) =>
@@ -235,8 +238,12 @@ export class Issuance {
         ...(resumeOrderUrl ? { resumeOrderUrl } : {}),
         ...(replaces ? { replaces } : {}),
         ...(profile ? { profile } : {}),
-        onOrder: (order) => update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url })),
+        onOrder: async (order) => {
+          await spends.ordered();
+          await update((i) => (i.orderUrl === order.url ? undefined : { ...i, orderUrl: order.url }));
+        },
       });
+      await spends.issued();
     } catch (err) {
       await spends.giveBackUnsent();
       // A rate-limit refusal pauses its bucket for the whole fleet (invariant 10).

@@ -17,6 +17,8 @@ import type { Admission, CaBudgets } from "./ca-budgets.ts";
  */
 export class OrderSpends {
   readonly #made: Admission[] = [];
+  /** Spends whose newOrder the CA has answered (counted from then: see {@link ordered}). */
+  readonly #answered = new Set<Admission>();
   #unsent: Admission | undefined;
   /** A spend of this issuance holds its per-issuance buckets (domain, name set). */
   #perIssuance: boolean;
@@ -61,6 +63,23 @@ export class OrderSpends {
   /** Right before an order's first finalize: every per-issuance spend counts from now (the CA spends those when it issues). */
   async beforeFinalize(): Promise<void> {
     for (const admission of this.#made) await this.budgets.sending(admission, ["domain", "nameset"]);
+  }
+
+  /**
+   * An order exists (the CA answered its newOrder, or a resumed one was read): the account's spend
+   * for the newOrder just sent counts from no earlier than now — the CA counted it by then, however
+   * long the request took to reach it (see `FleetBudget.sent`).
+   */
+  async ordered(): Promise<void> {
+    const last = this.#made.at(-1);
+    if (!last || this.#answered.has(last)) return;
+    this.#answered.add(last);
+    await this.budgets.sent(last, ["orders"]);
+  }
+
+  /** The certificate is issued: every per-issuance spend counts from no earlier than now (the CA spent them at finalize). */
+  async issued(): Promise<void> {
+    for (const admission of this.#made) await this.budgets.sent(admission, ["domain", "nameset"]);
   }
 
   /** The issuance ends without having sent the order its admission was for: its tokens go back. */

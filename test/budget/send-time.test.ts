@@ -129,4 +129,64 @@ describe("the budget counts a spend from when its request reaches the CA", () =>
     expect(b.limited.refusals()).toHaveLength(1);
     expect(sent.slice(3)).toEqual(["10", "20", "30"]);
   });
+
+  it("a new order that reaches the CA late, while the CA's bucket sat full, does not let the order after the burst go early", async () => {
+    // New orders per account, 4 per 40 s, all four admitted at once. The first newOrder takes 5 s
+    // (virtual) to reach the CA, past the budget's 1 s send margin (a loaded runtime signing and
+    // sending a burst at once), and the other three follow it (they wait for its nonce). The CA's
+    // bucket sat full until 5 s: its next tokens at 15 and 25 s.
+    const orders = { count: 4, periodMs: 40_000 };
+    const b = bed({ orders });
+    let inTransit = 0;
+    let late = 1;
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (url.endsWith("/new-order") && late > 0) {
+        late--;
+        inTransit++;
+        await b.clock.sleep(5_000);
+        inTransit--;
+      }
+      return b.limited.fetch(input, init);
+    };
+    const m = new CertificateManager({ storage: b.storage, directoryUrl: b.ca.directoryUrl, fetch, termsOfServiceAgreed: true, caLimits: { newOrdersPerAccount: orders }, budgetClock: b.clock, retry: { maxAttempts: 1 } });
+    const names = Array.from({ length: 6 }, (_, i) => `n${i}.transit.example`);
+    let settled = 0;
+    const outcomes = names.map((n) => m.manage([n]).then(() => "ok", (err: unknown) => String(err)).finally(() => settled++));
+    const start = b.clock.now();
+    // While the late request is in transit the others wait for its nonce (in real time): time moves on.
+    await b.clock.drive(() => settled === names.length, { ready: () => inTransit > 0 || m.queuedCount() === names.length - settled });
+    const results = await Promise.all(outcomes);
+    const sent = b.limited.events.filter((e) => e.kind === "newOrder").map((e) => `${Math.floor((e.at - start) / 1000)}${e.refused ? " refused" : ""}`);
+    console.log(`newOrders at (s): ${sent.join(", ")}`);
+    expect(b.limited.refusals()).toEqual([]);
+    expect(results.filter((r) => r !== "ok")).toEqual([]);
+    // Counted from when the CA answered (5 s), not from when they were sent plus the margin (1 s: the
+    // fifth went at 11 s and was refused).
+    expect(sent.slice(4)).toEqual(["15", "25"]);
+  });
+
+  it("a refused new order is not resent by the client behind the budget: the budget sends it again after the pause", async () => {
+    // The default retry policy (a 429 with Retry-After within a minute is resent inside the call).
+    // The budget's record is lost after two orders, as above: the CA refuses the third.
+    const orders = { count: 2, periodMs: 20_000 };
+    const b = bed({ orders });
+    const m = new CertificateManager({ storage: b.storage, directoryUrl: b.ca.directoryUrl, fetch: b.limited.fetch, termsOfServiceAgreed: true, caLimits: { newOrdersPerAccount: orders }, budgetClock: b.clock });
+    const run = async (list: string[]) => {
+      let settled = 0;
+      const results = list.map((n) => m.manage([n]).then(() => "ok", (err: unknown) => String(err)).finally(() => settled++));
+      await b.clock.drive(() => settled === list.length, { ready: () => m.queuedCount() === list.length - settled });
+      return Promise.all(results);
+    };
+    expect(await run(["a.resend.example", "b.resend.example"])).toEqual(["ok", "ok"]);
+    const { keys } = await b.storage.list("budget/");
+    for (const key of keys.filter((k) => /\/orders\//.test(k))) await b.storage.delete(key);
+    // The refusal comes back to the manager at once (it pauses the bucket for the fleet); old code:
+    // the client slept the CA's Retry-After (10 s) and resent the order, outside the budget's queue.
+    expect((await run(["c.resend.example"]))[0]).toMatch(/rateLimited|too many new orders/);
+    expect(b.limited.events.filter((e) => e.kind === "newOrder" && e.names[0] === "c.resend.example")).toHaveLength(1);
+    // Sent again through the budget once its pause is over: it goes, the CA refuses nothing more.
+    expect(await run(["c.resend.example", "d.resend.example"])).toEqual(["ok", "ok"]);
+    expect(b.limited.refusals()).toHaveLength(1);
+  });
 });

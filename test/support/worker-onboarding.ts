@@ -7,8 +7,10 @@
  * Used by bench/worker-onboarding.ts.
  * @module
  */
+import { writeFileSync } from "node:fs";
 import type { PebbleInstance } from "./pebble.ts";
 import { rateLimitingCa, type Limit } from "./rate-limiting-ca.ts";
+import { refillUse, type RefillUse } from "./refill-use.ts";
 import { startWorker, type CertificateSummary, type WorkerInstance } from "./worker.ts";
 
 /** What to onboard and under which limits. */
@@ -63,6 +65,12 @@ export interface WorkerOnboardingResult {
   /** CPU seconds between the two {@link WorkerOnboardingOptions.cpuSeconds} readings. */
   cpuS?: number;
   perDomain: DomainOutcome[];
+  /**
+   * Where the excess over the allowed time went, per bucket the limits bind (test/support/refill-use.ts):
+   * the account's new orders (counted at newOrder) and the largest registered domain's certificates
+   * (counted at finalize), each replayed from the CA's own times, full from the first name added.
+   */
+  refill: { orders: RefillUse; domain: RefillUse };
   /** Certificates not valid at the end, with their last error (at most 5). */
   notValid: Array<{ names: string[]; status: string; lastError: string | null }>;
 }
@@ -102,11 +110,21 @@ export async function onboardThroughWorker(pebble: PebbleInstance, options: Work
   const domains = options.counts.map((n, d) => Array.from({ length: n }, (_, i) => `n${i}.cust${d}.${suffix}`));
   const names = domains.flat();
   const ticks: Array<Promise<void>> = [];
+  const tickAt: number[] = [];
   let stopTicks = false;
   let tickTimer: NodeJS.Timeout | undefined;
   try {
     const cpu0 = options.cpuSeconds?.();
     const start = Date.now();
+    // The cron trigger fires on its schedule from the start, whether or not names are still being added
+    // or the last tick is done (ticks may overlap).
+    const tickLoop = () => {
+      if (stopTicks) return;
+      tickAt.push(Date.now());
+      ticks.push(worker.cron(Date.now()).catch(() => undefined));
+      tickTimer = setTimeout(tickLoop, options.cronEveryMs);
+    };
+    tickTimer = setTimeout(tickLoop, options.cronEveryMs);
     // All at once, as the workload asks (16 requests open, in the submitted order: the first
     // customer's names first); each POST starts its first attempt at once (waitUntil).
     let next = 0;
@@ -126,13 +144,6 @@ export async function onboardThroughWorker(pebble: PebbleInstance, options: Work
     };
     await Promise.all(Array.from({ length: 16 }, addLane));
     const addS = (Date.now() - start) / 1000;
-    // The cron trigger fires on its schedule whether or not the last tick is done (ticks may overlap).
-    const tickLoop = () => {
-      if (stopTicks) return;
-      ticks.push(worker.cron(Date.now()).catch(() => undefined));
-      tickTimer = setTimeout(tickLoop, options.cronEveryMs);
-    };
-    tickTimer = setTimeout(tickLoop, options.cronEveryMs);
     const issued = () => ca.events.filter((e) => e.kind === "finalize").length;
     while (issued() < names.length && Date.now() - start < options.maxWallMs) await new Promise((r) => setTimeout(r, 250));
     stopTicks = true;
@@ -146,6 +157,13 @@ export async function onboardThroughWorker(pebble: PebbleInstance, options: Work
       ...options.counts.map((n) => ((n - domain.count) * domain.periodMs) / domain.count),
     );
     const listed = await listAll(worker);
+    // Every newOrder and finalize the CA saw, the ticks and the start, for a closer look at a run.
+    if (process.env.BENCH_WORKER_ONBOARDING_EVENTS) writeFileSync(process.env.BENCH_WORKER_ONBOARDING_EVENTS, JSON.stringify({ start, addS, tickAt, events: ca.events }));
+    const largest = options.counts.indexOf(Math.max(...options.counts));
+    const refill = {
+      orders: refillUse(ca.events.filter((e) => e.kind === "newOrder" && !e.refused).map((e) => e.at), orders.count, orders.periodMs, start),
+      domain: refillUse(finals.filter((e) => e.names[0]!.endsWith(`.cust${largest}.${suffix}`)).map((e) => e.at), domain.count, domain.periodMs, start),
+    };
     const perDomain = domains.map((list, d): DomainOutcome => {
       const times = finals.filter((e) => e.names[0]!.endsWith(`.cust${d}.${suffix}`)).map((e) => (e.at - start) / 1000);
       return { domain: `cust${d}.${suffix}`, names: list.length, issued: times.length, firstS: times.length ? Math.min(...times) : NaN, lastS: times.length ? Math.max(...times) : NaN };
@@ -168,6 +186,7 @@ export async function onboardThroughWorker(pebble: PebbleInstance, options: Work
       cronTicks: ticks.length,
       ...(cpuS !== undefined ? { cpuS } : {}),
       perDomain,
+      refill,
       notValid: listed.filter((c) => c.status !== "valid").slice(0, 5).map((c) => ({ names: c.names, status: c.status, lastError: c.lastError })),
     };
   } finally {

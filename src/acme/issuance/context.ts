@@ -26,6 +26,8 @@ export interface IssuanceContext {
   readonly beforeNewOrder: ((order: NewOrderAbout) => Promise<void>) | undefined;
   /** The orders whose finalize hook ran. */
   readonly finalizing: Set<string>;
+  /** Whether the new order is resent after a rate-limit refusal (see `ObtainCertificateOptions.resendRateLimited`). */
+  readonly resendRateLimited: boolean;
 }
 
 /** What the caller's `beforeNewOrder` hook is told about the order about to be requested. */

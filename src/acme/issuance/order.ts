@@ -60,7 +60,7 @@ export async function createOrder(ctx: IssuanceContext, request: OrderRequest): 
 
 async function createOrderAsked(ctx: IssuanceContext, request: OrderRequest): Promise<AcmeOrder> {
   const { client, signal, logger } = ctx;
-  const options: NewOrderOptions = { identifiers: request.identifiers, signal, ...guarded(ctx) };
+  const options: NewOrderOptions = { identifiers: request.identifiers, signal, ...guarded(ctx), ...(ctx.resendRateLimited ? {} : { resendRateLimited: false }) };
   if (request.profile !== undefined) options.profile = request.profile;
   if (request.notBefore !== undefined) options.notBefore = request.notBefore;
   if (request.notAfter !== undefined) options.notAfter = request.notAfter;
