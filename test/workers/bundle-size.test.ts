@@ -10,15 +10,16 @@ import { WORKER_BUILD_OPTIONS } from "../../scripts/bundle-worker.ts";
 import { PACKED_PUBLIC_SUFFIXES } from "../../src/budget/public-suffix-data.ts";
 import { WRANGLER_CONFIG } from "../support/worker.ts";
 
-// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 117 KiB gzip
+// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 118 KiB gzip
 // unnoticed (a smaller script is parsed and evaluated sooner on every cold start; Workers Free caps
 // scripts at 3 MB). The issue's 110 KB is not met: 115.8 KiB (118.6 KB) on 2026-12-06, of which the
 // ASN.1 packages the project builds on (@peculiar/asn1-* with asn1js), narrowed to the modules the
 // Worker uses (workers/asn1/), are about 27 KB — see docs/performance.md "Bundle"; before the
 // narrowing 121.2 KiB. The bundle is deterministic, so this is a size assertion, not a timing one:
-// esbuild in-process, ~1 s. `npm run bench` prints the same figure from `wrangler deploy --dry-run`
-// and the bundle by part. The Public Suffix List (17 KB gzip) is a static asset beside the script.
-const LIMIT_GZIP = 117 * 1024;
+// esbuild in-process, ~1 s. The limit keeps ~1.5 KB of room above the narrowed script, so one small
+// feature does not turn CI red; the pre-narrowing script (121.2 KiB) still fails it. `npm run bench`
+// prints the same figure from `wrangler deploy --dry-run` and the bundle by part. The Public Suffix List (17 KB gzip) is a static asset beside the script.
+const LIMIT_GZIP = 118 * 1024;
 
 describe("the Worker bundle", () => {
   it("is deployed as it is measured: minified, without keep_names wrappers", () => {
