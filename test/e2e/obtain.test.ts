@@ -15,7 +15,7 @@ import { serveHttp01 } from "../support/challenge-servers.ts";
 import { startLatencyProxy } from "../support/latency-proxy.ts";
 import { startPebble } from "../support/pebble.ts";
 import { usePebbleBed } from "../support/pebble-bed.ts";
-import { countingFetch, type CountingFetch } from "../support/request-counter.ts";
+import { countingFetch, unsettledPolls, type CountingFetch } from "../support/request-counter.ts";
 
 const bed = usePebbleBed();
 const http01 = bed.http01;
@@ -24,9 +24,20 @@ function names(n: number, tag: string): string[] {
   return Array.from({ length: n }, (_, i) => `${tag}-${i}.example.test`);
 }
 
-async function freshClient(): Promise<{ client: AcmeClient; counter: CountingFetch }> {
+/**
+ * A client with a new account key. `near`: the CA is treated as near whatever the round trips measure —
+ * for request budgets (2N + 8 holds near the CA; far from it the client spends newNonce requests to save
+ * round trips). Left to measure ("auto"), a loaded machine's loopback round trip passes the 25 ms that
+ * makes Pebble far: then 100 names took 239 requests, 31 of them the parallel lanes' newNonce requests.
+ */
+async function freshClient(options: { near?: boolean } = {}): Promise<{ client: AcmeClient; counter: CountingFetch }> {
   const counter = countingFetch(bed.pebble.fetch);
-  const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: counter.fetch });
+  const client = new AcmeClient({
+    directoryUrl: bed.pebble.directoryUrl,
+    accountKey: await generateKeyPair(),
+    fetch: counter.fetch,
+    ...(options.near ? { parallelNonces: "never" as const } : {}),
+  });
   return { client, counter };
 }
 
@@ -54,12 +65,27 @@ class RecordingSolver implements Solver {
 }
 
 describe("obtainCertificate request counts", () => {
-  it.each([1, 10])("%i names over http-01 with a new account take at most 2N + 8 requests", async (n) => {
-    const { client, counter } = await freshClient();
+  // The budget counts every request but the polls that found the order still pending or processing:
+  // Pebble validates and issues on goroutines of its own and sends no Retry-After, so on a loaded machine
+  // a poll after the client's wait can still find it at work: in 700 issuances of 1 and 10 names at load
+  // 9-13 (two busy loops besides other work), 5 went over 2N + 8 by one or two polls, each a poll that
+  // found the order "pending" (validation running) or "processing" (issuance running). What the client
+  // decides — one request of each kind, one poll per phase that finds the order settled, one newNonce —
+  // is counted exactly; how long it waits before polling is held by test/unit/acme-units.test.ts.
+  it.each([1, 10])("%i names over http-01 with a new account take at most 2N + 8 requests (polls that found Pebble still at work aside)", async (n) => {
+    const { client, counter } = await freshClient({ near: true });
     const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(n, `count${n}`), solvers: { "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(n);
-    console.log(`requests for ${n} names: ${counter.count()} (budget ${2 * n + 8})`, counter.requests.map((r) => `${r.method} ${new URL(r.url).pathname.split("/")[1]}`).join(", "));
-    expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
+    const unsettled = unsettledPolls(counter.requests, cert.orderUrl);
+    console.log(
+      `requests for ${n} names: ${counter.count()} (budget ${2 * n + 8}; ${unsettled.length} polls found the order still at work)`,
+      counter.requests.map((r) => `${r.method} ${new URL(r.url).pathname.split("/")[1]}${r.url === cert.orderUrl ? `:${r.acmeStatus}` : ""}`).join(", "),
+    );
+    expect(counter.count() - unsettled.length).toBeLessThanOrEqual(2 * n + 8);
+    // Every poll of the order but those is the one that found it settled: ready before the finalize, valid after.
+    const settled = counter.requests.filter((r) => r.url === cert.orderUrl && !unsettled.includes(r)).map((r) => r.acmeStatus);
+    expect(settled.filter((s) => s !== "ready")).toEqual(["valid"]);
+    expect(settled.length).toBeLessThanOrEqual(2);
     // Nonces come from responses: one newNonce request in the whole issuance.
     expect(counter.nonceRequests()).toBe(1);
   });
@@ -74,9 +100,10 @@ describe("obtainCertificate request counts", () => {
       await obtainCertificate({ termsOfServiceAgreed: true, client: first, names: list, solvers: { "http-01": http01 } });
       // A fresh client for the same account: directory, nonce, order (ready), finalize, poll, download.
       const again = countingFetch(reusing.fetch);
-      const second = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, accountUrl: first.accountUrl!, fetch: again.fetch });
-      await obtainCertificate({ termsOfServiceAgreed: true, client: second, names: list, solvers: { "http-01": http01 } });
-      expect(again.count()).toBeLessThanOrEqual(6);
+      // Near the CA (see freshClient); polls that found the order still processing are Pebble's time, not the client's.
+      const second = new AcmeClient({ directoryUrl: reusing.directoryUrl, accountKey, accountUrl: first.accountUrl!, fetch: again.fetch, parallelNonces: "never" });
+      const cert = await obtainCertificate({ termsOfServiceAgreed: true, client: second, names: list, solvers: { "http-01": http01 } });
+      expect(again.count() - unsettledPolls(again.requests, cert.orderUrl).length).toBeLessThanOrEqual(6);
       expect(again.requests.some((r) => /authz/i.test(r.url))).toBe(false);
     } finally {
       await server.close();
@@ -146,7 +173,7 @@ describe("parallel signed requests (issue 14)", () => {
       expect(firstAccept).toBeGreaterThan(authzAt[0]!);
       expect(firstAccept).toBeLessThan(authzAt[2]!);
       if (parallelNonces === "never") {
-        expect(counter.count()).toBeLessThanOrEqual(2 * n + 8);
+        expect(counter.count() - unsettledPolls(counter.requests, cert.orderUrl).length).toBeLessThanOrEqual(2 * n + 8);
         expect(counter.nonceRequests()).toBe(1);
       }
     }
@@ -186,19 +213,19 @@ describe("parallel signed requests (issue 14)", () => {
     const counter = countingFetch(bed.pebble.fetch);
     const flight = inFlightFetch(counter.fetch);
     const client = new AcmeClient({ directoryUrl: bed.pebble.directoryUrl, accountKey: await generateKeyPair(), fetch: flight.fetch, parallelNonces: "never" });
-    await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(10, "near10"), solvers: { "http-01": http01 } });
+    const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(10, "near10"), solvers: { "http-01": http01 } });
     expect(counter.nonceRequests()).toBe(1);
     expect(flight.maxPosts()).toBe(1);
-    expect(counter.count()).toBeLessThanOrEqual(2 * 10 + 8);
+    expect(counter.count() - unsettledPolls(counter.requests, cert.orderUrl).length).toBeLessThanOrEqual(2 * 10 + 8);
   });
 });
 
 describe("obtainCertificate at scale", () => {
   it("100 names over http-01 in one order", async () => {
-    const { client, counter } = await freshClient();
+    const { client, counter } = await freshClient({ near: true });
     const cert = await obtainCertificate({ termsOfServiceAgreed: true, client, names: names(100, "h100"), solvers: { "http-01": http01 } });
     expect(parseCertificate(cert.certificatePem).dnsNames.length).toBe(100);
-    expect(counter.count()).toBeLessThanOrEqual(2 * 100 + 8);
+    expect(counter.count() - unsettledPolls(counter.requests, cert.orderUrl).length).toBeLessThanOrEqual(2 * 100 + 8);
   });
 
   it.each([10, 100])("%i names over dns-01 in one order", async (n) => {

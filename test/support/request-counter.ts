@@ -8,6 +8,11 @@ export interface RecordedRequest {
   method: string;
   url: string;
   status: number;
+  /**
+   * The `status` of the ACME object in a JSON response (an order's, authorization's or challenge's, RFC
+   * 8555 §7.1), or a problem's `type` for an error: what the CA said its state was at that moment.
+   */
+  acmeStatus?: string;
 }
 
 /** Result of {@link countingFetch}. */
@@ -35,6 +40,12 @@ export function countingFetch(inner: typeof fetch): CountingFetch {
     requests.push(entry);
     const response = await inner(input, init);
     entry.status = response.status;
+    if (/json/i.test(response.headers.get("content-type") ?? "")) {
+      // A clone's body is read before the caller sees the response: the caller's copy is unaffected.
+      const said = await response.clone().json().catch(() => undefined) as { status?: unknown; type?: unknown } | undefined;
+      const state = response.ok ? said?.status : said?.type;
+      if (typeof state === "string") entry.acmeStatus = state;
+    }
     return response;
   };
   return {
@@ -46,4 +57,20 @@ export function countingFetch(inner: typeof fetch): CountingFetch {
     },
     nonceRequests: () => requests.filter((r) => r.method !== "POST" && /nonce/i.test(new URL(r.url).pathname)).length,
   };
+}
+
+/**
+ * The requests among `requests` that found order `orderUrl` still being worked on by the CA: polls of the
+ * order answered `pending` (validation running) or `processing` (issuance running), RFC 8555 §7.1.6, and
+ * finalizes refused as `orderNotReady` (§7.4). Pebble validates and issues on goroutines of its own
+ * (Pebble 2.4 wfe.go answers a finalize `processing` and runs `go wfe.ca.CompleteOrder(order)`; it sends
+ * no Retry-After), so how many polls find the order unsettled follows the machine's load, not the
+ * client. A request budget counts everything else — in each phase, the poll that found the order settled.
+ */
+export function unsettledPolls(requests: readonly RecordedRequest[], orderUrl: string): RecordedRequest[] {
+  return requests.filter((r) =>
+    r.url === orderUrl
+      ? r.status === 200 && (r.acmeStatus === "pending" || r.acmeStatus === "processing")
+      : r.status === 403 && r.acmeStatus === "urn:ietf:params:acme:error:orderNotReady",
+  );
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AcmeProblem, InvalidIdentifierError, isRateLimited, tlsAlpn01ServerName, toIdentifier, toIdentifiers, dns01RecordName, dns01TxtValue, http01Path } from "../../src/index.ts";
 import { NoncePool } from "../../src/acme/nonce-pool.ts";
 import { parseRetryAfter } from "../../src/acme/retry.ts";
+import { firstPollDelay } from "../../src/acme/issuance/poll-timing.ts";
 import { parseLinks } from "../../src/acme/http-response.ts";
 import { aboutToFinalize, aboutToOrder, runStep } from "../../src/acme/issuance/context.ts";
 import { EdgecertError } from "../../src/errors.ts";
@@ -183,5 +184,27 @@ describe("issuance hooks", () => {
     const ctx = { signal: new AbortController().signal, beforeNewOrder: async () => { throw refusal; } } as unknown as Parameters<typeof aboutToOrder>[0];
     const err = await runStep(ctx, "new-order", () => aboutToOrder(ctx, { attempt: 2, replaces: false })).catch((e: unknown) => e);
     expect(err).toBe(refusal);
+  });
+});
+
+// The wait before the first poll after accepting challenges or finalizing, as numbers: the e2e budget test
+// (test/e2e/obtain.test.ts) sets aside polls that found Pebble still at work, a matter of the machine's
+// load, so that the client waits at all, and how long, is held here.
+describe("first poll delay", () => {
+  const base = { serverMs: 0, roundTripMs: undefined, far: false, slowestCallMs: 0 };
+  it("believes the CA's Retry-After (RFC 8555 §7.4), near or far", () => {
+    expect(firstPollDelay({ ...base, retryAfterMs: 3_000 })).toBe(3_000);
+    expect(firstPollDelay({ ...base, far: true, retryAfterMs: 0 })).toBe(0);
+  });
+  it("near the CA waits four times the slowest call, at least 25 ms and at most 1 s", () => {
+    expect(firstPollDelay({ ...base, slowestCallMs: 40 })).toBe(160);
+    expect(firstPollDelay({ ...base, slowestCallMs: 1 })).toBe(25);
+    expect(firstPollDelay({ ...base, slowestCallMs: 900 })).toBe(1_000);
+  });
+  it("far from the CA sends the poll one round trip before the CA's work (four times its own time, at least 50 ms) should end", () => {
+    expect(firstPollDelay({ ...base, far: true, serverMs: 100, roundTripMs: 80 })).toBe(320);
+    expect(firstPollDelay({ ...base, far: true, serverMs: 5, roundTripMs: 20 })).toBe(30);
+    expect(firstPollDelay({ ...base, far: true, serverMs: 5, roundTripMs: 200 })).toBe(0);
+    expect(firstPollDelay({ ...base, far: true, serverMs: 2_000, roundTripMs: 0 })).toBe(1_000);
   });
 });
