@@ -31,6 +31,7 @@ import { renewalScale } from "./renewal-scale.ts";
 import { renewalThroughput } from "./renewal-throughput.ts";
 import { workerDayBench, workerDayLines } from "./worker-day.ts";
 import { millionBench, millionLines } from "./million.ts";
+import { certificateListingBench, tokenListingBench } from "./listing-bounds.ts";
 import { webhookBench } from "./webhook-delivery.ts";
 import { hubPullBench } from "./hub-pulls.ts";
 import { onboarding100kInChild, onboardingBench, onboardingLine, type OnboardingFigures } from "./onboarding.ts";
@@ -149,6 +150,13 @@ const workerDay = await workerDayBench(pebble, WORKER_DAY_LONG, console.log).cat
 });
 // Issue 26: 1,000,000 certificates in the Worker's index, PostgreSQL and Redis (minutes: BENCH_MILLION=1).
 const million = process.env.BENCH_MILLION === "1" ? (console.log("1,000,000 certificates (BENCH_MILLION=1)…"), await millionBench(pebble, Number(process.env.BENCH_MILLION_RECORDS ?? 1_000_000), process.env.BENCH_MILLION_PASS !== "0")) : undefined;
+console.log("Storage per searched admin listing page at 10,000 records…");
+const listingBounds = await Promise.all([tokenListingBench(10_000), certificateListingBench(pebble, 10_000)])
+  .then(([tokens, certificates]) => ({ tokens, certificates }))
+  .catch((err: unknown) => {
+    console.log(`listing bounds failed: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
 console.log("The dashboard and the admin listing at 10,000 certificates…");
 const dashboard = await dashboardBench(pebble, 10_000, 7).catch((err: unknown) => {
   console.log(`dashboard figures failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -274,6 +282,12 @@ if (moduleCompile) {
     `  workerd CPU to ready, a Worker answering "ok" (median of 9): alone ${m.alone!.cpuMs} ms; with the edgecert script uploaded beside it, not imported ${m.uploadedNotImported!.cpuMs} ms, imported statically ${m.importedStatically!.cpuMs} ms, imported dynamically (not yet called) ${m.importedDynamically!.cpuMs} ms — a module uploaded and not imported costs workerd most of what importing it costs`,
   );
 }
+if (listingBounds) {
+  const { tokens: t, certificates: c } = listingBounds;
+  lines.push(
+    `  searched admin listing page at ${t.tokens.toLocaleString("en")} records, 1 match in 4,000: deploy tokens ${t.maxOperationsPerSearchedPage} storage operations a page at most (${t.pages} pages; unsearched ${t.operationsPerPlainPage}; Workers Free allows 50 subrequests); certificates ${c.maxRowsPerSearchedPage} SQLite rows read a page at most (bound ${c.bound}, ${c.pages} pages), a state filter ${c.rowsPerStatePage}`,
+  );
+}
 if (dashboard) {
   lines.push(`  dashboard and admin listing at ${dashboard.certificates.toLocaleString("en")} certificates (server time on loopback, median of ${dashboard.results[0]?.runs ?? 0}):`);
   for (const r of dashboard.results) lines.push(`    ${r.what}: ${r.medianMs} ms`);
@@ -357,5 +371,5 @@ const onboardingLines = [
 ];
 lines.push(...onboardingLines);
 console.log(onboardingLines.join("\n"));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, workerdModuleCompile: moduleCompile ?? null, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, workerdModuleCompile: moduleCompile ?? null, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, listingBounds: listingBounds ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

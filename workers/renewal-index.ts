@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.ts";
+import { boundedPage, MAX_ROWS_SCANNED } from "./bounded-scan.ts";
 
 /** One certificate in the index. */
 export interface IndexEntry {
@@ -131,6 +132,9 @@ export class RenewalIndex extends DurableObject<Env> {
     if (!columns.includes("queued_for")) this.sql.exec("ALTER TABLE certificates ADD COLUMN queued_for TEXT");
     // Only the waiting certificates: the queue's order and a position cost O(queued), not O(all).
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued ON certificates (due_at, id) WHERE queued_for IS NOT NULL");
+    // Admin listings filtered by state read only their page's rows (./bounded-scan.ts).
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_status ON certificates (status, id)");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued_by_id ON certificates (id) WHERE queued_for IS NOT NULL");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
@@ -179,16 +183,21 @@ export class RenewalIndex extends DurableObject<Env> {
 
   /**
    * A page of entries by id, after `after`: those with a name (or id) containing `filter.like` (a SQL
-   * LIKE pattern, `\` escaping) and in `filter.status` (or `queued`: waiting for the CA's budget), when given.
+   * LIKE pattern, `\` escaping) and in `filter.status` (or `queued`: waiting for the CA's budget), when
+   * given. A state alone is read through its index (the page's rows only); a search reads at most
+   * {@link MAX_ROWS_SCANNED} rows, so its page may hold fewer than `limit` with a cursor to go on (see
+   * ./bounded-scan.ts; `maxScanned` lowers the bound for tests). `rowsRead`: what SQLite read for it.
    */
-  list(after: string | undefined, limit: number, filter: { like?: string; status?: string } = {}): { entries: IndexEntry[]; cursor?: string } {
+  list(after: string | undefined, limit: number, filter: { like?: string; status?: string } = {}, maxScanned = MAX_ROWS_SCANNED): { entries: IndexEntry[]; cursor?: string; rowsRead: number } {
     // `queued`: waiting for the CA's budget, whatever the status its failure state gives it.
     const status = filter.status === "queued" ? ["queued_for IS NOT NULL"] : filter.status ? ["status = ?"] : [];
-    const where = ["id > ?", ...status, ...(filter.like ? ["(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"] : [])];
-    const args = [after ?? "", ...(filter.status && filter.status !== "queued" ? [filter.status] : []), ...(filter.like ? [filter.like, filter.like] : [])];
-    const rows = this.sql.exec<Row>(`SELECT * FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...args, limit + 1).toArray();
-    const page = rows.slice(0, limit).map(toEntry);
-    return rows.length > limit ? { entries: page, cursor: page[page.length - 1]!.id } : { entries: page };
+    const where = ["id > ?", ...status];
+    const args: Array<string | number> = [after ?? "", ...(filter.status && filter.status !== "queued" ? [filter.status] : [])];
+    const hit = filter.like ? "(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')" : "1";
+    const scanned = filter.like ? Math.max(maxScanned, limit + 1) : limit + 1;
+    const rows = this.sql.exec<Row & { hit: number }>(`SELECT *, ${hit} AS hit FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...(filter.like ? [filter.like, filter.like] : []), ...args, scanned);
+    const page = boundedPage(rows, limit, scanned);
+    return { entries: page.hits.map(toEntry), ...(page.after ? { cursor: page.after.id } : {}), rowsRead: rows.rowsRead };
   }
 
   /**

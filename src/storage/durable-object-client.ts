@@ -4,7 +4,8 @@ import type { LockAttempt } from "./lock-wait.ts";
 import type { DurableObjectStubLike } from "./workers-bindings.ts";
 import type { StorageEntry, WriteConditions } from "./storage.ts";
 import type { Bytes } from "../webcrypto/web-types.ts";
-import { conditionParams, OBJECT_ORIGIN, Paths, REFUSED_STATUS, VERSION_HEADER, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest } from "./durable-object-protocol.ts";
+import { conditionParams, OBJECT_ORIGIN, Paths, REFUSED_STATUS, VERSION_HEADER, type ErrorAnswer, type ListAnswer, type LockAnswer, type LockRequest, type ReleaseRequest, type RenewAnswer, type RenewRequest, type ValuesAnswer, type ValuesRequest } from "./durable-object-protocol.ts";
+import { base64urlDecode } from "../webcrypto/base64url.ts";
 
 /** Which value table of the object: {@link DurableObjectStorage}'s, or {@link KvStorage}'s copies. */
 export type ValueSpace = "value" | "kvValue";
@@ -54,6 +55,12 @@ export class StorageObjectClient {
     if (after !== undefined) params.set("after", after);
     const response = await this.#send(`${Paths.list}?${params}`, { method: "GET" }, [200]);
     return (await response.json()) as ListAnswer;
+  }
+
+  /** The values of `keys` (at most `MAX_LIST_LIMIT`) in the `value` table, in one request. */
+  async values(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const answer = await this.#post<ValuesAnswer>(Paths.values, { keys: [...keys] } satisfies ValuesRequest);
+    return answer.values.map((v) => (v === null ? undefined : base64urlDecode(v)));
   }
 
   /** One try at the lock `name`, as in `Storage.lock`. */

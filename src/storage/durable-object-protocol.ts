@@ -17,6 +17,7 @@ export const Paths = {
   value: "/value",
   kvValue: "/kv-value",
   list: "/list",
+  values: "/values",
   lock: "/lock",
   renew: "/renew",
   release: "/release",
@@ -26,6 +27,16 @@ export const Paths = {
 export interface ListAnswer {
   keys: string[];
   more: boolean;
+}
+
+/** Body of `POST /values`: keys of the `value` table, at most `MAX_LIST_LIMIT`. */
+export interface ValuesRequest {
+  keys: string[];
+}
+
+/** Answer to `POST /values`: each key's value as base64url, in the request's order; null when absent. */
+export interface ValuesAnswer {
+  values: Array<string | null>;
 }
 
 /** Body of `POST /lock`. */

@@ -1,6 +1,6 @@
 import type { Lease, LockOptions, Storage, StorageEntry, StorageListOptions, StorageListResult, WriteConditions } from "./storage.ts";
 import { assertValidKey, assertValidPrefix } from "./keys.ts";
-import { decodeKeyCursor, encodeKeyCursor, listLimit } from "./list-page.ts";
+import { decodeKeyCursor, encodeKeyCursor, listLimit, MAX_LIST_LIMIT } from "./list-page.ts";
 import { acquireWithin, lockSettings } from "./lock-wait.ts";
 import { valueBytes } from "./value-bytes.ts";
 import type { DurableObjectNamespaceLike } from "./workers-bindings.ts";
@@ -45,6 +45,17 @@ export class DurableObjectStorage implements Storage {
     assertValidKey(key);
     const entry = await this.#client.getEntry(key);
     return "absent" in entry ? undefined : entry;
+  }
+
+  /**
+   * The values of many keys, in their order (undefined where absent): one request to the object per
+   * {@link MAX_LIST_LIMIT} keys, where `get` costs one each (see `readMany`).
+   */
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    for (const key of keys) assertValidKey(key);
+    const out: Array<Uint8Array | undefined> = [];
+    for (let i = 0; i < keys.length; i += MAX_LIST_LIMIT) out.push(...(await this.#client.values(keys.slice(i, i + MAX_LIST_LIMIT))));
+    return out;
   }
 
   async put(key: string, value: Uint8Array | string, when?: WriteConditions): Promise<void> {

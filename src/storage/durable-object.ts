@@ -5,6 +5,7 @@ import type { DurableObjectStateLike, SqlValueLike } from "./workers-bindings.ts
 import type { Fence, WriteConditions } from "./storage.ts";
 import { checkConditions, checkVersion, leaseLost } from "./conditional-write.ts";
 import { versionNonce } from "./version-nonce.ts";
+import { base64urlEncode } from "../webcrypto/base64url.ts";
 import {
   conditionsFrom,
   LEGACY_KV_VERSION_PREFIX,
@@ -18,6 +19,8 @@ import {
   type ReleaseRequest,
   type RenewAnswer,
   type RenewRequest,
+  type ValuesAnswer,
+  type ValuesRequest,
 } from "./durable-object-protocol.ts";
 
 /**
@@ -102,6 +105,8 @@ export class EdgecertStorageObject {
         }
         case `GET ${Paths.list}`:
           return json(this.#list(url.searchParams));
+        case `POST ${Paths.values}`:
+          return json(this.#values(await request.json()));
         case `POST ${Paths.lock}`:
           return json(this.#lock(await request.json()));
         case `POST ${Paths.renew}`:
@@ -175,6 +180,20 @@ export class EdgecertStorageObject {
   #nextVersion(): string {
     this.#sql.exec("INSERT INTO edgecert_meta (name, value) VALUES ('version', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
     return `${Number(this.#sql.exec("SELECT value FROM edgecert_meta WHERE name = 'version'").toArray()[0]!.value)}.${versionNonce()}`;
+  }
+
+  /** Many values of the `value` table in one request (a listing reads a page of records in one round trip). */
+  #values(body: unknown): ValuesAnswer {
+    const keys = (body as Partial<ValuesRequest> | null)?.keys;
+    if (!Array.isArray(keys) || keys.length > MAX_LIST_LIMIT) throw new EdgecertError("invalid_input", `values: keys must be an array of at most ${MAX_LIST_LIMIT} keys`);
+    return {
+      values: keys.map((key: unknown) => {
+        if (typeof key !== "string") throw new EdgecertError("invalid_input", "values: every key must be a string");
+        assertValidKey(key);
+        const row = this.#sql.exec(`SELECT value FROM ${DO_SPACE.table} WHERE key = ?`, key).toArray()[0];
+        return row && row.value instanceof ArrayBuffer ? base64urlEncode(new Uint8Array(row.value)) : null;
+      }),
+    };
   }
 
   #list(params: URLSearchParams): ListAnswer {

@@ -17,6 +17,7 @@ export { MemoryStorage } from "./memory-storage.ts";
 export { KvStorage, type KvStorageOptions } from "./kv-storage.ts";
 export { R2Storage, type R2StorageOptions } from "./r2-storage.ts";
 export { DurableObjectStorage, type DurableObjectStorageOptions } from "./durable-object-storage.ts";
+export { readMany, type ManyReads } from "./read-many.ts";
 export { EdgecertStorageObject } from "./durable-object.ts";
 export {
   CLEAR_PREFIXES,

@@ -1,27 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { MemoryStorage } from "../../src/storage/memory-storage.ts";
-import type { Storage } from "../../src/storage/storage.ts";
-import { MAX_TOKENS_EXAMINED, TokenStore, type TokenPosition, type TokenRecord } from "../../workers/hub/tokens.ts";
+import { countedObjectStorage } from "../support/counted-object-storage.ts";
+import { tokenSearchCost } from "../support/token-search-cost.ts";
+import { MAX_TOKENS_EXAMINED, PAGE_OPERATIONS, TokenStore, type TokenPosition, type TokenRecord } from "../../workers/hub/tokens.ts";
 
 // The deploy-token listing (GET /admin/tokens, the dashboard) pages in storage (issue 26, "hub token
 // listing pages in code"): a page reads its own tokens, not every token; a filtered page reads a
 // bounded number; tokens stored before the listing kept its order are found too. The route over it is
 // tested in workerd (test/workers/admin-listing.test.ts).
 
-/** MemoryStorage counting the token records read. */
-function counted(): { storage: Storage; records: () => number; reset: () => void } {
-  const inner = new MemoryStorage();
-  let records = 0;
-  const storage: Storage = {
-    get: (k) => ((records += k.startsWith("hub/tokens/") ? 1 : 0), inner.get(k)),
-    getEntry: (k) => ((records += k.startsWith("hub/tokens/") ? 1 : 0), inner.getEntry(k)),
-    put: (k, v, w) => inner.put(k, v, w),
-    delete: (k, w) => inner.delete(k, w),
-    list: (p, o) => inner.list(p, o),
-    lock: (n, o) => inner.lock(n, o),
-  };
-  return { storage, records: () => records, reset: () => (records = 0) };
-}
+const counted = () => countedObjectStorage("hub/tokens/");
 
 async function walk(store: TokenStore, limit: number, accept?: (r: TokenRecord) => boolean): Promise<{ ids: string[]; pages: number[] }> {
   const ids: string[] = [];
@@ -85,24 +72,42 @@ describe("deploy-token listing in storage", () => {
     expect(records()).toBe(1_200);
   });
 
-  it("tokens stored before the listing kept its order are listed too (indexed 1,000 per listing at most)", async () => {
-    const storage = new MemoryStorage();
+  it("tokens stored before the listing kept its order are listed too: 20 keys written per listing, each listing within Workers Free's 50 subrequests", async () => {
+    const { storage, operations, reset } = counted();
     // As the earlier version wrote them: the record only.
-    for (let i = 0; i < 1_100; i++) {
+    for (let i = 0; i < 110; i++) {
       const id = `old${String(i).padStart(9, "0")}`;
       const record: TokenRecord = { id, hash: "0".repeat(64), scope: { certificate: `c-${i}` }, createdAt: 1_600_000_000_000 + i, uses: 0 };
       await storage.put(`hub/tokens/${id}`, JSON.stringify(record));
     }
     const store = new TokenStore(storage, () => 1_700_000_000_000);
     const fresh = (await store.create({ scope: { certificate: "new" }, label: "new" })).record.id;
-    const marker = async () => new TextDecoder().decode((await storage.get("hub/tokens-by-creation-built"))!);
-    // The first listing indexes 1,000 of them (bounded work per request), the next ones the rest.
-    expect((await store.page({ limit: 200 })).records[0]!.id).toBe("old000000000");
-    expect(await marker()).not.toBe("done");
+    const marker = async () => new TextDecoder().decode((await storage.get("hub/tokens-by-creation-built")) ?? new Uint8Array());
+    // Each listing gives 20 of them their key (bounded work per request) until every one has it.
+    const perListing: number[] = [];
+    while ((await marker()) !== "done" && perListing.length < 20) {
+      reset();
+      await store.withUsage((await store.page({ limit: 200 })).records);
+      perListing.push(operations());
+    }
+    console.log(`110 older tokens: ${perListing.length} listings to give them their keys, storage operations per listing ${Math.min(...perListing)}-${Math.max(...perListing)}`);
+    expect(perListing).toHaveLength(6);
+    for (const n of perListing) expect(n).toBeLessThanOrEqual(50);
     const all = await walk(store, 200);
-    expect(await marker()).toBe("done");
-    expect(all.ids).toHaveLength(1_101);
+    expect(all.ids).toHaveLength(111);
     expect(all.ids.slice(0, 3)).toEqual(["old000000000", "old000000001", "old000000002"]);
     expect(all.ids.at(-1)).toBe(fresh);
+  });
+
+  it("a searched page at 10,000 tokens with 3 matches costs at most PAGE_OPERATIONS storage operations (was ~510: one per token read), with its uses one more", async () => {
+    const TOKENS = 10_000;
+    const { migration, perPage, plainPage, found } = await tokenSearchCost(TOKENS);
+    console.log(`token search at ${TOKENS.toLocaleString("en")} tokens: ${perPage.length} pages, storage operations per page ${Math.min(...perPage)}-${Math.max(...perPage)}`);
+    expect(Math.max(...migration)).toBeLessThanOrEqual(50);
+    expect(found).toEqual(["rare-3999", "rare-7999"]);
+    expect(perPage).toHaveLength(Math.ceil(TOKENS / MAX_TOKENS_EXAMINED));
+    for (const n of perPage) expect(n).toBeLessThanOrEqual(PAGE_OPERATIONS + 1);
+    // An unfiltered page: the same bound.
+    expect(plainPage).toBeLessThanOrEqual(PAGE_OPERATIONS + 1);
   });
 });

@@ -292,6 +292,9 @@ export function dashboardRoutes(api: AdminApi) {
       notices.push(noticeHtml({ kind: "failed", text: what }, "config-error"));
     }
     const failedList = (what: string, r: Read<unknown>) => (r.ok ? "" : noticeHtml({ kind: "failed", text: `Could not list ${what}: ${r.error}` }, `error-${what.replace(/ /g, "-")}`));
+    // A searched page stops after a bounded scan (../bounded-scan.ts): a short page with a cursor has
+    // looked at part of the list only, and says so.
+    const further = (shown: number, size: number, filter: string | undefined) => (filter && shown < size ? "Search further" : "Next page");
     const next = (id: string, label: string, params: Record<string, string | undefined>) => `<a class="button" id="${id}" href="/admin/${escapeHtml(dashboardQuery(params))}">${label}</a>`;
 
     const horizon = Math.max(now + 86_400_000, ...certificates.map((s) => (s.notAfter ? Date.parse(s.notAfter) : 0)));
@@ -319,7 +322,7 @@ export function dashboardRoutes(api: AdminApi) {
       `<button type="submit">Search</button>${Object.values(own).some(Boolean) ? ` <a href="/admin/">Clear</a>` : ""}</form>`;
     const pages =
       `<nav class="pages">${c.req.query("cursor") ? next("first-certificates", "First page", own) + " " : ""}` +
-      `${certCursor ? next("next-certificates", "Next page", { ...own, cursor: certCursor }) : ""}</nav>`;
+      `${certCursor ? next("next-certificates", further(certificates.length, PAGE_SIZE, q || state), { ...own, cursor: certCursor }) : ""}</nav>`;
     const challengeOptions = ["", ...CHALLENGES].map((ch) => `<option value="${ch}">${ch || "default (http-01, or DNS when configured)"}</option>`).join("");
     const add =
       `<fieldset id="add-certificate"><legend>Add a certificate</legend><form method="post" action="/admin/ui/certificates"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}">` +
@@ -361,7 +364,8 @@ export function dashboardRoutes(api: AdminApi) {
     const queueRows = (queue.ok ? queue.body.queued : [])
       .map((w) => `<tr data-id="${escapeHtml(w.id)}"><td>${w.position}</td><td>${w.names.map(escapeHtml).join("<br>")}</td><td>${heldBy(w.queuedFor)}</td><td>${bothTimes(w.estimatedAt, now)}</td></tr>`)
       .join("");
-    const more = (r: Read<{ cursor: string | null }>, param: string, id: string) => (r.ok && r.body.cursor ? `<nav class="pages">${next(id, "Next page", { ...own, [param]: r.body.cursor })}</nav>` : "");
+    const more = (r: Read<{ cursor: string | null }>, param: string, id: string, shown: number, size: number, filter: string | undefined) =>
+      r.ok && r.body.cursor ? `<nav class="pages">${next(id, further(shown, size, q || filter), { ...own, [param]: r.body.cursor })}</nav>` : "";
     const total = status.ok ? ` (${status.body.certificates}${q || state ? `; showing matches of “${escapeHtml([q, state].filter(Boolean).join(", "))}”` : ""})` : "";
     const filtered = (s: string | undefined) => (s || q ? ` (${escapeHtml([q, s].filter(Boolean).join(", "))})` : "");
     return page(
@@ -371,10 +375,10 @@ export function dashboardRoutes(api: AdminApi) {
         notices.join("") +
         `<h2>Certificates${total}</h2>${search}${failedList("certificates", list)}` +
         `<table id="certificates"><thead><tr><th>Names</th><th>Issuer</th><th>Status</th><th>Expires (timeline to ${escapeHtml(new Date(horizon).toISOString().slice(0, 10))}; mark: next renewal)</th><th>Next renewal</th><th></th></tr></thead><tbody>${rows}</tbody></table>${pages}${add}` +
-        (queue.ok && queue.body.total === 0 ? "" : `<h2>CA queue (${queue.ok ? queue.body.total : "?"} waiting for the CA's limits)</h2>${failedList("queue", queue)}<table id="queue"><thead><tr><th>#</th><th>Names</th><th>Held by</th><th>Expected</th></tr></thead><tbody>${queueRows}</tbody></table>${more(queue, "queue", "next-queue")}`) +
-        `<h2>Deploy tokens${filtered(tstate)}</h2>${failedList("tokens", tokens)}<table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>State</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>${more(tokens, "tokens", "next-tokens")}` +
-        `<h2>Webhooks${filtered(wstate)}</h2>${failedList("webhooks", webhooks)}<table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>${more(webhooks, "webhooks", "next-webhooks")}` +
-        `<h2>Recent deliveries${filtered(dstate)}</h2>${failedList("deliveries", deliveries)}<table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>${more(deliveries, "deliveries", "next-deliveries")}`,
+        (queue.ok && queue.body.total === 0 ? "" : `<h2>CA queue (${queue.ok ? queue.body.total : "?"} waiting for the CA's limits)</h2>${failedList("queue", queue)}<table id="queue"><thead><tr><th>#</th><th>Names</th><th>Held by</th><th>Expected</th></tr></thead><tbody>${queueRows}</tbody></table>${more(queue, "queue", "next-queue", 20, 20, undefined)}`) +
+        `<h2>Deploy tokens${filtered(tstate)}</h2>${failedList("tokens", tokens)}<table id="tokens"><thead><tr><th>Id</th><th>Scope</th><th>Label</th><th>Key</th><th>State</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>${tokenRows}</tbody></table>${more(tokens, "tokens", "next-tokens", tokenList.length, 50, tstate)}` +
+        `<h2>Webhooks${filtered(wstate)}</h2>${failedList("webhooks", webhooks)}<table id="webhooks"><thead><tr><th>URL</th><th>Events</th><th>Label</th><th>Status</th><th>Pending</th><th></th></tr></thead><tbody>${webhookRows}</tbody></table>${more(webhooks, "webhooks", "next-webhooks", webhookList.length, 50, wstate)}` +
+        `<h2>Recent deliveries${filtered(dstate)}</h2>${failedList("deliveries", deliveries)}<table id="deliveries"><thead><tr><th>Event time</th><th>Type</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last result</th></tr></thead><tbody>${deliveryRows}</tbody></table>${more(deliveries, "deliveries", "next-deliveries", deliveryList.length, 20, dstate)}`,
     );
   });
   app.get("/admin", home);

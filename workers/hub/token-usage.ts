@@ -21,6 +21,7 @@
  */
 import { sleep } from "../../src/abort.ts";
 import { isEdgecertError } from "../../src/errors.ts";
+import { readMany } from "../../src/storage/read-many.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 
 /** Longest a use waits in an isolate's memory before it is written. */
@@ -55,6 +56,11 @@ const decode = (bytes: Uint8Array): TokenUse => JSON.parse(new TextDecoder().dec
 export async function storedUse(storage: Storage, id: string): Promise<TokenUse | undefined> {
   const raw = await storage.get(PREFIX + id);
   return raw ? decode(raw) : undefined;
+}
+
+/** The stored uses of each of `ids` (written ones only), in one read where the storage can (see `readMany`). */
+export async function storedUses(storage: Storage, ids: readonly string[]): Promise<Array<TokenUse | undefined>> {
+  return (await readMany(storage, ids.map((id) => PREFIX + id))).map((raw) => (raw ? decode(raw) : undefined));
 }
 
 /** Adds `use` to the stored record of token `id` (compare-and-set, retried with jitter). */

@@ -15,10 +15,11 @@ import { toIdentifier } from "../../src/acme/identifiers.ts";
 import { base64urlEncode } from "../../src/webcrypto/base64url.ts";
 import { toHex } from "../../src/webcrypto/bytes.ts";
 import { encodeKeyCursor } from "../../src/storage/list-page.ts";
+import { readMany } from "../../src/storage/read-many.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { AdminError } from "../admin-body.ts";
 import { constantTimeEqual } from "../constant-time.ts";
-import { mergeUses, storedUse } from "./token-usage.ts";
+import { mergeUses, storedUses } from "./token-usage.ts";
 
 const PREFIX = "hub/tokens/";
 /**
@@ -29,17 +30,32 @@ const BY_CREATION = "hub/tokens-by-creation/";
 /** Written once every token made before {@link BY_CREATION} existed has its key there. */
 const BY_CREATION_BUILT = "hub/tokens-by-creation-built";
 const CAS_ATTEMPTS = 8;
-/** Older tokens given their listing key at a time, and at most per listing request (TokenStore's #indexOlderTokens). */
+/**
+ * Older tokens looked at a time and per listing request, and keys written per request (TokenStore's
+ * #indexOlderTokens): at most 1 + 3 × 4 + 20 = 33 storage operations while a deployment's older tokens
+ * get their keys, once.
+ */
 const INDEX_STEP = 200;
-const INDEX_PER_CALL = 1_000;
+const INDEX_PER_CALL = 600;
+const INDEX_WRITES_PER_CALL = 20;
 /** Most tokens one filtered listing request reads before it answers with what it found and a cursor. */
 export const MAX_TOKENS_EXAMINED = 500;
+/**
+ * Most storage operations one listing page costs on the Durable Object store (which reads many keys
+ * in one request): the index marker, one list and one read of the records; where records went
+ * missing meanwhile (a crash between a token's two writes), one more list and read per gap, at most
+ * {@link PAGE_ROUNDS}. The route adds one read of the page's uses.
+ */
+export const PAGE_OPERATIONS = 1 + 2 * 3;
+const PAGE_ROUNDS = 3;
 
 /** Where a token is in the listing's order: its creation time, then its id. */
 export interface TokenPosition {
   createdAt: number;
   id: string;
 }
+
+const decodeRecord = (raw: Uint8Array | undefined): TokenRecord | undefined => (raw ? (JSON.parse(new TextDecoder().decode(raw)) as TokenRecord) : undefined);
 
 const positionKey = (p: TokenPosition) => `${BY_CREATION}${String(p.createdAt).padStart(15, "0")}.${p.id}`;
 function positionOf(key: string): TokenPosition {
@@ -136,9 +152,12 @@ export class TokenStore {
 
   /**
    * A page of token records (hashes included: callers show {@link publicView}), oldest first, after
-   * `after`: up to `limit` that `accept` takes. Read from storage a page at a time, never every token.
-   * With `accept`, at most {@link MAX_TOKENS_EXAMINED} are read: the page may then hold fewer than
-   * `limit` while `next` says where to go on. `next` is absent once no token follows.
+   * `after`: up to `limit` that `accept` takes. Read from storage a page at a time, never every token,
+   * the records of a page in one read where the storage can (`readMany`: the Durable Object store
+   * answers many keys in one request). With `accept`, at most {@link MAX_TOKENS_EXAMINED} are read,
+   * in one list and one read: the page may then hold fewer than `limit` while `next` says where to go
+   * on. `next` is absent once no token follows. A page costs at most {@link PAGE_OPERATIONS} storage
+   * operations (Workers subrequests to the store), however many tokens exist.
    */
   async page(options: { after?: TokenPosition; limit: number; accept?: (r: TokenRecord) => boolean }): Promise<{ records: TokenRecord[]; next?: TokenPosition }> {
     await this.#indexOlderTokens();
@@ -146,13 +165,14 @@ export class TokenStore {
     const out: TokenRecord[] = [];
     let after = options.after ? positionKey(options.after) : undefined;
     let examined = 0;
+    let rounds = 0;
     for (;;) {
-      const want = Math.min(MAX_TOKENS_EXAMINED - examined, accept ? Math.max(limit - out.length, 50) : limit - out.length);
+      const want = accept ? MAX_TOKENS_EXAMINED - examined : Math.min(MAX_TOKENS_EXAMINED - examined, limit - out.length);
       // Tokens live in the strongly consistent storage, whose list cursors are key cursors (list-page.ts): a page starts after any key.
       const listed = await this.storage.list(BY_CREATION, { limit: want + 1, ...(after ? { cursor: encodeKeyCursor(after) } : {}) });
       const keys = listed.keys.slice(0, want);
       const more = listed.keys.length > keys.length || listed.cursor !== undefined;
-      const records = await Promise.all(keys.map((k) => this.#read(positionOf(k).id)));
+      const records = (await readMany(this.storage, keys.map((k) => PREFIX + positionOf(k).id))).map(decodeRecord);
       for (const [i, key] of keys.entries()) {
         examined++;
         after = key;
@@ -162,33 +182,45 @@ export class TokenStore {
         if (out.length === limit) return i < keys.length - 1 || more ? { records: out, next: positionOf(key) } : { records: out };
       }
       if (!more || keys.length === 0) return { records: out };
-      if (examined >= MAX_TOKENS_EXAMINED) return { records: out, next: positionOf(after!) };
+      if (examined >= MAX_TOKENS_EXAMINED || ++rounds >= PAGE_ROUNDS) return { records: out, next: positionOf(after!) };
     }
   }
 
   async #read(id: string): Promise<TokenRecord | undefined> {
-    const raw = await this.storage.get(PREFIX + id);
-    return raw ? (JSON.parse(new TextDecoder().decode(raw)) as TokenRecord) : undefined;
+    return decodeRecord(await this.storage.get(PREFIX + id));
   }
 
   /**
    * Tokens created before the listing kept its order in storage get their key there, once per
-   * deployment: {@link INDEX_STEP} tokens at a time, the progress kept in a marker (`done` at the
-   * end), at most {@link INDEX_PER_CALL} per call, so a deployment with many older tokens finishes
-   * over a few listings, none over the Workers subrequest limit (until then a listing may miss some
-   * of them). Writing a key again is harmless.
+   * deployment: {@link INDEX_STEP} tokens at a time (one list, one read of their records, one of their
+   * keys), the progress kept in a marker (`done` at the end), at most {@link INDEX_PER_CALL} tokens and
+   * {@link INDEX_WRITES_PER_CALL} keys written per call, so a deployment with many older tokens
+   * finishes over a few listings, each within Workers Free's 50 subrequests (until then a listing may
+   * miss some of them). A token that has its key costs no write. Writing a key again is harmless.
    */
   async #indexOlderTokens(): Promise<void> {
     const marker = await this.storage.get(BY_CREATION_BUILT);
     let progress = marker ? new TextDecoder().decode(marker) : "";
+    let writes = 0;
     for (let done = 0; progress !== "done" && done < INDEX_PER_CALL; done += INDEX_STEP) {
       const page = await this.storage.list(PREFIX, { limit: INDEX_STEP, ...(progress ? { cursor: progress } : {}) });
-      await Promise.all(
-        page.keys.map(async (key) => {
-          const record = await this.#read(key.slice(PREFIX.length));
-          if (record) await this.storage.put(positionKey(record), "");
-        }),
-      );
+      const records = (await readMany(this.storage, page.keys)).map(decodeRecord);
+      const positions = await readMany(this.storage, records.map((r, i) => (r ? positionKey(r) : page.keys[i]!)));
+      let stopAt = -1;
+      for (const [i, record] of records.entries()) {
+        if (!record || positions[i] !== undefined) continue;
+        if (writes === INDEX_WRITES_PER_CALL) {
+          stopAt = i;
+          break;
+        }
+        await this.storage.put(positionKey(record), "");
+        writes++;
+      }
+      if (stopAt >= 0) {
+        // The rest waits for the next listing, from the token before the first one left.
+        if (stopAt > 0) await this.storage.put(BY_CREATION_BUILT, encodeKeyCursor(page.keys[stopAt - 1]!));
+        return;
+      }
       progress = page.cursor ?? "done";
       await this.storage.put(BY_CREATION_BUILT, progress);
     }
@@ -219,14 +251,13 @@ export class TokenStore {
 
   /** `records` with their written uses added (what the admin listing shows). */
   async withUsage(records: TokenRecord[]): Promise<TokenRecord[]> {
-    return Promise.all(
-      records.map(async (r) => {
-        const use = await storedUse(this.storage, r.id);
-        if (!use) return r;
-        const legacy = { uses: r.uses, ...(r.lastUsedAt !== undefined ? { lastUsedAt: r.lastUsedAt } : {}), ...(r.lastUsedFrom !== undefined ? { lastUsedFrom: r.lastUsedFrom } : {}) };
-        return { ...r, ...mergeUses(legacy, use) };
-      }),
-    );
+    const uses = await storedUses(this.storage, records.map((r) => r.id));
+    return records.map((r, i) => {
+      const use = uses[i];
+      if (!use) return r;
+      const legacy = { uses: r.uses, ...(r.lastUsedAt !== undefined ? { lastUsedAt: r.lastUsedAt } : {}), ...(r.lastUsedFrom !== undefined ? { lastUsedFrom: r.lastUsedFrom } : {}) };
+      return { ...r, ...mergeUses(legacy, use) };
+    });
   }
 
   private async update(id: string, change: (r: TokenRecord) => TokenRecord): Promise<TokenRecord | undefined> {

@@ -15,6 +15,7 @@ import type { Env } from "../env.ts";
 import { MAX_RETRY_WAIT_MS, readWebhookConfig, type WebhookConfig } from "./webhook-config.ts";
 import { TEST_EVENT, type EventType, type WebhookEvent } from "./webhook-events.ts";
 import { webhookUrlProblem } from "./webhook-url.ts";
+import { boundedPage, MAX_ROWS_SCANNED } from "../bounded-scan.ts";
 
 /** Attempts in flight at once, in all and per endpoint: a dead endpoint holds at most its share. */
 const MAX_IN_FLIGHT = 50;
@@ -142,6 +143,8 @@ export class WebhookOutbox extends DurableObject<Env> {
     this.sql.exec("CREATE INDEX IF NOT EXISTS messages_by_endpoint ON messages (endpoint_id, created_at)");
     // Every endpoint's log, newest first, a page at a time: read along this index, not sorted whole per page.
     this.sql.exec("CREATE INDEX IF NOT EXISTS messages_by_time ON messages (created_at)");
+    // The delivery log filtered by state reads only its page's rows (../bounded-scan.ts).
+    this.sql.exec("CREATE INDEX IF NOT EXISTS messages_by_state_time ON messages (state, created_at)");
   }
 
   #view(r: EndpointRow): EndpointView {
@@ -174,13 +177,21 @@ export class WebhookOutbox extends DurableObject<Env> {
   /**
    * A page of endpoints in the order they were added, after `cursor` (the last page's): those whose URL
    * or label contains `like` (a SQL LIKE pattern, `\\` escaping) and, with `disabled`, in that state.
+   * Filtered, it reads at most {@link MAX_ROWS_SCANNED} rows: the page may hold fewer than `limit`
+   * with a cursor to go on (../bounded-scan.ts; `maxScanned` lowers the bound for tests). `rowsRead`: what SQLite read for it.
    */
-  listEndpoints(page: { cursor?: number; limit: number; like?: string; disabled?: boolean }): { webhooks: EndpointView[]; cursor?: number } {
-    const where = ["rowid > ?", ...(page.like ? ["(url LIKE ? ESCAPE '\\' OR COALESCE(label, '') LIKE ? ESCAPE '\\')"] : []), ...(page.disabled === undefined ? [] : [page.disabled ? "disabled_at IS NOT NULL" : "disabled_at IS NULL"])];
-    const args = [page.cursor ?? 0, ...(page.like ? [page.like, page.like] : [])];
-    const rows = this.sql.exec<EndpointRow & { n: number }>(`SELECT rowid AS n, * FROM endpoints WHERE ${where.join(" AND ")} ORDER BY rowid LIMIT ?`, ...args, page.limit + 1).toArray();
-    const shown = rows.slice(0, page.limit);
-    return { webhooks: shown.map((r) => this.#view(r)), ...(rows.length > page.limit ? { cursor: shown[shown.length - 1]!.n } : {}) };
+  listEndpoints(page: { cursor?: number; limit: number; like?: string; disabled?: boolean; maxScanned?: number }): { webhooks: EndpointView[]; cursor?: number; rowsRead: number } {
+    const conditions = [...(page.like ? ["(url LIKE ? ESCAPE '\\' OR COALESCE(label, '') LIKE ? ESCAPE '\\')"] : []), ...(page.disabled === undefined ? [] : [page.disabled ? "disabled_at IS NOT NULL" : "disabled_at IS NULL"])];
+    const filtered = conditions.length > 0;
+    const scanned = filtered ? Math.max(page.maxScanned ?? MAX_ROWS_SCANNED, page.limit + 1) : page.limit + 1;
+    const rows = this.sql.exec<EndpointRow & { n: number; hit: number }>(
+      `SELECT rowid AS n, *, ${filtered ? conditions.join(" AND ") : "1"} AS hit FROM endpoints WHERE rowid > ? ORDER BY rowid LIMIT ?`,
+      ...(page.like ? [page.like, page.like] : []),
+      page.cursor ?? 0,
+      scanned,
+    );
+    const shown = boundedPage(rows, page.limit, scanned);
+    return { webhooks: shown.hits.map((r) => this.#view(r)), ...(shown.after ? { cursor: shown.after.n } : {}), rowsRead: rows.rowsRead };
   }
 
   getEndpoint(id: string): EndpointView | undefined {
@@ -287,24 +298,47 @@ export class WebhookOutbox extends DurableObject<Env> {
   /**
    * A page of the delivery log, newest first: one endpoint's or every endpoint's, optionally in one
    * state and only events whose type or body (the certificate's names) contains `like`. `cursor` is
-   * the last page's: `<created_at>.<rowid>` of its last row.
+   * the last page's: `<created_at>.<rowid>` of its last row. A state alone (every endpoint's log) is
+   * read through its index; a search, or a state within one endpoint's log, reads at most
+   * {@link MAX_ROWS_SCANNED} rows: the page may hold fewer than `limit` with a cursor to go on
+   * (../bounded-scan.ts; `maxScanned` lowers the bound for tests). `rowsRead`: what SQLite read for it.
    */
-  deliveries(endpointId: string | undefined, page: { limit: number; state?: DeliveryView["state"]; cursor?: string; like?: string }): { deliveries: DeliveryView[]; cursor?: string } {
+  deliveries(endpointId: string | undefined, page: { limit: number; state?: DeliveryView["state"]; cursor?: string; like?: string; maxScanned?: number }): { deliveries: DeliveryView[]; cursor?: string; rowsRead: number } {
     // Newest first; ties (events of one millisecond) by insertion order, newest first too.
     const [createdAt, rowid] = page.cursor ? page.cursor.split(".").map(Number) : [];
-    const where = [
-      ...(endpointId ? ["endpoint_id = ?"] : []),
-      ...(page.state ? ["state = ?"] : []),
-      ...(page.like ? ["(type LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')"] : []),
-      ...(page.cursor ? ["(created_at < ? OR (created_at = ? AND rowid < ?))"] : []),
-    ];
-    const args = [...(endpointId ? [endpointId] : []), ...(page.state ? [page.state] : []), ...(page.like ? [page.like, page.like] : []), ...(page.cursor ? [createdAt!, createdAt!, rowid!] : [])];
-    const rows = this.sql
-      .exec<MessageRow & { n: number }>(`SELECT rowid AS n, * FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`, ...args, page.limit + 1)
-      .toArray();
-    const shown = rows.slice(0, page.limit);
-    const last = shown[shown.length - 1];
-    return { deliveries: shown.map(toDeliveryView), ...(rows.length > page.limit && last ? { cursor: `${last.created_at}.${last.n}` } : {}) };
+    const stateIndexed = page.state !== undefined && !endpointId && !page.like;
+    const where = [...(endpointId ? ["endpoint_id = ?"] : []), ...(stateIndexed ? ["state = ?"] : [])];
+    const args = [...(endpointId ? [endpointId] : []), ...(stateIndexed ? [page.state!] : [])];
+    const conditions = [...(page.state && !stateIndexed ? ["state = ?"] : []), ...(page.like ? ["(type LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')"] : [])];
+    const hitArgs = [...(page.state && !stateIndexed ? [page.state] : []), ...(page.like ? [page.like, page.like] : [])];
+    const scanned = conditions.length > 0 ? Math.max(page.maxScanned ?? MAX_ROWS_SCANNED, page.limit + 1) : page.limit + 1;
+    const select = (range: string[], rangeArgs: number[], limit: number) =>
+      this.sql.exec<MessageRow & { n: number; hit: number }>(
+        `SELECT rowid AS n, *, ${conditions.length > 0 ? conditions.join(" AND ") : "1"} AS hit FROM messages ${[...where, ...range].length ? `WHERE ${[...where, ...range].join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+        ...hitArgs,
+        ...args,
+        ...rangeArgs,
+        limit,
+      );
+    // After a cursor: the rest of its millisecond, then older ones — two index ranges, so no row
+    // before the cursor is read (one OR of the two reads every row of the cursor's millisecond again).
+    const reads: Array<{ rowsRead: number }> = [];
+    function* rowsFrom(): Generator<MessageRow & { n: number; hit: number }> {
+      const first = page.cursor ? select(["created_at = ? AND rowid < ?"], [createdAt!, rowid!], scanned) : select([], [], scanned);
+      reads.push(first);
+      let read = 0;
+      for (const row of first) {
+        read++;
+        yield row;
+      }
+      if (!page.cursor || read >= scanned) return;
+      const older = select(["created_at < ?"], [createdAt!], scanned - read);
+      reads.push(older);
+      yield* older;
+    }
+    const shown = boundedPage(rowsFrom(), page.limit, scanned);
+    const rowsRead = reads.reduce((n, r) => n + r.rowsRead, 0);
+    return { deliveries: shown.hits.map(toDeliveryView), ...(shown.after ? { cursor: `${shown.after.created_at}.${shown.after.n}` } : {}), rowsRead };
   }
 
   /**
