@@ -245,7 +245,7 @@ export class Issuance {
       });
       await spends.issued();
     } catch (err) {
-      await spends.giveBackUnsent();
+      await spends.failed();
       // A rate-limit refusal pauses its bucket for the whole fleet (invariant 10).
       await ctx.budgets.refused(issuer.directoryUrl, budgetRequest, err);
       // The CA forgot the recorded order, it expired, went invalid or is for other names: drop it

@@ -22,6 +22,8 @@ export class OrderSpends {
   #unsent: Admission | undefined;
   /** A spend of this issuance holds its per-issuance buckets (domain, name set). */
   #perIssuance: boolean;
+  /** A finalize was (about to be) sent: the CA may have issued, and spent the per-issuance limits. */
+  #finalizing = false;
 
   /**
    * @param admitted The admission waited for before the issuance, undefined when none (a CA without
@@ -62,6 +64,7 @@ export class OrderSpends {
 
   /** Right before an order's first finalize: every per-issuance spend counts from now (the CA spends those when it issues). */
   async beforeFinalize(): Promise<void> {
+    this.#finalizing = true;
     for (const admission of this.#made) await this.budgets.sending(admission, ["domain", "nameset"]);
   }
 
@@ -82,11 +85,21 @@ export class OrderSpends {
     for (const admission of this.#made) await this.budgets.sent(admission, ["domain", "nameset"]);
   }
 
-  /** The issuance ends without having sent the order its admission was for: its tokens go back. */
-  async giveBackUnsent(): Promise<void> {
+  /**
+   * The issuance failed. The admission whose newOrder was never sent goes back whole; and unless a
+   * finalize was sent, so did the per-issuance spends (registered domain, name set) of the orders
+   * that were sent: Let's Encrypt spends those only when it issues, so a name that fails validation
+   * attempt after attempt does not use up its registered domain's certificates in the budget while
+   * the CA's stay unspent. The account's spends stay: the CA counted each newOrder.
+   */
+  async failed(): Promise<void> {
     const unsent = this.#unsent;
     this.#unsent = undefined;
     await this.budgets.giveBack(unsent);
+    if (this.#finalizing) return;
+    for (const admission of this.#made.splice(0)) {
+      await this.budgets.giveBack({ ...admission, spent: admission.spent.filter((ref) => ref.kind !== "orders") });
+    }
   }
 
   async #sending(admission: Admission): Promise<void> {

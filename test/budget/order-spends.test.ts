@@ -81,11 +81,11 @@ describe("OrderSpends: one spend per newOrder, per-issuance limits once", () => 
     const admitted = await budgets.admit(CA, { ...request, replaces: false });
     const spends = new OrderSpends(budgets, CA, { ...request, replaces: false }, admitted, Date.now, undefined);
     const before = (await budget.view(request)).map((v) => v.available);
-    await spends.giveBackUnsent();
+    await spends.failed();
     // One token more in each bucket (the send margin the spend counted stays: see FleetBudget.sendMarginMs).
     expect((await budget.view(request)).map((v) => v.available)).toEqual(before.map((n) => n + 1));
     // Once given back, not again.
-    await spends.giveBackUnsent();
+    await spends.failed();
     expect((await budget.view(request)).map((v) => v.available)).toEqual(before.map((n) => n + 1));
   });
 
@@ -100,5 +100,27 @@ describe("OrderSpends: one spend per newOrder, per-issuance limits once", () => 
     expect(err).toBeInstanceOf(BudgetSpentError);
     expect((err as BudgetSpentError).blockedBy.kind).toBe("orders");
     expect(await spent()).toEqual({ orders: 10, domain: 1, nameset: 1 });
+  });
+
+  it("a failed issuance gives back the per-issuance spends unless a finalize was sent; the account's stay", async () => {
+    const { budgets, budget, request, spent } = setup();
+    const domainsLeft = async () => (await budget.view(request)).find((v) => v.kind === "domain")!.available;
+    const full = await domainsLeft();
+    // Validation failed twice (a switch, then no type left): two orders sent, no finalize.
+    const failing = new OrderSpends(budgets, CA, { ...request, replaces: false }, await budgets.admit(CA, { ...request, replaces: false }), Date.now, undefined);
+    await failing.beforeNewOrder({ attempt: 1, replaces: false });
+    await failing.beforeNewOrder({ attempt: 2, replaces: false });
+    await failing.failed();
+    expect((await spent()).orders).toBe(2);
+    // One token's worth of the send margin aside (FleetBudget.sendMarginMs), the domain's bucket is as full as before.
+    expect(await domainsLeft()).toBeGreaterThanOrEqual(full - 1);
+    const before = await domainsLeft();
+    // Failed after its finalize was sent (the CA may have issued): nothing per-issuance goes back.
+    const finalized = new OrderSpends(budgets, CA, { ...request, replaces: false }, await budgets.admit(CA, { ...request, replaces: false }), Date.now, undefined);
+    await finalized.beforeNewOrder({ attempt: 1, replaces: false });
+    await finalized.beforeFinalize();
+    await finalized.failed();
+    expect(await domainsLeft()).toBeLessThan(before);
+    expect((await spent()).orders).toBe(3);
   });
 });

@@ -69,4 +69,28 @@ describe("the CA budget counts every newOrder", () => {
     expect(limited.refusals()).toEqual([]);
     expect(limited.events.filter((e) => e.kind === "newOrder")).toHaveLength(2);
   });
+
+  it("issuances that fail validation give the registered domain's certificates back: the domain's next names are issued, none refused", async () => {
+    const storage = new MemoryStorage();
+    // Two certificates an hour per registered domain (spent at finalize, at the CA), ten orders.
+    const limits = { ordersPerAccount: { count: 10, periodMs: HOUR }, certificatesPerDomain: { count: 2, periodMs: HOUR } };
+    const limited = rateLimitingCa(bed.pebble.fetch, { now: Date.now, ...limits });
+    const manager = bedManager(bed, storage, {
+      fetch: limited.fetch,
+      caLimits: { newOrdersPerAccount: limits.ordersPerAccount, certificatesPerRegisteredDomain: limits.certificatesPerDomain },
+      caaCheck: false,
+      budgetMaxWaitMs: 10_000,
+    });
+    // A customer's two names whose http-01 answers nothing: validation fails, nothing is issued.
+    bed.tokens = new MemoryStorage();
+    for (const name of ["a.gives-back.example", "b.gives-back.example"]) {
+      const err = await manager.manage([name]).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe("challenge_failed");
+    }
+    // The same domain's next two names, answered: the CA has both certificates to give, and so has the budget.
+    bed.tokens = storage;
+    for (const name of ["c.gives-back.example", "d.gives-back.example"]) expect((await manager.manage([name])).names).toEqual([name]);
+    expect(limited.events.filter((e) => e.kind === "finalize")).toHaveLength(2);
+    expect(limited.refusals()).toEqual([]);
+  });
 });
