@@ -28,6 +28,28 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * `promise`, or a rejection with {@link abortError} as soon as `signal` fires: the caller stops waiting
+ * while the work itself goes on (for work shared with other callers, which one caller's abort must not end).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** A signal that fires after a time, and the way to stop its timer. */
 export interface TimeoutSignal {
   /** Aborts with a `TimeoutError` DOMException once the time is up. */

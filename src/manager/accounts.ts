@@ -1,3 +1,4 @@
+import { untilAborted } from "../abort.ts";
 import { AcmeClient } from "../acme/client.ts";
 import type { RetryPolicy } from "../acme/retry.ts";
 import type { Logger } from "../logger.ts";
@@ -45,15 +46,19 @@ export class Accounts {
 
   constructor(private readonly options: AccountsOptions) {}
 
-  /** The client (with its account) for `issuer`. */
-  client(issuer: IssuerOptions): Promise<AcmeClient> {
+  /**
+   * The client (with its account) for `issuer`. `signal` stops this caller's wait, not the account's
+   * creation, which other callers may share: it retries failed requests on its own schedule (seconds),
+   * and a caller that gave up (the CLI, on a busy --http port) must not wait for that to end.
+   */
+  client(issuer: IssuerOptions, signal?: AbortSignal): Promise<AcmeClient> {
     let client = this.#clients.get(issuer.directoryUrl);
     if (!client) {
       client = this.#load(issuer);
       client.catch(() => this.#clients.delete(issuer.directoryUrl));
       this.#clients.set(issuer.directoryUrl, client);
     }
-    return client;
+    return signal ? untilAborted(client, signal) : client;
   }
 
   async #load(issuer: IssuerOptions): Promise<AcmeClient> {

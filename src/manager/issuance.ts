@@ -166,7 +166,7 @@ export class Issuance {
   ): Promise<CertificateRecord> {
     const { ctx } = this;
     const { fence, signal } = held;
-    const client = await ctx.accounts.client(issuer);
+    const client = await ctx.accounts.client(issuer, signal);
     const accountUrl = client.accountUrl!;
     const picked = await this.#pickUpIntent(client, issuer, accountUrl, id, identifiers, existing?.value, held, mayResume);
     // An order admitted for another account (the account was replaced meanwhile) is admitted again.
@@ -343,7 +343,7 @@ export class Issuance {
     try {
       const existing = (await ctx.store.read(id))?.value;
       if (existing && forcedSince === undefined && !isDue(existing.renewal, ctx.now())) return undefined;
-      const client = await ctx.accounts.client(issuer);
+      const client = await ctx.accounts.client(issuer, how.signal);
       const directory = await client.directory({ signal: how.signal });
       const replaces = Boolean(existing?.ariId && existing.directoryUrl === issuer.directoryUrl && directory.renewalInfo);
       request = this.#budgetRequest(id, identifiers, client.accountUrl!, existing, replaces);

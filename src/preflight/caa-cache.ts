@@ -1,4 +1,4 @@
-import { abortError } from "../abort.ts";
+import { untilAborted } from "../abort.ts";
 import type { CaaLookup } from "../dns/doh-query.ts";
 
 /** Options for {@link CaaCache}. */
@@ -98,23 +98,4 @@ export class CaaCache {
     }, drop);
     return answer;
   }
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as `signal` fires. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
 }

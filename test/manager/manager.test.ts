@@ -6,6 +6,7 @@ import { certificateMatchesKey, importPrivateKeyPem, parseCertificate } from "..
 import { bedManager, useManagerBed } from "../support/manager-bed.ts";
 import { Crash, crashable } from "../support/crashable.ts";
 import { countingFetch } from "../support/request-counter.ts";
+import { EdgecertError } from "../../src/errors.ts";
 
 const bed = useManagerBed();
 
@@ -181,6 +182,24 @@ describe("CertificateManager", () => {
     expect((await m.find([shared!, other!]))?.serialNumber).toBe(big.serialNumber);
     expect(await m.remove([shared!, other!])).toBe(true);
     expect(await storedCertificates(storage)).toHaveLength(0);
+  });
+
+  it("manage() ends when its signal fires while the account is being created, without waiting out the account requests' retries (the CLI took 17 s to report a busy --http port)", async () => {
+    // The CLI's fetch refuses every request once its --http port could not be bound, and aborts the
+    // manager's signal; the account's creation, shared by every caller, retries the refused requests.
+    const gaveUp = new AbortController();
+    let calls = 0;
+    const refusing: typeof fetch = async () => {
+      calls++;
+      gaveUp.abort(new EdgecertError("invalid_input", "the port is busy"));
+      throw new TypeError("fetch failed");
+    };
+    // Retries ten minutes apart: waiting for them is a test timeout, not a pass.
+    const m = manager(new MemoryStorage(), { fetch: refusing, retry: { baseDelayMs: 600_000, maxDelayMs: 600_000, maxAttempts: 8 } });
+    const err = await m.manage(names("gaveup", 1), { signal: gaveUp.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdgecertError);
+    expect((err as EdgecertError).message).toBe("the port is busy");
+    expect(calls).toBe(1);
   });
 
   it("lookup() serves what getCertificate would (exact, then wildcard) but never asks the CA, even when due or expired", async () => {
