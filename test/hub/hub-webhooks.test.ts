@@ -14,7 +14,12 @@ import { addCertificate } from "./hub-bed.ts";
 let pebble: PebbleInstance;
 let worker: WorkerInstance;
 let receiver: WebhookReceiver;
-/** While true, Pebble's newOrder answers 429 rateLimited (RFC 8555 §6.6): renewals fail. */
+/**
+ * While true, Pebble's newOrder answers 429 rateLimited (RFC 8555 §6.6) with a Retry-After of an hour:
+ * renewals fail at once (a Retry-After past what the client waits inside one call is thrown, and the
+ * renewal is tried again after it). A Retry-After of 1 s was waited out and retried 8 times per renewal:
+ * 14 of the failing-renewal test's 17 s.
+ */
 let caRefuses = false;
 
 beforeAll(async () => {
@@ -26,7 +31,7 @@ beforeAll(async () => {
       caRefuses && request.method === "POST" && new URL(request.url).pathname.endsWith("/order-plz")
         ? new Response(JSON.stringify({ type: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders (test)", status: 429 }), {
             status: 429,
-            headers: { "content-type": "application/problem+json", "retry-after": "1" },
+            headers: { "content-type": "application/problem+json", "retry-after": "3600" },
           })
         : undefined,
   });
