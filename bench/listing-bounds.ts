@@ -37,7 +37,7 @@ export async function certificateListingBench(pebble: PebbleInstance, certificat
       cursor = page.cursor;
     } while (cursor);
     const state = await index.list(undefined, 50, { status: "failed" });
-    return { certificates, pages: rows.length, maxRowsPerSearchedPage: Math.max(...rows), rowsPerStatePage: state.rowsRead, bound: MAX_ROWS_SCANNED };
+    return { certificates, pages: rows.length, maxRowsPerSearchedPage: Math.max(...rows), rowsPerStatePage: state.rowsRead, rowsLookedAt: MAX_ROWS_SCANNED };
   } finally {
     await worker.stop();
   }

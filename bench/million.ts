@@ -107,7 +107,7 @@ export function millionLines(m: Awaited<ReturnType<typeof millionBench>>): strin
   const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
   const lines = [
     `  Worker renewal index (workerd, SQLite DO) at ${w.certificates.toLocaleString("en")}: tick claim of ${w.claim.claimed} due (1 %): ${w.claim.rowsRead} rows read, ${w.claim.wallMs} ms, workerd CPU ${w.claim.workerdCpuMs} ms; ` +
-      w.pages.map((p) => `${p.query}: ${p.rows} rows ${p.wallMs} ms`).join("; ") +
+      w.pages.map((p) => `${p.query}: ${p.rows} rows ${"pages" in p ? `over ${p.pages} pages (the whole index, at most 5,000 rows read each) ` : ""}${p.wallMs} ms`).join("; ") +
       `; ${mb(w.databaseBytes)} database = ${w.bytesPerCertificate} B per certificate; workerd RSS ${mb(w.workerdRssBytes)}; bulk fill ${w.loadS} s`,
   ];
   for (const f of [m.postgres, m.redis]) {

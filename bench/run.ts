@@ -285,7 +285,7 @@ if (moduleCompile) {
 if (listingBounds) {
   const { tokens: t, certificates: c } = listingBounds;
   lines.push(
-    `  searched admin listing page at ${t.tokens.toLocaleString("en")} records, 1 match in 4,000: deploy tokens ${t.maxOperationsPerSearchedPage} storage operations a page at most (${t.pages} pages; unsearched ${t.operationsPerPlainPage}; Workers Free allows 50 subrequests); certificates ${c.maxRowsPerSearchedPage} SQLite rows read a page at most (bound ${c.bound}, ${c.pages} pages), a state filter ${c.rowsPerStatePage}`,
+    `  searched admin listing page at ${t.tokens.toLocaleString("en")} records, 1 match in 4,000: deploy tokens ${t.maxOperationsPerSearchedPage} storage operations a page at most (${t.pages} pages; unsearched ${t.operationsPerPlainPage}; Workers Free allows 50 subrequests); certificates ${c.maxRowsPerSearchedPage} SQLite rows read a page at most (${c.rowsLookedAt} rows looked at and as many id-index entries, ${c.pages} pages), a state filter ${c.rowsPerStatePage}`,
   );
 }
 if (dashboard) {

@@ -9,8 +9,8 @@
  */
 
 /**
- * Most rows one searched or filtered listing page reads from its SQLite table: a few milliseconds of
- * the object's CPU. A deployment with up to this many certificates (or one endpoint's delivery log,
+ * Most rows one searched or filtered listing page looks at in its SQLite table: a few milliseconds of
+ * the object's CPU (the certificates' index also reads as many id-index entries to find the edge). A deployment with up to this many certificates (or one endpoint's delivery log,
  * at most 1,200) finds every match on the first page.
  */
 export const MAX_ROWS_SCANNED = 5_000;

@@ -193,11 +193,27 @@ export class RenewalIndex extends DurableObject<Env> {
     const status = filter.status === "queued" ? ["queued_for IS NOT NULL"] : filter.status ? ["status = ?"] : [];
     const where = ["id > ?", ...status];
     const args: Array<string | number> = [after ?? "", ...(filter.status && filter.status !== "queued" ? [filter.status] : [])];
-    const hit = filter.like ? "(names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')" : "1";
-    const scanned = filter.like ? Math.max(maxScanned, limit + 1) : limit + 1;
-    const rows = this.sql.exec<Row & { hit: number }>(`SELECT *, ${hit} AS hit FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...(filter.like ? [filter.like, filter.like] : []), ...args, scanned);
-    const page = boundedPage(rows, limit, scanned);
-    return { entries: page.hits.map(toEntry), ...(page.after ? { cursor: page.after.id } : {}), rowsRead: rows.rowsRead };
+    if (!filter.like) {
+      const rows = this.sql.exec<Row>(`SELECT * FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`, ...args, limit + 1);
+      const found = rows.toArray();
+      const page = found.slice(0, limit).map(toEntry);
+      return { entries: page, ...(found.length > limit ? { cursor: page[page.length - 1]!.id } : {}), rowsRead: rows.rowsRead };
+    }
+    // The search looks at the next `scanned` rows by id: up to the id `scanned` rows on (read from the
+    // index alone), and SQLite hands over only the matches among them — no row object is made for the
+    // thousands that do not match.
+    const scanned = Math.max(maxScanned, limit + 1);
+    const bound = this.sql.exec<{ id: string }>(`SELECT id FROM certificates WHERE ${where.join(" AND ")} ORDER BY id LIMIT 1 OFFSET ?`, ...args, scanned - 1);
+    const edge = bound.toArray()[0]?.id;
+    const rows = this.sql.exec<Row>(
+      `SELECT * FROM certificates WHERE ${where.join(" AND ")}${edge !== undefined ? " AND id <= ?" : ""} AND (names LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') ORDER BY id LIMIT ?`,
+      ...args, ...(edge !== undefined ? [edge] : []), filter.like, filter.like, limit + 1,
+    );
+    const hits = rows.toArray();
+    const entries = hits.slice(0, limit).map(toEntry);
+    // More matches than the page: go on after its last; none more up to the edge: after the edge.
+    const cursor = hits.length > limit ? entries[limit - 1]!.id : edge;
+    return { entries, ...(cursor !== undefined ? { cursor } : {}), rowsRead: bound.rowsRead + rows.rowsRead };
   }
 
   /**
