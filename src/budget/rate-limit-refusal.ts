@@ -17,7 +17,12 @@ export interface RateLimitRefusal {
  * new orders", "too many certificates … already issued for \"example.com\"", "… for this exact set of
  * identifiers", "too many failed authorizations". A detail it does not recognise is read as the
  * account's order limit: pausing the widest bucket never sends what the CA would refuse again.
- * Undefined when `error` is no rate-limit refusal.
+ * Undefined when `error` is no rate-limit refusal, or is Let's Encrypt's refusal for a paused
+ * identifier ("Your account is temporarily prevented from requesting certificates for …", sent as
+ * rateLimited after 1,152 consecutive validation failures for a name): no bucket of the budget stands
+ * for it — the CA refuses that name until someone unpauses it on its portal, whatever the budget
+ * holds, and other names go as before — so it is left to that certificate's own failure backoff
+ * rather than pausing (and draining) the account's order bucket for every other customer.
  */
 export function rateLimitRefusalOf(error: unknown): RateLimitRefusal | undefined {
   let problem: AcmeProblem | undefined;
@@ -29,6 +34,7 @@ export function rateLimitRefusalOf(error: unknown): RateLimitRefusal | undefined
   }
   if (!problem) return undefined;
   const detail = problem.detail;
+  if (/temporarily prevented from requesting certificates/i.test(detail)) return undefined;
   const retry = problem.retryAfterMs !== undefined ? { retryAfterMs: problem.retryAfterMs } : {};
   if (/exact set of (identifiers|domains|names)|duplicate certificate/i.test(detail)) return { kind: "nameset", ...retry };
   if (/failed authori[sz]ations/i.test(detail)) return { kind: "nameset", ...retry };

@@ -1,4 +1,4 @@
-import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
+import { caLimitsFor, type CaLimits, type RateLimit } from "../budget/ca-limits.ts";
 import { FairQueue, type AdmissionRequest, type QueuedOrder } from "../budget/fair-queue.ts";
 import { FleetBudget, type BucketKind, type BucketRef } from "../budget/fleet-budget.ts";
 import { fleetQueue } from "../budget/fleet-queue-view.ts";
@@ -49,6 +49,23 @@ export interface CaBudgetsOptions {
 }
 
 const MIN_PAUSE_MS = 1000;
+
+/** The longest window of any limit a CA publishes (Let's Encrypt's per-week limits). */
+const LONGEST_PAUSE_MS = 7 * 24 * 3_600_000;
+
+/**
+ * How long a refusal pauses a bucket: the CA's `Retry-After` (RFC 9110 §10.2.3), else one token's
+ * refill; at least {@link MIN_PAUSE_MS}, and at most a week or the bucket's period when longer. The
+ * CA's word counts over the configured limits (they may be smaller than its own), but no rate limit
+ * means years: such a wait — or a header's digits beyond a double's range, Infinity, which a stored
+ * record cannot even hold — is a CA's or proxy's error that would stop the fleet's orders on this
+ * bucket for good. Past the bound one order probes the CA, and a refusal pauses it again.
+ */
+function pauseMs(limit: RateLimit, retryAfterMs: number | undefined): number {
+  const longest = Math.max(LONGEST_PAUSE_MS, limit.periodMs);
+  const asked = retryAfterMs ?? limit.periodMs / limit.count;
+  return Number.isNaN(asked) ? longest : Math.min(longest, Math.max(MIN_PAUSE_MS, asked));
+}
 
 /**
  * The fleet-wide budget of each CA the manager orders from (ARCHITECTURE.md invariant 10), with one
@@ -133,8 +150,7 @@ export class CaBudgets {
     for (const subject of subjects) {
       const ref = await budget.bucket(refusal.kind, subject);
       if (!ref) continue;
-      const fallback = ref.limit.periodMs / ref.limit.count;
-      const until = this.options.now() + Math.max(MIN_PAUSE_MS, refusal.retryAfterMs ?? fallback);
+      const until = this.options.now() + pauseMs(ref.limit, refusal.retryAfterMs);
       await budget.pause(ref, until).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_pause_failed", { error: String(err) }));
       this.options.logger.log("warn", "manager.budget_paused", { kind: refusal.kind, subject, until: new Date(until).toISOString() });
     }
