@@ -114,8 +114,6 @@ export function hubRoutes() {
 
   app.get("/admin/tokens", async (c) => {
     const query = readListQuery(c.req.url, TOKEN_CURSOR, TOKEN_STATES);
-    // This isolate's uses first, so the listing includes every pull it answered (token-usage.ts).
-    await tokenUsage.flush(tokenStorage(c.env));
     const store = tokens(c.env);
     const now = Date.now();
     // Oldest first, ties by id; the cursor is where the page ended, `<createdAt>.<id>`.
@@ -128,7 +126,9 @@ export function hubRoutes() {
         ? { accept: (r: TokenRecord) => (!query.state || tokenState(r, now) === query.state) && matchesSearch(query.q, r.id, r.label, "certificate" in r.scope ? r.scope.certificate : r.scope.pattern) }
         : {}),
     });
-    return c.json({ tokens: (await store.withUsage(page.records)).map(publicView), cursor: page.next ? `${page.next.createdAt}.${page.next.id}` : null });
+    // With this isolate's uses not written yet, so the listing includes every pull it answered
+    // (token-usage.ts) without writing them here: a page's storage cost stays bounded.
+    return c.json({ tokens: (await store.withUsage(page.records, (id) => tokenUsage.unwritten(id))).map(publicView), cursor: page.next ? `${page.next.createdAt}.${page.next.id}` : null });
   });
 
   app.delete("/admin/tokens/:id", async (c) => {

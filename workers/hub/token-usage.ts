@@ -103,6 +103,11 @@ export class UsageRecorder {
     );
   }
 
+  /** Uses of token `id` counted here and not written yet (a listing shows them with the stored ones, writing nothing). */
+  unwritten(id: string): TokenUse | undefined {
+    return this.#pending.get(id);
+  }
+
   /** Writes every use counted so far; resolves once they are stored (or, on failure, kept for the next flush). */
   flush(storage: Storage): Promise<void> {
     const run = this.#flushing.then(() => this.#write(storage));

@@ -19,7 +19,7 @@ import { readMany } from "../../src/storage/read-many.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { AdminError } from "../admin-body.ts";
 import { constantTimeEqual } from "../constant-time.ts";
-import { mergeUses, storedUses } from "./token-usage.ts";
+import { mergeUses, storedUses, type TokenUse } from "./token-usage.ts";
 
 const PREFIX = "hub/tokens/";
 /**
@@ -249,11 +249,16 @@ export class TokenStore {
     return stored;
   }
 
-  /** `records` with their written uses added (what the admin listing shows). */
-  async withUsage(records: TokenRecord[]): Promise<TokenRecord[]> {
+  /**
+   * `records` with their written uses added (what the admin listing shows), and `unwritten`'s (this
+   * isolate's uses not flushed yet, see ./token-usage.ts): one storage read for the page, no write.
+   */
+  async withUsage(records: TokenRecord[], unwritten: (id: string) => TokenUse | undefined = () => undefined): Promise<TokenRecord[]> {
     const uses = await storedUses(this.storage, records.map((r) => r.id));
     return records.map((r, i) => {
-      const use = uses[i];
+      const here = unwritten(r.id);
+      const stored = uses[i];
+      const use = stored && here ? mergeUses(stored, here) : (stored ?? here);
       if (!use) return r;
       const legacy = { uses: r.uses, ...(r.lastUsedAt !== undefined ? { lastUsedAt: r.lastUsedAt } : {}), ...(r.lastUsedFrom !== undefined ? { lastUsedFrom: r.lastUsedFrom } : {}) };
       return { ...r, ...mergeUses(legacy, use) };
