@@ -58,6 +58,50 @@ export function caLimitsFor(directoryUrl: string): CaLimits | undefined {
   return undefined;
 }
 
+/** The longest period a limit may have: a year (Let's Encrypt's longest is a week). */
+const LONGEST_PERIOD_MS = 366 * DAY;
+const LIMIT_FIELDS = ["newOrdersPerAccount", "certificatesPerRegisteredDomain", "certificatesPerNameSet"] as const;
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([...LIMIT_FIELDS, "replacementsExempt", "publicSuffixes"]);
+const SUFFIX = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i;
+
+function invalid(field: string, problem: string, value: unknown): EdgecertError {
+  const shown = typeof value === "string" ? JSON.stringify(value) : typeof value === "number" ? String(value) : JSON.stringify(value) ?? String(value);
+  return new EdgecertError("invalid_input", `${field}: ${problem}, got ${shown.slice(0, 100)}`);
+}
+
+/**
+ * Checks limits given as an object (the manager's `caLimits`, a `FleetBudget`'s, or read from a config
+ * file) and returns them; throws `invalid_input` naming the first bad field, as `<where>.<field>`. Each
+ * limit's count must be a whole number from 1, its period a number of ms from 1 to a year; no key
+ * beyond {@link CaLimits}' own (a misspelt limit would otherwise be no limit at all). A bad limit
+ * would hold every order forever (a count of 0), let every one through unbudgeted (NaN compares
+ * false), or make a time no `Date` can show.
+ */
+export function checkCaLimits(limits: CaLimits, where = "caLimits"): CaLimits {
+  if (typeof limits !== "object" || limits === null || Array.isArray(limits)) throw invalid(where, "must be an object of limits", limits);
+  for (const key of Object.keys(limits)) {
+    if (!KNOWN_FIELDS.has(key)) throw invalid(`${where}.${key}`, `is not a CA limit (${[...KNOWN_FIELDS].join(", ")})`, (limits as Record<string, unknown>)[key]);
+  }
+  for (const field of LIMIT_FIELDS) {
+    const limit: unknown = limits[field];
+    if (limit === undefined) continue;
+    if (typeof limit !== "object" || limit === null) throw invalid(`${where}.${field}`, "must be { count, periodMs }", limit);
+    const { count, periodMs } = limit as Partial<Record<string, unknown>>;
+    if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 1) throw invalid(`${where}.${field}.count`, "must be a whole number from 1", count);
+    if (typeof periodMs !== "number" || !(periodMs >= 1 && periodMs <= LONGEST_PERIOD_MS)) {
+      throw invalid(`${where}.${field}.periodMs`, "must be a number of milliseconds from 1 to a year", periodMs);
+    }
+  }
+  if (limits.replacementsExempt !== undefined && typeof limits.replacementsExempt !== "boolean") {
+    throw invalid(`${where}.replacementsExempt`, "must be true or false", limits.replacementsExempt);
+  }
+  const suffixes: unknown = limits.publicSuffixes;
+  if (suffixes !== undefined && (!Array.isArray(suffixes) || !suffixes.every((s) => typeof s === "string" && SUFFIX.test(s)))) {
+    throw invalid(`${where}.publicSuffixes`, "must be a list of domain names such as myplatform.app", suffixes);
+  }
+  return limits;
+}
+
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: HOUR, d: DAY };
 const FIELDS = { orders: "newOrdersPerAccount", domain: "certificatesPerRegisteredDomain", nameset: "certificatesPerNameSet" } as const;
 
@@ -71,13 +115,17 @@ export function parseCaLimits(text: string): CaLimits {
   if (trimmed === "none" || trimmed === "") return {};
   const limits: { -readonly [K in keyof CaLimits]: CaLimits[K] } = {};
   const suffixes: string[] = [];
+  const seen = new Set<string>();
   for (const part of trimmed.split(",").map((p) => p.trim())) {
     const [key = "", value = ""] = part.split("=", 2).map((s) => s.trim());
+    // A key given twice is a mistake in one of them (the last silently won before): say which.
+    if (key !== "suffix" && seen.has(key)) throw new EdgecertError("invalid_input", `CA limits: "${key}" is given twice ("${part}")`);
+    seen.add(key);
     if (key === "replaces" && (value === "exempt" || value === "counted")) {
       limits.replacementsExempt = value === "exempt";
       continue;
     }
-    if (key === "suffix" && /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(value)) {
+    if (key === "suffix" && SUFFIX.test(value)) {
       suffixes.push(value.toLowerCase());
       continue;
     }
@@ -85,10 +133,10 @@ export function parseCaLimits(text: string): CaLimits {
     const field = key in FIELDS ? FIELDS[key as keyof typeof FIELDS] : undefined;
     const count = match ? Number(match[1]) : NaN;
     const periodMs = match ? Number(match[2] ?? "1") * UNITS[match[3]!]! : NaN;
-    if (!field || !(count >= 1) || !Number.isSafeInteger(count) || !(periodMs > 0)) {
+    if (!field || !(count >= 1) || !Number.isSafeInteger(count) || !(periodMs > 0 && periodMs <= LONGEST_PERIOD_MS)) {
       throw new EdgecertError(
         "invalid_input",
-        `CA limits: "${part}" is not one of orders=N/<period>, domain=N/<period>, nameset=N/<period> (period like 3h or 7d), replaces=exempt|counted, suffix=<domain>, or "none"`,
+        `CA limits: "${part.slice(0, 100)}" is not one of orders=N/<period>, domain=N/<period>, nameset=N/<period> (period like 3h or 7d, at most a year), replaces=exempt|counted, suffix=<domain>, or "none"`,
       );
     }
     limits[field] = { count, periodMs };

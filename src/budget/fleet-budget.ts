@@ -1,7 +1,7 @@
 import { EdgecertError } from "../errors.ts";
 import type { Storage, StorageEntry } from "../storage/storage.ts";
 import { base64urlEncode } from "../webcrypto/base64url.ts";
-import type { CaLimits, RateLimit } from "./ca-limits.ts";
+import { checkCaLimits, type CaLimits, type RateLimit } from "./ca-limits.ts";
 import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { registeredDomainBy } from "./registered-domain.ts";
 import { available, countedFrom, paused, refund, spend, type BucketState } from "./token-bucket.ts";
@@ -141,7 +141,7 @@ export class FleetBudget {
   constructor(options: FleetBudgetOptions) {
     this.marginMs = options.sendMarginMs ?? 1000;
     this.storage = options.storage;
-    this.limits = options.limits;
+    this.limits = checkCaLimits(options.limits, "limits");
     this.prefix = `budget/${options.ca.replace(/[^A-Za-z0-9.-]+/g, "_") || "ca"}`;
     this.now = options.now ?? Date.now;
     this.suffixes = new Set((options.limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));

@@ -5,7 +5,7 @@
  * bucket ({@link rateLimitRefusalOf}).
  * @module
  */
-export { caLimitsFor, LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, parseCaLimits, type CaLimits, type RateLimit } from "./ca-limits.ts";
+export { caLimitsFor, checkCaLimits, LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, parseCaLimits, type CaLimits, type RateLimit } from "./ca-limits.ts";
 export { BudgetSpentError, FairQueue, type AdmissionRequest, type FairQueueOptions, type QueuedOrder } from "./fair-queue.ts";
 export { fleetQueue, type FleetQueue, type FleetQueueOptions } from "./fleet-queue-view.ts";
 export { FleetBudget, type BucketKind, type BucketRef, type BucketView, type BudgetDecision, type BudgetRequest, type FleetBudgetOptions } from "./fleet-budget.ts";

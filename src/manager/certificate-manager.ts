@@ -12,7 +12,7 @@ import type { Storage } from "../storage/storage.ts";
 import type { ExternalAccountBinding } from "../webcrypto/jws.ts";
 import type { KeyAlgorithmName } from "../webcrypto/keys.ts";
 import { parseCertificate } from "../webcrypto/x509.ts";
-import { caLimitsFor, type CaLimits } from "../budget/ca-limits.ts";
+import { caLimitsFor, checkCaLimits, type CaLimits } from "../budget/ca-limits.ts";
 import type { QueuedOrder } from "../budget/fair-queue.ts";
 import { CaaCache, type CaaCacheOptions } from "../preflight/caa-cache.ts";
 import { pinningCaaRecord } from "../preflight/caa-policy.ts";
@@ -220,6 +220,7 @@ export class CertificateManager {
   constructor(private readonly options: CertificateManagerOptions) {
     if (!options?.storage) throw new EdgecertError("invalid_input", "storage is required");
     if (!options.directoryUrl) throw new EdgecertError("invalid_input", "directoryUrl is required");
+    if (options.caLimits) checkCaLimits(options.caLimits);
     // Mistakes a CA would only report after a round trip (or reject with badPublicKey), said up front.
     checkEmail(options.email);
     checkAccountKeyAlgorithm(options.accountKeyType);
