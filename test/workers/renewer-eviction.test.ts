@@ -40,9 +40,11 @@ describe("renewer objects after a renewal", () => {
     await worker.cron(now);
     const done = Date.now();
     expect((await index.lastTick())?.outcomes).toEqual({ failed: RENEWALS });
-    // Idle for less than 10 s: every renewer is still in memory (this is what the count can see).
-    expect(openRenewers()).toBe(RENEWALS);
-    let open = RENEWALS;
+    // Idle for less than 10 s: renewers are still in memory (this is what the count can see) — all 12
+    // unless a loaded machine took 10 s from the first one's end to here, which evicts that one already.
+    let open = openRenewers();
+    expect(open).toBeGreaterThan(0);
+    expect(open).toBeLessThanOrEqual(RENEWALS);
     while (open > 0 && Date.now() - done < 25_000) {
       await new Promise((r) => setTimeout(r, 500));
       open = openRenewers();
