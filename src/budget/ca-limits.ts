@@ -26,6 +26,12 @@ export interface CaLimits {
   /** Renewals that name the certificate they replace (ARI `replaces`, RFC 9773 §5) spend nothing. */
   readonly replacementsExempt?: boolean;
   /**
+   * Renewals without `replaces` — an order for the exact names of a certificate the CA issued lately —
+   * spend only the name set's limit, not the account's new orders nor the registered domain's
+   * certificates (Let's Encrypt: a certificate for the same identifiers within 120 days).
+   */
+  readonly renewalsExempt?: boolean;
+  /**
    * Public suffixes beyond the built-in ICANN list, for registered domains (e.g. a platform's entry in
    * the Public Suffix List's private section): `b.example.app` is then registered under `example.app`.
    */
@@ -35,12 +41,17 @@ export interface CaLimits {
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** Let's Encrypt production: 300 orders / 3 h / account, 50 / 7 d / registered domain, 5 / 7 d / name set; ARI renewals exempt. */
+/**
+ * Let's Encrypt production: 300 orders / 3 h / account, 50 / 7 d / registered domain, 5 / 7 d / name
+ * set; ARI renewals exempt from all, other renewals of the same names from the first two (Boulder's
+ * newOrder: a certificate for the exact identifiers within 120 days).
+ */
 export const LETS_ENCRYPT_LIMITS: CaLimits = Object.freeze({
   newOrdersPerAccount: { count: 300, periodMs: 3 * HOUR },
   certificatesPerRegisteredDomain: { count: 50, periodMs: 7 * DAY },
   certificatesPerNameSet: { count: 5, periodMs: 7 * DAY },
   replacementsExempt: true,
+  renewalsExempt: true,
 });
 
 /** Let's Encrypt staging: 1,500 orders / 3 h / account, 30,000 / 7 d per registered domain and per name set. */
@@ -49,6 +60,7 @@ export const LETS_ENCRYPT_STAGING_LIMITS: CaLimits = Object.freeze({
   certificatesPerRegisteredDomain: { count: 30_000, periodMs: 7 * DAY },
   certificatesPerNameSet: { count: 30_000, periodMs: 7 * DAY },
   replacementsExempt: true,
+  renewalsExempt: true,
 });
 
 /** The published limits of a CA known by its directory URL (Let's Encrypt's two), else undefined: none. */
@@ -61,7 +73,7 @@ export function caLimitsFor(directoryUrl: string): CaLimits | undefined {
 /** The longest period a limit may have: a year (Let's Encrypt's longest is a week). */
 const LONGEST_PERIOD_MS = 366 * DAY;
 const LIMIT_FIELDS = ["newOrdersPerAccount", "certificatesPerRegisteredDomain", "certificatesPerNameSet"] as const;
-const KNOWN_FIELDS: ReadonlySet<string> = new Set([...LIMIT_FIELDS, "replacementsExempt", "publicSuffixes"]);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([...LIMIT_FIELDS, "replacementsExempt", "renewalsExempt", "publicSuffixes"]);
 const SUFFIX = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i;
 
 function invalid(field: string, problem: string, value: unknown): EdgecertError {
@@ -92,8 +104,8 @@ export function checkCaLimits(limits: CaLimits, where = "caLimits"): CaLimits {
       throw invalid(`${where}.${field}.periodMs`, "must be a number of milliseconds from 1 to a year", periodMs);
     }
   }
-  if (limits.replacementsExempt !== undefined && typeof limits.replacementsExempt !== "boolean") {
-    throw invalid(`${where}.replacementsExempt`, "must be true or false", limits.replacementsExempt);
+  for (const flag of ["replacementsExempt", "renewalsExempt"] as const) {
+    if (limits[flag] !== undefined && typeof limits[flag] !== "boolean") throw invalid(`${where}.${flag}`, "must be true or false", limits[flag]);
   }
   const suffixes: unknown = limits.publicSuffixes;
   if (suffixes !== undefined && (!Array.isArray(suffixes) || !suffixes.every((s) => typeof s === "string" && SUFFIX.test(s)))) {
@@ -107,7 +119,7 @@ const FIELDS = { orders: "newOrdersPerAccount", domain: "certificatesPerRegister
 
 /**
  * Reads limits written as text, for a Worker variable or a CLI flag: comma-separated
- * `orders=300/3h`, `domain=50/7d`, `nameset=5/7d`, `replaces=exempt|counted`, `suffix=example.app`
+ * `orders=300/3h`, `domain=50/7d`, `nameset=5/7d`, `replaces=exempt|counted`, `renewals=exempt|counted`, `suffix=example.app`
  * (repeatable); units s, m, h, d. `none` is no limits. Throws `invalid_input` naming the bad part.
  */
 export function parseCaLimits(text: string): CaLimits {
@@ -125,6 +137,10 @@ export function parseCaLimits(text: string): CaLimits {
       limits.replacementsExempt = value === "exempt";
       continue;
     }
+    if (key === "renewals" && (value === "exempt" || value === "counted")) {
+      limits.renewalsExempt = value === "exempt";
+      continue;
+    }
     if (key === "suffix" && SUFFIX.test(value)) {
       suffixes.push(value.toLowerCase());
       continue;
@@ -136,7 +152,7 @@ export function parseCaLimits(text: string): CaLimits {
     if (!field || !(count >= 1) || !Number.isSafeInteger(count) || !(periodMs > 0 && periodMs <= LONGEST_PERIOD_MS)) {
       throw new EdgecertError(
         "invalid_input",
-        `CA limits: "${part.slice(0, 100)}" is not one of orders=N/<period>, domain=N/<period>, nameset=N/<period> (period like 3h or 7d, at most a year), replaces=exempt|counted, suffix=<domain>, or "none"`,
+        `CA limits: "${part.slice(0, 100)}" is not one of orders=N/<period>, domain=N/<period>, nameset=N/<period> (period like 3h or 7d, at most a year), replaces=exempt|counted, renewals=exempt|counted, suffix=<domain>, or "none"`,
       );
     }
     limits[field] = { count, periodMs };

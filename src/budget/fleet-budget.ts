@@ -33,6 +33,8 @@ export interface BudgetRequest {
   readonly nameSetId: string;
   /** The order names the certificate it replaces (ARI, RFC 9773 §5). */
   readonly replaces?: boolean;
+  /** The order renews a certificate this CA issued lately for exactly these names (see `CaLimits.renewalsExempt`). */
+  readonly renewal?: boolean;
   /**
    * Only these kinds of bucket (default: every kind the limits have). Another order for an issuance
    * whose certificate is already budgeted — a retry after validation failed — spends only `orders`:
@@ -156,7 +158,9 @@ export class FleetBudget {
   async bucketsFor(request: BudgetRequest): Promise<BucketRef[]> {
     if (request.replaces && this.limits.replacementsExempt) return [];
     const refs: BucketRef[] = [];
-    const want = (kind: BucketKind) => request.kinds === undefined || request.kinds.includes(kind);
+    // A renewal of the same names, where the CA exempts it, spends the name set's limit only.
+    const renewalExempt = request.renewal === true && this.limits.renewalsExempt === true;
+    const want = (kind: BucketKind) => (request.kinds === undefined || request.kinds.includes(kind)) && (!renewalExempt || kind === "nameset");
     const { newOrdersPerAccount, certificatesPerRegisteredDomain, certificatesPerNameSet } = this.limits;
     if (newOrdersPerAccount && want("orders")) refs.push(await this.ref("orders", request.account, newOrdersPerAccount));
     if (certificatesPerRegisteredDomain && want("domain")) {

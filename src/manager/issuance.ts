@@ -22,6 +22,7 @@ import { attachFailure } from "./managed-certificate.ts";
 import type { NameIndex } from "./name-index.ts";
 import type { OrderIntents } from "./order-intents.ts";
 import { OrderSpends } from "./order-spends.ts";
+import { renewsSameNames } from "./renewal-exemption.ts";
 import type { CertificateRecord, PendingOrderRecord, RenewalFailure } from "./records.ts";
 import { failureAfter, isDue, type RenewBefore } from "./renewal-schedule.ts";
 import { StorageHttp01Solver } from "./storage-http01-solver.ts";
@@ -205,7 +206,7 @@ export class Issuance {
     const previous = existing?.value;
     const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
     const profile = wantedProfile ?? issuer.profile ?? ctx.profile;
-    const budgetRequest = this.#budgetRequest(id, identifiers, accountUrl, existing?.value, replaces !== undefined);
+    const budgetRequest = this.#budgetRequest(id, identifiers, accountUrl, existing?.value, replaces !== undefined, issuer.directoryUrl);
     if (resumeOrderUrl) {
       // No new order: the recorded one is resumed.
       await ctx.budgets.giveBack(admission);
@@ -319,13 +320,14 @@ export class Issuance {
   }
 
   /** What the budget is asked for an order of certificate `id`. */
-  #budgetRequest(id: string, identifiers: AcmeIdentifier[], account: string, existing: CertificateRecord | undefined, replaces: boolean) {
+  #budgetRequest(id: string, identifiers: AcmeIdentifier[], account: string, existing: CertificateRecord | undefined, replaces: boolean, directoryUrl: string) {
     return {
       id,
       account,
       names: identifiers.map((i) => i.value),
       nameSetId: id,
       replaces,
+      renewal: renewsSameNames(existing, identifiers, directoryUrl, this.ctx.now()),
       ...(existing ? { expiresAt: Date.parse(existing.notAfter) } : {}),
     };
   }
@@ -346,7 +348,7 @@ export class Issuance {
       const client = await ctx.accounts.client(issuer, how.signal);
       const directory = await client.directory({ signal: how.signal });
       const replaces = Boolean(existing?.ariId && existing.directoryUrl === issuer.directoryUrl && directory.renewalInfo);
-      request = this.#budgetRequest(id, identifiers, client.accountUrl!, existing, replaces);
+      request = this.#budgetRequest(id, identifiers, client.accountUrl!, existing, replaces, issuer.directoryUrl);
       // Before spending: a refusal is met again under the lock, where its failure is recorded.
       await this.#preflight(issuer, client, identifiers, how.signal);
     } catch (err) {

@@ -49,7 +49,7 @@ describe("CA limits", () => {
   });
 
   it("reads limits written as text and names a bad part", () => {
-    expect(parseCaLimits("orders=300/3h, domain=50/7d, nameset=5/7d, replaces=exempt, suffix=myplatform.app")).toEqual({
+    expect(parseCaLimits("orders=300/3h, domain=50/7d, nameset=5/7d, replaces=exempt, renewals=exempt, suffix=myplatform.app")).toEqual({
       ...LETS_ENCRYPT_LIMITS,
       publicSuffixes: ["myplatform.app"],
     });
