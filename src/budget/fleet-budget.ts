@@ -256,10 +256,11 @@ export class FleetBudget {
 
   /**
    * Pauses a bucket for the whole fleet until `until` (the CA refused with `Retry-After`), and from
-   * then lets one order go per interval (see `paused`). A pause only ever moves later.
+   * then lets one order go per interval (see `paused`); with `emptied` false (a refusal for another
+   * limit) it keeps its tokens. A pause only ever moves later.
    */
-  async pause(ref: BucketRef, until: number): Promise<void> {
-    await this.update(ref, (state, now) => paused(ref.limit, state, until, now));
+  async pause(ref: BucketRef, until: number, emptied = true): Promise<void> {
+    await this.update(ref, (state, now) => paused(ref.limit, state, until, now, emptied));
   }
 
   /** What each bucket of `request` holds now. */

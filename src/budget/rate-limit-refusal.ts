@@ -9,6 +9,13 @@ export interface RateLimitRefusal {
   readonly domain?: string;
   /** The CA's `Retry-After` (RFC 8555 §6.6), in ms, when it sent one. */
   readonly retryAfterMs?: number;
+  /**
+   * The refusal is for a limit the budget keeps no bucket of, and pauses `kind`'s bucket in its place
+   * without emptying it: Let's Encrypt's Authorization Failures per Identifier per Account (5 an
+   * hour) says nothing of the name set's certificates (5 a week), which an emptied bucket would then
+   * hold back for days after the names' validation works again.
+   */
+  readonly pauseOnly?: true;
 }
 
 /**
@@ -37,7 +44,7 @@ export function rateLimitRefusalOf(error: unknown): RateLimitRefusal | undefined
   if (/temporarily prevented from requesting certificates/i.test(detail)) return undefined;
   const retry = problem.retryAfterMs !== undefined ? { retryAfterMs: problem.retryAfterMs } : {};
   if (/exact set of (identifiers|domains|names)|duplicate certificate/i.test(detail)) return { kind: "nameset", ...retry };
-  if (/failed authori[sz]ations/i.test(detail)) return { kind: "nameset", ...retry };
+  if (/failed authori[sz]ations/i.test(detail)) return { kind: "nameset", pauseOnly: true, ...retry };
   const domain = /certificates?\b.*\balready issued for "?([a-z0-9.*:-]+)"?/i.exec(detail);
   if (domain) return { kind: "domain", domain: domain[1]!.toLowerCase().replace(/^\*\./, ""), ...retry };
   if (/registered domain/i.test(detail)) return { kind: "domain", ...retry };

@@ -56,11 +56,15 @@ export function countedFrom(limit: RateLimit, state: BucketState | undefined, se
  * one token, then one per interval — the CA's own bucket after a refusal is empty with its next token
  * at `until`, so a budget that counted more (requests that reached the CA later than it assumed, an
  * outside client on the same account) does not send a burst the CA refuses again. Never earlier.
+ * `emptied` false: the refusal was for a limit this bucket stands in for, not its own (see
+ * `RateLimitRefusal.pauseOnly`): paused until then, its tokens kept.
  */
-export function paused(limit: RateLimit, state: BucketState | undefined, until: number, now: number): BucketState | undefined {
+export function paused(limit: RateLimit, state: BucketState | undefined, until: number, now: number, emptied = true): BucketState | undefined {
   if (state?.pausedUntil !== undefined && state.pausedUntil >= until) return undefined;
   const interval = limit.periodMs / limit.count;
-  return { ...state, tat: Math.max(state?.tat ?? now, now, until + limit.periodMs - interval), pausedUntil: until };
+  // A refusal for another limit (emptied false) only stops the bucket until then: its tokens stay.
+  const tat = emptied ? Math.max(state?.tat ?? now, now, until + limit.periodMs - interval) : (state?.tat ?? now);
+  return { ...state, tat, pausedUntil: until };
 }
 
 /** Gives `tokens` back (an order that was budgeted but never sent). */

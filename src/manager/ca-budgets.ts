@@ -151,7 +151,7 @@ export class CaBudgets {
       const ref = await budget.bucket(refusal.kind, subject);
       if (!ref) continue;
       const until = this.options.now() + pauseMs(ref.limit, refusal.retryAfterMs);
-      await budget.pause(ref, until).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_pause_failed", { error: String(err) }));
+      await budget.pause(ref, until, refusal.pauseOnly !== true).catch((err: unknown) => this.options.logger.log("warn", "manager.budget_pause_failed", { error: String(err) }));
       this.options.logger.log("warn", "manager.budget_paused", { kind: refusal.kind, subject, until: new Date(until).toISOString() });
     }
   }

@@ -73,7 +73,7 @@ describe("rateLimitRefusalOf", () => {
     ["too many new orders (300) from this account in the last 3h0m0s, retry after 2026-12-06 12:00:00 UTC", { kind: "orders" }],
     ['too many certificates (50) already issued for "example.com" in the last 168h0m0s, retry after …', { kind: "domain", domain: "example.com" }],
     ["too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s", { kind: "nameset" }],
-    ['too many failed authorizations (5) for "www.example.com" in the last 1h0m0s', { kind: "nameset" }],
+    ['too many failed authorizations (5) for "www.example.com" in the last 1h0m0s', { kind: "nameset", pauseOnly: true }],
     ["slow down", { kind: "orders" }],
   ])("%s", (detail, expected) => {
     expect(rateLimitRefusalOf(problem(detail, 60_000))).toEqual({ ...expected, retryAfterMs: 60_000 });

@@ -9,6 +9,9 @@
  * - A `Retry-After` far away (years; the header's digits beyond a double's range parse to Infinity)
  *   paused the bucket for the whole fleet for that long, or — Infinity — threw a RangeError from the
  *   refusal's handling in place of the CA's problem.
+ * - Let's Encrypt's refusal for failed authorizations (5 an hour per identifier and account), read as
+ *   the name set's, emptied the name set's bucket (5 a week): past its Retry-After one order went, and
+ *   the next waited 1.4 days for tokens the CA had never taken.
  */
 import { describe, expect, it } from "vitest";
 import { AcmeProblem } from "../../src/acme/problem.ts";
@@ -86,5 +89,20 @@ describe("a CA's refusal pauses only what it speaks of", () => {
     expect(await admitted(budgets, request("c.example"))).toBe(false);
     clock.advance(61_000);
     expect(await admitted(budgets, request("c.example"))).toBe(true);
+  });
+});
+
+describe("a refusal for failed authorizations does not empty the name set's bucket", () => {
+  it("once its Retry-After has passed, the name's orders go as the name set's limit allows (old code: one, then 1.4 days)", async () => {
+    const { budgets, clock, request } = setup();
+    const req = request("www.dns-fixed.example");
+    // Let's Encrypt's Authorization Failures per Identifier per Account (5 an hour, one back every 12
+    // minutes): a different limit from the name set's 5 a week, which no certificate has spent.
+    await budgets.refused(CA, req, rateLimited('too many failed authorizations (5) for "www.dns-fixed.example" in the last 1h0m0s', 12 * 60_000));
+    expect(await admitted(budgets, req)).toBe(false);
+    clock.advance(12 * 60_000 + 1000);
+    // The DNS is fixed; the first order fails once more on a stale resolver, the manager asks again.
+    expect(await admitted(budgets, req)).toBe(true);
+    expect(await admitted(budgets, req)).toBe(true);
   });
 });
