@@ -313,7 +313,20 @@ export class FairQueue {
       const page = await storage.list(this.layout.processes, cursor ? { cursor } : {});
       for (const key of page.keys) {
         const entry = await storage.getEntry(key);
-        if (entry) records.set(key.slice(this.layout.processes.length), { record: decodeProcess(entry.value), version: entry.version });
+        if (!entry) continue;
+        const id = key.slice(this.layout.processes.length);
+        const record = decodeProcess(entry.value);
+        if (id !== this.#process && (!record || record.until <= now)) {
+          // A lapsed (or damaged) lease goes now, by compare-and-set on what was read — not only when
+          // a walk meets one of its orders: a process that crashed with no order left (after its last
+          // was removed, or before it wrote any) had its record stay for good, read by every walk. Its
+          // orders, if any, go when the walk meets them (their owner has no record).
+          await storage.delete(key, { ifVersion: entry.version }).catch((err: unknown) => {
+            if (!isConflict(err)) throw err;
+          });
+          continue;
+        }
+        records.set(id, { record, version: entry.version });
       }
       cursor = page.cursor;
     } while (cursor);
