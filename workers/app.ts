@@ -19,8 +19,8 @@ import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
-import { renewalIndex, type IndexEntry, type QueueIntervals } from "./renewal-index.ts";
-import { caLimitsFor, parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
+import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
+import { EXACT_POSITIONS } from "./bounded-scan.ts";
 import { DEFAULT_PAGE, likePattern, readListQuery } from "./list-query.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
@@ -55,18 +55,9 @@ function summary(e: IndexEntry): CertificateSummary {
   };
 }
 
-/** How often each bucket of the CA's budget lets an order go (CA_LIMITS, else the CA's published limits). */
-function queueIntervals(env: Env): QueueIntervals {
-  const text = setting(env.CA_LIMITS);
-  let limits: CaLimits | undefined;
-  try {
-    limits = text ? parseCaLimits(text) : caLimitsFor(env.ACME_DIRECTORY_URL);
-  } catch {
-    // A malformed CA_LIMITS is GET /admin/status's to report; the queue then estimates refills only.
-    limits = undefined;
-  }
-  const every = (l: { count: number; periodMs: number } | undefined) => (l && l.count > 0 ? Math.ceil(l.periodMs / l.count) : 0);
-  return { orders: every(limits?.newOrdersPerAccount), domain: every(limits?.certificatesPerRegisteredDomain), nameset: every(limits?.certificatesPerNameSet) };
+/** A queued certificate's place: `position`, or null and `positionAfter` past the first EXACT_POSITIONS; `estimatedAt`. */
+function queuePlace(q: { position: number | null; estimatedAt: number }): { position: number | null; positionAfter?: number; estimatedAt: string } {
+  return { position: q.position, ...(q.position === null ? { positionAfter: EXACT_POSITIONS } : {}), estimatedAt: new Date(q.estimatedAt).toISOString() };
 }
 
 async function entryOr404(env: Env, id: string): Promise<IndexEntry> {
@@ -173,16 +164,17 @@ export function createApp() {
     return c.json({ certificates: page.entries.map(summary), cursor: page.cursor ?? null });
   });
 
-  // The certificates waiting for the CA's budget (CA_LIMITS), in the order the cron tick will send them.
+  // The certificates waiting for the CA's budget (CA_LIMITS), in the order the cron tick will send them;
+  // a page costs its rows and the count of those ahead up to EXACT_POSITIONS, whatever the queue's length.
   app.get("/admin/queue", async (c) => {
-    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[1-9][0-9]{0,8}$/ });
+    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[0-9]{1,16}~[A-Za-z0-9._-]{1,100}$/ });
     const limit = query.limit ? Number(query.limit) : DEFAULT_PAGE;
-    const offset = query.cursor ? Number(query.cursor) : 0;
-    const { queued, total } = await index(c.env).queue(offset, limit, queueIntervals(c.env));
+    const [at, id] = query.cursor ? query.cursor.split("~") : [];
+    const page = await index(c.env).queuePage(at !== undefined && id !== undefined ? { at: Number(at), id } : undefined, limit);
     return c.json({
-      total,
-      queued: queued.map((q) => ({ ...summary(q.entry), position: q.position, estimatedAt: new Date(q.estimatedAt).toISOString() })),
-      cursor: offset + queued.length < total && queued.length === limit ? String(offset + queued.length) : null,
+      total: page.total,
+      queued: page.queued.map((q) => ({ ...summary(q.entry), ...queuePlace(q) })),
+      cursor: page.cursor ?? null,
     });
   });
 
@@ -190,11 +182,11 @@ export function createApp() {
     const query = readQuery(c.req.url, { include: /^privateKey$/ });
     const entry = await entryOr404(c.env, c.req.param("id"));
     const cert = await (await buildManager(c.env)).find(entry.names);
-    const queued = entry.queuedFor ? await index(c.env).queuePosition(entry.id, queueIntervals(c.env)) : undefined;
+    const queued = entry.queuedFor ? await index(c.env).queuePosition(entry.id) : undefined;
     return c.json({
       ...summary(entry),
       // Waiting for the CA's budget: where it is among those waiting, and when it is expected to go.
-      queue: queued ? { position: queued.position, estimatedAt: new Date(queued.estimatedAt).toISOString(), blockedBy: entry.queuedFor } : null,
+      queue: queued ? { ...queuePlace(queued), blockedBy: entry.queuedFor } : null,
       certificate: cert ? { chainPem: cert.chainPem, serialNumber: cert.serialNumber, issuer: cert.issuer, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : null,
       ...(query.include === "privateKey" && cert ? { privateKeyPem: cert.keyPem } : {}),
     });

@@ -34,3 +34,11 @@ export function boundedPage<R extends { hit: number | boolean }>(rows: Iterable<
   // Fewer rows than the bound: the table ended.
   return read < scanned || !last ? { hits } : { hits, after: hits.length === limit ? hits[limit - 1]! : last };
 }
+
+/**
+ * How far into the CA budget's queue (GET /admin/queue) a position is counted exactly: a page or a certificate's detail counts the
+ * rows ahead of it in the queue's index up to this many (SQLite has no rank index, so an exact
+ * position costs a read per row ahead). Past it the position is null and `estimatedAt` still says when.
+ */
+export const EXACT_POSITIONS = 1_000;
+

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.ts";
-import { boundedPage, MAX_ROWS_SCANNED } from "./bounded-scan.ts";
+import { boundedPage, EXACT_POSITIONS, MAX_ROWS_SCANNED } from "./bounded-scan.ts";
+import { intervalFor, queueIntervals } from "./queue-estimates.ts";
 
 /** One certificate in the index. */
 export interface IndexEntry {
@@ -36,17 +37,24 @@ export interface IndexEntry {
 /** A certificate waiting for the CA's budget, as the admin API's queue shows it. */
 export interface QueuedEntry {
   entry: IndexEntry;
-  /** 1 = the next the budget lets go among those waiting. */
-  position: number;
+  /**
+   * 1 = the next the budget lets go among those waiting; null past the first {@link EXACT_POSITIONS}
+   * (counting further would read every row ahead: the page's cost would grow with the queue).
+   */
+  position: number | null;
   /** When it is expected to be sent (epoch ms). */
   estimatedAt: number;
 }
 
-/** How often each kind of bucket lets one order go (its period / count, ms); 0 where unknown. */
-export interface QueueIntervals {
-  orders: number;
-  domain: number;
-  nameset: number;
+/** A page of the queue (see {@link RenewalIndex.queuePage}). */
+export interface QueuePage {
+  queued: QueuedEntry[];
+  /** Certificates waiting in all (kept by the index, not counted per page). */
+  total: number;
+  /** Where the next page starts (`<estimatedAt>~<id>` of this page's last), when more may follow. */
+  cursor?: string;
+  /** Rows SQLite read for the page. */
+  rowsRead: number;
 }
 
 /** The one renewal index of a Worker (RPC stub). */
@@ -91,6 +99,7 @@ interface Row extends Record<string, SqlStorageValue> {
   challenge: string | null;
   issuer: string | null;
   queued_for: string | null;
+  queue_at: number | null;
 }
 
 const toEntry = (r: Row): IndexEntry => ({
@@ -130,8 +139,7 @@ export class RenewalIndex extends DurableObject<Env> {
     if (!columns.includes("next_attempt_at")) this.sql.exec("ALTER TABLE certificates ADD COLUMN next_attempt_at INTEGER");
     if (!columns.includes("issuer")) this.sql.exec("ALTER TABLE certificates ADD COLUMN issuer TEXT");
     if (!columns.includes("queued_for")) this.sql.exec("ALTER TABLE certificates ADD COLUMN queued_for TEXT");
-    // Only the waiting certificates: the queue's order and a position cost O(queued), not O(all).
-    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued ON certificates (due_at, id) WHERE queued_for IS NOT NULL");
+    this.#queueSchema(!columns.includes("queue_at"));
     // Admin listings filtered by state read only their page's rows (./bounded-scan.ts).
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_status ON certificates (status, id)");
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued_by_id ON certificates (id) WHERE queued_for IS NOT NULL");
@@ -151,15 +159,16 @@ export class RenewalIndex extends DurableObject<Env> {
 
   /** Adds or replaces an entry. */
   upsert(entry: IndexEntry): void {
+    const queueAt = this.#queueAt(entry);
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer, queued_for)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer, queued_for, queue_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
          profile = excluded.profile, next_attempt_at = excluded.next_attempt_at,
-         challenge = excluded.challenge, issuer = excluded.issuer, queued_for = excluded.queued_for`,
+         challenge = excluded.challenge, issuer = excluded.issuer, queued_for = excluded.queued_for, queue_at = excluded.queue_at`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null, entry.queuedFor ?? null,
+      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null, entry.queuedFor ?? null, queueAt,
     );
   }
 
@@ -243,34 +252,106 @@ export class RenewalIndex extends DurableObject<Env> {
   }
 
   /**
-   * The certificates waiting for the CA's budget, in the order the budget will let them go, `limit`
-   * from position `offset + 1`. Each waits for its bucket's refill (its due time); behind another
-   * waiter on the same bucket, one refill interval (`intervals`: the bucket's period / count, by kind)
-   * later per waiter ahead of it — a token bucket lets one go per interval.
+   * The CA budget queue's order, kept by the index itself: each waiting certificate's `queue_at` (its
+   * estimated time) is set when it starts waiting on a bucket (`queued_for`), at its bucket's refill
+   * (its due time) or one refill interval after the one before it on that bucket, whichever is later —
+   * a token bucket lets one go per interval (see `#queueAt`). The queue is read in (`queue_at`, `id`) order
+   * through an index, so a page and a position cost what they return, not the queue's length, and
+   * triggers keep the number waiting. Created (and the estimates of those already waiting filled in
+   * once) on the first start after an upgrade.
    */
-  queue(offset: number, limit: number, intervals: QueueIntervals): { queued: QueuedEntry[]; total: number } {
-    const rows = this.#queueRows(intervals, "LIMIT ? OFFSET ?", limit, offset);
-    const total = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates WHERE queued_for IS NOT NULL").one().n;
-    return { queued: rows.map((r, i) => ({ entry: toEntry(r), position: offset + i + 1, estimatedAt: r.eta })), total };
+  #queueSchema(backfill: boolean): void {
+    if (backfill) this.sql.exec("ALTER TABLE certificates ADD COLUMN queue_at INTEGER");
+    this.sql.exec("DROP INDEX IF EXISTS certificates_queued");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queue_order ON certificates (queue_at, id) WHERE queued_for IS NOT NULL");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queue_lane ON certificates (queued_for, due_at, id) WHERE queued_for IS NOT NULL");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS queue_stats (id INTEGER PRIMARY KEY CHECK (id = 0), waiting INTEGER NOT NULL)");
+    this.sql.exec("CREATE TRIGGER IF NOT EXISTS queue_waiting_insert AFTER INSERT ON certificates WHEN NEW.queued_for IS NOT NULL BEGIN UPDATE queue_stats SET waiting = waiting + 1; END");
+    this.sql.exec("CREATE TRIGGER IF NOT EXISTS queue_waiting_delete AFTER DELETE ON certificates WHEN OLD.queued_for IS NOT NULL BEGIN UPDATE queue_stats SET waiting = waiting - 1; END");
+    this.sql.exec(
+      `CREATE TRIGGER IF NOT EXISTS queue_waiting_update AFTER UPDATE OF queued_for ON certificates WHEN (OLD.queued_for IS NULL) != (NEW.queued_for IS NULL)
+       BEGIN UPDATE queue_stats SET waiting = waiting + (NEW.queued_for IS NOT NULL) - (OLD.queued_for IS NOT NULL); END`,
+    );
+    if (this.sql.exec("SELECT 1 FROM queue_stats").toArray().length === 0) {
+      this.sql.exec("INSERT INTO queue_stats (id, waiting) SELECT 0, COUNT(*) FROM certificates WHERE queued_for IS NOT NULL");
+    }
+    if (!backfill) return;
+    const i = queueIntervals(this.env);
+    this.sql.exec(
+      `WITH q AS (SELECT id, due_at + (ROW_NUMBER() OVER (PARTITION BY queued_for ORDER BY due_at, id) - 1) *
+         (CASE WHEN queued_for LIKE 'orders %' THEN ? WHEN queued_for LIKE 'domain %' THEN ? ELSE ? END) AS eta
+       FROM certificates WHERE queued_for IS NOT NULL)
+       UPDATE certificates SET queue_at = (SELECT eta FROM q WHERE q.id = certificates.id) WHERE queued_for IS NOT NULL`,
+      i.orders, i.domain, i.nameset,
+    );
   }
 
-  /** Where `id` is in {@link RenewalIndex.queue}, when it waits for the CA's budget. */
-  queuePosition(id: string, intervals: QueueIntervals): QueuedEntry | undefined {
-    const rows = this.#queueRows(intervals, "");
-    const i = rows.findIndex((r) => r.id === id);
-    return i < 0 ? undefined : { entry: toEntry(rows[i]!), position: i + 1, estimatedAt: rows[i]!.eta };
-  }
-
-  /** The waiting rows with their estimated time (eta), earliest first; O(queued) through certificates_queued. */
-  #queueRows(intervals: QueueIntervals, tail: string, ...args: number[]): Array<Row & { eta: number }> {
-    return this.sql
-      .exec<Row & { eta: number }>(
-        `SELECT *, due_at + (ROW_NUMBER() OVER (PARTITION BY queued_for ORDER BY due_at, id) - 1) *
-           (CASE WHEN queued_for LIKE 'orders %' THEN ? WHEN queued_for LIKE 'domain %' THEN ? ELSE ? END) AS eta
-         FROM certificates WHERE queued_for IS NOT NULL ORDER BY eta, id ${tail}`,
-        intervals.orders, intervals.domain, intervals.nameset, ...args,
+  /**
+   * The `queue_at` an entry written now gets: kept while it waits on the same bucket from the same due
+   * time; else its due time, or one refill interval after the one before it on that bucket (by due
+   * time), whichever is later. Those behind it keep theirs: an entry that starts waiting with an earlier
+   * due time than others on its bucket (rare: a bucket's refill time only grows between refusals)
+   * leaves their estimates an interval early until they wait again — moving them would cost a write
+   * per entry behind it.
+   */
+  #queueAt(entry: IndexEntry): number | null {
+    if (!entry.queuedFor) return null;
+    const old = this.sql.exec<{ queued_for: string | null; due_at: number; queue_at: number | null }>("SELECT queued_for, due_at, queue_at FROM certificates WHERE id = ?", entry.id).toArray()[0];
+    if (old && old.queued_for === entry.queuedFor && old.due_at === entry.dueAt && old.queue_at !== null) return old.queue_at;
+    const before = this.sql
+      .exec<{ queue_at: number | null }>(
+        "SELECT queue_at FROM certificates WHERE queued_for = ? AND (due_at, id) <= (?, ?) AND id != ? ORDER BY due_at DESC, id DESC LIMIT 1",
+        entry.queuedFor, entry.dueAt, entry.id, entry.id,
       )
-      .toArray();
+      .toArray()[0]?.queue_at;
+    return before === undefined || before === null ? entry.dueAt : Math.max(entry.dueAt, before + intervalFor(entry.queuedFor, queueIntervals(this.env)));
+  }
+
+  /**
+   * The certificates waiting for the CA's budget, in the order the budget will let them go (by
+   * `queue_at`, see `#queueSchema`), `limit` after `after` (a previous page's last). Reads the page's
+   * rows through the queue's index and, to number them, the rows ahead of the page up to
+   * {@link EXACT_POSITIONS}: at most `limit + EXACT_POSITIONS + 2` rows, however many wait. A
+   * certificate that starts waiting again behind the cursor during a walk shows again later in it.
+   */
+  queuePage(after: { at: number; id: string } | undefined, limit: number): QueuePage {
+    const rows = after
+      ? this.sql.exec<Row>("SELECT * FROM certificates WHERE queued_for IS NOT NULL AND (queue_at, id) > (?, ?) ORDER BY queue_at, id LIMIT ?", after.at, after.id, limit + 1)
+      : this.sql.exec<Row>("SELECT * FROM certificates WHERE queued_for IS NOT NULL ORDER BY queue_at, id LIMIT ?", limit + 1);
+    const found = rows.toArray();
+    let rowsRead = rows.rowsRead;
+    let ahead = 0;
+    if (after) {
+      const counted = this.#ahead(after.at, after.id, "<=");
+      ahead = counted.ahead;
+      rowsRead += counted.rowsRead;
+    }
+    const stats = this.sql.exec<{ waiting: number }>("SELECT waiting FROM queue_stats");
+    const total = stats.toArray()[0]?.waiting ?? 0;
+    rowsRead += stats.rowsRead;
+    const page = found.slice(0, limit);
+    const queued = page.map((r, i) => ({ entry: toEntry(r), position: ahead < EXACT_POSITIONS ? ahead + i + 1 : null, estimatedAt: r.queue_at ?? r.due_at }));
+    const last = page[page.length - 1];
+    return { queued, total, ...(found.length > limit && last ? { cursor: `${last.queue_at ?? 0}~${last.id}` } : {}), rowsRead };
+  }
+
+  /** Where `id` is in {@link RenewalIndex.queuePage}, when it waits for the CA's budget; at most {@link EXACT_POSITIONS} + 2 rows read. */
+  queuePosition(id: string): (QueuedEntry & { rowsRead: number }) | undefined {
+    const cursor = this.sql.exec<Row>("SELECT * FROM certificates WHERE id = ?", id);
+    const row = cursor.toArray()[0];
+    if (!row || row.queued_for === null) return undefined;
+    const at = row.queue_at ?? row.due_at;
+    const { ahead, rowsRead } = this.#ahead(at, id, "<");
+    return { entry: toEntry(row), position: ahead < EXACT_POSITIONS ? ahead + 1 : null, estimatedAt: at, rowsRead: cursor.rowsRead + rowsRead };
+  }
+
+  /** Waiting rows before (`<`) or up to (`<=`) (`at`, `id`) in queue order, counted up to {@link EXACT_POSITIONS}. */
+  #ahead(at: number, id: string, op: "<" | "<="): { ahead: number; rowsRead: number } {
+    const cursor = this.sql.exec<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM certificates WHERE queued_for IS NOT NULL AND (queue_at, id) ${op} (?, ?) ORDER BY queue_at, id LIMIT ?)`,
+      at, id, EXACT_POSITIONS,
+    );
+    return { ahead: cursor.one().n, rowsRead: cursor.rowsRead };
   }
 
   /** Bytes the index's SQLite database takes (rows, indexes, free pages). */

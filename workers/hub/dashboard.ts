@@ -52,9 +52,16 @@ export type AdminApi = (c: Ctx, path: string, init?: { method?: string; body?: s
 interface QueuedView {
   id: string;
   names: string[];
-  position: number;
+  /** Null past the positions the index counts exactly (then `positionAfter`). */
+  position: number | null;
+  positionAfter?: number;
   estimatedAt: string;
   queuedFor: string;
+}
+
+/** `#12`, or `after #1000` past the positions the queue counts exactly. */
+function place(w: { position: number | null; positionAfter?: number }): string {
+  return w.position !== null ? `#${w.position}` : `after #${w.positionAfter ?? "?"}`;
 }
 
 interface TokenView {
@@ -266,9 +273,9 @@ export function dashboardRoutes(api: AdminApi) {
       certificates
         .filter((s) => s.queuedFor && !waiting.has(s.id))
         .map(async (s) => {
-          const detail = await readApi<{ queue: { position: number; estimatedAt: string; blockedBy: string } | null }>(api, c, `/admin/certificates/${encodeURIComponent(s.id)}`);
+          const detail = await readApi<{ queue: { position: number | null; positionAfter?: number; estimatedAt: string; blockedBy: string } | null }>(api, c, `/admin/certificates/${encodeURIComponent(s.id)}`);
           const w = detail.ok ? detail.body.queue : null;
-          if (w) waiting.set(s.id, { id: s.id, position: w.position, estimatedAt: w.estimatedAt, queuedFor: w.blockedBy });
+          if (w) waiting.set(s.id, { id: s.id, position: w.position, ...(w.positionAfter !== undefined ? { positionAfter: w.positionAfter } : {}), estimatedAt: w.estimatedAt, queuedFor: w.blockedBy });
         }),
     );
     // The index keeps the issuer; only an entry last written before it did needs the certificate read.
@@ -304,7 +311,7 @@ export function dashboardRoutes(api: AdminApi) {
         const w = waiting.get(s.id);
         // Held back by the CA's budget (nothing sent): where it waits, not a failure's error.
         const state = w
-          ? `<td class="state-queued">queued #${w.position}<div>for the CA's limit of ${heldBy(w.queuedFor)}, expected ${bothTimes(w.estimatedAt, now)}</div></td>`
+          ? `<td class="state-queued">queued ${place(w)}<div>for the CA's limit of ${heldBy(w.queuedFor)}, expected ${bothTimes(w.estimatedAt, now)}</div></td>`
           : `<td class="state-${escapeHtml(s.status)}">${escapeHtml(s.status)}${s.lastError ? `<div class="error">${escapeHtml(s.lastError)}</div>` : ""}${s.nextAttemptAt ? `<div class="muted">next attempt ${relativeTime(s.nextAttemptAt, now)}</div>` : ""}</td>`;
         return (
           `<tr data-id="${escapeHtml(s.id)}"><td>${s.names.map(escapeHtml).join("<br>")}</td><td>${escapeHtml(issuers[i]!)}</td>${state}` +
@@ -362,7 +369,7 @@ export function dashboardRoutes(api: AdminApi) {
       })
       .join("");
     const queueRows = (queue.ok ? queue.body.queued : [])
-      .map((w) => `<tr data-id="${escapeHtml(w.id)}"><td>${w.position}</td><td>${w.names.map(escapeHtml).join("<br>")}</td><td>${heldBy(w.queuedFor)}</td><td>${bothTimes(w.estimatedAt, now)}</td></tr>`)
+      .map((w) => `<tr data-id="${escapeHtml(w.id)}"><td>${w.position ?? `after ${w.positionAfter ?? "?"}`}</td><td>${w.names.map(escapeHtml).join("<br>")}</td><td>${heldBy(w.queuedFor)}</td><td>${bothTimes(w.estimatedAt, now)}</td></tr>`)
       .join("");
     const more = (r: Read<{ cursor: string | null }>, param: string, id: string, shown: number, size: number, filter: string | undefined) =>
       r.ok && r.body.cursor ? `<nav class="pages">${next(id, further(shown, size, q || filter), { ...own, [param]: r.body.cursor })}</nav>` : "";

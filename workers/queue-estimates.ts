@@ -1,0 +1,35 @@
+/**
+ * The CA budget queue as the renewal index estimates it (GET /admin/queue): how often each bucket lets an
+ * order go.
+ * @module
+ */
+import { caLimitsFor, parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
+import { setting } from "./config.ts";
+import type { Env } from "./env.ts";
+
+/** How often each kind of bucket lets one order go (its period / count, ms); 0 where unknown. */
+export interface QueueIntervals {
+  orders: number;
+  domain: number;
+  nameset: number;
+}
+
+/** How often each bucket of the CA's budget lets an order go (CA_LIMITS, else the CA's published limits). */
+export function queueIntervals(env: Env): QueueIntervals {
+  const text = setting(env.CA_LIMITS);
+  let limits: CaLimits | undefined;
+  try {
+    limits = text ? parseCaLimits(text) : caLimitsFor(env.ACME_DIRECTORY_URL);
+  } catch {
+    // A malformed CA_LIMITS is GET /admin/status's to report; the queue then estimates refills only.
+    limits = undefined;
+  }
+  const every = (l: { count: number; periodMs: number } | undefined) => (l && l.count > 0 ? Math.ceil(l.periodMs / l.count) : 0);
+  return { orders: every(limits?.newOrdersPerAccount), domain: every(limits?.certificatesPerRegisteredDomain), nameset: every(limits?.certificatesPerNameSet) };
+}
+
+/** The refill interval of the bucket a `queuedFor` names (`orders …`, `domain …`, `nameset …`). */
+export function intervalFor(queuedFor: string, intervals: QueueIntervals): number {
+  return queuedFor.startsWith("orders ") ? intervals.orders : queuedFor.startsWith("domain ") ? intervals.domain : intervals.nameset;
+}
+
