@@ -11,6 +11,20 @@ export interface AdmissionRequest extends BudgetRequest {
   readonly id: string;
   /** For a renewal, the current certificate's expiry (epoch ms): renewals go first, soonest expiry first. */
   readonly expiresAt?: number;
+  /**
+   * A further newOrder of an issuance under way (after a challenge-type fallback, or sent again
+   * without `replaces`): it waits with the renewals (by `expiresAt`, at most now) to finish what was
+   * started, but views call it a retry, not a renewal.
+   */
+  readonly retry?: boolean;
+}
+
+/** What a queued order is: a renewal, a first issuance, or a further newOrder of an issuance under way. */
+export type QueuedKind = "renewal" | "first" | "retry";
+
+/** An order's {@link QueuedKind}. */
+export function queuedKind(order: { readonly expiresAt?: number | undefined; readonly retry?: boolean | undefined }): QueuedKind {
+  return order.retry ? "retry" : order.expiresAt !== undefined ? "renewal" : "first";
 }
 
 /** A queued order as views show it (admin API, dashboard, `edgecert list`, the `queued` event). */
@@ -23,8 +37,10 @@ export interface QueuedOrder {
   readonly position: number;
   /** When it is expected to be sent (epoch ms): an estimate from the blocking bucket and the queue ahead. */
   readonly estimatedAt: number;
-  /** A renewal (it goes before first issuances). */
+  /** A renewal (it goes before first issuances); false for a retry (see `kind`). */
   readonly renewal: boolean;
+  /** A renewal, a first issuance, or a retry: a further newOrder of an issuance under way, which waits with the renewals. */
+  readonly kind: QueuedKind;
   /** The registered domain it is queued under (fair turns are taken per registered domain). */
   readonly registeredDomain: string;
   /** The bucket that holds it back, and until when. */
@@ -597,7 +613,7 @@ export class FairQueue {
     const orders = w.refs.find((r) => r.kind === "orders");
     const interval = orders ? orders.limit.periodMs / orders.limit.count : 0;
     const estimatedAt = Math.max(w.blockedBy?.retryAt ?? now, now + (position - 1) * interval);
-    const view: QueuedOrder = { id: w.request.id, names: w.request.names, position, estimatedAt, renewal: w.request.expiresAt !== undefined, registeredDomain: w.domain };
+    const view: QueuedOrder = { id: w.request.id, names: w.request.names, position, estimatedAt, renewal: queuedKind(w.request) === "renewal", kind: queuedKind(w.request), registeredDomain: w.domain };
     return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
   }
 }

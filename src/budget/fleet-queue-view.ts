@@ -1,4 +1,4 @@
-import type { QueuedOrder } from "./fair-queue.ts";
+import { queuedKind, type QueuedKind, type QueuedOrder } from "./fair-queue.ts";
 import type { BucketRef, FleetBudget } from "./fleet-budget.ts";
 import { decodeOrder, decodeProcess, QueueLayout, turnOrder } from "./queue-records.ts";
 import { spend, type BucketState } from "./token-bucket.ts";
@@ -68,11 +68,11 @@ export async function fleetQueue(budget: FleetBudget, options: FleetQueueOptions
     const stored = entry ? decodeOrder(entry.value, (kind) => budget.limitOf(kind)) : undefined;
     if (!stored || stored.refs.length === 0) continue;
     for (const ref of stored.refs) if (!states.has(ref.key)) states.set(ref.key, await budget.state(ref));
-    waiting.push({ index, id: stored.id, names: stored.names, renewal: stored.expiresAt !== undefined, refs: stored.refs });
+    waiting.push({ index, id: stored.id, names: stored.names, kind: queuedKind(stored), refs: stored.refs });
   }
   const views = await Promise.all(
     simulate(waiting, states, now, budget.marginMs).map(async (w) => {
-      const view = { index: w.index, id: w.id, names: w.names, estimatedAt: w.at!, renewal: w.renewal, registeredDomain: await budget.registeredDomain(w.names[0] ?? w.id) };
+      const view = { index: w.index, id: w.id, names: w.names, estimatedAt: w.at!, renewal: w.kind === "renewal", kind: w.kind, registeredDomain: await budget.registeredDomain(w.names[0] ?? w.id) };
       return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
     }),
   );
@@ -84,7 +84,7 @@ interface Waiter {
   readonly index: number;
   readonly id: string;
   readonly names: readonly string[];
-  readonly renewal: boolean;
+  readonly kind: QueuedKind;
   readonly refs: readonly BucketRef[];
   at?: number;
   blockedBy?: QueuedOrder["blockedBy"];

@@ -6,7 +6,7 @@
  * @module
  */
 export { caLimitsFor, checkCaLimits, LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, parseCaLimits, type CaLimits, type RateLimit } from "./ca-limits.ts";
-export { BudgetSpentError, FairQueue, type AdmissionRequest, type FairQueueOptions, type QueuedOrder } from "./fair-queue.ts";
+export { BudgetSpentError, FairQueue, type AdmissionRequest, type FairQueueOptions, type QueuedKind, type QueuedOrder } from "./fair-queue.ts";
 export { fleetQueue, type FleetQueue, type FleetQueueOptions } from "./fleet-queue-view.ts";
 export { FleetBudget, type BucketKind, type BucketRef, type BucketView, type BudgetDecision, type BudgetRequest, type FleetBudgetOptions } from "./fleet-budget.ts";
 export { rateLimitRefusalOf, type RateLimitRefusal } from "./rate-limit-refusal.ts";

@@ -128,6 +128,7 @@ interface StoredOrder {
   readonly nameSetId: string;
   readonly replaces?: boolean;
   readonly expiresAt?: number;
+  readonly retry?: boolean;
   readonly buckets: ReadonlyArray<readonly [BucketKind, string, string]>;
 }
 
@@ -140,6 +141,7 @@ export function encodeOrder(request: AdmissionRequest, refs: readonly BucketRef[
     nameSetId: request.nameSetId,
     ...(request.replaces ? { replaces: true } : {}),
     ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
+    ...(request.retry ? { retry: true } : {}),
     buckets: refs.map((r) => [r.kind, r.subject, r.key] as const),
   };
   return JSON.stringify(stored);
@@ -153,11 +155,11 @@ export function decodeOrderBuckets(bytes: Uint8Array, limitOf: (kind: BucketKind
   return decodeOrder(bytes, limitOf)?.refs;
 }
 
-/** A stored order as views show it: its certificate, names, expiry (a renewal) and buckets; undefined when damaged. */
+/** A stored order as views show it: its certificate, names, expiry (a renewal or a retry), whether a retry, and buckets; undefined when damaged. */
 export function decodeOrder(
   bytes: Uint8Array,
   limitOf: (kind: BucketKind) => BucketRef["limit"] | undefined,
-): { id: string; names: readonly string[]; expiresAt?: number; refs: BucketRef[] } | undefined {
+): { id: string; names: readonly string[]; expiresAt?: number; retry?: boolean; refs: BucketRef[] } | undefined {
   try {
     const stored = JSON.parse(new TextDecoder().decode(bytes)) as Partial<StoredOrder>;
     if (!Array.isArray(stored.buckets) || typeof stored.id !== "string" || !Array.isArray(stored.names)) return undefined;
@@ -170,7 +172,8 @@ export function decodeOrder(
       refs.push({ kind, subject, key, limit });
     }
     const names = stored.names.filter((n): n is string => typeof n === "string");
-    return typeof stored.expiresAt === "number" ? { id: stored.id, names, expiresAt: stored.expiresAt, refs } : { id: stored.id, names, refs };
+    const retry = stored.retry === true ? { retry: true } : {};
+    return typeof stored.expiresAt === "number" ? { id: stored.id, names, expiresAt: stored.expiresAt, ...retry, refs } : { id: stored.id, names, ...retry, refs };
   } catch {
     return undefined;
   }

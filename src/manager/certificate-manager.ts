@@ -271,6 +271,7 @@ export class CertificateManager {
           names: [...order.names],
           issuer,
           position: order.position,
+          queuedAs: order.kind,
           estimatedAt: new Date(order.estimatedAt),
           ...(order.blockedBy ? { blockedBy: { kind: order.blockedBy.kind, subject: order.blockedBy.subject, retryAt: new Date(order.blockedBy.retryAt) } } : {}),
         }),

@@ -28,6 +28,8 @@ export interface ManagerEvent {
   renewAt?: Date;
   /** Place in this process's queue for the CA's budget, 1 = next (queued). */
   position?: number;
+  /** `certificate_queued`: a `renewal`, a `first` issuance, or a `retry` (a further newOrder of an issuance under way). */
+  queuedAs?: "renewal" | "first" | "retry";
   /** When the queued order is expected to be sent: an estimate (queued). */
   estimatedAt?: Date;
   /** The CA limit's bucket that holds the order back, and until when (queued, when known). */

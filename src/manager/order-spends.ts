@@ -55,6 +55,7 @@ export class OrderSpends {
       ...this.request,
       replaces: order.replaces,
       expiresAt: Math.min(this.request.expiresAt ?? Infinity, this.now()),
+      retry: true,
       ...(this.#perIssuance ? { kinds: ["orders"] as const } : {}),
     };
     const admitted = await this.budgets.admit(this.directoryUrl, request, this.signal);

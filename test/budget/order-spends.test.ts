@@ -8,9 +8,9 @@
  * ordered anew (no admission: every bucket), and a budget that cannot hold the further order within
  * the wait bound (BudgetSpentError, nothing sent).
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { CaLimits } from "../../src/budget/ca-limits.ts";
-import { BudgetSpentError } from "../../src/budget/fair-queue.ts";
+import { BudgetSpentError, type QueuedOrder } from "../../src/budget/fair-queue.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { CaBudgets } from "../../src/manager/ca-budgets.ts";
 import { OrderSpends } from "../../src/manager/order-spends.ts";
@@ -122,5 +122,28 @@ describe("OrderSpends: one spend per newOrder, per-issuance limits once", () => 
     await finalized.failed();
     expect(await domainsLeft()).toBeLessThan(before);
     expect((await spent()).orders).toBe(3);
+  });
+
+  it("a further order waiting for the budget is shown as a retry, not a renewal, in this process's queue, the fleet's and the queued event", async () => {
+    const storage = new MemoryStorage();
+    const events: QueuedOrder[] = [];
+    const budgets = new CaBudgets({ storage, primary: CA, caLimits: limits, now: Date.now, logger: silentLogger, onQueued: (order) => events.push(order) });
+    const budget = budgets.for(CA)!.budget;
+    const request = { id: "cert-retry", account: "https://ca.order-spends.test/acct/1", names: ["retry.spends.example"], nameSetId: "cert-retry" };
+    const admitted = await budgets.admit(CA, { ...request, replaces: false });
+    const stop = new AbortController();
+    const spends = new OrderSpends(budgets, CA, { ...request, replaces: false }, admitted, Date.now, stop.signal);
+    await spends.beforeNewOrder({ attempt: 1, replaces: false });
+    // The account's bucket is spent: the second order (a challenge-type switch) waits, ahead of first issuances.
+    let taken = 0;
+    while (taken < 20 && (await budget.trySpend({ ...request, kinds: ["orders"] })).granted) taken++;
+    expect(taken).toBeLessThan(20);
+    const waiting = spends.beforeNewOrder({ attempt: 2, replaces: false }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(events).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    expect(events[0]).toMatchObject({ id: "cert-retry", kind: "retry", renewal: false });
+    expect(budgets.queued()).toMatchObject([{ id: "cert-retry", kind: "retry", renewal: false }]);
+    await vi.waitFor(async () => expect((await budgets.fleetQueued(CA)).orders).toMatchObject([{ id: "cert-retry", kind: "retry", renewal: false }]), { timeout: 10_000, interval: 20 });
+    stop.abort();
+    expect(await waiting).toMatchObject({ code: "aborted" });
   });
 });

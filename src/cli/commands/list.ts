@@ -20,6 +20,8 @@ interface QueueView {
   of: number;
   estimatedAt: string;
   renewal: boolean;
+  /** `renewal`, `first` (issuance) or `retry` (a further newOrder of an issuance under way, waiting with the renewals). */
+  kind: "renewal" | "first" | "retry";
   /** The bucket that holds it back now: its limit, what it counts, and when it holds a token again. */
   blockedBy: { kind: "orders" | "domain" | "nameset"; subject: string; until: string } | null;
 }
@@ -37,7 +39,7 @@ async function fleetQueues(ctx: CliContext, lineages: readonly Lineage[]): Promi
     for (const q of orders) {
       if (out.has(q.id)) continue;
       const blockedBy = q.blockedBy ? { kind: q.blockedBy.kind, subject: q.blockedBy.subject, until: new Date(q.blockedBy.retryAt).toISOString() } : null;
-      out.set(q.id, { position: q.position, of: total, estimatedAt: new Date(q.estimatedAt).toISOString(), renewal: q.renewal, blockedBy, names: q.names, server: directoryUrl });
+      out.set(q.id, { position: q.position, of: total, estimatedAt: new Date(q.estimatedAt).toISOString(), renewal: q.renewal, kind: q.kind, blockedBy, names: q.names, server: directoryUrl });
     }
   }
   return out;
@@ -74,7 +76,7 @@ export async function listCommand(ctx: CliContext): Promise<ExitCodeValue> {
   const pending = [...queues.values()].map((q) => ({ names: q.names, server: q.server, queue: withoutWhere(q) }));
   const days = (iso: string) => `${Math.round((Date.parse(iso) - now) / 86_400_000)} days`;
   const line = (q: QueueView) =>
-    `  ${queueText({ position: q.position, total: q.of, estimatedAt: Date.parse(q.estimatedAt), ...(q.blockedBy ? { blockedBy: q.blockedBy } : {}) }, now)}${q.renewal ? " (renewal)" : ""}`;
+    `  ${queueText({ position: q.position, total: q.of, estimatedAt: Date.parse(q.estimatedAt), ...(q.blockedBy ? { blockedBy: q.blockedBy } : {}) }, now)}${q.kind === "renewal" ? " (renewal)" : q.kind === "retry" ? " (retry: another order of an issuance under way)" : ""}`;
   ctx.result(
     { ok: true, command: "list", certificates: rows, queued: pending },
     rows.length === 0 && pending.length === 0
