@@ -102,6 +102,12 @@ export class Issuance {
     // Wait for the CA's budget before taking the lock: a queued order holds no lease (and makes no
     // other process wait on one) for as long as the budget is spent.
     let admission = await this.#admitEarly(id, identifiers, forcedSince, how);
+    // Not locked (busy past the caller's wait, aborted, storage down): the admission's order is never sent.
+    const notLocked = async (err: unknown): Promise<never> => {
+      await ctx.budgets.giveBack(admission);
+      admission = undefined;
+      throw err;
+    };
     return underLock(ctx.storage, keys.certificateLock(id), { ...ctx.lock, signal: how.signal }, async (held) => {
       // Re-read under the lock: another instance may have done the work while we waited.
       const existing = await ctx.store.read(id);
@@ -123,9 +129,14 @@ export class Issuance {
       let lastError: unknown;
       for (const issuer of ctx.issuers) {
         try {
-          const early = admission?.directoryUrl === issuer.directoryUrl ? admission : undefined;
+          // Handed to #from, which clears it once its order's spends own it: until then a failure
+          // (the account, the intent's write, a resumed order's read) gives it back below.
+          const handed = { admission: admission?.directoryUrl === issuer.directoryUrl ? admission : undefined };
           admission = undefined;
-          const record = await this.#from(issuer, id, identifiers, existing, held, true, how.profile ?? existing?.value.profile, early);
+          const record = await this.#from(issuer, id, identifiers, existing, held, true, how.profile ?? existing?.value.profile, handed).catch(async (err: unknown) => {
+            await ctx.budgets.giveBack(handed.admission);
+            throw err;
+          });
           this.#firstFailures.delete(id);
           ctx.emit({
             type: existing ? "certificate_renewed" : "certificate_obtained",
@@ -152,7 +163,7 @@ export class Issuance {
       attachFailure(lastError, failure);
       ctx.emit({ type: "certificate_failed", id, names, error: lastError, nextAttemptAt: new Date(failure.nextAttemptAt) });
       throw lastError;
-    });
+    }).catch(notLocked);
   }
 
   async #from(
@@ -163,7 +174,7 @@ export class Issuance {
     held: HeldLock,
     mayResume: boolean,
     wantedProfile: string | undefined,
-    admitted?: Admission,
+    admitted?: { admission: Admission | undefined },
   ): Promise<CertificateRecord> {
     const { ctx } = this;
     const { fence, signal } = held;
@@ -171,7 +182,12 @@ export class Issuance {
     const accountUrl = client.accountUrl!;
     const picked = await this.#pickUpIntent(client, issuer, accountUrl, id, identifiers, existing?.value, held, mayResume);
     // An order admitted for another account (the account was replaced meanwhile) is admitted again.
-    let admission = admitted?.request.account === accountUrl ? admitted : (await ctx.budgets.giveBack(admitted), undefined);
+    const handed = admitted?.admission;
+    let admission = handed?.request.account === accountUrl ? handed : undefined;
+    if (handed && !admission) {
+      if (admitted) admitted.admission = undefined;
+      await ctx.budgets.giveBack(handed);
+    }
     let keyPair: CryptoKeyPair;
     let intent: Versioned<PendingOrderRecord>;
     if (picked) {
@@ -207,6 +223,8 @@ export class Issuance {
     const replaces = previous?.ariId && previous.directoryUrl === issuer.directoryUrl && directory.renewalInfo ? previous.ariId : undefined;
     const profile = wantedProfile ?? issuer.profile ?? ctx.profile;
     const budgetRequest = this.#budgetRequest(id, identifiers, accountUrl, existing?.value, replaces !== undefined, issuer.directoryUrl);
+    // From here this call gives the admission back if its order is never sent (the spends below, or now).
+    if (admitted) admitted.admission = undefined;
     if (resumeOrderUrl) {
       // No new order: the recorded one is resumed.
       await ctx.budgets.giveBack(admission);
