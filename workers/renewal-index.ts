@@ -57,6 +57,9 @@ export interface QueuePage {
   rowsRead: number;
 }
 
+/** A bucket's latest estimates a newly waiting entry looks among for the one it goes after (see `RenewalIndex.#queueAt`). */
+const LANE_TAIL = 16;
+
 /** The one renewal index of a Worker (RPC stub). */
 export const renewalIndex = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
 
@@ -265,6 +268,7 @@ export class RenewalIndex extends DurableObject<Env> {
     this.sql.exec("DROP INDEX IF EXISTS certificates_queued");
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queue_order ON certificates (queue_at, id) WHERE queued_for IS NOT NULL");
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queue_lane ON certificates (queued_for, due_at, id) WHERE queued_for IS NOT NULL");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queue_tail ON certificates (queued_for, queue_at) WHERE queued_for IS NOT NULL");
     this.sql.exec("CREATE TABLE IF NOT EXISTS queue_stats (id INTEGER PRIMARY KEY CHECK (id = 0), waiting INTEGER NOT NULL)");
     this.sql.exec("CREATE TRIGGER IF NOT EXISTS queue_waiting_insert AFTER INSERT ON certificates WHEN NEW.queued_for IS NOT NULL BEGIN UPDATE queue_stats SET waiting = waiting + 1; END");
     this.sql.exec("CREATE TRIGGER IF NOT EXISTS queue_waiting_delete AFTER DELETE ON certificates WHEN OLD.queued_for IS NOT NULL BEGIN UPDATE queue_stats SET waiting = waiting - 1; END");
@@ -288,22 +292,31 @@ export class RenewalIndex extends DurableObject<Env> {
 
   /**
    * The `queue_at` an entry written now gets: kept while it waits on the same bucket from the same due
-   * time; else its due time, or one refill interval after the one before it on that bucket (by due
-   * time), whichever is later. Those behind it keep theirs: an entry that starts waiting with an earlier
-   * due time than others on its bucket (rare: a bucket's refill time only grows between refusals)
-   * leaves their estimates an interval early until they wait again — moving them would cost a write
-   * per entry behind it.
+   * time; else its due time, or one refill interval after the last estimate on that bucket among those
+   * due no later than it, whichever is later — so entries refused together (one due time) line up one
+   * interval apart in the order they were written. That last is looked for among the bucket's
+   * {@link LANE_TAIL} latest estimates (the first, unless entries came with earlier due times than
+   * those already there); failing that, the one before it by due time. Those behind it keep theirs: an
+   * entry that starts waiting with an earlier due time than others on its bucket (rare: a bucket's
+   * refill time only grows between refusals) leaves their estimates an interval early until they wait
+   * again — moving them would cost a write per entry behind it.
    */
   #queueAt(entry: IndexEntry): number | null {
     if (!entry.queuedFor) return null;
     const old = this.sql.exec<{ queued_for: string | null; due_at: number; queue_at: number | null }>("SELECT queued_for, due_at, queue_at FROM certificates WHERE id = ?", entry.id).toArray()[0];
     if (old && old.queued_for === entry.queuedFor && old.due_at === entry.dueAt && old.queue_at !== null) return old.queue_at;
-    const before = this.sql
-      .exec<{ queue_at: number | null }>(
-        "SELECT queue_at FROM certificates WHERE queued_for = ? AND (due_at, id) <= (?, ?) AND id != ? ORDER BY due_at DESC, id DESC LIMIT 1",
-        entry.queuedFor, entry.dueAt, entry.id, entry.id,
-      )
-      .toArray()[0]?.queue_at;
+    const tail = this.sql
+      .exec<{ queue_at: number | null; due_at: number }>("SELECT queue_at, due_at FROM certificates WHERE queued_for = ? AND id != ? ORDER BY queue_at DESC LIMIT ?", entry.queuedFor, entry.id, LANE_TAIL)
+      .toArray();
+    let before = tail.find((r) => r.due_at <= entry.dueAt)?.queue_at;
+    if (before === undefined && tail.length === LANE_TAIL) {
+      before = this.sql
+        .exec<{ queue_at: number | null }>(
+          "SELECT queue_at FROM certificates WHERE queued_for = ? AND (due_at, id) <= (?, ?) AND id != ? ORDER BY due_at DESC, id DESC LIMIT 1",
+          entry.queuedFor, entry.dueAt, entry.id, entry.id,
+        )
+        .toArray()[0]?.queue_at;
+    }
     return before === undefined || before === null ? entry.dueAt : Math.max(entry.dueAt, before + intervalFor(entry.queuedFor, queueIntervals(this.env)));
   }
 

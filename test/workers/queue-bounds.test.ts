@@ -125,6 +125,21 @@ describe("the CA budget queue's admin views cost a bounded number of rows", () =
     expect((await index.queuePage(undefined, 1)).total).toBe(0);
   });
 
+  it("certificates refused together (one refill time) are estimated one refill interval apart, whatever order they are written in; one due earlier goes ahead", async () => {
+    const index = await queueIndex();
+    const now = Date.now();
+    const due = now + HOUR;
+    const rand = random(11);
+    const ids = Array.from({ length: 40 }, (_, i) => `tie-${String(i).padStart(2, "0")}`).sort(() => rand() - 0.5);
+    for (const id of ids) await index.upsert(entry(id, due, LANES[0], now));
+    const early = entry("tie-early", now + 10 * 60_000, LANES[0], now);
+    await index.upsert(early);
+    const page = await index.queuePage(undefined, 50);
+    expect(page.queued.map((q) => q.entry.id)).toEqual(["tie-early", ...ids]);
+    expect(page.queued.map((q) => q.estimatedAt)).toEqual([early.dueAt, ...ids.map((_, i) => due + i * INTERVAL.orders!)]);
+    for (const id of [...ids, early.id]) await index.remove(id);
+  });
+
   it(`a walk by cursor lists every certificate waiting throughout exactly once, in queue order, while others come and go (${SEEDS.length} seeds)`, { timeout: 120_000 }, async () => {
     const index = await queueIndex();
     let pages = 0;
