@@ -106,3 +106,28 @@ describe("a refusal for failed authorizations does not empty the name set's buck
     expect(await admitted(budgets, req)).toBe(true);
   });
 });
+
+describe("what held (guards)", () => {
+  it("a registered domain's refusal pauses that domain only, for its Retry-After given as an HTTP-date (RFC 9110 §10.2.3)", async () => {
+    const { budgets, clock, request } = setup();
+    const retryAfterMs = parseRetryAfter(new Date(clock.now() + 3 * HOUR).toUTCString(), clock.now())!;
+    expect(retryAfterMs).toBe(3 * HOUR);
+    await budgets.refused(CA, request("www.big.example"), rateLimited('too many certificates (50) already issued for "big.example" in the last 168h0m0s', retryAfterMs));
+    expect(await admitted(budgets, request("shop.small.example"))).toBe(true);
+    expect(await admitted(budgets, request("api.big.example"))).toBe(false);
+    clock.advance(3 * HOUR + 1000);
+    expect(await admitted(budgets, request("api.big.example"))).toBe(true);
+  });
+
+  it("a Retry-After in the past pauses for the least pause (1 s), not never nor for long", async () => {
+    const { budgets, clock, request } = setup();
+    const retryAfterMs = parseRetryAfter(new Date(clock.now() - HOUR).toUTCString(), clock.now())!;
+    expect(retryAfterMs).toBe(0);
+    await budgets.refused(CA, request("a.example"), rateLimited("too many new orders (300) from this account in the last 3h0m0s", retryAfterMs));
+    // The next order waits out the second (in the queue, on the virtual clock), and goes.
+    const refusedAt = clock.now();
+    expect(await admitted(budgets, request("b.example"))).toBe(true);
+    expect(clock.now() - refusedAt).toBeGreaterThanOrEqual(1000);
+    expect(clock.now() - refusedAt).toBeLessThan(2000);
+  });
+});
