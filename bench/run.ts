@@ -197,6 +197,14 @@ const workerOnboarding: WorkerOnboardingFigures | null =
         console.log(`worker onboarding bench failed: ${String(err)}`);
         return null;
       });
+// The same names added in one request (POST /admin/certificates/bulk).
+const workerOnboardingBulk: WorkerOnboardingFigures | null =
+  process.env.BENCH_WORKER_ONBOARDING === "0"
+    ? null
+    : await (console.log("…and added in one bulk request (~2.5 min)…"), workerOnboardingBench(pebble, undefined, undefined, 300)).catch((err: unknown) => {
+        console.log(`worker onboarding bench (bulk) failed: ${String(err)}`);
+        return null;
+      });
 // Issue 26: 100,000 names (several minutes: BENCH_ONBOARDING_100K=1), in a child process with a larger heap.
 const onboarding100k: OnboardingFigures[] | null =
   process.env.BENCH_ONBOARDING_100K === "1"
@@ -368,8 +376,9 @@ const onboardingLines = [
     ? ["Onboarding 100,000 names (30,000 under one registered domain, 10 × 2,000, 10,000 × 1-9; 2,000 orders/account and 600 certificates/registered domain per 60 s; signing modelled):", ...onboarding100k.map(onboardingLine)]
     : ["Onboarding 100,000 names: skipped (BENCH_ONBOARDING_100K=1 runs it, several minutes)"]),
   ...(workerOnboarding ? [workerOnboardingLine(workerOnboarding)] : []),
+  ...(workerOnboardingBulk ? [workerOnboardingLine(workerOnboardingBulk)] : []),
 ];
 lines.push(...onboardingLines);
 console.log(onboardingLines.join("\n"));
-writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, workerdModuleCompile: moduleCompile ?? null, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, listingBounds: listingBounds ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
+writeFileSync(new URL("./results.json", import.meta.url), JSON.stringify({ onboarding, onboarding100k, workerOnboarding, workerOnboardingBulk, date: new Date().toISOString(), runs: RUNS, anchors, rows, cpu: { oneName: cpuOne, hundredNames: cpuHundred }, sizes, workerParts: parts, coldStart: cold, workerColdStart: workerCold, workerdModuleCompile: moduleCompile ?? null, scale, throughput, workerDay: workerDay ?? null, million: million ?? null, dashboard: dashboard ?? null, listingBounds: listingBounds ?? null, dnsPersist: persist, fleetStorage: fleet, conformance, chaos, webhooks, hubPulls, wan, report: lines }, null, 2));
 console.log("\nwritten to bench/results.json");

@@ -17,20 +17,20 @@ export class AdminError extends Error {
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_NAMES = 100;
 
-const tooLarge = () => new AdminError(413, "body_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+const tooLarge = (maxBytes: number) => new AdminError(413, "body_too_large", `request bodies are limited to ${maxBytes} bytes here`);
 
 /**
- * The body's text, reading at most {@link MAX_BODY_BYTES} + 1 bytes whatever `content-length` says (or
+ * The body's text, reading at most `maxBytes` ({@link MAX_BODY_BYTES} by default) + 1 bytes whatever `content-length` says (or
  * when it is absent, as with chunked bodies): a huge body costs a bounded read, then a 413.
  */
-export async function readBoundedText(request: Request): Promise<string> {
+export async function readBoundedText(request: Request, maxBytes = MAX_BODY_BYTES): Promise<string> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && !(/^[0-9]{1,15}$/.test(declared) && Number(declared) <= MAX_BODY_BYTES)) throw tooLarge();
+  if (declared !== null && !(/^[0-9]{1,15}$/.test(declared) && Number(declared) <= maxBytes)) throw tooLarge(maxBytes);
   let bytes: Uint8Array;
   try {
-    bytes = await readBodyBytes(request, "the request", MAX_BODY_BYTES);
+    bytes = await readBodyBytes(request, "the request", maxBytes);
   } catch (err) {
-    if (err instanceof EdgecertError && err.code === "bad_response") throw tooLarge();
+    if (err instanceof EdgecertError && err.code === "bad_response") throw tooLarge(maxBytes);
     throw new AdminError(400, "body_unreadable", "the request body could not be read");
   }
   try {
@@ -40,19 +40,24 @@ export async function readBoundedText(request: Request): Promise<string> {
   }
 }
 
-/** Reads a JSON object body of at most {@link MAX_BODY_BYTES}, allowing only `allowed` members. */
-export async function readBody(request: Request, allowed: readonly string[]): Promise<Record<string, unknown>> {
-  const text = await readBoundedText(request);
+/** Reads a JSON object body of at most `maxBytes` ({@link MAX_BODY_BYTES} by default), allowing only `allowed` members. */
+export async function readBody(request: Request, allowed: readonly string[], maxBytes = MAX_BODY_BYTES): Promise<Record<string, unknown>> {
+  const text = await readBoundedText(request, maxBytes);
   let body: unknown;
   try {
     body = text === "" ? {} : JSON.parse(text);
   } catch {
     throw new AdminError(400, "invalid_json", "the body is not JSON");
   }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new AdminError(400, "invalid_body", "the body must be a JSON object");
-  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
-  if (unknown.length) throw new AdminError(400, "unknown_field", `unknown field(s): ${unknown.join(", ")}`);
-  return body as Record<string, unknown>;
+  return readObject(body, allowed);
+}
+
+/** `value` as a JSON object with only `allowed` members; `invalid_body` / `unknown_field` otherwise (`where` prefixes the message). */
+export function readObject(value: unknown, allowed: readonly string[], where = ""): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new AdminError(400, "invalid_body", `${where}the body must be a JSON object`);
+  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
+  if (unknown.length) throw new AdminError(400, "unknown_field", `${where}unknown field(s): ${unknown.join(", ")}`);
+  return value as Record<string, unknown>;
 }
 
 /**

@@ -10,7 +10,8 @@ import { checkDnsPersistRecords } from "../src/acme/dns-persist/checker.ts";
 import { isIpAddress, toIdentifiers } from "../src/acme/identifiers.ts";
 import { RevocationReason, type RevocationReasonCode } from "../src/acme/types.ts";
 import { acmeChallenge } from "../src/hono/acme-challenge.ts";
-import { AdminError, readBody, readNames, readQuery } from "./admin-body.ts";
+import { AdminError, readBody, readNames, readObject, readQuery } from "./admin-body.ts";
+import { kickTick } from "./renewal-dispatcher.ts";
 import { isEdgecertError } from "../src/errors.ts";
 import { adminToken, checkAdminToken, ConfigError, readConfig, setting } from "./config.ts";
 import { bearerToken } from "./bearer-token.ts";
@@ -96,6 +97,39 @@ function readChallenge(value: unknown, names: string[], available: readonly stri
   return value;
 }
 
+/** Most certificates one bulk add takes, and the most bytes its body may have. */
+const MAX_BULK = 1000;
+const MAX_BULK_BODY_BYTES = 512 * 1024;
+/** The members a certificate to add may have (POST /admin/certificates, each item of the bulk add). */
+const CERTIFICATE_FIELDS = ["names", "profile", "challenge"];
+
+/** A certificate to add, checked. */
+interface CertificateRequest {
+  id: string;
+  names: string[];
+  profile?: string;
+  challenge?: string;
+}
+
+/** ALLOWED_NAMES as a policy (none: any name). */
+function namePolicy(env: Env) {
+  const allowed = setting(env.ALLOWED_NAMES);
+  return allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+}
+
+/** Checks a certificate to add (names, profile, challenge): typed 400/403 errors as {@link AdminError}. */
+async function readCertificate(body: Record<string, unknown>, policy: ReturnType<typeof namePolicy>, challenges: readonly string[]): Promise<CertificateRequest> {
+  const profile = body.profile;
+  // draft-ietf-acme-profiles: a profile name; whether the CA offers it is checked when ordering.
+  if (profile !== undefined && (typeof profile !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile))) {
+    throw new AdminError(400, "invalid_profile", "profile must be a profile name the CA lists in its directory (e.g. shortlived)");
+  }
+  const names = await readNames(body, policy);
+  const challenge = readChallenge(body.challenge, names, challenges);
+  const id = await certificateId(toIdentifiers(names));
+  return { id, names, ...(profile !== undefined ? { profile } : {}), ...(challenge !== undefined ? { challenge } : {}) };
+}
+
 /**
  * The Worker's HTTP side: http-01 answers for the CA, and the admin API under /admin (bearer token,
  * JSON errors `{ error: { code, message } }`).
@@ -139,23 +173,44 @@ export function createApp() {
 
   app.post("/admin/certificates", async (c) => {
     readQuery(c.req.url, NO_QUERY);
-    const body = await readBody(c.req.raw, ["names", "profile", "challenge"]);
+    const body = await readBody(c.req.raw, CERTIFICATE_FIELDS);
     const config = await readConfig(c.env);
-    const profile = body.profile;
-    // draft-ietf-acme-profiles: a profile name; whether the CA offers it is checked when ordering.
-    if (profile !== undefined && (typeof profile !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile))) {
-      throw new AdminError(400, "invalid_profile", "profile must be a profile name the CA lists in its directory (e.g. shortlived)");
-    }
-    const allowed = setting(c.env.ALLOWED_NAMES);
-    const policy = allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
-    const names = await readNames(body, policy);
-    const challenge = readChallenge(body.challenge, names, config.challenges);
-    const id = await certificateId(toIdentifiers(names));
+    const { id, names, profile, challenge } = await readCertificate(body, namePolicy(c.env), config.challenges);
     const now = Date.now();
-    const { entry, created } = await index(c.env).add(id, names, now, profile as string | undefined, challenge);
+    const { entry, created } = await index(c.env).add(id, names, now, profile, challenge);
     // Issue right away in an invocation of its own; the cron tick retries if this fails.
     if (created) c.executionCtx.waitUntil(renewer(c.env, id).run(entry, now).then(() => undefined));
     return c.json(summary(entry), created ? 202 : 200);
+  });
+
+  // Many certificates in one request (a platform onboarding its customers): all checked first, then
+  // all added in one write to the index, and one tick kicked to start them at once (fairly, through
+  // the CA's budget) rather than one invocation per request.
+  app.post("/admin/certificates/bulk", async (c) => {
+    readQuery(c.req.url, NO_QUERY);
+    const body = await readBody(c.req.raw, ["certificates"], MAX_BULK_BODY_BYTES);
+    const list = body.certificates;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BULK) {
+      throw new AdminError(400, "invalid_certificates", `certificates must be an array of 1 to ${MAX_BULK} objects, each as POST /admin/certificates takes`);
+    }
+    const config = await readConfig(c.env);
+    const policy = namePolicy(c.env);
+    const items: CertificateRequest[] = [];
+    for (const [i, item] of list.entries()) {
+      try {
+        items.push(await readCertificate(readObject(item, CERTIFICATE_FIELDS), policy, config.challenges));
+      } catch (err) {
+        // Nothing is added when any item is refused: the error says which one.
+        if (err instanceof AdminError) throw new AdminError(err.status, err.code, `certificates[${i}]: ${err.message}`);
+        throw err;
+      }
+    }
+    const now = Date.now();
+    const added = await index(c.env).addMany(items, now);
+    const created = added.filter((a) => a.created).length;
+    // The new entries are due now: the kicked tick claims and dispatches them, RENEW_BATCH at a time.
+    if (created > 0) await kickTick(c.env, now);
+    return c.json({ created, certificates: added.map((a) => ({ ...summary(a.entry), created: a.created })) }, created > 0 ? 202 : 200);
   });
 
   app.get("/admin/certificates", async (c) => {

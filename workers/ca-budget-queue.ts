@@ -8,9 +8,25 @@ import { issuerKey } from "../src/manager/storage-keys.ts";
 import { readConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
+import { renewalIndex } from "./renewal-index.ts";
 
 /** The queue's answer over RPC (an error's class does not cross it): the buckets spent, or what holds the order back. */
 export type QueueAnswer = { spent: BucketRef[] } | { blockedBy: BudgetSpentError["blockedBy"] };
+
+/** How often the queue is walked again while orders are parked (see `CaBudgetQueue.#keepAwake`). */
+const WAKE_MS = 500;
+/** How long a token spent for a parked order is kept for its renewer to take; then it goes back to the budget. */
+const GRANT_TTL_MS = 60_000;
+
+/** An order waiting in the queue beyond its caller's wait (see {@link CaBudgetQueue.admit}). */
+interface Parked {
+  readonly queue: FairQueue;
+  readonly budget: FleetBudget;
+  /** Callers waiting on it now (the renewer's run, usually one). */
+  listeners: number;
+  /** Taken by a waiting caller or made a grant. */
+  settled: boolean;
+}
 
 /**
  * The deployment's one queue for the CA's budget. Every Worker invocation that needs an order (each in
@@ -20,39 +36,133 @@ export type QueueAnswer = { spent: BucketRef[] } | { blockedBy: BudgetSpentError
  * holding one order, whichever invocation's timer fired first took the token: a customer with many
  * names took most of them while a small customer's names waited.) The buckets stay in the shared
  * storage, spent by compare-and-set as before; this object only decides the order. One instance.
+ *
+ * An order whose caller cannot wait any longer stays in the queue, parked: when its turn comes and
+ * its tokens are spent, this object runs its certificate's renewer, which takes them (a grant). So
+ * every order waiting for the budget holds its place here at once, not only those whose invocations
+ * are still open — a tick runs a few renewals at a time, and with the rest outside the queue the
+ * turns were taken among those few (onboarding in bulk: one customer's names filled every place,
+ * the CA's per-domain limit let one of them go per refill, the other customers' first certificates
+ * waited a minute). Parked orders live in this object's memory: when it restarts they are gone, and
+ * each comes back at its entry's due time (the cron tick), as before.
  */
 export class CaBudgetQueue extends DurableObject<Env> {
-  readonly #queues = new Map<string, FairQueue>();
+  readonly #queues = new Map<string, { queue: FairQueue; budget: FleetBudget }>();
+  readonly #parked = new Map<string, Parked & { promise: Promise<readonly BucketRef[]> }>();
+  #waker: ReturnType<typeof setInterval> | undefined;
+  readonly #granted = new Map<string, { spent: readonly BucketRef[]; budget: FleetBudget; timer: ReturnType<typeof setTimeout> }>();
 
   /**
    * Waits for the budget of `directoryUrl` under `limits` for `request`, at most `maxWaitMs`: the
-   * buckets spent, or the bucket that holds it back when the wait would be longer.
+   * buckets spent, or the bucket that holds it back when the wait would be longer — the order then
+   * stays parked in the queue (see the class). A grant made for the certificate is taken at once.
    */
   async admit(directoryUrl: string, limits: CaLimits, request: AdmissionRequest, maxWaitMs: number): Promise<QueueAnswer> {
-    const queue = await this.#queue(directoryUrl, limits);
+    const grant = this.#granted.get(request.id);
+    if (grant) {
+      clearTimeout(grant.timer);
+      this.#granted.delete(request.id);
+      return { spent: [...grant.spent] };
+    }
+    const { queue, budget } = await this.#queue(directoryUrl, limits);
+    const parked = this.#parked.get(request.id) ?? this.#park(queue, budget, request);
+    parked.listeners++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return { spent: [...(await queue.admit(request, undefined, maxWaitMs))] };
+      const outcome = await Promise.race([
+        parked.promise.then((spent) => ({ spent })),
+        new Promise<undefined>((resolve) => (timer = setTimeout(resolve, maxWaitMs))),
+      ]);
+      if (outcome && !parked.settled) {
+        parked.settled = true;
+        return { spent: [...outcome.spent] };
+      }
     } catch (err) {
       if (err instanceof BudgetSpentError) return { blockedBy: err.blockedBy };
       throw err;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      parked.listeners--;
     }
+    return { blockedBy: this.#blockedBy(queue, request) };
   }
 
   /** The orders waiting here now, in the order they will go. */
   queued(): QueuedOrder[] {
-    return [...this.#queues.values()].flatMap((q) => q.queued());
+    return [...this.#queues.values()].flatMap((q) => q.queue.queued());
   }
 
-  async #queue(directoryUrl: string, limits: CaLimits): Promise<FairQueue> {
+  /**
+   * While orders are parked, walks each queue again every {@link WAKE_MS}: a parked order has no
+   * caller whose arrival would wake the queue, and the time its last walk computed misses tokens given
+   * back meanwhile (an admitted order that was not sent, a grant nobody took) — measured: a 10-13 s
+   * stall near the end of a 300-name onboarding with tokens in both buckets.
+   */
+  #keepAwake(): void {
+    if (this.#waker !== undefined) return;
+    this.#waker = setInterval(() => {
+      if (this.#parked.size === 0) {
+        if (this.#waker !== undefined) clearInterval(this.#waker);
+        this.#waker = undefined;
+        return;
+      }
+      for (const { queue } of this.#queues.values()) queue.wake();
+    }, WAKE_MS);
+  }
+
+  /** Puts `request` in the queue with no bound on its wait; once its tokens are spent, a waiting caller or its renewer takes them. */
+  #park(queue: FairQueue, budget: FleetBudget, request: AdmissionRequest): Parked & { promise: Promise<readonly BucketRef[]> } {
+    const parked = { queue, budget, listeners: 0, settled: false, promise: queue.admit(request) };
+    this.#parked.set(request.id, parked);
+    this.#keepAwake();
+    parked.promise.then(
+      (spent) => {
+        this.#parked.delete(request.id);
+        // A caller still waiting takes it (its `then` runs after this one); otherwise it is a grant.
+        if (parked.listeners > 0 || parked.settled) return;
+        parked.settled = true;
+        this.#grant(request, budget, spent);
+      },
+      () => this.#parked.delete(request.id),
+    );
+    return parked;
+  }
+
+  /** Keeps `spent` for the certificate's renewer and runs it; gives the tokens back when nobody takes them in time. */
+  #grant(request: AdmissionRequest, budget: FleetBudget, spent: readonly BucketRef[]): void {
+    const giveBack = () => {
+      if (this.#granted.get(request.id)?.spent !== spent) return;
+      this.#granted.delete(request.id);
+      void budget.giveBack(spent).catch(() => undefined);
+    };
+    this.#granted.set(request.id, { spent, budget, timer: setTimeout(giveBack, GRANT_TTL_MS) });
+    const run = (async () => {
+      const entry = await renewalIndex(this.env).get(request.id);
+      // Removed meanwhile: nothing will take the tokens.
+      if (!entry) return giveBack();
+      await this.env.CERTIFICATE_RENEWER.get(this.env.CERTIFICATE_RENEWER.idFromName(entry.id)).run(entry, Date.now());
+    })().catch((err: unknown) => console.warn(JSON.stringify({ level: "warn", event: "worker.budget_grant_run_failed", id: request.id, error: String(err) })));
+    this.ctx.waitUntil(run);
+  }
+
+  /** What holds a parked order back, as the queue sees it now (its estimated turn, at least the blocking bucket's refill). */
+  #blockedBy(queue: FairQueue, request: AdmissionRequest): BudgetSpentError["blockedBy"] {
+    const view = queue.queued().find((q) => q.id === request.id);
+    const at = Math.max(view?.estimatedAt ?? 0, view?.blockedBy?.retryAt ?? 0, Date.now());
+    return { kind: view?.blockedBy?.kind ?? "orders", subject: view?.blockedBy?.subject ?? request.account, retryAt: at };
+  }
+
+  async #queue(directoryUrl: string, limits: CaLimits): Promise<{ queue: FairQueue; budget: FleetBudget }> {
     // Limits come with each call: a new CA_LIMITS after a deploy gets a queue of its own.
     const key = JSON.stringify([directoryUrl, limits]);
-    let queue = this.#queues.get(key);
-    if (!queue) {
+    let entry = this.#queues.get(key);
+    if (!entry) {
       const { encryption } = await readConfig(this.env);
-      queue = new FairQueue(new FleetBudget({ storage: workerStorage(this.env, encryption), limits, ca: issuerKey(directoryUrl) }));
-      this.#queues.set(key, queue);
+      const budget = new FleetBudget({ storage: workerStorage(this.env, encryption), limits, ca: issuerKey(directoryUrl) });
+      entry = { queue: new FairQueue(budget), budget };
+      this.#queues.set(key, entry);
     }
-    return queue;
+    return entry;
   }
 }
 

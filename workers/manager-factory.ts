@@ -12,8 +12,12 @@ import { sharedBudgetQueue } from "./ca-budget-queue.ts";
 /** CAA answers for every manager of this isolate (each invocation builds its own manager). */
 const caaCache = new CaaCache();
 
-/** Longest a Worker invocation waits in the CA budget's queue. */
-const BUDGET_MAX_WAIT_MS = 10_000;
+/**
+ * Longest a Worker invocation waits in the CA budget's queue. Beyond it the order stays parked in the
+ * queue, which runs the renewer again when its turn comes (workers/ca-budget-queue.ts): the wait only
+ * saves that second run, and a tick's renewal waiting here holds one of its few places meanwhile.
+ */
+const BUDGET_MAX_WAIT_MS = 3_000;
 
 /**
  * The manager a Worker invocation uses: its storage, CA and key type from the environment, validated

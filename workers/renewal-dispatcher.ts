@@ -2,6 +2,24 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.ts";
 import type { IndexEntry } from "./renewal-index.ts";
 import type { RenewerResult } from "./certificate-renewer.ts";
+import { tick } from "./scheduled.ts";
+
+/** The dispatcher instance whose alarm runs the extra ticks (see {@link kickTick}). */
+const KICK_INSTANCE = "kick";
+/** Extra ticks start at least this long apart (a burst of kicks makes one tick, not one each). */
+const KICK_MIN_INTERVAL_MS = 1_000;
+
+/**
+ * Runs a tick (claim what is due, dispatch it) at `at`, or at once when that has passed, besides the
+ * cron's — in the alarm of one dispatcher instance, an invocation with the cron's own wall-time
+ * allowance. Names added in bulk start at once instead of at the next cron minute, and a certificate
+ * the CA's budget held back (due again when its bucket refills) is dispatched at the refill, not up
+ * to a minute later: a bucket refilled between ticks is spent as it refills. Kicks only ever bring
+ * the alarm earlier; ticks already cost nothing when nothing is due.
+ */
+export async function kickTick(env: Env, at: number): Promise<void> {
+  await env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(KICK_INSTANCE)).kick(at);
+}
 
 /**
  * Outgoing calls one invocation keeps open at once: Workers allow 6 simultaneous open connections per
@@ -60,6 +78,24 @@ export async function boundedCalls<T, R>(
  * {@link CertificateRenewer} invocation) stay within it too. Holds no state; any instance serves any chunk.
  */
 export class RenewalDispatcher extends DurableObject<Env> {
+  /** When this instance's last extra tick started (see {@link kickTick}). */
+  #lastKickTick = 0;
+
+  /** Sets the extra tick's alarm to `at` when that is earlier than the one set (see {@link kickTick}). */
+  async kick(at: number): Promise<void> {
+    const when = Math.max(at, this.#lastKickTick + KICK_MIN_INTERVAL_MS);
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || when < current) await this.ctx.storage.setAlarm(when);
+  }
+
+  /** The extra tick: what is due now, as the cron's tick does it (its record stays the cron's). */
+  override async alarm(): Promise<void> {
+    this.#lastKickTick = Date.now();
+    const result = await tick(this.env, this.#lastKickTick, Date.now, { record: false });
+    // A full batch: more may be due (a bulk add beyond RENEW_BATCH). The next extra tick takes them.
+    if (result.claimed > 0 && result.claimed >= result.batch) await this.kick(Date.now());
+  }
+
   /** Renews each entry of `chunk` at the tick's time `at`, {@link INVOCATION_CONCURRENCY} at a time. */
   async renewChunk(chunk: IndexEntry[], at: number, retryAt: number): Promise<ChunkResult> {
     const { untaken: _none, ...done } = await boundedCalls(chunk, INVOCATION_CONCURRENCY, async (entry): Promise<RenewerResult> => {

@@ -184,6 +184,14 @@ export class RenewalIndex extends DurableObject<Env> {
     return { entry, created: true };
   }
 
+  /**
+   * Adds each certificate not there yet (one call: the admin API's bulk add), in order; an id given
+   * twice is added once. Returns each entry, and whether this call added it.
+   */
+  addMany(items: Array<{ id: string; names: string[]; profile?: string; challenge?: string }>, now: number): Array<{ entry: IndexEntry; created: boolean }> {
+    return items.map((item) => this.add(item.id, item.names, now, item.profile, item.challenge));
+  }
+
   get(id: string): IndexEntry | undefined {
     const row = this.sql.exec<Row>("SELECT * FROM certificates WHERE id = ?", id).toArray()[0];
     return row ? toEntry(row) : undefined;

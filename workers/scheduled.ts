@@ -1,4 +1,8 @@
 import { readConfig } from "./config.ts";
+import { caLimitsFor, type CaLimits } from "../src/budget/ca-limits.ts";
+import { fairDispatchOrder } from "./dispatch-order.ts";
+import { registeredDomainBy } from "../src/budget/registered-domain.ts";
+import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { renewalIndex, type IndexEntry, type InvocationSummary } from "./renewal-index.ts";
 import { boundedCalls, INVOCATION_CONCURRENCY, type ChunkResult } from "./renewal-dispatcher.ts";
 import type { Env } from "./env.ts";
@@ -22,6 +26,9 @@ export interface TickResult {
   /** Set when the tick did nothing because a variable is wrong (it names it). */
   skipped?: string;
   rowsRead: number;
+  /** Entries claimed, and the most it could claim (RENEW_BATCH). */
+  claimed: number;
+  batch: number;
   /** Entries handed to dispatchers. */
   dispatched: number;
   /** Entries claimed but given back, their chunks not started within {@link DISPATCH_WINDOW_MS}. */
@@ -42,23 +49,28 @@ function chunksOf<T>(entries: readonly T[], size: number): T[][] {
  * {@link RenewalDispatcher} invocation, {@link INVOCATION_CONCURRENCY} chunks at a time; each dispatcher
  * runs its certificates' renewals, each in its own renewer invocation, 6 at a time. This invocation
  * makes 2 + ⌈batch / chunk⌉ subrequests (one more when it gives entries back), a dispatcher `chunk`,
- * whatever the batch. `clock` tells the time (a simulation's own clock in tests).
+ * whatever the batch. `clock` tells the time (a simulation's own clock in tests). `record: false` (an
+ * extra tick from the kick alarm, see `kickTick`) leaves the last cron tick's record as it is.
  */
-export async function tick(env: Env, at: number, clock: () => number = Date.now): Promise<TickResult> {
+export async function tick(env: Env, at: number, clock: () => number = Date.now, options: { record?: boolean } = {}): Promise<TickResult> {
   const started = clock();
   let batch: number;
   let chunk: number;
+  let limits: CaLimits | undefined;
   try {
-    ({ renewBatch: batch, renewChunk: chunk } = await readConfig(env));
+    const config = await readConfig(env);
+    ({ renewBatch: batch, renewChunk: chunk } = config);
+    limits = config.caLimits ?? caLimitsFor(config.directoryUrl);
   } catch (err) {
     // A bad variable must not make every tick throw: say which one, and leave the index untouched.
     const message = err instanceof Error ? err.message : String(err);
     console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
-    return { skipped: message, rowsRead: 0, dispatched: 0, released: 0, results: [] };
+    return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, results: [] };
   }
   const index = renewalIndex(env);
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
-  const chunks = chunksOf(entries, chunk);
+  // Renewals first, then first issuances taking turns across registered domains (see dispatchOrder).
+  const chunks = chunksOf(await dispatchOrder(entries, limits), chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
   const dispatch = await boundedCalls(
     numbered,
@@ -90,6 +102,23 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now)
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
   const dispatched = entries.length - untaken.length;
-  await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), outcomes, invocations });
-  return { rowsRead, dispatched, released, results };
+  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), outcomes, invocations });
+  return { rowsRead, claimed: entries.length, batch, dispatched, released, results };
+}
+
+/**
+ * {@link fairDispatchOrder} by each entry's first name's registered domain (the Public Suffix List,
+ * with CA_LIMITS' own suffixes). When the list cannot be read, the entries stay in due order: the tick
+ * goes on, less fairly.
+ */
+async function dispatchOrder(entries: readonly IndexEntry[], limits: CaLimits | undefined): Promise<IndexEntry[]> {
+  if (!limits || entries.every((e) => e.notAfter !== undefined)) return [...entries];
+  let rules;
+  try {
+    rules = await loadPublicSuffixRules();
+  } catch {
+    return [...entries];
+  }
+  const extra = new Set((limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));
+  return fairDispatchOrder(entries, (e) => registeredDomainBy(rules, e.names[0] ?? e.id, extra));
 }

@@ -257,6 +257,15 @@ export class FairQueue {
     });
   }
 
+  /**
+   * Walks the queue again now instead of at the time the last walk computed. That time comes from the
+   * buckets as they were read: tokens given back (an admitted order that was not sent) or spends
+   * counted again elsewhere change them without this queue's knowledge.
+   */
+  wake(): void {
+    if (this.#waiters.size > 0) this.#poke();
+  }
+
   /** How many orders of this process wait now. */
   get size(): number {
     return this.#waiters.size;

@@ -5,8 +5,9 @@ import { startWorker, type CertificateSummary, type WorkerInstance } from "../su
 
 // Issue 26, through the Worker: the CA budget (CA_LIMITS) in workerd against real Pebble behind Let's
 // Encrypt's rate limits (test/support/rate-limiting-ca.ts on the Worker's outbound path). An invocation
-// waits at most 10 s for the budget; beyond that the attempt fails with budget_spent (nothing sent) and
-// the certificate comes back at a later cron tick. That wait in the queue is not a failure: the next
+// waits at most 3 s for the budget; beyond that the attempt fails with budget_spent (nothing sent), its
+// order stays parked in the queue (run again when its turn comes: test/workers/bulk-add.test.ts) and the
+// certificate is due again at its bucket's refill. That wait in the queue is not a failure: the next
 // attempt is when the budget refills, however many ticks found it spent. The old Worker counted each
 // as a failed attempt and backed off exponentially (1, 2, 4 … minutes, up to a day) on top of the
 // refill, so names queued behind a busy account waited far longer than the CA's limits required (the
