@@ -2,7 +2,7 @@
  * The Worker's Public Suffix List, read from its static assets (workers/assets/public-suffixes.txt,
  * the same packed text as src/budget/public-suffix-data.ts, written with it by
  * scripts/update-public-suffixes.ts). wrangler.toml's `[alias]` puts this module in place of
- * src/budget/public-suffix-source.ts, so the list's 17 KB gzip are not in the Worker's script, are not
+ * src/budget/public-suffix-source.ts, so the list's 26 KB gzip are not in the Worker's script, are not
  * parsed on every cold start, and are read once per isolate, only when the CA budget needs a registered
  * domain. Assets are deployed with the Worker and served by workerd itself: no network, also under
  * `wrangler dev` and in the tests.

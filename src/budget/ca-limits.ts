@@ -32,8 +32,8 @@ export interface CaLimits {
    */
   readonly renewalsExempt?: boolean;
   /**
-   * Public suffixes beyond the built-in ICANN list, for registered domains (e.g. a platform's entry in
-   * the Public Suffix List's private section): `b.example.app` is then registered under `example.app`.
+   * Public suffixes beyond the built-in Public Suffix List (both its sections; e.g. a platform's suffix
+   * newer than the built-in copy): `b.example.app` is then registered under `example.app`.
    */
   readonly publicSuffixes?: readonly string[];
 }

@@ -11,5 +11,5 @@ export { fleetQueue, type FleetQueue, type FleetQueueOptions } from "./fleet-que
 export { FleetBudget, type BucketKind, type BucketRef, type BucketView, type BudgetDecision, type BudgetRequest, type FleetBudgetOptions } from "./fleet-budget.ts";
 export { rateLimitRefusalOf, type RateLimitRefusal } from "./rate-limit-refusal.ts";
 export { registeredDomain } from "./registered-domain.ts";
-export { PUBLIC_SUFFIX_LIST_VERSION } from "./public-suffix-data.ts";
+export { PUBLIC_SUFFIX_LIST_SECTIONS, PUBLIC_SUFFIX_LIST_VERSION } from "./public-suffix-data.ts";
 export type { BucketState } from "./token-bucket.ts";

@@ -57,9 +57,10 @@ function ipv6Prefix64(address: string): string | undefined {
 
 /**
  * The registered domain a CA's per-domain limit counts `name` under: the public suffix plus one label,
- * by the Public Suffix List's algorithm (https://publicsuffix.org/list/, ICANN section, built in; see
- * `scripts/update-public-suffixes.ts`) and any `extraSuffixes` (e.g. a platform's own entry in the
- * list's private section, such as `myplatform.app`). A wildcard name counts as its base name. An IPv4
+ * by the Public Suffix List's algorithm (https://publicsuffix.org/list/, ICANN and private sections, built
+ * in, as Let's Encrypt counts: `u1.github.io` and `u2.github.io` are two; see
+ * `scripts/update-public-suffixes.ts`) and any `extraSuffixes` (e.g. a platform's own suffix not yet in
+ * the built-in copy, such as `myplatform.app`). A wildcard name counts as its base name. An IPv4
  * address is its own domain and an IPv6 address counts as its /64, as Let's Encrypt counts them. A
  * name that is itself a public suffix counts as itself.
  */

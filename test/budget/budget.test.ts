@@ -26,6 +26,12 @@ describe("registeredDomain", () => {
     ["x.www.ck", "www.ck"], // !www.ck: the exception is registered itself
     ["shop.city.kawasaki.jp", "city.kawasaki.jp"],
     ["a.xn--55qx5d.cn", "a.xn--55qx5d.cn"], // 公司.cn, stored as A-labels
+    // The list's private section, which Let's Encrypt counts by too (publicsuffix-go's default options):
+    ["www.u1.github.io", "u1.github.io"], // github.io
+    ["api.x.workers.dev", "x.workers.dev"], // workers.dev
+    ["a.b.compute.amazonaws.com", "a.b.compute.amazonaws.com"], // *.compute.amazonaws.com, a private wildcard
+    ["www.bucket.s3.amazonaws.com", "bucket.s3.amazonaws.com"], // s3.amazonaws.com
+    ["www.amazonaws.com", "amazonaws.com"], // no private rule for amazonaws.com itself: registered under com
     ["EXAMPLE.COM.", "example.com"],
     ["192.0.2.7", "192.0.2.7"],
     ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"],
@@ -113,6 +119,27 @@ describe("FleetBudget", () => {
     const [orders] = (await budget.view(req("x.b.example"))).filter((v) => v.kind === "orders");
     expect(orders?.available).toBe(2);
     expect((await budget.trySpend(req("n0.b.example"))).granted).toBe(true);
+  });
+
+  it("counts names under a private-section suffix by their own registered domain, as Let's Encrypt does", async () => {
+    // Let's Encrypt's rate limits count by the whole Public Suffix List (Boulder: publicsuffix-go's
+    // publicsuffix.Domain, private section included): u1.github.io and u2.github.io are two registered
+    // domains, each with its own 50 certificates a week. Counted by the ICANN section alone they were one
+    // bucket, github.io, and the second was held back although the CA would issue it.
+    const budget = new FleetBudget({ storage: new MemoryStorage(), limits: { certificatesPerRegisteredDomain: { count: 1, periodMs: 60_000 } }, ca: "ca", now: () => 0, sendMarginMs: 0 });
+    const req = (name: string) => ({ account: "https://ca/acct/1", names: [name], nameSetId: name });
+    const subjects = async (name: string) => (await budget.view(req(name))).filter((v) => v.kind === "domain").map((v) => v.subject);
+    for (const [first, second, domains] of [
+      ["www.u1.github.io", "u2.github.io", ["u1.github.io", "u2.github.io"]],
+      ["x.workers.dev", "api.y.workers.dev", ["x.workers.dev", "y.workers.dev"]],
+    ] as const) {
+      expect([...(await subjects(first)), ...(await subjects(second))]).toEqual(domains);
+      expect((await budget.trySpend(req(first))).granted).toBe(true);
+      expect((await budget.trySpend(req(second))).granted).toBe(true);
+      // The same registered domain again: its one token is spent.
+      const again = await budget.trySpend(req(`again.${domains[0]}`));
+      expect(!again.granted && again.blocked.map((b) => b.bucket.subject)).toEqual([domains[0]]);
+    }
   });
 
   it("a pause stops every process until it ends, and only moves later", async () => {

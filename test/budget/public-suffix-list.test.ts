@@ -1,10 +1,12 @@
 /**
  * The packed Public Suffix List answers as the whole list does. A reference implementation of the list's
  * own algorithm (https://publicsuffix.org/list/, "Formal algorithm": every matching rule, an exception
- * first, else the rule of most labels, else the default rule `*`) runs over every rule of the ICANN
- * section — one-label rules included — and edgecert's registeredDomain runs over the packed form
+ * first, else the rule of most labels, else the default rule `*`) runs over every rule of the list, ICANN
+ * and private sections (Let's Encrypt counts registered domains by both) — one-label rules included —
+ * and edgecert's registeredDomain runs over the packed form
  * scripts/update-public-suffixes.ts makes of the same list. They must agree for every rule (as a name,
- * and with one and two labels more) and for seeded random names built from the list's labels.
+ * and with one and two labels more) and for seeded random names built from the list's labels. The
+ * ICANN section alone (the generator's --icann-only) is checked the same way over every rule.
  *
  * The list is Debian's `publicsuffix` package (a test system package). When it is the copy the built-in
  * data was generated from, the built-in rules must be exactly the list's; a newer copy only prints that
@@ -15,15 +17,17 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { PACKED_PUBLIC_SUFFIXES, PUBLIC_SUFFIX_LIST_VERSION } from "../../src/budget/public-suffix-data.ts";
+import { PACKED_PUBLIC_SUFFIXES, PUBLIC_SUFFIX_LIST_SECTIONS, PUBLIC_SUFFIX_LIST_VERSION } from "../../src/budget/public-suffix-data.ts";
 import { registeredDomain, registeredDomainBy, unpackPublicSuffixes } from "../../src/budget/registered-domain.ts";
-import { DEBIAN_LIST, icannRules, packPublicSuffixes } from "../../scripts/update-public-suffixes.ts";
+import { DEBIAN_LIST, packPublicSuffixes, publicSuffixRules } from "../../scripts/update-public-suffixes.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 
 const RANDOM_NAMES = Number(process.env.EDGECERT_PSL_RANDOM_NAMES ?? 20_000);
 const SEED = Number(process.env.EDGECERT_PSL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-const list = icannRules(readFileSync(DEBIAN_LIST, "utf8"));
+const listText = readFileSync(DEBIAN_LIST, "utf8");
+const list = publicSuffixRules(listText);
+const icann = publicSuffixRules(listText, "icann");
 
 /**
  * The list's formal algorithm, rule by rule: the registrable domain of `name`. Rules are only grouped by
@@ -51,16 +55,26 @@ function referenceOver(rules: readonly string[]): (name: string) => string {
   };
 }
 
+/** Every rule of `rules` as a name, and with one and two labels more (a wildcard's `*` as `x`). */
+function ruleNames(rules: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const rule of rules) {
+    const base = rule.replace(/^!/, "").replace(/^\*\./, "x.");
+    for (const n of [base, `a.${base}`, `b.a.${base}`]) names.add(n);
+  }
+  return names;
+}
+
 describe("the packed Public Suffix List", () => {
   const packed = unpackPublicSuffixes(packPublicSuffixes(list));
 
-  it(`answers as the whole ICANN list for every rule and ${RANDOM_NAMES} random names (seed ${SEED})`, () => {
-    expect(list.length).toBeGreaterThan(6000);
-    const names = new Set<string>();
-    for (const rule of list) {
-      const base = rule.replace(/^!/, "").replace(/^\*\./, "x.");
-      for (const n of [base, `a.${base}`, `b.a.${base}`]) names.add(n);
-    }
+  it(`answers as the whole list, ICANN and private sections, for every rule and ${RANDOM_NAMES} random names (seed ${SEED})`, () => {
+    expect(icann.length).toBeGreaterThan(6000);
+    // The private section is there: it holds, e.g., github.io and the wildcard *.compute.amazonaws.com.
+    expect(list.length).toBeGreaterThan(icann.length + 2000);
+    expect(list).toEqual(expect.arrayContaining(["github.io", "workers.dev", "*.compute.amazonaws.com"]));
+    expect(icann).not.toContain("github.io");
+    const names = ruleNames(list);
     const random = seededRandom(SEED);
     const labels = [...new Set(list.flatMap((r) => r.replace(/^!/, "").split(".")).filter((l) => l !== "*")), "www", "x", "example"];
     const pick = () => labels[Math.floor(random() * labels.length)]!;
@@ -75,7 +89,25 @@ describe("the packed Public Suffix List", () => {
       expect(registeredDomainBy(packed, name), `${name} (seed ${SEED})`).toBe(reference(name));
       checked++;
     }
-    console.log(`PSL: ${list.length} rules; ${checked} names agree with the formal algorithm (seed ${SEED})`);
+    console.log(`PSL: ${list.length} rules (${icann.length} ICANN); ${checked} names agree with the formal algorithm (seed ${SEED})`);
+  });
+
+  it("packed from the ICANN section alone (--icann-only), answers as that section for every rule, and the private section decides", () => {
+    const icannPacked = unpackPublicSuffixes(packPublicSuffixes(icann));
+    const reference = referenceOver(icann);
+    const names = ruleNames(icann);
+    for (const name of names) expect(registeredDomainBy(icannPacked, name), name).toBe(reference(name));
+    // Names whose registered domain the private section changes: one bucket by the ICANN section, two by the whole list.
+    for (const [a, b] of [
+      ["u1.github.io", "u2.github.io"],
+      ["x.workers.dev", "y.workers.dev"],
+      ["a.b.compute.amazonaws.com", "c.b.compute.amazonaws.com"],
+    ]) {
+      expect(registeredDomainBy(icannPacked, a!)).toBe(registeredDomainBy(icannPacked, b!));
+      expect(registeredDomainBy(packed, a!)).not.toBe(registeredDomainBy(packed, b!));
+      expect(registeredDomainBy(packed, a!)).toBe(referenceOver(list)(a!));
+    }
+    console.log(`PSL ICANN section alone: ${icann.length} rules; ${names.size} names agree with the formal algorithm`);
   });
 
   it("the built-in rules are the list they were generated from (when the system's copy is that one)", () => {
@@ -85,6 +117,8 @@ describe("the packed Public Suffix List", () => {
     } catch {
       // Not Debian: the version cannot be told, so the exact comparison is skipped below.
     }
+    // Built from both sections (scripts/update-public-suffixes.ts without --icann-only), as Let's Encrypt counts.
+    expect(PUBLIC_SUFFIX_LIST_SECTIONS).toBe("all");
     if (system !== PUBLIC_SUFFIX_LIST_VERSION) {
       console.log(`built-in Public Suffix List ${PUBLIC_SUFFIX_LIST_VERSION}, this system's ${system}: regenerate with scripts/update-public-suffixes.ts`);
       return;
@@ -92,6 +126,6 @@ describe("the packed Public Suffix List", () => {
     const builtIn = unpackPublicSuffixes(PACKED_PUBLIC_SUFFIXES);
     expect([...builtIn.rules].sort()).toEqual([...packed.rules].sort());
     expect([...builtIn.exceptions].sort()).toEqual([...packed.exceptions].sort());
-    expect(registeredDomain("a.b.city.kawasaki.jp")).toBe(referenceOver(list)("a.b.city.kawasaki.jp"));
+    for (const name of ["a.b.city.kawasaki.jp", "www.u1.github.io", "a.b.compute.amazonaws.com"]) expect(registeredDomain(name)).toBe(referenceOver(list)(name));
   });
 });
