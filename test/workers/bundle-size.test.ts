@@ -10,16 +10,18 @@ import { WORKER_BUILD_OPTIONS } from "../../scripts/bundle-worker.ts";
 import { PACKED_PUBLIC_SUFFIXES } from "../../src/budget/public-suffix-data.ts";
 import { WRANGLER_CONFIG } from "../support/worker.ts";
 
-// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 118 KiB gzip
+// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 122 KiB gzip
 // unnoticed (a smaller script is parsed and evaluated sooner on every cold start; Workers Free caps
 // scripts at 3 MB). The issue's 110 KB is not met: 115.8 KiB (118.6 KB) on 2026-12-06, of which the
 // ASN.1 packages the project builds on (@peculiar/asn1-* with asn1js), narrowed to the modules the
 // Worker uses (workers/asn1/), are about 27 KB — see docs/performance.md "Bundle"; before the
 // narrowing 121.2 KiB. The bundle is deterministic, so this is a size assertion, not a timing one:
-// esbuild in-process, ~1 s. The limit keeps ~1.5 KB of room above the narrowed script, so one small
-// feature does not turn CI red; the pre-narrowing script (121.2 KiB) still fails it. `npm run bench`
+// esbuild in-process, ~1 s. The narrowing reached 116.6 KiB; the same day's issue-26 features (bounded
+// listings, the queue's cursor and estimates, bulk add and parked orders, budget checks) brought it to
+// 120.7 KiB (123,638 B), and the limit keeps ~1.3 KB of room above that so one small feature does not
+// turn CI red. Raise it only with the growth named in the commit. `npm run bench`
 // prints the same figure from `wrangler deploy --dry-run` and the bundle by part. The Public Suffix List (26 KB gzip, both sections) is a static asset beside the script.
-const LIMIT_GZIP = 118 * 1024;
+const LIMIT_GZIP = 122 * 1024;
 
 describe("the Worker bundle", () => {
   it("is deployed as it is measured: minified, without keep_names wrappers", () => {
