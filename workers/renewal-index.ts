@@ -176,20 +176,20 @@ export class RenewalIndex extends DurableObject<Env> {
   }
 
   /** Adds a certificate to manage if it is not there yet; returns the entry either way. */
-  add(id: string, names: string[], now: number, profile?: string, challenge?: string): { entry: IndexEntry; created: boolean } {
+  add(id: string, names: string[], now: number, profile?: string, challenge?: string, updatedAt = now): { entry: IndexEntry; created: boolean } {
     const existing = this.get(id);
     if (existing) return { entry: existing, created: false };
-    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt: now, ...(profile ? { profile } : {}), ...(challenge ? { challenge } : {}) };
+    const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt, ...(profile ? { profile } : {}), ...(challenge ? { challenge } : {}) };
     this.upsert(entry);
     return { entry, created: true };
   }
 
   /**
-   * Adds each certificate not there yet (one call: the admin API's bulk add), in order; an id given
-   * twice is added once. Returns each entry, and whether this call added it.
+   * Adds each certificate not there yet (one call: the admin API's bulk add), in order, due at its
+   * `dueAt`; an id given twice is added once. Returns each entry, and whether this call added it.
    */
-  addMany(items: Array<{ id: string; names: string[]; profile?: string; challenge?: string }>, now: number): Array<{ entry: IndexEntry; created: boolean }> {
-    return items.map((item) => this.add(item.id, item.names, now, item.profile, item.challenge));
+  addMany(items: Array<{ id: string; names: string[]; profile?: string; challenge?: string; dueAt: number }>, now: number): Array<{ entry: IndexEntry; created: boolean }> {
+    return items.map((item) => this.add(item.id, item.names, item.dueAt, item.profile, item.challenge, now));
   }
 
   get(id: string): IndexEntry | undefined {

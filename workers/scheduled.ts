@@ -111,7 +111,7 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
  * with CA_LIMITS' own suffixes). When the list cannot be read, the entries stay in due order: the tick
  * goes on, less fairly.
  */
-async function dispatchOrder(entries: readonly IndexEntry[], limits: CaLimits | undefined): Promise<IndexEntry[]> {
+export async function dispatchOrder<T extends { id: string; names: string[]; notAfter?: number | undefined }>(entries: readonly T[], limits: CaLimits | undefined): Promise<T[]> {
   if (!limits || entries.every((e) => e.notAfter !== undefined)) return [...entries];
   let rules;
   try {

@@ -56,7 +56,8 @@ describe("POST /admin/certificates/bulk", () => {
   it("issues what it adds without a cron tick, taking turns across customers, and adds each certificate once", { timeout: 120_000 }, async () => {
     // Two new orders at once, then one a second: the seven orders wait for the budget together.
     const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 2, periodMs: 2_000 } });
-    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=2/2s" }, outbound: (request) => ca.fetch(request) });
+    // Four a tick (RENEW_BATCH): the small customer's name, listed last, is among the first batch.
+    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=2/2s", RENEW_BATCH: "4", RENEW_CHUNK: "2" }, outbound: (request) => ca.fetch(request) });
     try {
       // One customer's six names before another's one, as a signup export lists them.
       const certificates = [...Array.from({ length: 6 }, (_, i) => ({ names: [`n${i}.big-bulk.test`] })), { names: ["www.small-bulk.test"] }];
@@ -65,6 +66,9 @@ describe("POST /admin/certificates/bulk", () => {
       const added = (await res.json()) as Bulk;
       expect(added.created).toBe(7);
       expect(added.certificates.map((c) => [c.names[0], c.created, c.status])).toEqual(certificates.map((c) => [c.names[0], true, "pending"]));
+      // Due in the order a tick hands them out: the small customer's within the first batch of four.
+      const due = added.certificates.map((c) => ({ name: c.names[0], at: Date.parse(c.nextWorkAt) })).sort((a, b) => a.at - b.at);
+      expect(due.findIndex((d) => d.name === "www.small-bulk.test")).toBeLessThan(4);
       const ids = added.certificates.map((c) => c.id);
       // No cron tick: the extra tick kicked by the request starts them.
       await vi.waitFor(async () => expect((await Promise.all(ids.map((id) => get(w, id)))).filter((c) => c.status === "valid")).toHaveLength(7), { timeout: 90_000, interval: 250 });
