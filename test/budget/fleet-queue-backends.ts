@@ -99,11 +99,13 @@ export function runFleetQueueTests(name: string, fresh: FreshQueueStore): void {
       try {
         const limits: CaLimits = { newOrdersPerAccount: { count: 2, periodMs: PERIOD } };
         const f = await fleet(clients(3), limits, ca);
-        // Process 0 holds the large customer's four names and asks first (with nothing queued anywhere,
-        // an order goes at once: one or both of the bucket's two tokens); once the rest wait in the
-        // queue, the others ask.
+        // Process 0 holds the large customer's four names and asks first: the bucket's two tokens go to
+        // two of them (with nothing queued anywhere an order goes at once, the next at its walk). The
+        // others ask once both are spent: while a token was left, which order took it would depend on
+        // which process's storage call landed first (on Deno KV under load, process 0's walk took it
+        // for a name queued before the renewal's record was written), not on the queue's order.
         for (let i = 0; i < 4; i++) f.admit(0, order(`n${i}.big.example`));
-        await f.drive(() => f.queues[0]!.size + f.grants.length === 4 && f.ready());
+        await f.drive(() => f.grants.length === 2 && f.ready());
         const first = f.grants.length;
         f.admit(1, order("www.small.example"));
         f.admit(2, order("www.tiny.example"));
