@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXACT_POSITIONS } from "../../workers/bounded-scan.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import type { QueuedEntryInput as Entry } from "../support/queued-entry.ts";
 
 // Issue 26: the CA budget's queue in the admin API (GET /admin/queue, a certificate's `queue`) costs
 // what a page returns, not the queue's length — onboarding 100,000 names queues up to 100,000. Measured
@@ -19,15 +20,6 @@ const SEEDS = process.env.EDGECERT_QUEUE_SEED ? [Number(process.env.EDGECERT_QUE
 const INTERVAL: Record<string, number> = { orders: HOUR, domain: 7.2 * HOUR };
 const LANES = ["orders https://ca.test/acct/1", "domain a.test", "domain b.test", "domain c.test"];
 
-interface Entry {
-  id: string;
-  names: string[];
-  dueAt: number;
-  status: "failed";
-  failures: number;
-  queuedFor?: string;
-  updatedAt: number;
-}
 interface QueuedRow {
   entry: { id: string; queuedFor?: string };
   position: number | null;
