@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../support/seeded-random.ts";
 import { EXACT_POSITIONS } from "../../workers/bounded-scan.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWorker, type WorkerInstance } from "../support/worker.ts";
@@ -47,18 +48,6 @@ afterAll(async () => {
   await pebble?.stop();
 });
 
-/** mulberry32: a small seeded generator, so a failing walk replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const entry = (id: string, dueAt: number, queuedFor: string | undefined, now: number): Entry => ({
   id, names: [`${id}.queue.test`], dueAt, status: "failed", failures: 1, ...(queuedFor ? { queuedFor } : {}), updatedAt: now,
 });
@@ -67,7 +56,7 @@ describe("the CA budget queue's admin views cost a bounded number of rows", () =
   it(`at ${QUEUED.toLocaleString("en")} queued, every page and a position read at most their rows and ${EXACT_POSITIONS} rows ahead`, { timeout: 120_000 }, async () => {
     const index = await queueIndex();
     const now = Date.now();
-    const rand = random(7);
+    const rand = seededRandom(7);
     // Each refused later than the one before (a bucket's refill time only grows between refusals).
     const all = Array.from({ length: QUEUED }, (_, i) => entry(`bulk-${String(i).padStart(5, "0")}`, now + HOUR + i * 10 + Math.floor(rand() * 10), LANES[i % 10 === 0 ? 1 + (i % 3) : 0], now));
     for (let i = 0; i < all.length; i += 2_000) await index.upsertMany(all.slice(i, i + 2_000));
@@ -121,7 +110,7 @@ describe("the CA budget queue's admin views cost a bounded number of rows", () =
     const index = await queueIndex();
     const now = Date.now();
     const due = now + HOUR;
-    const rand = random(11);
+    const rand = seededRandom(11);
     const ids = Array.from({ length: 40 }, (_, i) => `tie-${String(i).padStart(2, "0")}`).sort(() => rand() - 0.5);
     for (const id of ids) await index.upsert(entry(id, due, LANES[0], now));
     const early = entry("tie-early", now + 10 * 60_000, LANES[0], now);
@@ -138,7 +127,7 @@ describe("the CA budget queue's admin views cost a bounded number of rows", () =
     let changes = 0;
     let listed = 0;
     for (const seed of SEEDS) {
-      const rand = random(seed);
+      const rand = seededRandom(seed);
       const now = Date.now();
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
       /** The model: what waits, and on which lane with which due time. */
