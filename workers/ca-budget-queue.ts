@@ -20,8 +20,6 @@ const GRANT_TTL_MS = 60_000;
 
 /** An order waiting in the queue beyond its caller's wait (see {@link CaBudgetQueue.admit}). */
 interface Parked {
-  readonly queue: FairQueue;
-  readonly budget: FleetBudget;
   /** Callers waiting on it now (the renewer's run, usually one). */
   listeners: number;
   /** Taken by a waiting caller or made a grant. */
@@ -50,7 +48,7 @@ export class CaBudgetQueue extends DurableObject<Env> {
   readonly #queues = new Map<string, { queue: FairQueue; budget: FleetBudget }>();
   readonly #parked = new Map<string, Parked & { promise: Promise<readonly BucketRef[]> }>();
   #waker: ReturnType<typeof setInterval> | undefined;
-  readonly #granted = new Map<string, { spent: readonly BucketRef[]; budget: FleetBudget; timer: ReturnType<typeof setTimeout> }>();
+  readonly #granted = new Map<string, { spent: readonly BucketRef[]; timer: ReturnType<typeof setTimeout> }>();
 
   /**
    * Waits for the budget of `directoryUrl` under `limits` for `request`, at most `maxWaitMs`: the
@@ -112,7 +110,7 @@ export class CaBudgetQueue extends DurableObject<Env> {
 
   /** Puts `request` in the queue with no bound on its wait; once its tokens are spent, a waiting caller or its renewer takes them. */
   #park(queue: FairQueue, budget: FleetBudget, request: AdmissionRequest): Parked & { promise: Promise<readonly BucketRef[]> } {
-    const parked = { queue, budget, listeners: 0, settled: false, promise: queue.admit(request) };
+    const parked = { listeners: 0, settled: false, promise: queue.admit(request) };
     this.#parked.set(request.id, parked);
     this.#keepAwake();
     parked.promise.then(
@@ -135,7 +133,7 @@ export class CaBudgetQueue extends DurableObject<Env> {
       this.#granted.delete(request.id);
       void budget.giveBack(spent).catch(() => undefined);
     };
-    this.#granted.set(request.id, { spent, budget, timer: setTimeout(giveBack, GRANT_TTL_MS) });
+    this.#granted.set(request.id, { spent, timer: setTimeout(giveBack, GRANT_TTL_MS) });
     const run = (async () => {
       const entry = await renewalIndex(this.env).get(request.id);
       // Removed meanwhile: nothing will take the tokens.
