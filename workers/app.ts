@@ -23,8 +23,8 @@ import { buildManager } from "./manager-factory.ts";
 import type { CertificateSummary } from "./certificate-summary.ts";
 import { isKeyMismatch, keyMismatchMessage, type Failure } from "./outcome.ts";
 import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
-import { EXACT_POSITIONS } from "./bounded-scan.ts";
 import { DEFAULT_PAGE, likePattern, readListQuery } from "./list-query.ts";
+import { queuePlace } from "./queue-estimates.ts";
 import { resealBatch } from "./reseal.ts";
 import { routedStorage } from "./storage.ts";
 
@@ -56,11 +56,6 @@ function summary(e: IndexEntry): CertificateSummary {
     issuer: e.issuer ?? null,
     queuedFor: e.queuedFor ?? null,
   };
-}
-
-/** A queued certificate's place: `position`, or null and `positionAfter` past the first EXACT_POSITIONS; `estimatedAt`. */
-function queuePlace(q: { position: number | null; estimatedAt: number }): { position: number | null; positionAfter?: number; estimatedAt: string } {
-  return { position: q.position, ...(q.position === null ? { positionAfter: EXACT_POSITIONS } : {}), estimatedAt: new Date(q.estimatedAt).toISOString() };
 }
 
 async function entryOr404(env: Env, id: string): Promise<IndexEntry> {

@@ -7,6 +7,7 @@ import type { RevocationReasonCode } from "../src/acme/types.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
 import { failureOf, type Failure } from "./outcome.ts";
+import { queuePlace } from "./queue-estimates.ts";
 import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
 import { certificateEvent, expiringWindowMs, publishEvent, type CertificateEventData, type EventType } from "./hub/webhook-events.ts";
 
@@ -116,7 +117,7 @@ export class CertificateRenewer extends DurableObject<Env> {
         if (stored) {
           const updated = entryFor(entry, stored, now(), queuedFor(err));
           await index.upsert(updated);
-          this.#emitFailed(entry, stored, updated, failureOf(err).message, now());
+          await this.#emitFailedOrQueued(entry, stored, updated, failureOf(err).message, now());
           await this.#expiring(entry, stored, now());
           return { id: entry.id, outcome: "failed", dueAt: updated.dueAt, error: failureOf(err).message, failure: failureOf(err) };
         }
@@ -136,7 +137,7 @@ export class CertificateRenewer extends DurableObject<Env> {
       const dueAt = err instanceof BudgetSpentError ? Math.max(managers, err.blockedBy.retryAt) : Math.max(managers, nextAttemptAfterFailure(failures, now(), entry.notAfter));
       const failed: IndexEntry = { ...rest, dueAt, nextAttemptAt: dueAt, status: existing ? "failing" : "failed", failures, lastError: failure.message, ...(waitingFor ? { queuedFor: waitingFor } : {}), updatedAt: now() };
       await index.upsert(failed);
-      this.#emitFailed(entry, existing, failed, failure.message, now());
+      await this.#emitFailedOrQueued(entry, existing, failed, failure.message, now());
       return { id: entry.id, outcome: "failed", dueAt, error: failure.message, failure };
     }
   }
@@ -147,6 +148,22 @@ export class CertificateRenewer extends DurableObject<Env> {
    */
   #emit(type: EventType, at: number, data: CertificateEventData): void {
     this.ctx.waitUntil(publishEvent(this.env, certificateEvent(type, at, data)));
+  }
+
+  /**
+   * `certificate.queued` when the CA budget holds the order back (nothing was sent: a wait, not a
+   * failed attempt), with its place as GET /admin/queue shows it; else `certificate.failed`.
+   */
+  async #emitFailedOrQueued(entry: IndexEntry, stored: ManagedCertificate | undefined, updated: IndexEntry, error: string, at: number): Promise<void> {
+    if (updated.queuedFor === undefined) return this.#emitFailed(entry, stored, updated, error, at);
+    // Read after the index recorded the wait, so the place is the one the admin API shows now.
+    const place = await this.#index().queuePosition(entry.id).catch(() => undefined);
+    this.#emit("certificate.queued", at, {
+      ...eventData(entry.id, entry.names, stored),
+      blockedBy: updated.queuedFor,
+      ...(place ? queuePlace(place) : { position: null, estimatedAt: new Date(updated.dueAt).toISOString() }),
+      detail: error,
+    });
   }
 
   #emitFailed(entry: IndexEntry, stored: ManagedCertificate | undefined, updated: IndexEntry, error: string, at: number): void {

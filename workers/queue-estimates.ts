@@ -4,6 +4,7 @@
  * @module
  */
 import { caLimitsFor, parseCaLimits, type CaLimits } from "../src/budget/ca-limits.ts";
+import { EXACT_POSITIONS } from "./bounded-scan.ts";
 import { setting } from "./config.ts";
 import type { Env } from "./env.ts";
 
@@ -33,3 +34,18 @@ export function intervalFor(queuedFor: string, intervals: QueueIntervals): numbe
   return queuedFor.startsWith("orders ") ? intervals.orders : queuedFor.startsWith("domain ") ? intervals.domain : intervals.nameset;
 }
 
+
+/** Where a waiting certificate is, as the admin API and the `certificate.queued` event show it. */
+export interface QueuePlace {
+  /** 1 = the next the budget lets go; null past the first {@link EXACT_POSITIONS}. */
+  position: number | null;
+  /** Set when `position` is null: it waits behind at least this many. */
+  positionAfter?: number;
+  /** When it is expected to go (ISO 8601). */
+  estimatedAt: string;
+}
+
+/** A queued certificate's place (RenewalIndex.queuePage / queuePosition) as the API and events show it. */
+export function queuePlace(q: { position: number | null; estimatedAt: number }): QueuePlace {
+  return { position: q.position, ...(q.position === null ? { positionAfter: EXACT_POSITIONS } : {}), estimatedAt: new Date(q.estimatedAt).toISOString() };
+}

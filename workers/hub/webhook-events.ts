@@ -8,7 +8,7 @@
 import type { Env } from "../env.ts";
 
 /** Event types an endpoint can subscribe to (Standard Webhooks: full-stop delimited, hierarchical). */
-export const EVENT_TYPES = ["certificate.obtained", "certificate.renewed", "certificate.failed", "certificate.expiring", "certificate.revoked"] as const;
+export const EVENT_TYPES = ["certificate.obtained", "certificate.renewed", "certificate.failed", "certificate.queued", "certificate.expiring", "certificate.revoked"] as const;
 /** A certificate event type. */
 export type EventType = (typeof EVENT_TYPES)[number];
 /** Sent only by `POST /admin/webhooks/:id/test`, to that endpoint, whatever it subscribed to. */
