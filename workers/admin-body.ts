@@ -6,7 +6,7 @@ import type { HostPolicy } from "../src/manager/host-policy.ts";
 /** An admin API error with a stable `code` and its HTTP status. */
 export class AdminError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 500 | 502 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 429 | 500 | 502 | 503,
     readonly code: string,
     message: string,
   ) {

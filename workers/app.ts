@@ -64,7 +64,7 @@ async function entryOr404(env: Env, id: string): Promise<IndexEntry> {
   return entry;
 }
 
-const FAILURE_STATUS = { ca_error: 502, not_issued: 409, storage_key_mismatch: 503, configuration_error: 503 } as const;
+const FAILURE_STATUS = { ca_error: 502, budget_spent: 429, not_issued: 409, storage_key_mismatch: 503, configuration_error: 503 } as const;
 
 /** A failed operation as the admin API answers it: never a 5xx for the client's input (see README). */
 function failed(failure: Failure | undefined): AdminError {

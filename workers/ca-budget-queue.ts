@@ -126,20 +126,27 @@ export class CaBudgetQueue extends DurableObject<Env> {
     return parked;
   }
 
-  /** Keeps `spent` for the certificate's renewer and runs it; gives the tokens back when nobody takes them in time. */
+  /**
+   * Keeps `spent` for the certificate's renewer and runs it. Tokens its run did not take go back when it
+   * ends (removed meanwhile; a run that sent no order: a forced renewal's parked order is run as a
+   * maintain and the certificate is not due), at the latest after {@link GRANT_TTL_MS} — kept for the
+   * minute, the next order in the queue waited for the following refill instead of this token.
+   */
   #grant(request: AdmissionRequest, budget: FleetBudget, spent: readonly BucketRef[]): void {
     const giveBack = () => {
-      if (this.#granted.get(request.id)?.spent !== spent) return;
+      const grant = this.#granted.get(request.id);
+      if (grant?.spent !== spent) return;
+      clearTimeout(grant.timer);
       this.#granted.delete(request.id);
       void budget.giveBack(spent).catch(() => undefined);
     };
     this.#granted.set(request.id, { spent, timer: setTimeout(giveBack, GRANT_TTL_MS) });
     const run = (async () => {
       const entry = await renewalIndex(this.env).get(request.id);
-      // Removed meanwhile: nothing will take the tokens.
-      if (!entry) return giveBack();
-      await this.env.CERTIFICATE_RENEWER.get(this.env.CERTIFICATE_RENEWER.idFromName(entry.id)).run(entry, Date.now());
-    })().catch((err: unknown) => console.warn(JSON.stringify({ level: "warn", event: "worker.budget_grant_run_failed", id: request.id, error: String(err) })));
+      if (entry) await this.env.CERTIFICATE_RENEWER.get(this.env.CERTIFICATE_RENEWER.idFromName(entry.id)).run(entry, Date.now());
+    })()
+      .catch((err: unknown) => console.warn(JSON.stringify({ level: "warn", event: "worker.budget_grant_run_failed", id: request.id, error: String(err) })))
+      .finally(giveBack);
     this.ctx.waitUntil(run);
   }
 

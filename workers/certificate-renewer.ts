@@ -126,7 +126,7 @@ export class CertificateRenewer extends DurableObject<Env> {
     } catch (err) {
       const failure = failureOf(err);
       // A wrong variable or key is the operator's to fix, not this certificate's failure: its entry stays.
-      if (failure.code !== "ca_error") return { id: entry.id, outcome: "failed", dueAt: entry.dueAt, error: failure.message, failure };
+      if (failure.code !== "ca_error" && failure.code !== "budget_spent") return { id: entry.id, outcome: "failed", dueAt: entry.dueAt, error: failure.message, failure };
       // Nothing stored yet: the index keeps the count, the manager's error the wait.
       const { lastError: _l, nextAttemptAt: _n, queuedFor: _q, ...rest } = entry;
       const waitingFor = queuedFor(err);

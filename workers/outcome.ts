@@ -3,11 +3,12 @@ import { ConfigError } from "./config.ts";
 
 /**
  * Why a Worker operation failed, as a stable code the admin API maps to a status: the CA refused or
- * failed (`ca_error`, 502), the certificate has nothing to act on yet (`not_issued`, 409), storage holds
+ * failed (`ca_error`, 502), the CA budget (CA_LIMITS) holds the order back and nothing was sent
+ * (`budget_spent`, 429), the certificate has nothing to act on yet (`not_issued`, 409), storage holds
  * records the configured keys cannot open (`storage_key_mismatch`, 503), a variable is wrong
  * (`configuration_error`, 503).
  */
-export type FailureCode = "ca_error" | "not_issued" | "storage_key_mismatch" | "configuration_error";
+export type FailureCode = "ca_error" | "budget_spent" | "not_issued" | "storage_key_mismatch" | "configuration_error";
 
 /** An operation's failure, as it crosses the Durable Object boundary (plain data, no class). */
 export interface Failure {
@@ -25,7 +26,7 @@ export function failureOf(err: unknown): Failure {
   const message = (err instanceof Error ? err.message : String(err)).slice(0, 500);
   if (err instanceof ConfigError) return { code: "configuration_error", message };
   if (isKeyMismatch(err)) return { code: "storage_key_mismatch", message: keyMismatchMessage(message) };
-  return { code: "ca_error", message };
+  return { code: err instanceof EdgecertError && err.code === "budget_spent" ? "budget_spent" : "ca_error", message };
 }
 
 /** What to do about a record the keys cannot open. */
