@@ -38,6 +38,8 @@ const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const NO_QUERY = {} as const;
 /** Read-only listings that need no valid configuration. */
 const LISTINGS = new Set(["/admin/certificates", "/admin/queue", "/admin/tokens", "/admin/webhooks", "/admin/webhooks/deliveries"]);
+/** GET /admin/queue?ids=: 1 to 200 certificate ids, comma-separated. */
+const QUEUE_IDS = /^[A-Za-z0-9._-]{1,100}(?:,[A-Za-z0-9._-]{1,100}){0,199}$/;
 /** The index's statuses, and `queued` (waiting for the CA's budget: a `failed` or `failing` one with `queuedFor`). */
 const CERTIFICATE_STATES: ReadonlyArray<IndexEntry["status"] | "queued"> = ["pending", "valid", "failing", "failed", "queued"];
 
@@ -224,8 +226,14 @@ export function createApp() {
 
   // The certificates waiting for the CA's budget (CA_LIMITS), in the order the cron tick will send them;
   // a page costs its rows and the count of those ahead up to EXACT_POSITIONS, whatever the queue's length.
+  // `ids`: only those of these certificates that wait, in queue order (the dashboard's page in one call).
   app.get("/admin/queue", async (c) => {
-    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[0-9]{1,16}~[A-Za-z0-9._-]{1,100}$/ });
+    const query = readQuery(c.req.url, { limit: /^(?:[1-9][0-9]?|1[0-9][0-9]|200)$/, cursor: /^[0-9]{1,16}~[A-Za-z0-9._-]{1,100}$/, ids: QUEUE_IDS });
+    if (query.ids !== undefined) {
+      if (query.limit !== undefined || query.cursor !== undefined) throw new AdminError(400, "invalid_parameter", "ids is not paged: give it without limit and cursor");
+      const { queued, total } = await index(c.env).queuePositions(query.ids.split(","));
+      return c.json({ total, queued: queued.map((q) => ({ ...summary(q.entry), ...queuePlace(q) })), cursor: null });
+    }
     const limit = query.limit ? Number(query.limit) : DEFAULT_PAGE;
     const [at, id] = query.cursor ? query.cursor.split("~") : [];
     const page = await index(c.env).queuePage(at !== undefined && id !== undefined ? { at: Number(at), id } : undefined, limit);

@@ -366,6 +366,50 @@ export class RenewalIndex extends DurableObject<Env> {
     return { entry: toEntry(row), position: ahead < EXACT_POSITIONS ? ahead + 1 : null, estimatedAt: at, rowsRead: cursor.rowsRead + rowsRead };
   }
 
+  /**
+   * {@link RenewalIndex.queuePosition} of each of `ids` that waits, in queue order, for a page of
+   * certificates at once (the dashboard's): the first one's place costs the rows ahead of it up to
+   * {@link EXACT_POSITIONS}, each next one only the rows between it and the one before (together up to
+   * the same bound), so the set reads at most `EXACT_POSITIONS` + 2 rows per id given, not
+   * `EXACT_POSITIONS` per id.
+   */
+  queuePositions(ids: readonly string[]): { queued: QueuedEntry[]; total: number; rowsRead: number } {
+    let rowsRead = 0;
+    const rows: Row[] = [];
+    for (const id of new Set(ids)) {
+      const cursor = this.sql.exec<Row>("SELECT * FROM certificates WHERE id = ?", id);
+      const row = cursor.toArray()[0];
+      rowsRead += cursor.rowsRead;
+      if (row && row.queued_for !== null) rows.push(row);
+    }
+    const at = (r: Row) => r.queue_at ?? r.due_at;
+    rows.sort((a, b) => at(a) - at(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const queued: QueuedEntry[] = [];
+    let ahead = 0;
+    let previous: Row | undefined;
+    for (const row of rows) {
+      if (ahead < EXACT_POSITIONS) {
+        const left = EXACT_POSITIONS - ahead;
+        const cursor = previous
+          ? this.sql.exec<{ n: number }>(
+              "SELECT COUNT(*) AS n FROM (SELECT 1 FROM certificates WHERE queued_for IS NOT NULL AND (queue_at, id) > (?, ?) AND (queue_at, id) < (?, ?) ORDER BY queue_at, id LIMIT ?)",
+              at(previous), previous.id, at(row), row.id, left,
+            )
+          : this.sql.exec<{ n: number }>(
+              "SELECT COUNT(*) AS n FROM (SELECT 1 FROM certificates WHERE queued_for IS NOT NULL AND (queue_at, id) < (?, ?) ORDER BY queue_at, id LIMIT ?)",
+              at(row), row.id, left,
+            );
+        ahead += cursor.one().n + (previous ? 1 : 0);
+        rowsRead += cursor.rowsRead;
+      }
+      queued.push({ entry: toEntry(row), position: ahead < EXACT_POSITIONS ? ahead + 1 : null, estimatedAt: at(row) });
+      previous = row;
+    }
+    const stats = this.sql.exec<{ waiting: number }>("SELECT waiting FROM queue_stats");
+    const total = stats.toArray()[0]?.waiting ?? 0;
+    return { queued, total, rowsRead: rowsRead + stats.rowsRead };
+  }
+
   /** Waiting rows before (`<`) or up to (`<=`) (`at`, `id`) in queue order, counted up to {@link EXACT_POSITIONS}. */
   #ahead(at: number, id: string, op: "<" | "<="): { ahead: number; rowsRead: number } {
     const cursor = this.sql.exec<{ n: number }>(

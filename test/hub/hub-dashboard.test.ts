@@ -232,6 +232,7 @@ describe("dashboard at /admin/", () => {
       id, names: [name], dueAt: now + inMs, status: "failed", failures: 1, nextAttemptAt: now + inMs, updatedAt: now, queuedFor,
       lastError: `the CA's limit for ${queuedFor} is spent until ${new Date(now + inMs).toISOString()}: ${name} waits for it (nothing was sent to the CA)`,
     });
+    const fillers = Array.from({ length: 20 }, (_, i) => `queued-ahead-${String(i).padStart(2, "0")}-dash`);
     // As the renewer records a BudgetSpentError (workers/certificate-renewer.ts): the bucket, due at its refill.
     await (await worker.index()).upsertMany([
       queued("queued-late-dash", "late.queue.dash.test", `orders ${account}`, 2 * 3_600_000),
@@ -266,8 +267,14 @@ describe("dashboard at /admin/", () => {
       const shot = join(ARTIFACTS, "dashboard-queue.png");
       await writeFile(shot, await page.screenshot());
       console.log(`dashboard screenshot: ${shot}`);
+      // 20 more ahead of them: the queue's first page (20) no longer holds the late one, whose row then
+      // takes its place from one GET /admin/queue?ids= for the page's other waiting certificates.
+      await (await worker.index()).upsertMany(fillers.map((id, i) => queued(id, `${id}.queue.dash.test`, `orders ${account}`, 60_000 + i)));
+      await page.goto(at("/admin/"));
+      const late = (await page.evaluate<string>(`document.querySelector('#certificates tr[data-id="queued-late-dash"]').innerText`)).replace(/\s+/g, " ");
+      expect(late).toContain(`queued #23 for the CA's limit of new orders per account ${account}, expected in 2 hours`);
     } finally {
-      for (const id of ["queued-late-dash", "queued-soon-dash", "queued-domain-dash"]) await worker.admin(`/admin/certificates/${id}`, { method: "DELETE" });
+      for (const id of ["queued-late-dash", "queued-soon-dash", "queued-domain-dash", ...fillers]) await worker.admin(`/admin/certificates/${id}`, { method: "DELETE" });
     }
   });
 

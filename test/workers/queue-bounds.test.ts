@@ -32,6 +32,7 @@ interface QueueIndex {
   remove(id: string): Promise<boolean>;
   queuePage(after: { at: number; id: string } | undefined, limit: number): Promise<{ queued: QueuedRow[]; total: number; cursor?: string; rowsRead: number }>;
   queuePosition(id: string): Promise<(QueuedRow & { rowsRead: number }) | undefined>;
+  queuePositions(ids: string[]): Promise<{ queued: QueuedRow[]; total: number; rowsRead: number }>;
 }
 
 let pebble: PebbleInstance;
@@ -101,6 +102,23 @@ describe("the CA budget queue's admin views cost a bounded number of rows", () =
     const detail = (await (await worker.admin(`/admin/certificates/${seen.at(-1)!.entry.id}`)).json()) as { queue: { position: number | null; positionAfter?: number } };
     expect(detail.queue).toMatchObject({ position: null, positionAfter: EXACT_POSITIONS });
     for (const bad of ["cursor=12", "cursor=x~y", "cursor=1~a%2Fb"]) expect((await worker.admin(`/admin/queue?${bad}`)).status, bad).toBe(400);
+
+    // A page of certificates at once (the dashboard's certificates, one call): each one's place as
+    // queuePosition gives it, in queue order, for the rows ahead of the first plus those between —
+    // not EXACT_POSITIONS rows each (50 one by one here: ~40,000 rows).
+    const picks = Array.from({ length: 50 }, (_, i) => i * 190 + (i % 7));
+    const ids = [...picks.map((i) => seen[i]!.entry.id).reverse(), "not-in-the-index"];
+    const batch = await index.queuePositions(ids);
+    console.log(`queue positions of 50 certificates spread over ${QUEUED.toLocaleString("en")} queued, in one call: ${batch.rowsRead} rows read`);
+    expect(batch.total).toBe(QUEUED);
+    expect(batch.queued.map((q) => [q.entry.id, q.position, q.estimatedAt])).toEqual(picks.map((i) => [seen[i]!.entry.id, i < EXACT_POSITIONS ? i + 1 : null, seen[i]!.estimatedAt]));
+    expect(batch.rowsRead).toBeLessThanOrEqual(EXACT_POSITIONS + 3 * ids.length);
+    const viaApi = (await (await worker.admin(`/admin/queue?ids=${ids.join(",")}`)).json()) as { total: number; queued: Array<{ id: string; position: number | null; positionAfter?: number }>; cursor: null };
+    expect(viaApi.total).toBe(QUEUED);
+    expect(viaApi.queued.map((q) => [q.id, q.position, q.positionAfter ?? null])).toEqual(picks.map((i) => [seen[i]!.entry.id, i < EXACT_POSITIONS ? i + 1 : null, i < EXACT_POSITIONS ? null : EXACT_POSITIONS]));
+    for (const bad of ["ids=", "ids=a,,b", "ids=a%2Fb", `ids=${Array.from({ length: 201 }, (_, i) => `c${i}`).join(",")}`, "ids=a&limit=3"]) {
+      expect((await worker.admin(`/admin/queue?${bad}`)).status, bad.slice(0, 40)).toBe(400);
+    }
 
     for (let i = 0; i < all.length; i += 2_000) await index.upsertMany(all.slice(i, i + 2_000).map((e) => entry(e.id, e.dueAt, undefined, now)));
     expect((await index.queuePage(undefined, 1)).total).toBe(0);

@@ -267,17 +267,14 @@ export function dashboardRoutes(api: AdminApi) {
       readApi<{ queued: QueuedView[]; total: number; cursor: string | null }>(api, c, listing("/admin/queue", { limit: "20", cursor: c.req.query("queue") })),
     ]);
     const certificates = list.ok ? list.body.certificates : [];
-    // Where each queued certificate of this page waits: from the queue's page, else its own detail.
+    // Where each queued certificate of this page waits: from the queue's page, else all the others in
+    // one call (GET /admin/queue?ids=), not one certificate detail each.
     const waiting = new Map<string, Omit<QueuedView, "names">>((queue.ok ? queue.body.queued : []).map((w) => [w.id, w]));
-    await Promise.all(
-      certificates
-        .filter((s) => s.queuedFor && !waiting.has(s.id))
-        .map(async (s) => {
-          const detail = await readApi<{ queue: { position: number | null; positionAfter?: number; estimatedAt: string; blockedBy: string } | null }>(api, c, `/admin/certificates/${encodeURIComponent(s.id)}`);
-          const w = detail.ok ? detail.body.queue : null;
-          if (w) waiting.set(s.id, { id: s.id, position: w.position, ...(w.positionAfter !== undefined ? { positionAfter: w.positionAfter } : {}), estimatedAt: w.estimatedAt, queuedFor: w.blockedBy });
-        }),
-    );
+    const unplaced = certificates.filter((s) => s.queuedFor && !waiting.has(s.id)).map((s) => s.id);
+    if (unplaced.length > 0) {
+      const places = await readApi<{ queued: QueuedView[] }>(api, c, `/admin/queue?ids=${unplaced.map(encodeURIComponent).join(",")}`);
+      for (const w of places.ok ? places.body.queued : []) waiting.set(w.id, w);
+    }
     // The index keeps the issuer; only an entry last written before it did needs the certificate read.
     const issuers = await Promise.all(
       certificates.map(async (s) => {
