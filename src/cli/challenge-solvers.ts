@@ -15,6 +15,7 @@ import { DnsPersist01Solver } from "../acme/dns-persist/solver.ts";
 import { DNS_PERSIST_01 } from "../acme/dns-persist/rules.ts";
 import { dns01Solver } from "../acme/solvers/dns01-solver.ts";
 import { Http01Solver } from "../acme/solvers/http01-solver.ts";
+import { withHttp01SelfCheck } from "../acme/solvers/http01-self-check.ts";
 import { TlsAlpn01Solver } from "../acme/solvers/tls-alpn01-solver.ts";
 import type { AcmeChallenge } from "../acme/types.ts";
 import { CloudflareDnsSolver } from "../dns/cloudflare-dns-solver.ts";
@@ -28,6 +29,11 @@ export interface ChallengeConfig {
   http?: { port: number; address?: string };
   /** http-01 by writing files under this directory's `.well-known/acme-challenge/`. */
   webroot?: string;
+  /**
+   * Before an http-01 challenge is answered, fetch the token through the public path the CA will
+   * use (`http://NAME/.well-known/acme-challenge/…`, port 80) and answer only if it is served.
+   */
+  selfCheck?: boolean;
   /** Standalone tls-alpn-01 server (RFC 8737). */
   tlsAlpn?: { port: number; address?: string };
   /** dns-01 through a DNS provider's API; the credentials come from the environment. */
@@ -84,6 +90,11 @@ export function buildSolvers(config: ChallengeConfig, fetchFn: typeof fetch): Ch
     closers.push(() => standalone.close());
   }
   if (config.webroot) add("http-01", webrootSolver(config.webroot), "--webroot");
+  if (config.selfCheck) {
+    if (!solvers["http-01"]) throw new CliError("--self-check checks http-01 through the name's public path: give it with --http or --webroot");
+    // A misrouted name fails here, before the CA spends a validation on it (and counts a failed one).
+    solvers["http-01"] = withHttp01SelfCheck(solvers["http-01"]);
+  }
   if (config.tlsAlpn) {
     if ((globalThis as { Deno?: unknown }).Deno) {
       // Seen with Deno 2.9: its node:tls server never completes the acme-tls/1 handshake through

@@ -65,6 +65,9 @@ Usage: edgecert issue -d NAME [-d NAME…] --agree-tos <challenge> [flags]
 Challenge (one or more; renew reuses them):
   --http [--http-port 80] [--http-address ADDR]   serve http-01 on a port of its own
   --webroot DIR        write http-01 files to DIR/.well-known/acme-challenge/ for your web server
+  --self-check         with --http or --webroot: fetch each token at http://NAME/.well-known/… first
+                       and answer the challenge only if this server serves it (a misrouted name
+                       fails at once, without a failed validation counted at the CA)
   --tls-alpn [--tls-port 443] [--tls-address ADDR]   serve tls-alpn-01 on a port of its own
   --dns cloudflare [--doh-resolver URL]   dns-01 through Cloudflare's API; token from
                        CLOUDFLARE_DNS_API_TOKEN (or CF_DNS_API_TOKEN, CLOUDFLARE_API_TOKEN);

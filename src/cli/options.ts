@@ -38,6 +38,7 @@ export const ISSUE_OPTIONS = {
   "http-port": { type: "string" },
   "http-address": { type: "string" },
   webroot: { type: "string" },
+  "self-check": { type: "boolean" },
   "tls-alpn": { type: "boolean" },
   "tls-port": { type: "string" },
   "tls-address": { type: "string" },

@@ -278,4 +278,22 @@ describe("edgecert on a real server", () => {
     const wild = await runCli(bed, "node", ["account", "caa", "*.example.com", "--wildcard", "--caa-identity", "pebble.test", ...flags]);
     expect(wild.stdout.trim()).toBe(`example.com. CAA 0 issuewild "pebble.test; accounturi=${url}"`);
   });
+
+  it("--self-check answers no http-01 challenge the name does not serve through its public path: the issue fails naming the self-check, the CA validates nothing (issue 26)", async () => {
+    const dir = join(bed.dir, "self-check");
+    // The name resolves nowhere from here (.test), as a name whose DNS points elsewhere would serve nothing of ours.
+    const run = await runCli(bed, "node", ["issue", "-d", "self-check-miss.example.test", "--agree-tos", ...http(), "--self-check", ...common(dir), "--email", "self-check@example.test"]);
+    expect(run.code, show(run)).not.toBe(0);
+    expect(run.stderr).toContain("self-check");
+    expect(run.stderr).toContain("http://self-check-miss.example.test/.well-known/acme-challenge/");
+    const sent = bed.proxy.requests.slice(bed.proxy.requests.length - run.requests);
+    expect(sent.filter((r) => r.method === "POST" && r.path.startsWith("/order-plz"))).toHaveLength(1);
+    // No challenge answered: the CA never tried to validate (nor counted a failed validation).
+    expect(sent.filter((r) => r.method === "POST" && r.path.startsWith("/chalZ/") && r.payload !== undefined)).toEqual([]);
+    // It checks http-01 only.
+    const alone = await runCli(bed, "node", ["issue", "-d", "self-check-dns.example.test", "--agree-tos", "--dns-exec", "true", "--self-check", ...common(dir)]);
+    expect(alone.code, show(alone)).toBe(2);
+    expect(alone.stderr).toContain("--self-check checks http-01");
+    expect(alone.requests).toBe(0);
+  });
 });

@@ -27,6 +27,7 @@ export function challengeConfig(flags: IssueFlags): ChallengeConfig {
     config.http = { port: portOption("--http-port", flags["http-port"], 80), ...(flags["http-address"] ? { address: flags["http-address"] } : {}) };
   }
   if (flags.webroot) config.webroot = flags.webroot;
+  if (flags["self-check"]) config.selfCheck = true;
   if (flags["tls-alpn"] || flags["tls-port"] !== undefined) {
     config.tlsAlpn = { port: portOption("--tls-port", flags["tls-port"], 443), ...(flags["tls-address"] ? { address: flags["tls-address"] } : {}) };
   }
