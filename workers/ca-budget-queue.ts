@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CaLimits } from "../src/budget/ca-limits.ts";
-import { BudgetSpentError, FairQueue, type AdmissionRequest, type QueuedOrder } from "../src/budget/fair-queue.ts";
+import { BudgetSpentError, FairQueue, queuedKind, type AdmissionRequest, type QueuedOrder } from "../src/budget/fair-queue.ts";
 import { FleetBudget, type BucketRef } from "../src/budget/fleet-budget.ts";
 import { EdgecertError } from "../src/errors.ts";
 import type { BudgetQueue } from "../src/manager/ca-budgets.ts";
@@ -9,6 +9,7 @@ import { readConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
 import { renewalIndex } from "./renewal-index.ts";
+import { kickTick } from "./renewal-dispatcher.ts";
 
 /** The queue's answer over RPC (an error's class does not cross it): the buckets spent, or what holds the order back. */
 export type QueueAnswer = { spent: BucketRef[] } | { blockedBy: BudgetSpentError["blockedBy"] };
@@ -17,6 +18,12 @@ export type QueueAnswer = { spent: BucketRef[] } | { blockedBy: BudgetSpentError
 const WAKE_MS = 500;
 /** How long a token spent for a parked order is kept for its renewer to take; then it goes back to the budget. */
 const GRANT_TTL_MS = 60_000;
+
+/**
+ * How long room reserved for a tick's first issuances (see {@link CaBudgetQueue.reserve}) is held for
+ * their orders to arrive: a tick's claim (workers/scheduled.ts CLAIM_MS), the longest its dispatch lasts.
+ */
+const RESERVE_MS = 15 * 60_000;
 
 /** An order waiting in the queue beyond its caller's wait (see {@link CaBudgetQueue.admit}). */
 interface Parked {
@@ -49,6 +56,46 @@ export class CaBudgetQueue extends DurableObject<Env> {
   readonly #parked = new Map<string, Parked & { promise: Promise<readonly BucketRef[]> }>();
   #waker: ReturnType<typeof setInterval> | undefined;
   readonly #granted = new Map<string, { spent: readonly BucketRef[]; timer: ReturnType<typeof setTimeout> }>();
+  /** Room reserved for first issuances ticks dispatched whose orders have not arrived yet (see {@link reserve}). */
+  #reserved: Array<{ tick: string; n: number; until: number }> = [];
+  /** Set when a tick held first issuances back: the waiting count at which to kick a tick for more. */
+  #refillAt: number | undefined;
+
+  /**
+   * Room for `want` first issuances tick `tick` claimed, with at most `max` orders waiting here (parked,
+   * or reserved for a tick's orders on their way): how many it may dispatch, reserved until their orders
+   * arrive or the tick ends ({@link release}). A tick holds the rest back in the index, so the queue's memory is bounded whatever the
+   * backlog — each waiting order costs ~1.9 KB here and, deployed, a renewer invocation to park it;
+   * with every order of a 100,000-name onboarding parked at once, local workerd ran out of SQLite
+   * memory (thousands of renewers alive) and a deployment would pass Workers' 128 MB. When the
+   * waiting drop to half of `max`, a tick is kicked for more (see `#settled`).
+   */
+  reserve(tick: string, want: number, max: number): number {
+    const now = Date.now();
+    this.#reserved = this.#reserved.filter((r) => r.n > 0 && r.until > now);
+    const room = Math.max(0, Math.min(want, max - this.#waiting()));
+    if (room > 0) this.#reserved.push({ tick, n: room, until: now + RESERVE_MS });
+    if (room < want) this.#refillAt = Math.floor(max / 2);
+    return room;
+  }
+
+  /** Tick `tick` has ended: what is left of its reservation (orders that never came: a renewer failed before its order, say) is free again. */
+  release(tick: string): void {
+    this.#reserved = this.#reserved.filter((r) => r.tick !== tick);
+    this.#settled();
+  }
+
+  /** Orders waiting here, and room reserved for those on their way. */
+  #waiting(): number {
+    return this.#reserved.reduce((n, r) => n + r.n, this.#parked.size);
+  }
+
+  /** An order left the queue: when a tick held first issuances back and the queue has drained to half, kick one. */
+  #settled(): void {
+    if (this.#refillAt === undefined || this.#waiting() > this.#refillAt) return;
+    this.#refillAt = undefined;
+    this.ctx.waitUntil(kickTick(this.env, Date.now()).catch(() => undefined));
+  }
 
   /**
    * Waits for the budget of `directoryUrl` under `limits` for `request`, at most `maxWaitMs`: the
@@ -62,6 +109,9 @@ export class CaBudgetQueue extends DurableObject<Env> {
       this.#granted.delete(request.id);
       return { spent: [...grant.spent] };
     }
+    // A first issuance a tick dispatched takes its tick's reservation (the oldest).
+    const held = queuedKind(request) === "first" ? this.#reserved.find((r) => r.n > 0) : undefined;
+    if (held) held.n--;
     const { queue, budget } = await this.#queue(directoryUrl, limits);
     const parked = this.#parked.get(request.id) ?? this.#park(queue, budget, request);
     parked.listeners++;
@@ -116,12 +166,16 @@ export class CaBudgetQueue extends DurableObject<Env> {
     parked.promise.then(
       (spent) => {
         this.#parked.delete(request.id);
+        this.#settled();
         // A caller still waiting takes it (its `then` runs after this one); otherwise it is a grant.
         if (parked.listeners > 0 || parked.settled) return;
         parked.settled = true;
         this.#grant(request, budget, spent);
       },
-      () => this.#parked.delete(request.id),
+      () => {
+        this.#parked.delete(request.id);
+        this.#settled();
+      },
     );
     return parked;
   }
@@ -171,6 +225,9 @@ export class CaBudgetQueue extends DurableObject<Env> {
   }
 }
 
+/** The deployment's one {@link CaBudgetQueue} (RPC stub). */
+export const budgetQueue = (env: Env) => env.CA_BUDGET_QUEUE.get(env.CA_BUDGET_QUEUE.idFromName("queue"));
+
 /**
  * A manager's `budgetQueue` that waits in the deployment's {@link CaBudgetQueue}. Exempt orders (ARI
  * renewals) go at once without a call. When the queue cannot be reached, the invocation's own queue
@@ -187,8 +244,7 @@ export function sharedBudgetQueue(env: Env): (directoryUrl: string, budget: Flee
         let answer: QueueAnswer;
         remote++;
         try {
-          const stub = env.CA_BUDGET_QUEUE.get(env.CA_BUDGET_QUEUE.idFromName("queue"));
-          answer = await stub.admit(directoryUrl, budget.limits, { ...request, names: [...request.names] }, maxWaitMs);
+          answer = await budgetQueue(env).admit(directoryUrl, budget.limits, { ...request, names: [...request.names] }, maxWaitMs);
         } catch (err) {
           console.warn(JSON.stringify({ level: "warn", event: "worker.budget_queue_unreachable", error: String(err) }));
           return local.admit(request, signal, maxWaitMs);

@@ -7,6 +7,11 @@ import { readWebhookConfig, type WebhookConfig } from "./hub/webhook-config.ts";
 const KEY_TYPES: readonly KeyAlgorithmName[] = ["ES256", "ES384", "RS256", "EdDSA"];
 /** Most certificates one tick may claim: with a cron every minute, 14.4 million a day of capacity. */
 const MAX_RENEW_BATCH = 10_000;
+/**
+ * Most orders BUDGET_QUEUE_MAX lets wait in the CA budget's queue: each holds ~1.9 KB of the queue's
+ * memory (docs/performance.md), 38 MB at this bound, under Workers' 128 MB an isolate.
+ */
+const MAX_QUEUE = 20_000;
 /** Most certificates one dispatcher invocation renews: one subrequest each, under the paid plan's 1000. */
 const MAX_RENEW_CHUNK = 900;
 /**
@@ -72,6 +77,8 @@ export interface WorkerConfig {
   webhooks: WebhookConfig;
   /** CA_LIMITS: the CA's limits as a fleet-wide budget; undefined: the CA's published ones (caLimitsFor). */
   caLimits: CaLimits | undefined;
+  /** BUDGET_QUEUE_MAX: most orders waiting in the CA budget's queue before ticks hold first issuances back. */
+  queueMax: number;
 }
 
 /** A var or secret as an operator set it: blank (or whitespace only) counts as unset. */
@@ -193,9 +200,12 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
   const caLimits = caLimitsConfig(setting(env.CA_LIMITS));
+  const queueText = setting(env.BUDGET_QUEUE_MAX) ?? "5000";
+  const queueMax = /^[0-9]{1,6}$/.test(queueText) ? Number(queueText) : NaN;
+  if (!(queueMax >= 1 && queueMax <= MAX_QUEUE)) throw new ConfigError("BUDGET_QUEUE_MAX", `must be a whole number from 1 to ${MAX_QUEUE}`);
   // The CA budget reads the Public Suffix List from the Worker's static assets (workers/public-suffix-source.ts).
   if (!(env as { ASSETS?: unknown }).ASSETS) throw new ConfigError("ASSETS", "the binding is missing: the Public Suffix List the CA budget counts registered domains by is one of the Worker's static assets; keep wrangler.toml's [assets] section");
-  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, renewChunk, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits };
+  return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, renewChunk, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits, queueMax };
 }
 
 /** CA_LIMITS as parseCaLimits reads it (e.g. `orders=300/3h,domain=50/7d,nameset=5/7d`, or `none`). */

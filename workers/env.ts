@@ -18,6 +18,11 @@ export interface Env extends Cloudflare.Env {
   CLOUDFLARE_API_TOKEN?: string;
   /** Cloudflare API base URL; default https://api.cloudflare.com/client/v4 (tests point it at a stand-in). */
   CLOUDFLARE_API_BASE_URL?: string;
+  /**
+   * Most orders waiting in the CA budget's queue at once (default 5000): beyond it a tick leaves first
+   * issuances due in the index until the queue drains (docs/worker.md).
+   */
+  BUDGET_QUEUE_MAX?: string;
   /** Certificates, when stored in R2 (preferred over KV when bound). */
   CERT_BUCKET?: R2Bucket;
 }

@@ -92,8 +92,9 @@ export class RenewalDispatcher extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.#lastKickTick = Date.now();
     const result = await tick(this.env, this.#lastKickTick, Date.now, { record: false });
-    // A full batch: more may be due (a bulk add beyond RENEW_BATCH). The next extra tick takes them.
-    if (result.claimed > 0 && result.claimed >= result.batch) await this.kick(Date.now());
+    // A full batch: more may be due (a bulk add beyond RENEW_BATCH). The next extra tick takes them —
+    // unless first issuances were held back for the CA budget's queue: it kicks a tick once drained.
+    if (result.claimed > 0 && result.claimed >= result.batch && result.held === 0) await this.kick(Date.now());
   }
 
   /** Renews each entry of `chunk` at the tick's time `at`, {@link INVOCATION_CONCURRENCY} at a time. */

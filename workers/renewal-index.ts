@@ -69,8 +69,10 @@ export interface TickStats {
   /** Index rows SQLite read to find and claim the due entries. */
   rowsRead: number;
   dispatched: number;
-  /** Entries claimed but given back (workers/scheduled.ts DISPATCH_WINDOW_MS); absent when none. */
+  /** Entries claimed but given back (workers/scheduled.ts DISPATCH_WINDOW_MS, and those held back); absent when none. */
   released?: number;
+  /** First issuances held back for want of room in the CA budget's queue (BUDGET_QUEUE_MAX); absent when none. */
+  heldBack?: number;
   outcomes: Record<string, number>;
   /** What the tick's invocations spent (workers/scheduled.ts); absent in ticks recorded before it was kept. */
   invocations?: InvocationSummary;
@@ -134,7 +136,11 @@ export class RenewalIndex extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS certificates (
       id TEXT PRIMARY KEY, names TEXT NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL,
       not_after INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER NOT NULL)`);
-    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_due ON certificates (due_at)");
+    // Due order, renewals and first issuances apart: a tick claims every due renewal however many first
+    // issuances wait before it, and only as many of those as the CA budget's queue has room for.
+    this.sql.exec("DROP INDEX IF EXISTS certificates_by_due");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_renewal_due ON certificates (due_at) WHERE not_after IS NOT NULL");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_first_due ON certificates (due_at) WHERE not_after IS NULL");
     // Added later: indexes created before have no profile column yet.
     const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(certificates)").toArray().map((c) => c.name);
     if (!columns.includes("profile")) this.sql.exec("ALTER TABLE certificates ADD COLUMN profile TEXT");
@@ -237,14 +243,19 @@ export class RenewalIndex extends DurableObject<Env> {
   }
 
   /**
-   * Claims up to `limit` entries due at `now`: each is pushed `claimMs` into the future so an
+   * Claims up to `limit` entries due at `now`, renewals (entries with a certificate) before first
+   * issuances, and at most `firsts` of those: each is pushed `claimMs` into the future so an
    * overlapping tick does not dispatch it twice (its renewer sets the real next time). Returns the
-   * claimed entries and how many rows SQLite read doing it.
+   * claimed entries in due order and how many rows SQLite read doing it (the claimed rows: each kind
+   * is read through its own index).
    */
-  claimDue(now: number, limit: number, claimMs: number): { entries: IndexEntry[]; rowsRead: number } {
-    const cursor = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? ORDER BY due_at LIMIT ?", now, limit);
-    const rows = cursor.toArray();
-    let rowsRead = cursor.rowsRead;
+  claimDue(now: number, limit: number, claimMs: number, firsts = limit): { entries: IndexEntry[]; rowsRead: number } {
+    const renewals = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? AND not_after IS NOT NULL ORDER BY due_at LIMIT ?", now, limit);
+    const rows = renewals.toArray();
+    const fresh = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? AND not_after IS NULL ORDER BY due_at LIMIT ?", now, Math.min(firsts, limit - rows.length));
+    rows.push(...fresh.toArray());
+    rows.sort((a, b) => a.due_at - b.due_at);
+    let rowsRead = renewals.rowsRead + fresh.rowsRead;
     for (const r of rows) {
       rowsRead += this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ?", now + claimMs, r.id).rowsRead;
     }

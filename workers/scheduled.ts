@@ -4,6 +4,7 @@ import { fairDispatchOrder } from "./dispatch-order.ts";
 import { registeredDomainBy } from "../src/budget/registered-domain.ts";
 import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { renewalIndex, type IndexEntry, type InvocationSummary } from "./renewal-index.ts";
+import { budgetQueue } from "./ca-budget-queue.ts";
 import { boundedCalls, INVOCATION_CONCURRENCY, type ChunkResult } from "./renewal-dispatcher.ts";
 import type { Env } from "./env.ts";
 import type { RenewerResult } from "./certificate-renewer.ts";
@@ -31,8 +32,10 @@ export interface TickResult {
   batch: number;
   /** Entries handed to dispatchers. */
   dispatched: number;
-  /** Entries claimed but given back, their chunks not started within {@link DISPATCH_WINDOW_MS}. */
+  /** Entries claimed but given back: their chunks not started within {@link DISPATCH_WINDOW_MS}, and those held back. */
   released: number;
+  /** First issuances held back: beyond the room in the CA budget's queue (BUDGET_QUEUE_MAX). */
+  held: number;
   results: RenewerResult[];
 }
 
@@ -57,20 +60,29 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
   let batch: number;
   let chunk: number;
   let limits: CaLimits | undefined;
+  let queueMax: number;
   try {
     const config = await readConfig(env);
-    ({ renewBatch: batch, renewChunk: chunk } = config);
+    ({ renewBatch: batch, renewChunk: chunk, queueMax } = config);
     limits = config.caLimits ?? caLimitsFor(config.directoryUrl);
   } catch (err) {
     // A bad variable must not make every tick throw: say which one, and leave the index untouched.
     const message = err instanceof Error ? err.message : String(err);
     console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
-    return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, results: [] };
+    return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, held: 0, results: [] };
   }
   const index = renewalIndex(env);
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
   // Renewals first, then first issuances taking turns across registered domains (see dispatchOrder).
-  const chunks = chunksOf(await dispatchOrder(entries, limits), chunk);
+  const ordered = await dispatchOrder(entries, limits);
+  // First issuances only as many as the CA budget's queue has room for (renewals always go): the rest
+  // stay due in the index, and the queue kicks a tick for them once it has drained.
+  const firsts = ordered.filter((e) => e.notAfter === undefined);
+  const asked = limits && firsts.length > 0;
+  const reservation = crypto.randomUUID();
+  const room = asked ? await budgetQueueRoom(env, reservation, firsts.length, queueMax) : firsts.length;
+  const heldBack = firsts.slice(room);
+  const chunks = chunksOf([...ordered.filter((e) => e.notAfter !== undefined), ...firsts.slice(0, room)], chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
   const dispatch = await boundedCalls(
     numbered,
@@ -87,23 +99,39 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
     },
     () => clock() - started >= DISPATCH_WINDOW_MS,
   );
+  // Every order dispatched has reached the queue or never will: what is left of the room is free again.
+  if (asked) await budgetQueue(env).release(reservation).catch(() => undefined);
   // Chunks not started in time: back to the index as they were, so the next ticks take them at once
   // instead of when this tick's claim lapses (only where the claim still stands: see release()).
-  const untaken = dispatch.untaken.flatMap((c) => c.part);
+  const untaken = [...dispatch.untaken.flatMap((c) => c.part), ...heldBack];
   const released = untaken.length > 0 ? await index.release(untaken.map((e) => ({ id: e.id, dueAt: e.dueAt })), at + CLAIM_MS) : 0;
   const results = dispatch.results.flatMap((r) => r.results);
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls, and release when entries went back.
-    tick: { subrequests: dispatch.subrequests + 2 + (untaken.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's release when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (asked ? 2 : 0) + (untaken.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
   const dispatched = entries.length - untaken.length;
-  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), outcomes, invocations });
-  return { rowsRead, claimed: entries.length, batch, dispatched, released, results };
+  const held = heldBack.length > 0 ? { heldBack: heldBack.length } : {};
+  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), ...held, outcomes, invocations });
+  return { rowsRead, claimed: entries.length, batch, dispatched, released, held: heldBack.length, results };
+}
+
+/**
+ * How many of `want` first issuances the CA budget's queue has room for (`CaBudgetQueue.reserve`).
+ * Unreachable: all of them, as before the bound (each renewer then waits in its own invocation's queue).
+ */
+async function budgetQueueRoom(env: Env, reservation: string, want: number, max: number): Promise<number> {
+  try {
+    return await budgetQueue(env).reserve(reservation, want, max);
+  } catch (err) {
+    console.warn(JSON.stringify({ level: "warn", event: "worker.budget_queue_unreachable", error: String(err) }));
+    return want;
+  }
 }
 
 /**
