@@ -273,7 +273,7 @@ export class FairQueue {
 
   /** This process's orders waiting now, in the order they will go. */
   queued(): QueuedOrder[] {
-    return this.#ordered().map((w, i) => this.#view(w, i + 1));
+    return this.#views().map(({ view }) => view);
   }
 
   /** Wakes the loop (a new order, an abort), starting it when idle. */
@@ -595,10 +595,9 @@ export class FairQueue {
   /** Tells `onQueued` about orders that wait for the first time. */
   #announce(): void {
     if (this.#unannounced.size === 0 || !this.onQueued) return;
-    this.#ordered().forEach((w, i) => {
-      if (!this.#unannounced.delete(w)) return;
-      this.onQueued?.(this.#view(w, i + 1));
-    });
+    for (const { w, view } of this.#views()) {
+      if (this.#unannounced.delete(w)) this.onQueued?.(view);
+    }
   }
 
   /** Renewals by expiry; then first issuances by turn (and the turn's mix), as the shared queue orders them. */
@@ -616,14 +615,37 @@ export class FairQueue {
     return keyed.map((k) => k.w);
   }
 
-  /** How waiter `w` shows in views, at `position`. */
-  #view(w: Waiter, position: number): QueuedOrder {
+  /**
+   * Every waiter as views show it, in queue order. An order goes no earlier than one refill interval
+   * after the last order ahead of it that the same bucket holds back, so one behind a paused or
+   * spent bucket's head — which its own walk may not have reached, leaving it no `blockedBy` of its
+   * own — is expected after that head, not now (the Worker's parked orders were estimated "now" behind
+   * a head paused for an hour by the CA's Retry-After, and their invocations came back every tick).
+   */
+  #views(): Array<{ w: Waiter; view: QueuedOrder }> {
     const now = this.now();
-    const orders = w.refs.find((r) => r.kind === "orders");
-    const interval = orders ? orders.limit.periodMs / orders.limit.count : 0;
-    const estimatedAt = Math.max(w.blockedBy?.retryAt ?? now, now + (position - 1) * interval);
-    const view: QueuedOrder = { id: w.request.id, names: w.request.names, position, estimatedAt, renewal: queuedKind(w.request) === "renewal", kind: queuedKind(w.request), registeredDomain: w.domain };
-    return w.blockedBy ? { ...view, blockedBy: w.blockedBy } : view;
+    const last = new Map<string, number>();
+    return this.#ordered().map((w, i) => {
+      const position = i + 1;
+      const orders = w.refs.find((r) => r.kind === "orders");
+      const interval = orders ? orders.limit.periodMs / orders.limit.count : 0;
+      let estimatedAt = Math.max(w.blockedBy?.retryAt ?? now, now + (position - 1) * interval);
+      let blockedBy = w.blockedBy;
+      for (const ref of w.refs) {
+        const ahead = last.get(ref.key);
+        const after = ahead === undefined ? undefined : ahead + ref.limit.periodMs / ref.limit.count;
+        if (after !== undefined && after > estimatedAt) {
+          estimatedAt = after;
+          blockedBy = { kind: ref.kind, subject: ref.subject, retryAt: after };
+        }
+      }
+      // Only the bucket that holds it back passes the wait on: another order that shares a bucket with
+      // room in it (the account's, behind a customer whose own domain bucket is spent) is not held.
+      const holding = blockedBy && w.refs.find((r) => r.kind === blockedBy.kind && r.subject === blockedBy.subject);
+      if (holding) last.set(holding.key, Math.max(last.get(holding.key) ?? -Infinity, estimatedAt));
+      const view: QueuedOrder = { id: w.request.id, names: w.request.names, position, estimatedAt, renewal: queuedKind(w.request) === "renewal", kind: queuedKind(w.request), registeredDomain: w.domain };
+      return { w, view: blockedBy ? { ...view, blockedBy } : view };
+    });
   }
 }
 
