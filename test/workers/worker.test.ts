@@ -163,7 +163,8 @@ describe("edgecert Worker in workerd, against Pebble", () => {
       await fresh.cron(now + 1_000);
       const idle = await index.lastTick();
       expect(idle?.dispatched).toBe(0);
-      expect(idle!.rowsRead).toBeLessThanOrEqual(1);
+      // One row looked at in each of the two due indexes (renewals, first issuances: 768220c).
+      expect(idle!.rowsRead).toBeLessThanOrEqual(2);
       console.log(`scale tick: 10,000 certificates, 5 due -> ${busy!.rowsRead} rows read; none due -> ${idle!.rowsRead}`);
     } finally {
       await fresh.stop();
