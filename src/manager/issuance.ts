@@ -486,6 +486,9 @@ export class Issuance {
     }
     const record = existing.value;
     const failure = failureAfter(record.renewal.failures, error, now, Date.parse(record.notAfter));
+    // A forced renewal of a certificate not due, held back by the CA budget (nothing sent): the
+    // certificate is as sound as before — recorded, it showed failing until its next renewal.
+    if (isEdgecertError(error, "budget_spent") && !isDue(record.renewal, now)) return failure;
     const updated: CertificateRecord = { ...record, renewal: { ...record.renewal, ...failure } };
     try {
       await ctx.store.write(updated, existing, held.fence);

@@ -34,6 +34,10 @@ describe("a grant its renewer's run does not use", () => {
       const renew = await w.admin(`/admin/certificates/${first}/renew`, { method: "POST" });
       const refused = (await renew.json()) as { error: { code: string; message: string } };
       expect({ status: renew.status, code: refused.error.code }).toEqual({ status: 429, code: "budget_spent" });
+      // Nothing was sent and the certificate is not due: it stays valid (old code: failing, with the
+      // budget's message as its last error, until its next renewal weeks later).
+      const kept = await get(first);
+      expect({ status: kept.status, failures: kept.failures, lastError: kept.lastError }).toEqual({ status: "valid", failures: 0, lastError: null });
       // Its order stays parked (renewals go first); the next certificate waits behind it.
       const second = await add("second.grant.test");
       await vi.waitFor(async () => expect((await get(second)).queuedFor).toMatch(/^orders /), { timeout: 60_000, interval: 200 });
