@@ -27,7 +27,11 @@ import { agentFetch } from "./agent-fetch.ts";
 export interface PebbleOptions {
   /** PEBBLE_WFE_NONCEREJECT (percent of valid nonces rejected as badNonce). Default 0. */
   nonceRejectPercent?: number;
-  /** PEBBLE_AUTHZREUSE (percent chance of reusing valid authzs). Default 0. */
+  /**
+   * PEBBLE_AUTHZREUSE (percent chance of reusing valid authzs). Default 0 — which still reuses one time
+   * in 100 per name: Pebble 2.4 makes a new authz only when rand.Intn(100) > the percentage. A test that
+   * needs a new order to ask for a challenge must allow for it (test/workers/dns01.test.ts).
+   */
   authzReusePercent?: number;
   /** PEBBLE_VA_NOSLEEP (disable random validation delays). Default true. */
   noSleep?: boolean;
