@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChromium, type Chromium } from "../support/chromium.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.ts";
-import { ADMIN_TOKEN, dashboardSignIn, startWorker, type WorkerInstance } from "../support/worker.ts";
+import { ADMIN_TOKEN, certificateSerial, dashboardSignIn, startWorker, type WorkerInstance } from "../support/worker.ts";
 import { addCertificate, createToken } from "./hub-bed.ts";
 
 // The dashboard of the Worker in workerd (against Pebble), in headless Chromium over CDP.
@@ -35,7 +35,7 @@ afterAll(async () => {
   await pebble?.stop();
 });
 
-const serial = async () => ((await (await worker.admin(`/admin/certificates/${cert.id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+const serial = () => certificateSerial(worker, cert.id);
 const at = (path: string) => new URL(path, worker.url).href;
 
 /** Signs in over plain HTTP (as a browser would post the form); returns the session cookie and a CSRF token from the page. */
@@ -187,7 +187,7 @@ describe("dashboard at /admin/", () => {
     await writeFile(failureShot, await page.screenshot());
 
     // Revoke: the first click only asks, naming the names, the serial and what happens.
-    const addedSerial = ((await (await worker.admin(`/admin/certificates/${addedId}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+    const addedSerial = await certificateSerial(worker, addedId);
     await page.submitting(`document.querySelector('tr[data-id=${JSON.stringify(addedId)}] a[href$="/revoke"]').click()`);
     const consequence = (await text("#consequence"))!;
     expect(consequence).toContain("added.dash.test");

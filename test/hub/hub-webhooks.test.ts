@@ -5,7 +5,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from "../support/webhook-receiver.ts";
-import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { certificateSerial, startWorker, type WorkerInstance } from "../support/worker.ts";
 import { addCertificate } from "./hub-bed.ts";
 
 // Webhooks from the Worker in workerd, against Pebble, to a real HTTP receiver on 127.0.0.1. Every
@@ -89,10 +89,6 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: str
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function serialOf(id: string): Promise<string> {
-  return ((await (await worker.admin(`/admin/certificates/${id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
-}
-
 let all: Endpoint;
 
 describe("webhooks, in workerd against Pebble", () => {
@@ -104,10 +100,10 @@ describe("webhooks, in workerd against Pebble", () => {
     expect(JSON.stringify(listed)).not.toContain("whsec_");
 
     const { id } = await addCertificate(worker, ["wh-a.hub.test"]);
-    const first = await serialOf(id);
+    const first = await certificateSerial(worker, id);
     await receiver.waitFor(hasEvent("/all", "certificate.obtained"), "certificate.obtained");
     expect((await worker.admin(`/admin/certificates/${id}/renew`, { method: "POST", body: "{}" })).status).toBe(200);
-    const second = await serialOf(id);
+    const second = await certificateSerial(worker, id);
     expect(second).not.toBe(first);
     await receiver.waitFor(() => hasEvent("/all", "certificate.renewed")() && hasEvent("/renewed-only", "certificate.renewed")(), "certificate.renewed at both");
     expect((await worker.admin(`/admin/certificates/${id}/revoke`, { method: "POST", body: "{}" })).status).toBe(200);
@@ -161,10 +157,10 @@ describe("webhooks, in workerd against Pebble", () => {
     receiver.script("/dead", ["hang"]);
     const { id } = await addCertificate(worker, ["wh-c.hub.test"]);
     await receiver.waitFor((rs) => rs.some((r) => r.path === "/dead"), "the obtained event at the dead endpoint");
-    const before = await serialOf(id);
+    const before = await certificateSerial(worker, id);
     const renew = await worker.admin(`/admin/certificates/${id}/renew`, { method: "POST", body: "{}" });
     expect(renew.status).toBe(200);
-    const after = await serialOf(id);
+    const after = await certificateSerial(worker, id);
     expect(after).not.toBe(before);
     // The live endpoint gets the renewal's event while the dead one still holds the obtained event's
     // attempt open (no attempt of it has ended): neither the renewal nor the other endpoint waited for it.
@@ -243,7 +239,7 @@ describe("webhooks, in workerd against Pebble", () => {
       expect(failed[1]!.data.failures).toBe(2);
       const expiring = eventsAt("/all").map((e) => verified(all, e.r)).find((e) => e.type === "certificate.expiring" && e.data.id === id)!;
       expect(expiring.data.expiresInSeconds).toBeLessThanOrEqual(7200);
-      expect(expiring.data.serialNumber).toBe(await serialOf(id));
+      expect(expiring.data.serialNumber).toBe(await certificateSerial(worker, id));
     } finally {
       caRefuses = false;
     }

@@ -144,6 +144,11 @@ export async function startWorker(
 /** An admin summary of one certificate: the Worker's own type. */
 export type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
+/** The serial number of certificate `id`'s stored certificate, as the admin API shows it. */
+export async function certificateSerial(w: WorkerInstance, id: string): Promise<string> {
+  return ((await (await w.admin(`/admin/certificates/${id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+}
+
 /**
  * Polls the admin API until certificate `id` is no longer pending (bounded: about 60 s — a CA that
  * cannot be reached is tried 8 times with backoff, about 23 s, before the attempt fails).

@@ -3,7 +3,7 @@ import { parseCertificate } from "../../src/index.ts";
 import { startCloudflareApiServer, type CloudflareApiServer } from "../support/cloudflare-api-server.ts";
 import { startDohServer, type DohServer } from "../support/doh-server.ts";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { settled, startWorker, type WorkerInstance } from "../support/worker.ts";
+import { certificateSerial, settled, startWorker, type WorkerInstance } from "../support/worker.ts";
 
 // dns-01 in the Worker (issue 12): CLOUDFLARE_API_TOKEN turns on the Cloudflare DNS solver. The
 // Cloudflare API is the spec-following stand-in (test/support/cloudflare-api-server.ts) mirroring its TXT
@@ -71,19 +71,18 @@ describe("Worker dns-01 through the Cloudflare API", () => {
     const added = (await res.json()) as { id: string; challenge: string | null };
     expect(added.challenge).toBe("dns-01");
     expect((await settled(worker, added.id)).status).toBe("valid");
-    const serialOf = async () => ((await (await worker.admin(`/admin/certificates/${added.id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
     // A forced renewal replaces the certificate and answers what the CA asks over dns-01, through the
     // API. The CA may give the new order the account's still-valid authorization and ask nothing
     // (RFC 8555 §7.1.3, §7.4): Pebble 2.4 does so one time in 100 even at PEBBLE_AUTHZREUSE=0 (it
     // reuses unless rand.Intn(100) > the percentage), and such a renewal publishes no record. So it
     // renews again until the CA asks (5 at most: all 5 reused is one chance in 10^10).
-    let serial = await serialOf();
+    let serial = await certificateSerial(worker, added.id);
     let asked = 0;
     const reused: number[] = [];
     for (let renewal = 1; renewal <= 5 && asked === 0; renewal++) {
       const [apiBefore, caBefore] = [api.requests.length, toCa.length];
       expect((await worker.admin(`/admin/certificates/${added.id}/renew`, { method: "POST" })).status).toBe(200);
-      const renewed = await serialOf();
+      const renewed = await certificateSerial(worker, added.id);
       expect(renewed, `renewal ${renewal} replaces certificate ${serial}`).not.toBe(serial);
       serial = renewed;
       asked = new Set(toCa.slice(caBefore).filter((path) => path.startsWith("/chalZ/"))).size;
