@@ -110,10 +110,14 @@ interface CertificateRequest {
   challenge?: string;
 }
 
-/** ALLOWED_NAMES as a policy (none: any name). */
+/** ALLOWED_NAMES as a policy (none: any name); an entry that is no name is the variable's error (503), not a 500. */
 function namePolicy(env: Env) {
   const allowed = setting(env.ALLOWED_NAMES);
-  return allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+  try {
+    return allowed ? hostAllowList(...allowed.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+  } catch (err) {
+    throw new ConfigError("ALLOWED_NAMES", (err as Error).message);
+  }
 }
 
 /** Checks a certificate to add (names, profile, challenge): typed 400/403 errors as {@link AdminError}. */
