@@ -153,6 +153,14 @@ export class RenewalIndex extends DurableObject<Env> {
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_status ON certificates (status, id)");
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued_by_id ON certificates (id) WHERE queued_for IS NOT NULL");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    // Other CA limits (a deployment, which restarts this object): those waiting for the budget were due
+    // at their turn under the old ones (days, at a domain's 50 a week) — due a minute ago (before the
+    // tick that starts this object), to wait again under these.
+    const limits = env.CA_LIMITS + env.ACME_DIRECTORY_URL;
+    if (this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'limits'").toArray()[0]?.value !== limits) {
+      this.sql.exec("UPDATE certificates SET due_at = ? WHERE queued_for IS NOT NULL", Date.now() - 6e4);
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('limits', ?)", limits);
+    }
   }
 
   /** Records what the last cron tick did (for GET /admin/status). */

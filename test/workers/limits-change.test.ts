@@ -1,0 +1,56 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { startWorker, type CertificateSummary } from "../support/worker.ts";
+
+// Issue 26, review: CA_LIMITS changed while certificates wait for the CA budget. A certificate the
+// budget held back is due again at its estimated turn under the limits of then (an hour here; at Let's
+// Encrypt's 50 certificates per registered domain a week, days). A deployment with other limits — an
+// operator raising them, or removing them — restarts every object: nothing parked survives, and the
+// waiting certificates must not sit out the old estimate. Real Worker in workerd on persisted state,
+// Pebble. Cost: about 40 s (30 of them the lease of the queue's process before the restart).
+let pebble: PebbleInstance;
+let dir: string;
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  dir = await mkdtemp(join(tmpdir(), "edgecert-limits-change-"));
+});
+afterAll(async () => {
+  await pebble?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("CA_LIMITS changed while certificates wait for the budget", () => {
+  it("the next tick under the new limits takes the waiting certificates, not their old estimate", { timeout: 240_000 }, async () => {
+    let w = await startWorker(pebble, { persistTo: dir, vars: { CA_LIMITS: "orders=1/1h" } });
+    const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
+    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    let second: string;
+    try {
+      const first = await add("first.limits-change.test");
+      await vi.waitFor(async () => expect((await get(first)).status).toBe("valid"), { timeout: 60_000, interval: 200 });
+      second = await add("second.limits-change.test");
+      await vi.waitFor(async () => expect((await get(second)).queuedFor).toMatch(/^orders /), { timeout: 60_000, interval: 200 });
+      // Due again in about an hour: the bucket's refill.
+      expect(Date.parse((await get(second)).nextWorkAt)).toBeGreaterThan(Date.now() + 30 * 60_000);
+    } finally {
+      await w.stop();
+    }
+    // Redeployed with the limit raised: the next tick takes the held-back certificate (old code: still
+    // due an hour on, the tick passed it by). It waits again under the new limits — behind its own order
+    // from before the restart until that process's lease lapses (30 s), then issued.
+    w = await startWorker(pebble, { persistTo: dir, vars: { CA_LIMITS: "orders=100/1h" } });
+    try {
+      await w.cron(Date.now());
+      expect((await (await w.index()).lastTick())?.dispatched).toBe(1);
+      expect(Date.parse((await get(second)).nextWorkAt)).toBeLessThan(Date.now() + 10 * 60_000);
+      await vi.waitFor(async () => expect((await get(second)).status).toBe("valid"), { timeout: 120_000, interval: 250 });
+      expect((await get(second)).queuedFor).toBeNull();
+    } finally {
+      await w.stop();
+    }
+  });
+});
