@@ -209,12 +209,13 @@ export function createApp() {
       }
     }
     const now = Date.now();
-    // Due a millisecond apart in the order a tick would hand them out (each registered domain's spread
-    // over the list by its share): a tick claims RENEW_BATCH in due order, so a batch larger than that
-    // does not leave the last customers listed for a later tick (at 300 names and RENEW_BATCH 250, the
-    // last two customers' first certificates came with the cron a minute later). The last is due now,
-    // none later: a kicked tick (this one's, or another request's a moment earlier) finds them all due —
-    // due after it, the rest waited for the cron tick (1,000 added: 22 started, or 70 behind another's kick).
+    // Due a millisecond apart in the order a tick would hand them out (each registered domain's first
+    // name first, then its others spread over the list by its share): a tick claims RENEW_BATCH in due
+    // order, so a batch larger than that does not leave the last customers listed for a later tick (at
+    // 300 names and RENEW_BATCH 250, the last two customers' first certificates came with the cron a
+    // minute later). The last is due now, none later: a kicked tick (this one's, or another request's a
+    // moment earlier) finds them all due — due after it, the rest waited for the cron tick (1,000 added:
+    // 22 started, or 70 behind another's kick).
     const fair = await dispatchOrder(items, config.caLimits ?? caLimitsFor(config.directoryUrl));
     const dueAt = new Map(fair.map((item, i) => [item, now - fair.length + 1 + i]));
     const added = await index(c.env).addMany(items.map((item) => ({ ...item, dueAt: dueAt.get(item)! })), now);

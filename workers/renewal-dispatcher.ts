@@ -4,21 +4,27 @@ import type { IndexEntry } from "./renewal-index.ts";
 import type { RenewerResult } from "./certificate-renewer.ts";
 import { tick } from "./scheduled.ts";
 
-/** The dispatcher instance whose alarm runs the extra ticks (see {@link kickTick}). */
-const KICK_INSTANCE = "kick";
-/** Extra ticks start at least this long apart (a burst of kicks makes one tick, not one each). */
-const KICK_MIN_INTERVAL_MS = 1_000;
+/**
+ * How many dispatcher instances run the extra ticks in their alarms (see {@link kickTick}): "kick" (the
+ * one before there were several), "kick-1" … A few, so an extra tick is not held behind another's dispatch.
+ */
+const KICK_INSTANCES = 8;
 
 /**
  * Runs a tick (claim what is due, dispatch it) at `at`, or at once when that has passed, besides the
- * cron's — in the alarm of one dispatcher instance, an invocation with the cron's own wall-time
- * allowance. Names added in bulk start at once instead of at the next cron minute, and a certificate
- * the CA's budget held back (due again when its bucket refills) is dispatched at the refill, not up
- * to a minute later: a bucket refilled between ticks is spent as it refills. Kicks only ever bring
- * the alarm earlier; ticks already cost nothing when nothing is due.
+ * cron's — in the alarm of a dispatcher instance not running one now, an invocation with the cron's
+ * own wall-time allowance. Names added in bulk start at once instead of at the next cron minute, and a
+ * certificate the CA's budget held back (due again when its bucket refills) is dispatched at the
+ * refill, not up to a minute later: a bucket refilled between ticks is spent as it refills. A tick
+ * runs until its batch is handed out (minutes for a large one): with one instance, what a second bulk
+ * add brought waited for it — a small customer's names behind the whole batch of a large one's
+ * (onboarding through the Worker: the small customers' first certificates at up to 75 % of the run).
+ * When all are busy, the cron tick takes what is due (before, what a kick brought waited for the one
+ * instance's tick to end, often longer). Kicks only ever bring an alarm earlier; ticks already cost
+ * nothing when nothing is due. At most {@link KICK_INSTANCES} calls.
  */
 export async function kickTick(env: Env, at: number): Promise<void> {
-  await env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(KICK_INSTANCE)).kick(at);
+  for (let i = 0; i < KICK_INSTANCES; i++) if (await env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(i ? `kick-${i}` : "kick")).kick(at)) return;
 }
 
 /**
@@ -78,23 +84,31 @@ export async function boundedCalls<T, R>(
  * {@link CertificateRenewer} invocation) stay within it too. Holds no state; any instance serves any chunk.
  */
 export class RenewalDispatcher extends DurableObject<Env> {
-  /** When this instance's last extra tick started (see {@link kickTick}). */
-  #lastKickTick = 0;
+  /** This instance's alarm is running a tick now. */
+  #busy = false;
 
-  /** Sets the extra tick's alarm to `at` when that is earlier than the one set (see {@link kickTick}). */
-  async kick(at: number): Promise<void> {
-    const when = Math.max(at, this.#lastKickTick + KICK_MIN_INTERVAL_MS);
+  /**
+   * Sets the extra tick's alarm to `at` when that is earlier than the one set (see {@link kickTick}),
+   * and answers true; answers false, setting nothing, while this instance runs a tick.
+   */
+  async kick(at: number): Promise<boolean> {
+    if (this.#busy) return false;
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || when < current) await this.ctx.storage.setAlarm(when);
+    if (current === null || at < current) await this.ctx.storage.setAlarm(at);
+    return true;
   }
 
   /** The extra tick: what is due now, as the cron's tick does it (its record stays the cron's). */
   override async alarm(): Promise<void> {
-    this.#lastKickTick = Date.now();
-    const result = await tick(this.env, this.#lastKickTick, Date.now, { record: false });
-    // A full batch: more may be due (a bulk add beyond RENEW_BATCH). The next extra tick takes them —
-    // unless first issuances were held back for the CA budget's queue: it kicks a tick once drained.
-    if (result.claimed > 0 && result.claimed >= result.batch && result.held === 0) await this.kick(Date.now());
+    this.#busy = true;
+    try {
+      // A full batch: more may be due (a bulk add beyond RENEW_BATCH). Another instance's tick takes
+      // them at once, while this one hands its batch out — unless first issuances were held back for
+      // the CA budget's queue: it kicks a tick once drained.
+      await tick(this.env, Date.now(), Date.now, { record: false, onFull: () => kickTick(this.env, Date.now()) });
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /** Renews each entry of `chunk` at the tick's time `at`, {@link INVOCATION_CONCURRENCY} at a time. */

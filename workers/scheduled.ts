@@ -34,8 +34,6 @@ export interface TickResult {
   dispatched: number;
   /** Entries claimed but given back: their chunks not started within {@link DISPATCH_WINDOW_MS}, and those held back. */
   released: number;
-  /** First issuances held back: beyond the room in the CA budget's queue (BUDGET_QUEUE_MAX). */
-  held: number;
   results: RenewerResult[];
 }
 
@@ -53,9 +51,15 @@ function chunksOf<T>(entries: readonly T[], size: number): T[][] {
  * runs its certificates' renewals, each in its own renewer invocation, 6 at a time. This invocation
  * makes 2 + ⌈batch / chunk⌉ subrequests (one more when it gives entries back), a dispatcher `chunk`,
  * whatever the batch. `clock` tells the time (a simulation's own clock in tests). `record: false` (an
- * extra tick from the kick alarm, see `kickTick`) leaves the last cron tick's record as it is.
+ * extra tick from the kick alarm, see `kickTick`) leaves the last cron tick's record as it is;
+ * `onFull` runs before any is dispatched when the tick claimed a full batch and held none back.
  */
-export async function tick(env: Env, at: number, clock: () => number = Date.now, options: { record?: boolean } = {}): Promise<TickResult> {
+export async function tick(
+  env: Env,
+  at: number,
+  clock: () => number = Date.now,
+  options: { record?: boolean; onFull?: () => Promise<void> } = {},
+): Promise<TickResult> {
   const started = clock();
   let batch: number;
   let chunk: number;
@@ -69,7 +73,7 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
     // A bad variable must not make every tick throw: say which one, and leave the index untouched.
     const message = err instanceof Error ? err.message : String(err);
     console.error(JSON.stringify({ level: "error", event: "worker.tick_skipped", reason: "configuration_error", message }));
-    return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, held: 0, results: [] };
+    return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, results: [] };
   }
   const index = renewalIndex(env);
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
@@ -82,6 +86,11 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
   const reservation = crypto.randomUUID();
   const room = asked ? await budgetQueueRoom(env, reservation, firsts.length, queueMax) : firsts.length;
   const heldBack = firsts.slice(room);
+  // Back in the index as they were (where the claim still stands: see release()), for the next ticks.
+  // Those held back at once: the tick the queue kicks once it drains (while this one dispatches, with
+  // extra ticks on several instances) finds them due, not claimed until this tick ends.
+  const heldReleased = heldBack.length > 0 ? await index.release(heldBack, at + CLAIM_MS) : 0;
+  if (entries.length >= batch && !heldBack.length) await options.onFull?.();
   const chunks = chunksOf([...ordered.filter((e) => e.notAfter !== undefined), ...firsts.slice(0, room)], chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
   const dispatch = await boundedCalls(
@@ -101,24 +110,25 @@ export async function tick(env: Env, at: number, clock: () => number = Date.now,
   );
   // Every order dispatched has reached the queue or never will: what is left of the room is free again.
   if (asked) await budgetQueue(env).release(reservation).catch(() => undefined);
-  // Chunks not started in time: back to the index as they were, so the next ticks take them at once
-  // instead of when this tick's claim lapses (only where the claim still stands: see release()).
-  const untaken = [...dispatch.untaken.flatMap((c) => c.part), ...heldBack];
-  const released = untaken.length > 0 ? await index.release(untaken.map((e) => ({ id: e.id, dueAt: e.dueAt })), at + CLAIM_MS) : 0;
+  // Chunks not started in time: back to the index, so the next ticks take them at once instead of when
+  // this tick's claim lapses.
+  const notStarted = dispatch.untaken.flatMap((c) => c.part);
+  const released = heldReleased + (notStarted.length > 0 ? await index.release(notStarted, at + CLAIM_MS) : 0);
+  const untaken = notStarted.length + heldBack.length;
   const results = dispatch.results.flatMap((r) => r.results);
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's release when entries went back.
-    tick: { subrequests: dispatch.subrequests + 2 + (asked ? 2 : 0) + (untaken.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's releases when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (asked ? 2 : 0) + (heldBack.length > 0 ? 1 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
-  const dispatched = entries.length - untaken.length;
+  const dispatched = entries.length - untaken;
   const held = heldBack.length > 0 ? { heldBack: heldBack.length } : {};
-  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken.length > 0 ? { released: untaken.length } : {}), ...held, outcomes, invocations });
-  return { rowsRead, claimed: entries.length, batch, dispatched, released, held: heldBack.length, results };
+  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken > 0 ? { released: untaken } : {}), ...held, outcomes, invocations });
+  return { rowsRead, claimed: entries.length, batch, dispatched, released, results };
 }
 
 /**
