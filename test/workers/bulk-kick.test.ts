@@ -14,13 +14,13 @@ const start = () => startWorker(silentCa, { port: 0, vars: { RENEW_BATCH: "2000"
 const bulk = (w: WorkerInstance, names: string[]) => w.admin("/admin/certificates/bulk", { method: "POST", body: JSON.stringify({ certificates: names.map((n) => ({ names: [n] })) }) });
 const names = (n: number, domain: string) => Array.from({ length: n }, (_, i) => `n${i}.c${i % 6}.${domain}`);
 
-/** Certificates no tick has claimed (due within 5 minutes), every page. */
+/** Certificates no tick has claimed (due within 5 minutes), every page; only those of the 1,000-name adds. */
 async function unclaimed(w: WorkerInstance): Promise<number> {
   let n = 0;
   let cursor: string | null = null;
   do {
-    const page = (await (await w.admin(`/admin/certificates?limit=200${cursor ? `&cursor=${cursor}` : ""}`)).json()) as { certificates: Array<{ nextWorkAt: string }>; cursor: string | null };
-    n += page.certificates.filter((c) => Date.parse(c.nextWorkAt) < Date.now() + 5 * 60_000).length;
+    const page = (await (await w.admin(`/admin/certificates?limit=200${cursor ? `&cursor=${cursor}` : ""}`)).json()) as { certificates: Array<{ names: string[]; nextWorkAt: string }>; cursor: string | null };
+    n += page.certificates.filter((c) => /^n\d/.test(c.names[0]!) && Date.parse(c.nextWorkAt) < Date.now() + 5 * 60_000).length;
     cursor = page.cursor;
   } while (cursor);
   return n;
@@ -45,7 +45,8 @@ describe("a bulk add's kicked tick", () => {
       expect((await bulk(w, names(1000, "late-kick.test"))).status).toBe(202);
       // A one-certificate bulk add right after: its kick, for its own time, comes before the first one's
       // last certificate was due (when they were due after the request's time, the kick for the last
-      // one's time was replaced by this earlier one, whose tick claimed 70 of 1,001).
+      // one's time was replaced by this earlier one, whose tick claimed 70 of 1,001). Its own certificate
+      // may wait for the next extra tick (the one under way keeps the alarm until its renewals end).
       expect((await bulk(w, ["one.late-kick.test"])).status).toBe(202);
       await vi.waitFor(async () => expect(await unclaimed(w)).toBe(0), { timeout: 60_000, interval: 1_000 });
     } finally {
