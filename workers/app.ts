@@ -13,6 +13,7 @@ import { acmeChallenge } from "../src/hono/acme-challenge.ts";
 import { AdminError, readBody, readNames, readObject, readQuery } from "./admin-body.ts";
 import { kickTick } from "./renewal-dispatcher.ts";
 import { dispatchOrder } from "./scheduled.ts";
+import { registeredDomains } from "./registered-domains.ts";
 import { caLimitsFor } from "../src/budget/ca-limits.ts";
 import { isEdgecertError } from "../src/errors.ts";
 import { adminToken, checkAdminToken, ConfigError, readConfig, setting } from "./config.ts";
@@ -180,7 +181,8 @@ export function createApp() {
     const config = await readConfig(c.env);
     const { id, names, profile, challenge } = await readCertificate(body, namePolicy(c.env), config.challenges);
     const now = Date.now();
-    const { entry, created } = await index(c.env).add(id, names, now, profile, challenge);
+    const domainOf = await registeredDomains(config.caLimits ?? caLimitsFor(config.directoryUrl));
+    const { entry, created } = await index(c.env).add(id, names, now, profile, challenge, now, domainOf?.(names[0]!));
     // Issue right away in an invocation of its own; the cron tick retries if this fails.
     if (created) c.executionCtx.waitUntil(renewer(c.env, id).run(entry, now).then(() => undefined));
     return c.json(summary(entry), created ? 202 : 200);
@@ -216,9 +218,11 @@ export function createApp() {
     // minute later). The last is due now, none later: a kicked tick (this one's, or another request's a
     // moment earlier) finds them all due — due after it, the rest waited for the cron tick (1,000 added:
     // 22 started, or 70 behind another's kick).
-    const fair = await dispatchOrder(items, config.caLimits ?? caLimitsFor(config.directoryUrl));
+    const limits = config.caLimits ?? caLimitsFor(config.directoryUrl);
+    const fair = await dispatchOrder(items, limits);
     const dueAt = new Map(fair.map((item, i) => [item, now - fair.length + 1 + i]));
-    const added = await index(c.env).addMany(items.map((item) => ({ ...item, dueAt: dueAt.get(item)! })), now);
+    const domainOf = await registeredDomains(limits);
+    const added = await index(c.env).addMany(items.map((item) => ({ ...item, dueAt: dueAt.get(item)!, domain: domainOf?.(item.names[0]!) })), now);
     const created = added.filter((a) => a.created).length;
     if (created > 0) await kickTick(c.env, now);
     return c.json({ created, certificates: added.map((a) => ({ ...summary(a.entry), created: a.created })) }, created > 0 ? 202 : 200);

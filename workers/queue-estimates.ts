@@ -17,16 +17,19 @@ export interface QueueIntervals {
 
 /** How often each bucket of the CA's budget lets an order go (CA_LIMITS, else the CA's published limits). */
 export function queueIntervals(env: Env): QueueIntervals {
-  const text = setting(env.CA_LIMITS);
-  let limits: CaLimits | undefined;
-  try {
-    limits = text ? parseCaLimits(text) : caLimitsFor(env.ACME_DIRECTORY_URL);
-  } catch {
-    // A malformed CA_LIMITS is GET /admin/status's to report; the queue then estimates refills only.
-    limits = undefined;
-  }
+  const limits = envCaLimits(env);
   const every = (l: { count: number; periodMs: number } | undefined) => (l && l.count > 0 ? Math.ceil(l.periodMs / l.count) : 0);
   return { orders: every(limits?.newOrdersPerAccount), domain: every(limits?.certificatesPerRegisteredDomain), nameset: every(limits?.certificatesPerNameSet) };
+}
+
+/** CA_LIMITS, else the CA's published limits; undefined also when CA_LIMITS is malformed (GET /admin/status's to report). */
+export function envCaLimits(env: Env): CaLimits | undefined {
+  const text = setting(env.CA_LIMITS);
+  try {
+    return text ? parseCaLimits(text) : caLimitsFor(env.ACME_DIRECTORY_URL);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The refill interval of the bucket a `queuedFor` names (`orders …`, `domain …`, `nameset …`). */

@@ -1,7 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.ts";
 import { boundedPage, EXACT_POSITIONS, MAX_ROWS_SCANNED } from "./bounded-scan.ts";
-import { intervalFor, queueIntervals } from "./queue-estimates.ts";
+import { envCaLimits, intervalFor, queueIntervals } from "./queue-estimates.ts";
+import { registeredDomains } from "./registered-domains.ts";
+import type { RateLimit } from "../src/budget/ca-limits.ts";
 
 /** One certificate in the index. */
 export interface IndexEntry {
@@ -149,6 +151,7 @@ export class RenewalIndex extends DurableObject<Env> {
     if (!columns.includes("issuer")) this.sql.exec("ALTER TABLE certificates ADD COLUMN issuer TEXT");
     if (!columns.includes("queued_for")) this.sql.exec("ALTER TABLE certificates ADD COLUMN queued_for TEXT");
     this.#queueSchema(!columns.includes("queue_at"));
+    this.#turnSchema(!columns.includes("turn"));
     // Admin listings filtered by state read only their page's rows (./bounded-scan.ts).
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_by_status ON certificates (status, id)");
     this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_queued_by_id ON certificates (id) WHERE queued_for IS NOT NULL");
@@ -175,26 +178,36 @@ export class RenewalIndex extends DurableObject<Env> {
   }
 
   /** Adds or replaces an entry. */
-  upsert(entry: IndexEntry): void {
+  upsert(entry: IndexEntry, first?: { d: string; turn: number }): void {
     const queueAt = this.#queueAt(entry);
     this.sql.exec(
-      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer, queued_for, queue_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO certificates (id, names, due_at, status, not_after, failures, last_error, updated_at, profile, next_attempt_at, challenge, issuer, queued_for, queue_at, reg_domain, turn)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET names = excluded.names, due_at = excluded.due_at, status = excluded.status,
          not_after = excluded.not_after, failures = excluded.failures, last_error = excluded.last_error, updated_at = excluded.updated_at,
          profile = excluded.profile, next_attempt_at = excluded.next_attempt_at,
          challenge = excluded.challenge, issuer = excluded.issuer, queued_for = excluded.queued_for, queue_at = excluded.queue_at`,
       entry.id, JSON.stringify(entry.names), entry.dueAt, entry.status, entry.notAfter ?? null, entry.failures, entry.lastError ?? null, entry.updatedAt,
-      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null, entry.queuedFor ?? null, queueAt,
+      entry.profile ?? null, entry.nextAttemptAt ?? null, entry.challenge ?? null, entry.issuer ?? null, entry.queuedFor ?? null, queueAt, first?.d ?? null, first?.turn ?? null,
     );
   }
 
-  /** Adds a certificate to manage if it is not there yet; returns the entry either way. */
-  add(id: string, names: string[], now: number, profile?: string, challenge?: string, updatedAt = now): { entry: IndexEntry; created: boolean } {
+  /**
+   * Adds a certificate to manage if it is not there yet; returns the entry either way. `domain`: its
+   * registered domain, whose turn it takes among first issuances (see `#turnSchema`).
+   */
+  add(id: string, names: string[], now: number, profile?: string, challenge?: string, updatedAt = now, domain?: string): { entry: IndexEntry; created: boolean } {
     const existing = this.get(id);
     if (existing) return { entry: existing, created: false };
     const entry: IndexEntry = { id, names, dueAt: now, status: "pending", failures: 0, updatedAt, ...(profile ? { profile } : {}), ...(challenge ? { challenge } : {}) };
-    this.upsert(entry);
+    // Behind its domain's pending first issuances, from the round the oldest pending one is in.
+    const d = domain ?? "";
+    this.sql.exec("INSERT OR IGNORE INTO first_pending (d, n) VALUES (?, 0)", d);
+    const turn = this.sql.exec<{ t: number }>(
+      "SELECT (SELECT n FROM first_pending WHERE d = ?) + IFNULL((SELECT turn FROM certificates WHERE not_after IS NULL AND turn IS NOT NULL ORDER BY turn LIMIT 1), 0) AS t",
+      d,
+    ).one().t;
+    this.upsert(entry, { d, turn });
     return { entry, created: true };
   }
 
@@ -202,8 +215,8 @@ export class RenewalIndex extends DurableObject<Env> {
    * Adds each certificate not there yet (one call: the admin API's bulk add), in order, due at its
    * `dueAt`; an id given twice is added once. Returns each entry, and whether this call added it.
    */
-  addMany(items: Array<{ id: string; names: string[]; profile?: string; challenge?: string; dueAt: number }>, now: number): Array<{ entry: IndexEntry; created: boolean }> {
-    return items.map((item) => this.add(item.id, item.names, item.dueAt, item.profile, item.challenge, now));
+  addMany(items: Array<{ id: string; names: string[]; profile?: string; challenge?: string; dueAt: number; domain?: string | undefined }>, now: number): Array<{ entry: IndexEntry; created: boolean }> {
+    return items.map((item) => this.add(item.id, item.names, item.dueAt, item.profile, item.challenge, now, item.domain));
   }
 
   get(id: string): IndexEntry | undefined {
@@ -253,20 +266,60 @@ export class RenewalIndex extends DurableObject<Env> {
   /**
    * Claims up to `limit` entries due at `now`, renewals (entries with a certificate) before first
    * issuances, and at most `firsts` of those: each is pushed `claimMs` into the future so an
-   * overlapping tick does not dispatch it twice (its renewer sets the real next time). Returns the
-   * claimed entries in due order and how many rows SQLite read doing it (the claimed rows: each kind
-   * is read through its own index).
+   * overlapping tick does not dispatch it twice (its renewer sets the real next time). First issuances
+   * go by turns across registered domains — each domain's first, then each one's second, … (`turn`,
+   * see `#turnSchema`) — so the CA budget's queue, which holds only `queueMax` orders, holds every
+   * customer's next name rather than the earliest added customer's backlog; but a domain whose own
+   * limit decides when its names are done (its pending names at its limit's rate take at least half as
+   * long as all pending names at the account's) first gets enough of its names (up to half of
+   * `firsts`) to spend its limit as it refills until the queue takes more, so it never loses time.
+   * Returns the claimed entries and how many rows SQLite read doing it: O(claimed + `queueMax`), the
+   * turn order passing over entries in flight.
    */
-  claimDue(now: number, limit: number, claimMs: number, firsts = limit): { entries: IndexEntry[]; rowsRead: number } {
+  claimDue(now: number, limit: number, claimMs: number, firsts = limit, fair: { queueMax: number; orders?: RateLimit | undefined; domain?: RateLimit | undefined } = { queueMax: limit }): { entries: IndexEntry[]; rowsRead: number } {
     const renewals = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? AND not_after IS NOT NULL ORDER BY due_at LIMIT ?", now, limit);
     const rows = renewals.toArray();
-    const fresh = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? AND not_after IS NULL ORDER BY due_at LIMIT ?", now, Math.min(firsts, limit - rows.length));
-    rows.push(...fresh.toArray());
-    rows.sort((a, b) => a.due_at - b.due_at);
-    let rowsRead = renewals.rowsRead + fresh.rowsRead;
-    for (const r of rows) {
-      rowsRead += this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ?", now + claimMs, r.id).rowsRead;
+    let rowsRead = renewals.rowsRead;
+    let room = Math.min(firsts, limit - rows.length);
+    const pending = this.sql.exec<{ n: number }>("SELECT n FROM first_pending WHERE d = '*'");
+    const total = pending.toArray()[0]?.n ?? 0;
+    rowsRead += pending.rowsRead;
+    const take = (n: number, sql: string, ...args: SqlStorageValue[]): number => {
+      if (n <= 0) return 0;
+      const cursor = this.sql.exec<Row>(sql, ...args, n);
+      const found = cursor.toArray();
+      rowsRead += cursor.rowsRead;
+      // A claimed first issuance goes behind every turn pending now (when due again: backing off, waiting), so
+      // the front of the turns holds those due, not those in flight.
+      for (const r of found) rowsRead += this.sql.exec("UPDATE certificates SET due_at = ?, turn = turn + ? WHERE id = ?", now + claimMs, total, r.id).rowsRead;
+      rows.push(...found);
+      room -= found.length;
+      return found.length;
+    };
+    const { orders, domain, queueMax } = fair;
+    // Domains whose own limit binds (pending × account rate ≥ ½ × all pending × domain rate), the 8 largest:
+    // their bucket's worth and what refills while the queue drains to half (when a tick takes more), less what
+    // is in flight, up to half the room; no more in turns, where a lone one would fill the queue.
+    const own = ["*"];
+    if (orders && domain) {
+      const rate = (l: RateLimit) => l.count / l.periodMs;
+      const binding = this.sql.exec<{ d: string }>("SELECT d FROM first_pending WHERE n >= ? AND d NOT IN ('*', '') ORDER BY n DESC LIMIT 8", Math.max(1, (total * rate(domain)) / (2 * rate(orders))));
+      own.push(...binding.toArray().map((r) => r.d));
+      rowsRead += binding.rowsRead;
+      const need = Math.ceil(domain.count + (rate(domain) * queueMax) / (2 * rate(orders)));
+      let half = Math.floor(room / 2);
+      for (const d of own.slice(1)) {
+        const inFlight = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM certificates WHERE reg_domain = ? AND not_after IS NULL AND due_at > ?", d, now);
+        const n = inFlight.one().n;
+        rowsRead += inFlight.rowsRead;
+        half -= take(Math.min(half, need - n), "SELECT * FROM certificates WHERE reg_domain = ? AND not_after IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?", d, now);
+      }
     }
+    // The rest in turns, then (any due beyond those, and entries written without a turn) in due order, each
+    // looking at most at `queueMax` + the room rows: it passes over those not due and the domains above.
+    const others = `IFNULL(reg_domain, '') NOT IN (${own.map(() => "?").join()}) LIMIT ?`;
+    take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND turn IS NOT NULL ORDER BY turn, due_at LIMIT ?) WHERE due_at <= ? AND ${others}`, room + queueMax, now, ...own);
+    take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?) WHERE ${others}`, now, room + queueMax, ...own);
     return { entries: rows.map(toEntry), rowsRead };
   }
 
@@ -279,6 +332,43 @@ export class RenewalIndex extends DurableObject<Env> {
     let released = 0;
     for (const e of entries) if (this.sql.exec("UPDATE certificates SET due_at = ? WHERE id = ? AND due_at = ?", e.dueAt, e.id, claimedUntil).rowsWritten > 0) released++;
     return released;
+  }
+
+  /**
+   * First issuances take turns across registered domains (see {@link RenewalIndex.claimDue}): each
+   * entry keeps its registered domain (`reg_domain`) and `turn` from when it was added, and
+   * `first_pending` counts each domain's pending first issuances (`*`: all of them), kept by triggers.
+   * On the first start after an upgrade, those already pending get theirs, each domain's in due order.
+   */
+  #turnSchema(upgrade: boolean): void {
+    if (upgrade) {
+      this.sql.exec("ALTER TABLE certificates ADD COLUMN reg_domain TEXT");
+      this.sql.exec("ALTER TABLE certificates ADD COLUMN turn INTEGER");
+    }
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_first_turn ON certificates (turn, due_at) WHERE not_after IS NULL");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS certificates_first_domain ON certificates (reg_domain, due_at) WHERE not_after IS NULL");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS first_pending (d TEXT PRIMARY KEY, n INTEGER NOT NULL)");
+    this.sql.exec("CREATE INDEX IF NOT EXISTS first_pending_by_n ON first_pending (n)");
+    const count = (name: string, on: string, when: string, row: string, delta: string) =>
+      this.sql.exec(`CREATE TRIGGER IF NOT EXISTS first_pending_${name} AFTER ${on} ON certificates WHEN ${when} BEGIN UPDATE first_pending SET n = n + ${delta} WHERE d IN (IFNULL(${row}.reg_domain, ''), '*'); END`);
+    count("insert", "INSERT", "NEW.not_after IS NULL", "NEW", "1");
+    count("delete", "DELETE", "OLD.not_after IS NULL", "OLD", "-1");
+    count("update", "UPDATE OF not_after", "(OLD.not_after IS NULL) != (NEW.not_after IS NULL)", "NEW", "(NEW.not_after IS NULL) - (OLD.not_after IS NULL)");
+    if (upgrade) void this.ctx.blockConcurrencyWhile(() => this.#backfillTurns());
+  }
+
+  async #backfillTurns(): Promise<void> {
+    const rows = this.sql.exec<{ id: string; names: string }>("SELECT id, names FROM certificates WHERE not_after IS NULL").toArray();
+    const domainOf = rows.length > 0 ? await registeredDomains(envCaLimits(this.env)) : undefined;
+    for (const r of rows) this.sql.exec("UPDATE certificates SET reg_domain = ? WHERE id = ?", domainOf?.((JSON.parse(r.names) as string[])[0] ?? r.id) ?? "", r.id);
+    this.sql.exec(
+      `UPDATE certificates SET turn = t.turn FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY reg_domain ORDER BY due_at, id) - 1 AS turn FROM certificates WHERE not_after IS NULL) AS t
+       WHERE t.id = certificates.id`,
+    );
+    this.sql.exec("DELETE FROM first_pending");
+    this.sql.exec(
+      "INSERT INTO first_pending (d, n) SELECT IFNULL(reg_domain, ''), COUNT(*) FROM certificates WHERE not_after IS NULL GROUP BY 1 UNION ALL SELECT '*', COUNT(*) FROM certificates WHERE not_after IS NULL",
+    );
   }
 
   /**

@@ -1,8 +1,7 @@
 import { readConfig } from "./config.ts";
 import { caLimitsFor, type CaLimits } from "../src/budget/ca-limits.ts";
 import { fairDispatchOrder } from "./dispatch-order.ts";
-import { registeredDomainBy } from "../src/budget/registered-domain.ts";
-import { loadPublicSuffixRules } from "./public-suffix-source.ts";
+import { registeredDomains } from "./registered-domains.ts";
 import { renewalIndex, type IndexEntry, type InvocationSummary } from "./renewal-index.ts";
 import { budgetQueue } from "./ca-budget-queue.ts";
 import { boundedCalls, INVOCATION_CONCURRENCY, type ChunkResult } from "./renewal-dispatcher.ts";
@@ -76,22 +75,18 @@ export async function tick(
     return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, results: [] };
   }
   const index = renewalIndex(env);
-  const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS);
+  // First issuances only as many as the CA budget's queue has room for, asked before claiming (renewals
+  // always go): the rest stay due in the index, and the queue kicks a tick for them once it has drained.
+  const reservation = crypto.randomUUID();
+  const room = limits ? await budgetQueueRoom(env, reservation, batch, queueMax) : batch;
+  const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS, room, { queueMax, orders: limits?.newOrdersPerAccount, domain: limits?.certificatesPerRegisteredDomain });
   // Renewals first, then first issuances taking turns across registered domains (see dispatchOrder).
   const ordered = await dispatchOrder(entries, limits);
-  // First issuances only as many as the CA budget's queue has room for (renewals always go): the rest
-  // stay due in the index, and the queue kicks a tick for them once it has drained.
-  const firsts = ordered.filter((e) => e.notAfter === undefined);
-  const asked = limits && firsts.length > 0;
-  const reservation = crypto.randomUUID();
-  const room = asked ? await budgetQueueRoom(env, reservation, firsts.length, queueMax) : firsts.length;
-  const heldBack = firsts.slice(room);
-  // Back in the index as they were (where the claim still stands: see release()), for the next ticks.
-  // Those held back at once: the tick the queue kicks once it drains (while this one dispatches, with
-  // extra ticks on several instances) finds them due, not claimed until this tick ends.
-  const heldReleased = heldBack.length > 0 ? await index.release(heldBack, at + CLAIM_MS) : 0;
-  if (entries.length >= batch && !heldBack.length) await options.onFull?.();
-  const chunks = chunksOf([...ordered.filter((e) => e.notAfter !== undefined), ...firsts.slice(0, room)], chunk);
+  const firsts = ordered.filter((e) => e.notAfter === undefined).length;
+  // The room was all taken and more could have been claimed: first issuances were held back.
+  const heldBack = firsts === room ? Math.max(0, batch - (entries.length - firsts) - room) : 0;
+  if (entries.length >= batch && !heldBack) await options.onFull?.();
+  const chunks = chunksOf(ordered, chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
   const dispatch = await boundedCalls(
     numbered,
@@ -109,25 +104,24 @@ export async function tick(
     () => clock() - started >= DISPATCH_WINDOW_MS,
   );
   // Every order dispatched has reached the queue or never will: what is left of the room is free again.
-  if (asked) await budgetQueue(env).release(reservation).catch(() => undefined);
+  if (limits) await budgetQueue(env).release(reservation).catch(() => undefined);
   // Chunks not started in time: back to the index, so the next ticks take them at once instead of when
   // this tick's claim lapses.
   const notStarted = dispatch.untaken.flatMap((c) => c.part);
-  const released = heldReleased + (notStarted.length > 0 ? await index.release(notStarted, at + CLAIM_MS) : 0);
-  const untaken = notStarted.length + heldBack.length;
+  const released = notStarted.length > 0 ? await index.release(notStarted, at + CLAIM_MS) : 0;
   const results = dispatch.results.flatMap((r) => r.results);
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's releases when entries went back.
-    tick: { subrequests: dispatch.subrequests + 2 + (asked ? 2 : 0) + (heldBack.length > 0 ? 1 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's release when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (limits ? 2 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
-  const dispatched = entries.length - untaken;
-  const held = heldBack.length > 0 ? { heldBack: heldBack.length } : {};
-  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken > 0 ? { released: untaken } : {}), ...held, outcomes, invocations });
+  const dispatched = entries.length - notStarted.length;
+  const held = heldBack > 0 ? { heldBack } : {};
+  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(notStarted.length > 0 ? { released: notStarted.length } : {}), ...held, outcomes, invocations });
   return { rowsRead, claimed: entries.length, batch, dispatched, released, results };
 }
 
@@ -151,12 +145,6 @@ async function budgetQueueRoom(env: Env, reservation: string, want: number, max:
  */
 export async function dispatchOrder<T extends { id: string; names: string[]; notAfter?: number | undefined }>(entries: readonly T[], limits: CaLimits | undefined): Promise<T[]> {
   if (!limits || entries.every((e) => e.notAfter !== undefined)) return [...entries];
-  let rules;
-  try {
-    rules = await loadPublicSuffixRules();
-  } catch {
-    return [...entries];
-  }
-  const extra = new Set((limits.publicSuffixes ?? []).map((s) => s.toLowerCase()));
-  return fairDispatchOrder(entries, (e) => registeredDomainBy(rules, e.names[0] ?? e.id, extra));
+  const domainOf = await registeredDomains(limits);
+  return domainOf ? fairDispatchOrder(entries, (e) => domainOf(e.names[0] ?? e.id)) : [...entries];
 }

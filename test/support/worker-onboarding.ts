@@ -33,6 +33,8 @@ export interface WorkerOnboardingOptions {
    * 16 requests open.
    */
   bulk?: number;
+  /** Adds the first registered domain's names after all the others' (default: before them, as a signup flow would). */
+  firstDomainLast?: boolean;
   /** A CPU-seconds reading (e.g. workerd's), taken once the Worker runs and again before it stops. */
   cpuSeconds?: () => number;
 }
@@ -114,7 +116,7 @@ export async function onboardThroughWorker(pebble: PebbleInstance, options: Work
     outbound: (request) => ca.fetch(request),
   });
   const domains = options.counts.map((n, d) => Array.from({ length: n }, (_, i) => `n${i}.cust${d}.${suffix}`));
-  const names = domains.flat();
+  const names = options.firstDomainLast ? [...domains.slice(1), domains[0] ?? []].flat() : domains.flat();
   const ticks: Array<Promise<void>> = [];
   const tickAt: number[] = [];
   let stopTicks = false;
