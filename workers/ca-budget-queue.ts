@@ -20,8 +20,8 @@ const WAKE_MS = 500;
 const GRANT_TTL_MS = 60_000;
 
 /**
- * How long room reserved for a tick's first issuances (see {@link CaBudgetQueue.reserve}) is held for
- * their orders to arrive: a tick's claim (workers/scheduled.ts CLAIM_MS), the longest its dispatch lasts.
+ * How long room reserved for a chunk's first issuances (see {@link CaBudgetQueue.reserve}) is held at
+ * most, should its dispatcher never release it: a tick's claim (workers/scheduled.ts CLAIM_MS).
  */
 const RESERVE_MS = 15 * 60_000;
 
@@ -56,32 +56,39 @@ export class CaBudgetQueue extends DurableObject<Env> {
   readonly #parked = new Map<string, Parked & { promise: Promise<readonly BucketRef[]> }>();
   #waker: ReturnType<typeof setInterval> | undefined;
   readonly #granted = new Map<string, { spent: readonly BucketRef[]; timer: ReturnType<typeof setTimeout> }>();
-  /** Room reserved for first issuances ticks dispatched whose orders have not arrived yet (see {@link reserve}). */
-  #reserved: Array<{ tick: string; n: number; until: number }> = [];
-  /** Set when a tick held first issuances back: the waiting count at which to kick a tick for more. */
+  /** Room reserved for first issuances a dispatcher is running whose orders have not arrived yet (see {@link reserve}). */
+  #reserved: Array<{ ticket: string; n: number; until: number }> = [];
+  /** Set when first issuances were held back: the waiting count at which to kick a tick for more. */
   #refillAt: number | undefined;
 
   /**
-   * Room for `want` first issuances tick `tick` claimed, with at most `max` orders waiting here (parked,
-   * or reserved for a tick's orders on their way): how many it may dispatch, reserved until their orders
-   * arrive or the tick ends ({@link release}). A tick holds the rest back in the index, so the queue's memory is bounded whatever the
-   * backlog — each waiting order costs ~1.9 KB here and, deployed, a renewer invocation to park it;
-   * with every order of a 100,000-name onboarding parked at once, local workerd ran out of SQLite
-   * memory (thousands of renewers alive) and a deployment would pass Workers' 128 MB. When the
-   * waiting drop to half of `max`, a tick is kicked for more (see `#settled`).
+   * Room for `want` first issuances a dispatcher is about to run (one chunk of a tick, `ticket`), with at
+   * most `max` orders waiting here (parked, or reserved for orders on their way): how many it may run,
+   * reserved until their orders arrive or the chunk ends ({@link release}). The dispatcher gives the
+   * rest back to the index, so the queue's memory is bounded whatever the backlog — each waiting
+   * order costs ~1.9 KB here and, deployed, a renewer invocation to park it; with every order of a
+   * 100,000-name onboarding parked at once, local workerd ran out of SQLite memory (thousands of
+   * renewers alive) and a deployment would pass Workers' 128 MB. When the waiting drop to half of
+   * `max`, a tick is kicked for more (see `#settled`).
    */
-  reserve(tick: string, want: number, max: number): number {
+  reserve(ticket: string, want: number, max: number): number {
     const now = Date.now();
     this.#reserved = this.#reserved.filter((r) => r.n > 0 && r.until > now);
+    const room = this.room(want, max);
+    this.#reserved.push({ ticket, n: room, until: now + RESERVE_MS });
+    return room;
+  }
+
+  /** Room for `want` under `max` now, reserving nothing (a tick claims no more first issuances than that). */
+  room(want: number, max: number): number {
     const room = Math.max(0, Math.min(want, max - this.#waiting()));
-    if (room > 0) this.#reserved.push({ tick, n: room, until: now + RESERVE_MS });
     if (room < want) this.#refillAt = Math.floor(max / 2);
     return room;
   }
 
-  /** Tick `tick` has ended: what is left of its reservation (orders that never came: a renewer failed before its order, say) is free again. */
-  release(tick: string): void {
-    this.#reserved = this.#reserved.filter((r) => r.tick !== tick);
+  /** The chunk `ticket` has run: what is left of its room (orders that never came: a renewer failed before its order, say) is free again. */
+  release(ticket: string): void {
+    this.#reserved = this.#reserved.filter((r) => r.ticket !== ticket);
     this.#settled();
   }
 
@@ -109,7 +116,7 @@ export class CaBudgetQueue extends DurableObject<Env> {
       this.#granted.delete(request.id);
       return { spent: [...grant.spent] };
     }
-    // A first issuance a tick dispatched takes its tick's reservation (the oldest).
+    // A first issuance arriving takes a reservation (the oldest).
     const held = queuedKind(request) === "first" ? this.#reserved.find((r) => r.n > 0) : undefined;
     if (held) held.n--;
     const { queue, budget } = await this.#queue(directoryUrl, limits);

@@ -176,6 +176,14 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
+/** The var `name`, a whole number from 1 to `max` (`fallback` when unset); a {@link ConfigError} naming it otherwise. */
+function wholeNumber(env: Env, name: "RENEW_BATCH" | "RENEW_CHUNK" | "BUDGET_QUEUE_MAX", fallback: number, max: number): number {
+  const text = setting(env[name]);
+  const value = text === undefined ? fallback : /^[0-9]{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= max)) throw new ConfigError(name, `must be a whole number from 1 to ${max}`);
+  return value;
+}
+
 /** Validates every var and secret the Worker reads; throws {@link ConfigError} naming the first bad one. */
 export async function readConfig(env: Env): Promise<WorkerConfig> {
   const directoryUrl = setting(env.ACME_DIRECTORY_URL);
@@ -184,12 +192,8 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   if (agreed !== undefined && agreed !== "true" && agreed !== "false") throw new ConfigError("ACME_TERMS_OF_SERVICE_AGREED", 'must be "true" (you agree to the CA\'s terms of service) or "false"');
   const keyType = (setting(env.KEY_TYPE) ?? "ES256") as KeyAlgorithmName;
   if (!KEY_TYPES.includes(keyType)) throw new ConfigError("KEY_TYPE", `must be one of ${KEY_TYPES.join(", ")}`);
-  const batchText = setting(env.RENEW_BATCH) ?? "250";
-  const renewBatch = /^[0-9]{1,5}$/.test(batchText) ? Number(batchText) : NaN;
-  if (!(renewBatch >= 1 && renewBatch <= MAX_RENEW_BATCH)) throw new ConfigError("RENEW_BATCH", `must be a whole number from 1 to ${MAX_RENEW_BATCH}`);
-  const chunkText = setting(env.RENEW_CHUNK) ?? "25";
-  const renewChunk = /^[0-9]{1,3}$/.test(chunkText) ? Number(chunkText) : NaN;
-  if (!(renewChunk >= 1 && renewChunk <= MAX_RENEW_CHUNK)) throw new ConfigError("RENEW_CHUNK", `must be a whole number from 1 to ${MAX_RENEW_CHUNK}`);
+  const renewBatch = wholeNumber(env, "RENEW_BATCH", 250, MAX_RENEW_BATCH);
+  const renewChunk = wholeNumber(env, "RENEW_CHUNK", 25, MAX_RENEW_CHUNK);
   if (Math.ceil(renewBatch / renewChunk) > MAX_TICK_CHUNKS) {
     throw new ConfigError("RENEW_CHUNK", `RENEW_BATCH / RENEW_CHUNK must be at most ${MAX_TICK_CHUNKS} chunks a tick (one subrequest each): raise RENEW_CHUNK or lower RENEW_BATCH`);
   }
@@ -200,9 +204,7 @@ export async function readConfig(env: Env): Promise<WorkerConfig> {
   const cloudflare = cloudflareConfig(env);
   const challenges = ["http-01", ...(cloudflare ? ["dns-01"] : []), ...(resolver ? ["dns-persist-01"] : [])];
   const caLimits = caLimitsConfig(setting(env.CA_LIMITS));
-  const queueText = setting(env.BUDGET_QUEUE_MAX) ?? "5000";
-  const queueMax = /^[0-9]{1,6}$/.test(queueText) ? Number(queueText) : NaN;
-  if (!(queueMax >= 1 && queueMax <= MAX_QUEUE)) throw new ConfigError("BUDGET_QUEUE_MAX", `must be a whole number from 1 to ${MAX_QUEUE}`);
+  const queueMax = wholeNumber(env, "BUDGET_QUEUE_MAX", 5000, MAX_QUEUE);
   // The CA budget reads the Public Suffix List from the Worker's static assets (workers/public-suffix-source.ts).
   if (!(env as { ASSETS?: unknown }).ASSETS) throw new ConfigError("ASSETS", "the binding is missing: the Public Suffix List the CA budget counts registered domains by is one of the Worker's static assets; keep wrangler.toml's [assets] section");
   return { directoryUrl, termsOfServiceAgreed: agreed === "true", keyType, renewBatch, renewChunk, encryption: await encryptionConfig(env), cloudflare, dnsPersistResolver: resolver, challenges, webhooks: readWebhookConfig(env), caLimits, queueMax };

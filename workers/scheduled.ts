@@ -75,17 +75,17 @@ export async function tick(
     return { skipped: message, rowsRead: 0, claimed: 0, batch: 0, dispatched: 0, released: 0, results: [] };
   }
   const index = renewalIndex(env);
-  // First issuances only as many as the CA budget's queue has room for, asked before claiming (renewals
-  // always go): the rest stay due in the index, and the queue kicks a tick for them once it has drained.
-  const reservation = crypto.randomUUID();
-  const room = limits ? await budgetQueueRoom(env, reservation, batch, queueMax) : batch;
+  // First issuances only up to the room the CA budget's queue has now (renewals always go); each chunk
+  // reserves its own (renewChunk), so only renewals about to start hold room. The rest stay due, and the
+  // queue kicks a tick for them once it has drained.
+  const room = limits ? await budgetQueue(env).room(batch, queueMax).catch(() => batch) : batch;
   const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS, room, { queueMax, orders: limits?.newOrdersPerAccount, domain: limits?.certificatesPerRegisteredDomain });
   // Renewals first, then first issuances taking turns across registered domains (see dispatchOrder).
   const ordered = await dispatchOrder(entries, limits);
   const firsts = ordered.filter((e) => e.notAfter === undefined).length;
   // The room was all taken and more could have been claimed: first issuances were held back.
-  const heldBack = firsts === room ? Math.max(0, batch - (entries.length - firsts) - room) : 0;
-  if (entries.length >= batch && !heldBack) await options.onFull?.();
+  const beyondRoom = firsts === room ? Math.max(0, batch - (entries.length - firsts) - room) : 0;
+  if (entries.length >= batch && !beyondRoom) await options.onFull?.();
   const chunks = chunksOf(ordered, chunk);
   const numbered = chunks.map((part, n) => ({ part, n }));
   const dispatch = await boundedCalls(
@@ -95,7 +95,7 @@ export async function tick(
       // Spread over a handful of instances; none holds state, so which one answers does not matter.
       const stub = env.RENEWAL_DISPATCHER.get(env.RENEWAL_DISPATCHER.idFromName(`dispatch-${n % DISPATCHER_INSTANCES}`));
       try {
-        return await stub.renewChunk(part, at, at + CLAIM_MS);
+        return await stub.renewChunk(part, at, at + CLAIM_MS, limits ? queueMax : undefined);
       } catch (err) {
         // The chunk's entries stay claimed until CLAIM_MS: a later tick takes them again.
         return { subrequests: 0, maxInFlight: 0, results: part.map((e) => ({ id: e.id, outcome: "failed" as const, dueAt: at + CLAIM_MS, error: String(err) })) };
@@ -103,39 +103,26 @@ export async function tick(
     },
     () => clock() - started >= DISPATCH_WINDOW_MS,
   );
-  // Every order dispatched has reached the queue or never will: what is left of the room is free again.
-  if (limits) await budgetQueue(env).release(reservation).catch(() => undefined);
   // Chunks not started in time: back to the index, so the next ticks take them at once instead of when
   // this tick's claim lapses.
   const notStarted = dispatch.untaken.flatMap((c) => c.part);
   const released = notStarted.length > 0 ? await index.release(notStarted, at + CLAIM_MS) : 0;
+  const heldBack = dispatch.results.reduce((n, r) => n + (r.held ?? 0), 0);
+  const untaken = notStarted.length + heldBack;
   const results = dispatch.results.flatMap((r) => r.results);
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls, the queue's room (reserve, release), and the index's release when entries went back.
-    tick: { subrequests: dispatch.subrequests + 2 + (limits ? 2 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, the queue's room, and release when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (limits ? 1 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),
   };
-  const dispatched = entries.length - notStarted.length;
-  const held = heldBack > 0 ? { heldBack } : {};
-  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(notStarted.length > 0 ? { released: notStarted.length } : {}), ...held, outcomes, invocations });
+  const dispatched = entries.length - untaken;
+  const held = heldBack + beyondRoom > 0 ? { heldBack: heldBack + beyondRoom } : {};
+  if (options.record !== false) await index.recordTick({ at, rowsRead, dispatched, ...(untaken > 0 ? { released: untaken } : {}), ...held, outcomes, invocations });
   return { rowsRead, claimed: entries.length, batch, dispatched, released, results };
-}
-
-/**
- * How many of `want` first issuances the CA budget's queue has room for (`CaBudgetQueue.reserve`).
- * Unreachable: all of them, as before the bound (each renewer then waits in its own invocation's queue).
- */
-async function budgetQueueRoom(env: Env, reservation: string, want: number, max: number): Promise<number> {
-  try {
-    return await budgetQueue(env).reserve(reservation, want, max);
-  } catch (err) {
-    console.warn(JSON.stringify({ level: "warn", event: "worker.budget_queue_unreachable", error: String(err) }));
-    return want;
-  }
 }
 
 /**

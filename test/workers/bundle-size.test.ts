@@ -10,7 +10,7 @@ import { WORKER_BUILD_OPTIONS } from "../../scripts/bundle-worker.ts";
 import { PACKED_PUBLIC_SUFFIXES } from "../../src/budget/public-suffix-data.ts";
 import { WRANGLER_CONFIG } from "../support/worker.ts";
 
-// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 123 KiB gzip
+// Issue 24: the Worker's script, as `wrangler deploy` uploads it, does not grow past 124 KiB gzip
 // unnoticed (a smaller script is parsed and evaluated sooner on every cold start; Workers Free caps
 // scripts at 3 MB). The issue's 110 KB is not met: 115.8 KiB (118.6 KB) on 2026-12-06, of which the
 // ASN.1 packages the project builds on (@peculiar/asn1-* with asn1js), narrowed to the modules the
@@ -20,9 +20,11 @@ import { WRANGLER_CONFIG } from "../support/worker.ts";
 // listings, the queue's cursor and estimates, bulk add and parked orders, budget checks) brought it to
 // 120.7 KiB (123,638 B), and the limit keeps ~1.3 KB of room above that so one small feature does not
 // turn CI red. Raise it only with the growth named in the commit: 123 KiB since the index's fair claim of first
-// issuances (issue 26: registered domain and turn per entry, per-domain pending counts; +988 B, main was 5 B under). `npm run bench`
+// issuances (issue 26: registered domain and turn per entry, per-domain pending counts; +988 B, main was 5 B under); 124 KiB
+// since the CA budget queue's room is reserved per chunk (+87 B: CaBudgetQueue.room/reserve/release, renewChunk's give-back;
+// main was 46 B under). `npm run bench`
 // prints the same figure from `wrangler deploy --dry-run` and the bundle by part. The Public Suffix List (26 KB gzip, both sections) is a static asset beside the script.
-const LIMIT_GZIP = 123 * 1024;
+const LIMIT_GZIP = 124 * 1024;
 
 describe("the Worker bundle", () => {
   it("is deployed as it is measured: minified, without keep_names wrappers", () => {

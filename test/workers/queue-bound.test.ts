@@ -50,10 +50,9 @@ describe("a bulk add beyond what the CA's limits let go soon", () => {
       // its 40, every order parked in the queue, as the kicked ticks did with the rest).
       await w.cron(Date.now());
       const tick = await (await w.index()).lastTick();
-      console.log(`queue bound: ${N} added, cap ${CAP}: ${(await queue.queued()).length} waiting in the queue; last cron tick held back ${(tick as { heldBack?: number } | undefined)?.heldBack ?? 0}`);
+      console.log(`queue bound: ${N} added, cap ${CAP}: ${(await queue.queued()).length} waiting in the queue; last cron tick dispatched ${tick?.dispatched}`);
       expect((await queue.queued()).length).toBeGreaterThan(0);
       expect((await queue.queued()).length).toBeLessThanOrEqual(CAP);
-      expect((tick as { heldBack?: number } | undefined)?.heldBack).toBeGreaterThan(0);
       // A certificate a renewer ran for has a state of its own (issued, or waiting for the budget); the
       // rest were never dispatched: at most the two issued and CAP waiting were.
       const entries = await Promise.all(ids.map((id) => get(w, id)));
