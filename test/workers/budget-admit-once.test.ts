@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startPebble, type PebbleInstance } from "../support/pebble.ts";
+import { startWorker, type CertificateSummary } from "../support/worker.ts";
+
+// Issue 26, review: a renewal the CA budget holds back asks the Worker's CaBudgetQueue once. The
+// manager asks for the budget before taking the certificate's lock and, refused, again under it; in the
+// Worker each ask waited the full 3 s (the queue parks the order rather than refusing early), so a
+// held-back renewal held its dispatcher's place 6 s (POST .../renew answered after 6.0 s), and each ask
+// took a unit of the room reserved for first issuances on their way: one order counted twice, another
+// chunk's orders uncounted, and more than BUDGET_QUEUE_MAX could wait. Real Worker in workerd, Pebble.
+// Cost: about 15 s.
+let pebble: PebbleInstance;
+
+beforeAll(async () => {
+  pebble = await startPebble();
+});
+afterAll(async () => {
+  await pebble?.stop();
+});
+
+interface QueueStub {
+  reserve(ticket: string, want: number, max: number): Promise<number>;
+  room(want: number, max: number): Promise<number>;
+}
+
+describe("a certificate the CA budget holds back", () => {
+  it("is counted once against the queue's room: its run asks the queue once", { timeout: 120_000 }, async () => {
+    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/1h" } });
+    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
+    try {
+      const first = await add("first.admit-once.test");
+      await vi.waitFor(async () => expect((await get(first)).status).toBe("valid"), { timeout: 60_000, interval: 200 });
+      const ns = await w.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
+      const queue = ns.get(ns.idFromName("queue")) as unknown as QueueStub;
+      // Room for two first issuances on their way (as a dispatcher reserves for its chunk).
+      expect(await queue.reserve("probe", 2, 1_000)).toBe(2);
+      const second = await add("second.admit-once.test");
+      await vi.waitFor(async () => expect((await get(second)).queuedFor).toMatch(/^orders /), { timeout: 60_000, interval: 200 });
+      // It waits, parked, and took one of the two: 1 waiting + 1 still reserved (old code: it took both).
+      expect(await queue.room(1_000, 1_000)).toBe(998);
+    } finally {
+      await w.stop();
+    }
+  });
+});
