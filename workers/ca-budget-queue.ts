@@ -27,6 +27,8 @@ const RESERVE_MS = 15 * 60_000;
 
 /** An order waiting in the queue beyond its caller's wait (see {@link CaBudgetQueue.admit}). */
 interface Parked {
+  /** Takes it out of the queue (its certificate is gone: see {@link CaBudgetQueue.forget}). */
+  abort: AbortController;
   /** Callers waiting on it now (the renewer's run, usually one). */
   listeners: number;
   /** Taken by a waiting caller or made a grant. */
@@ -142,6 +144,14 @@ export class CaBudgetQueue extends DurableObject<Env> {
     return { blockedBy: this.#blockedBy(queue, request) };
   }
 
+  /**
+   * Certificate `id` was removed or revoked: its parked order leaves the queue now. Left there, it held
+   * its place and a unit of BUDGET_QUEUE_MAX until its turn came (days, behind a domain's 50 a week).
+   */
+  forget(id: string): void {
+    this.#parked.get(id)?.abort.abort();
+  }
+
   /** The orders waiting here now, in the order they will go. */
   queued(): QueuedOrder[] {
     return [...this.#queues.values()].flatMap((q) => q.queue.queued());
@@ -167,7 +177,8 @@ export class CaBudgetQueue extends DurableObject<Env> {
 
   /** Puts `request` in the queue with no bound on its wait; once its tokens are spent, a waiting caller or its renewer takes them. */
   #park(queue: FairQueue, budget: FleetBudget, request: AdmissionRequest): Parked & { promise: Promise<readonly BucketRef[]> } {
-    const parked = { listeners: 0, settled: false, promise: queue.admit(request) };
+    const abort = new AbortController();
+    const parked = { abort, listeners: 0, settled: false, promise: queue.admit(request, abort.signal) };
     this.#parked.set(request.id, parked);
     this.#keepAwake();
     parked.promise.then(

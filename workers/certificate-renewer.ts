@@ -6,6 +6,7 @@ import { nextAttemptAfterFailure } from "../src/manager/renewal-schedule.ts";
 import type { RevocationReasonCode } from "../src/acme/types.ts";
 import type { Env } from "./env.ts";
 import { buildManager } from "./manager-factory.ts";
+import { budgetQueue } from "./ca-budget-queue.ts";
 import { failureOf, type Failure } from "./outcome.ts";
 import { queuePlace } from "./queue-estimates.ts";
 import { renewalIndex, type IndexEntry } from "./renewal-index.ts";
@@ -202,9 +203,15 @@ export class CertificateRenewer extends DurableObject<Env> {
         if (err instanceof EdgecertError && err.code === "invalid_input") return { ok: false, failure: { code: "not_issued", message: `${id} has no certificate to revoke` } };
         return { ok: false, failure: failureOf(err) };
       }
-      await this.#index().remove(id);
-      return { ok: true };
+      return this.#dropped(id);
     });
+  }
+
+  /** Drops a removed or revoked certificate from the index, and its order from the CA budget's queue. */
+  async #dropped(id: string): Promise<RemovalResult> {
+    await this.#index().remove(id);
+    await budgetQueue(this.env).forget(id).catch(() => undefined);
+    return { ok: true };
   }
 
   /** Forgets the certificate (no revocation) under its lock, and drops it from the index. */
@@ -215,8 +222,7 @@ export class CertificateRenewer extends DurableObject<Env> {
       } catch (err) {
         return { ok: false, failure: failureOf(err) };
       }
-      await this.#index().remove(id);
-      return { ok: true };
+      return this.#dropped(id);
     });
   }
 }

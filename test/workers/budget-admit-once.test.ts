@@ -7,7 +7,8 @@ import { startWorker, type CertificateSummary } from "../support/worker.ts";
 // Worker each ask waited the full 3 s (the queue parks the order rather than refusing early), so a
 // held-back renewal held its dispatcher's place 6 s (POST .../renew answered after 6.0 s), and each ask
 // took a unit of the room reserved for first issuances on their way: one order counted twice, another
-// chunk's orders uncounted, and more than BUDGET_QUEUE_MAX could wait. Real Worker in workerd, Pebble.
+// chunk's orders uncounted, and more than BUDGET_QUEUE_MAX could wait. Removed (or revoked) while it
+// waits, its parked order leaves the queue too. Real Worker in workerd, Pebble.
 // Cost: about 15 s.
 let pebble: PebbleInstance;
 
@@ -21,10 +22,11 @@ afterAll(async () => {
 interface QueueStub {
   reserve(ticket: string, want: number, max: number): Promise<number>;
   room(want: number, max: number): Promise<number>;
+  queued(): Promise<Array<{ id: string }>>;
 }
 
 describe("a certificate the CA budget holds back", () => {
-  it("is counted once against the queue's room: its run asks the queue once", { timeout: 120_000 }, async () => {
+  it("is counted once against the queue's room (its run asks the queue once), and leaves the queue when removed", { timeout: 120_000 }, async () => {
     const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/1h" } });
     const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
     const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
@@ -39,6 +41,13 @@ describe("a certificate the CA budget holds back", () => {
       await vi.waitFor(async () => expect((await get(second)).queuedFor).toMatch(/^orders /), { timeout: 60_000, interval: 200 });
       // It waits, parked, and took one of the two: 1 waiting + 1 still reserved (old code: it took both).
       expect(await queue.room(1_000, 1_000)).toBe(998);
+
+      // Removed while it waits: its order leaves the queue with it (old code: it kept its place, and
+      // its unit of BUDGET_QUEUE_MAX, until its turn an hour on).
+      expect((await queue.queued()).map((q) => q.id)).toEqual([second]);
+      expect((await w.admin(`/admin/certificates/${second}`, { method: "DELETE" })).status).toBe(200);
+      await vi.waitFor(async () => expect(await queue.queued()).toEqual([]), { timeout: 30_000, interval: 200 });
+      expect(await queue.room(1_000, 1_000)).toBe(999);
     } finally {
       await w.stop();
     }
