@@ -121,6 +121,8 @@ export function runFleetQueueTests(name: string, fresh: FreshQueueStore): void {
         await f.drive(() => f.pending.size === 0);
         const sequence = f.grants.map((g) => g.id);
         console.log(`${name}: ${sequence.join(" ")} at ${f.grants.map((g) => (g.at - START) / 1000).join(", ")} s`);
+        // An order that failed (a storage error) says why before the order is judged.
+        expect(f.failures).toEqual([]);
         expect(sequence.slice(0, first).every((id) => id.endsWith(".big.example") && id.startsWith("n"))).toBe(true);
         // Then the renewal, then turn 1: one order of each registered domain, whichever process holds it.
         expect(sequence[first]).toBe("renew.big.example");

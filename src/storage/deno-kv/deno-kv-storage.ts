@@ -23,6 +23,15 @@ export interface DenoKvStorageOptions {
 const CHUNK_BYTES = 60_000;
 /** A compare-and-set that keeps losing to other writers gives up after this many rounds. */
 const MAX_ROUNDS = 50;
+
+/**
+ * Waits a random while, longer each round (up to 100 ms), before the next try of a commit that lost:
+ * retried at once, a writer whose read-and-commit is slower than the others' (a loaded process, three
+ * processes walking the fleet queue over one key) lost every one of its 50 rounds.
+ */
+function backOff(round: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** Math.min(round, 7))));
+}
 const AFTER_ALL_KEYS = "\x7f";
 
 /**
@@ -178,7 +187,10 @@ export class DenoKvStorage implements Storage, DueIndex {
       const old = current.value as Head | undefined;
       if (mutate(atomic, current) === undefined) return; // nothing to write (deleting a missing key)
       const result = await this.#commit(op, atomic);
-      if (!result.ok) continue;
+      if (!result.ok) {
+        await backOff(round);
+        continue;
+      }
       if (old && "g" in old) await this.#deleteChunks(key, old.g).catch(() => undefined);
       return;
     }
@@ -240,6 +252,7 @@ export class DenoKvStorage implements Storage, DueIndex {
       if (at === undefined) atomic.delete(pointer);
       else atomic.set([this.#p, "d", at, id], true).set(pointer, at);
       if ((await this.#commit("setDue", atomic)).ok) return;
+      await backOff(round);
     }
     throw new EdgecertError("storage", `deno kv setDue of "${id}" kept losing to concurrent writers`);
   }
