@@ -144,9 +144,24 @@ export async function startWorker(
 /** An admin summary of one certificate: the Worker's own type. */
 export type { CertificateSummary } from "../../workers/certificate-summary.ts";
 
+/** Certificate `id` as the admin API shows it (`GET /admin/certificates/:id`). */
+export async function certificateSummary(w: WorkerInstance, id: string): Promise<CertificateSummary> {
+  return (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+}
+
 /** The serial number of certificate `id`'s stored certificate, as the admin API shows it. */
 export async function certificateSerial(w: WorkerInstance, id: string): Promise<string> {
   return ((await (await w.admin(`/admin/certificates/${id}`)).json()) as { certificate: { serialNumber: string } }).certificate.serialNumber;
+}
+
+/**
+ * The deployment's one CA budget queue object (workers/ca-budget-queue.ts `budgetQueue`: the instance
+ * named "queue"), typed as the RPC methods `T` a test calls — one place for the name, so a test cannot
+ * end up asking a fresh, empty object.
+ */
+export async function budgetQueueStub<T>(w: WorkerInstance): Promise<T> {
+  const ns = await w.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
+  return ns.get(ns.idFromName("queue")) as unknown as T;
 }
 
 /**
@@ -155,7 +170,7 @@ export async function certificateSerial(w: WorkerInstance, id: string): Promise<
  */
 export async function settled(w: WorkerInstance, id: string): Promise<CertificateSummary> {
   for (let i = 0; i < 600; i++) {
-    const body = (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const body = await certificateSummary(w, id);
     if (body.status !== "pending") return body;
     await new Promise((r) => setTimeout(r, 100));
   }

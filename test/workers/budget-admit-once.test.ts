@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { startWorker, type CertificateSummary } from "../support/worker.ts";
+import { budgetQueueStub, certificateSummary, startWorker, type CertificateSummary } from "../support/worker.ts";
 
 // Issue 26, review: a renewal the CA budget holds back asks the Worker's CaBudgetQueue once. The
 // manager asks for the budget before taking the certificate's lock and, refused, again under it; in the
@@ -28,13 +28,12 @@ interface QueueStub {
 describe("a certificate the CA budget holds back", () => {
   it("is counted once against the queue's room (its run asks the queue once), and leaves the queue when removed", { timeout: 120_000 }, async () => {
     const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/1h" } });
-    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const get = (id: string) => certificateSummary(w, id);
     const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
     try {
       const first = await add("first.admit-once.test");
       await vi.waitFor(async () => expect((await get(first)).status).toBe("valid"), { timeout: 60_000, interval: 200 });
-      const ns = await w.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
-      const queue = ns.get(ns.idFromName("queue")) as unknown as QueueStub;
+      const queue = await budgetQueueStub<QueueStub>(w);
       // Room for two first issuances on their way (as a dispatcher reserves for its chunk).
       expect(await queue.reserve("probe", 2, 1_000)).toBe(2);
       const second = await add("second.admit-once.test");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary } from "../support/worker.ts";
 
 // Issue 26, review of the CA budget's queue in the Worker (workers/ca-budget-queue.ts): a token spent
 // for a parked order is run as a grant by the certificate's renewer; when that run does not send an
@@ -24,7 +24,7 @@ describe("a grant its renewer's run does not use", () => {
     // One new order per 20 s, renewals counted like any order.
     const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 1, periodMs: PERIOD_MS } });
     const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/20s" }, outbound: (request) => ca.fetch(request) });
-    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const get = (id: string) => certificateSummary(w, id);
     const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
     try {
       const first = await add("first.grant.test");

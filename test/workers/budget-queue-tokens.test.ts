@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PebbleInstance } from "../support/pebble.ts";
 import { seededRandom } from "../support/seeded-random.ts";
-import { startWorker, type WorkerInstance } from "../support/worker.ts";
+import { budgetQueueStub, startWorker, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, review: the CA budget's queue in the Worker (workers/ca-budget-queue.ts) hands every token
 // it spends to exactly one place — the caller waiting for it, or a grant its renewer takes or gives
@@ -29,8 +29,7 @@ let worker: WorkerInstance;
 let queue: QueueStub;
 beforeAll(async () => {
   worker = await startWorker(noCa, { port: 0, outbound: () => new Response("no CA here", { status: 404 }) });
-  const ns = await worker.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
-  queue = ns.get(ns.idFromName("queue")) as unknown as QueueStub;
+  queue = await budgetQueueStub<QueueStub>(worker);
 });
 afterAll(async () => {
   await worker?.stop();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, onboarding through the Worker: many names in one request (POST /admin/certificates/bulk),
 // started at once by an extra tick (the kick alarm) rather than at the next cron minute, and the CA
@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 type Bulk = { created: number; certificates: Array<CertificateSummary & { created: boolean }> };
-const get = async (w: WorkerInstance, id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+const get = certificateSummary;
 const bulk = (w: WorkerInstance, body: unknown) => w.admin("/admin/certificates/bulk", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
 
 describe("POST /admin/certificates/bulk", () => {

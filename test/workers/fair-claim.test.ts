@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { budgetQueueStub, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, onboarding through the Worker with the CA budget's queue bounded (BUDGET_QUEUE_MAX): the
 // queue's FairQueue can only order what a tick claims from the index, so the index must claim what
@@ -35,8 +35,7 @@ const start = async () => {
     vars: { CA_LIMITS: "orders=2/1h,domain=1/1h", BUDGET_QUEUE_MAX: String(CAP), RENEW_BATCH: "10", RENEW_CHUNK: "2" },
     outbound: (request) => ca.fetch(request),
   });
-  const ns = await w.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
-  return { ca, w, queue: ns.get(ns.idFromName("queue")) as unknown as QueueStub };
+  return { ca, w, queue: await budgetQueueStub<QueueStub>(w) };
 };
 const addBulk = async (w: WorkerInstance, names: string[]) => {
   const res = await w.admin("/admin/certificates/bulk", { method: "POST", body: JSON.stringify({ certificates: names.map((n) => ({ names: [n] })) }) });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, through the Worker: one rate-limit refusal from the CA pauses that bucket for the whole
 // deployment until its Retry-After, so the certificates that come next wait in the queue instead of
@@ -24,7 +24,7 @@ describe("a CA's rate-limit refusal through the Worker", () => {
   it("pauses the account's bucket for every invocation until its Retry-After: the next certificates are queued, not sent, and only one 429 is ever met", { timeout: 120_000 }, async () => {
     const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 1, periodMs: HOUR } });
     const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=100/60s" }, outbound: (request) => ca.fetch(request) });
-    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const get = (id: string) => certificateSummary(w, id);
     const add = async (name: string) => {
       const res = await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) });
       expect(res.status).toBe(202);

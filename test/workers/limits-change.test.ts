@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { startWorker, type CertificateSummary } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary } from "../support/worker.ts";
 
 // Issue 26, review: CA_LIMITS changed while certificates wait for the CA budget. A certificate the
 // budget held back is due again at its estimated turn under the limits of then (an hour here; at Let's
@@ -27,7 +27,7 @@ describe("CA_LIMITS changed while certificates wait for the budget", () => {
   it("the next tick under the new limits takes the waiting certificates, not their old estimate", { timeout: 240_000 }, async () => {
     let w = await startWorker(pebble, { persistTo: dir, vars: { CA_LIMITS: "orders=1/1h" } });
     const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
-    const get = async (id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+    const get = (id: string) => certificateSummary(w, id);
     let second: string;
     try {
       const first = await add("first.limits-change.test");

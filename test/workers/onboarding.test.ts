@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, through the Worker: the CA budget (CA_LIMITS) in workerd against real Pebble behind Let's
 // Encrypt's rate limits (test/support/rate-limiting-ca.ts on the Worker's outbound path). An invocation
@@ -24,7 +24,7 @@ afterAll(async () => {
   await pebble?.stop();
 });
 
-const get = async (w: WorkerInstance, id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+const get = certificateSummary;
 const add = async (w: WorkerInstance, name: string) => {
   const res = await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) });
   expect(res.status).toBe(202);

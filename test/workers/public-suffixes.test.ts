@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { certificateSummary, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 24: the Worker's script carries no Public Suffix List; the CA budget reads it from the Worker's
 // static asset (workers/public-suffix-source.ts, put in place of the built-in copy by wrangler.toml's
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const add = async (name: string) => ((await (await worker.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
-const get = async (id: string) => (await (await worker.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+const get = (id: string) => certificateSummary(worker, id);
 const settledAs = async (id: string, status: string) => vi.waitFor(async () => expect((await get(id)).status).toBe(status), { timeout: 60_000, interval: 200 });
 
 describe("the Worker's Public Suffix List, from its static asset", () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startPebble, type PebbleInstance } from "../support/pebble.ts";
 import { rateLimitingCa } from "../support/rate-limiting-ca.ts";
-import { startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
+import { budgetQueueStub, certificateSummary, startWorker, type CertificateSummary, type WorkerInstance } from "../support/worker.ts";
 
 // Issue 26, onboarding 100,000 names through the Worker: a bulk add far beyond what the CA's limits
 // let go soon must not put every name in flight at once. Each order waiting in the CA budget's queue
@@ -22,11 +22,8 @@ afterAll(async () => {
 interface QueueStub {
   queued(): Promise<Array<{ id: string }>>;
 }
-const budgetQueue = async (w: WorkerInstance) => {
-  const ns = await w.mf.getDurableObjectNamespace("CA_BUDGET_QUEUE");
-  return ns.get(ns.idFromName("queue")) as unknown as QueueStub;
-};
-const get = async (w: WorkerInstance, id: string) => (await (await w.admin(`/admin/certificates/${id}`)).json()) as CertificateSummary;
+const budgetQueue = (w: WorkerInstance) => budgetQueueStub<QueueStub>(w);
+const get = certificateSummary;
 type Bulk = { certificates: Array<CertificateSummary & { created: boolean }> };
 const addBulk = async (w: WorkerInstance, names: string[]) => {
   const res = await w.admin("/admin/certificates/bulk", { method: "POST", body: JSON.stringify({ certificates: names.map((n) => ({ names: [n] })) }) });
