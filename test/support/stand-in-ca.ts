@@ -49,8 +49,11 @@ export interface StandInCaOptions {
   now: () => number;
   /** Lifetime of issued certificates. */
   lifetimeMs: number;
-  /** What the CA's http-01 fetch of a token would return (the key authorization), if anything. */
-  token: (token: string) => Promise<string | undefined>;
+  /**
+   * What the CA's http-01 fetch of a token would return (the key authorization), if anything; `name` is
+   * the identifier being validated (the Host the fetch would carry, RFC 8555 §8.3).
+   */
+  token: (token: string, name: string) => Promise<string | undefined>;
   /** Offer renewalInfo (RFC 9773): window as fractions of the lifetime, and Retry-After seconds. */
   ari?: { start: number; end: number; retryAfterSeconds: number };
   /** Origin of every URL (default https://ca.test). */
@@ -270,7 +273,7 @@ export class StandInCa {
     // POST-as-GET reads it; a JSON object payload ({}) asks the server to validate (§7.5.1).
     if (payload !== undefined && authz.status === "pending" && authz.challenge.status === "pending") {
       const expected = `${authz.challenge.token}.${account.thumbprint}`;
-      const served = await this.options.token(authz.challenge.token);
+      const served = await this.options.token(authz.challenge.token, authz.identifier.value);
       if (served === expected) {
         authz.challenge.status = "valid";
         authz.status = "valid";

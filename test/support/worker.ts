@@ -44,6 +44,12 @@ export interface IndexStub {
   >;
 }
 
+/**
+ * The ACME server a Worker is pointed at: Pebble, or the stand-in CA where Pebble cannot serve
+ * (test/support/worker-stand-in-ca.ts). `httpPort`: where the Worker listens unless told otherwise.
+ */
+export type WorkerCa = Pick<PebbleInstance, "directoryUrl" | "fetch" | "httpPort">;
+
 /** A token that passes the Worker's strength rule (workers/config.ts checkAdminToken). */
 export const ADMIN_TOKEN = "t3st-Adm1n-9f2c41d8e07b5a63c1f4e2d9";
 
@@ -53,7 +59,7 @@ export const ADMIN_TOKEN = "t3st-Adm1n-9f2c41d8e07b5a63c1f4e2d9";
  * Pebble's CA). `port`: where Pebble's http-01 validator connects (its httpPort).
  */
 export async function startWorker(
-  pebble: PebbleInstance,
+  pebble: WorkerCa,
   options: {
     port?: number;
     vars?: Record<string, string>;
