@@ -9,21 +9,38 @@
  * BENCH_WORKER_ONBOARDING_EVENTS=<file> writes every newOrder and finalize the CA saw (with the ticks);
  * BENCH_WORKER_ONBOARDING_LARGE=1 runs 3,000 names over 30 registered domains instead (1,500, 9 × 100,
  * 20 × 30; with BENCH_WORKER_ONBOARDING_WINDOW_S=15, 547.5 s allowed).
+ *
+ * 100,000 names (`npx tsx bench/worker-onboarding.ts 100k`, or BENCH_WORKER_ONBOARDING_100K=1 in
+ * `npm run bench`; about 50 minutes of real time): the in-process onboarding's mix (onboardingMix: 1 ×
+ * 30,000, 10 × 2,000, 10,000 small customers with 50,000) under 2,000 new orders per account and 600
+ * certificates per registered domain per 60 s (2,940 s allowed), added in bulk 1,000 a request, against
+ * the in-process stand-in CA (test/support/worker-stand-in-ca.ts: Pebble 2.4 stalls long before,
+ * docs/performance.md), whose http-01 validation fetches each token from the Worker.
  */
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { startPebble, type PebbleInstance } from "../test/support/pebble.ts";
+import { startPebble } from "../test/support/pebble.ts";
+import { onboardingMix } from "../test/support/onboarding-sim.ts";
+import type { WorkerCa } from "../test/support/worker.ts";
+import { workerStandInCa } from "../test/support/worker-stand-in-ca.ts";
 import { serverCpuSeconds } from "./process-usage.ts";
 import type { RefillUse } from "../test/support/refill-use.ts";
 import { onboardThroughWorker, type WorkerOnboardingResult } from "../test/support/worker-onboarding.ts";
 
 /** The bench's figures. */
 export interface WorkerOnboardingFigures extends WorkerOnboardingResult {
+  /** The ACME server behind the limits: Pebble, or the in-process stand-in (100,000 names). */
+  ca: "Pebble" | "stand-in CA";
   windowS: number;
   cronEveryS: number;
   /** Certificates per bulk add request; 0: one POST /admin/certificates per name. */
   bulk: number;
   wallS: number;
+  /**
+   * With more than 50 registered domains (the 100,000-name mix): `perDomain` keeps the 11 largest and
+   * this summarises the others' first and last certificate (seconds from the start).
+   */
+  others?: { domains: number; names: number; unissued: number; firstP50: number; firstMax: number; lastP50: number; lastP99: number; lastMax: number };
   /** 1-minute load average before and after the run (2 cores, shared). */
   load: [number, number];
 }
@@ -34,38 +51,82 @@ const roundRefill = (u: RefillUse): RefillUse => ({ ...u, fullMs: Math.round(u.f
 
 /** Runs the workload once through the Worker. */
 export async function workerOnboardingBench(
-  pebble: PebbleInstance,
+  server: WorkerCa,
   windowS = Number(process.env.BENCH_WORKER_ONBOARDING_WINDOW_S ?? 45),
   cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5),
   bulk = Number(process.env.BENCH_WORKER_ONBOARDING_BULK ?? 0),
 ): Promise<WorkerOnboardingFigures> {
-  const load0 = loadavg()[0]!;
-  const started = Date.now();
   // BENCH_WORKER_ONBOARDING_LARGE=1: 3,000 names over 30 registered domains (1,500, 9 × 100, 20 × 30).
   const counts = process.env.BENCH_WORKER_ONBOARDING_LARGE === "1" ? [1500, ...Array<number>(9).fill(100), ...Array<number>(20).fill(30)] : [150, 50, 40, 30, 20, 10];
-  const r = await onboardThroughWorker(pebble, {
+  return await run(server, "Pebble", counts, { orders: { count: 80, periodMs: windowS * 1000 }, domain: { count: 40, periodMs: windowS * 1000 } }, cronEveryS, bulk);
+}
+
+/** 100,000 names (onboardingMix) through the Worker against the stand-in CA, in bulk 1,000 a request (~50 min). */
+export async function workerOnboarding100kBench(cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5)): Promise<WorkerOnboardingFigures> {
+  const { counts, limits } = onboardingMix(1);
+  const server = await workerStandInCa();
+  return await run({ ...server.target, validateAgainst: server.validateAgainst }, "stand-in CA", counts, limits, cronEveryS, 1000);
+}
+
+async function run(
+  server: WorkerCa & { validateAgainst?(url: URL): void },
+  ca: WorkerOnboardingFigures["ca"],
+  counts: number[],
+  limits: { orders: { count: number; periodMs: number }; domain: { count: number; periodMs: number } },
+  cronEveryS: number,
+  bulk: number,
+): Promise<WorkerOnboardingFigures> {
+  const load0 = loadavg()[0]!;
+  const started = Date.now();
+  const windowS = limits.orders.periodMs / 1000;
+  const names = counts.reduce((a, b) => a + b, 0);
+  const r = await onboardThroughWorker(server, {
     counts,
-    limits: { orders: { count: 80, periodMs: windowS * 1000 }, domain: { count: 40, periodMs: windowS * 1000 } },
+    limits,
     cronEveryMs: cronEveryS * 1000,
     ...(bulk > 0 ? { bulk } : {}),
-    // Bounded: twice what the limits allow, at least 4 windows.
-    maxWallMs: Math.max(4, ((counts.reduce((a, b) => a + b, 0) - 80) / 80) * 2) * windowS * 1000,
+    // Bounded: twice what the account's limit allows, at least 4 windows.
+    maxWallMs: Math.max(4, ((names - limits.orders.count) / limits.orders.count) * 2) * windowS * 1000,
     cpuSeconds: () => serverCpuSeconds("workerd"),
   });
+  return workerOnboardingFigures(r, { ca, windowS, cronEveryS, bulk, wallS: (Date.now() - started) / 1000, load: [load0, loadavg()[0]!] });
+}
+
+/** A run's result as the bench reports it: rounded, and at more than 50 registered domains the 11 largest and a summary of the others. */
+export function workerOnboardingFigures(
+  r: WorkerOnboardingResult,
+  meta: Pick<WorkerOnboardingFigures, "ca" | "windowS" | "cronEveryS" | "bulk" | "wallS" | "load">,
+): WorkerOnboardingFigures {
+  const perDomain = r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) }));
+  const bySize = [...perDomain].sort((a, b) => b.names - a.names);
+  const others = bySize.slice(11);
+  const quantile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
   return {
     ...r,
+    ...(perDomain.length > 50
+      ? {
+          perDomain: bySize.slice(0, 11),
+          others: {
+            domains: others.length,
+            names: others.reduce((a, d) => a + d.names, 0),
+            unissued: others.filter((d) => d.issued < d.names).length,
+            firstP50: quantile(others.map((d) => d.firstS), 0.5),
+            firstMax: quantile(others.map((d) => d.firstS), 1),
+            lastP50: quantile(others.map((d) => d.lastS), 0.5),
+            lastP99: quantile(others.map((d) => d.lastS), 0.99),
+            lastMax: quantile(others.map((d) => d.lastS), 1),
+          },
+        }
+      : { perDomain }),
     elapsedS: round(r.elapsedS),
     allowedS: round(r.allowedS, 2),
     ratio: round(r.ratio, 3),
     addS: round(r.addS),
     ...(r.cpuS !== undefined ? { cpuS: round(r.cpuS) } : {}),
-    perDomain: r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) })),
     refill: { orders: roundRefill(r.refill.orders), domain: roundRefill(r.refill.domain) },
-    windowS,
-    cronEveryS,
-    bulk,
-    wallS: round((Date.now() - started) / 1000),
-    load: [round(load0), round(loadavg()[0]!)],
+    ...meta,
+    wallS: round(meta.wallS),
+    load: [round(meta.load[0]), round(meta.load[1])],
   };
 }
 
@@ -73,6 +134,11 @@ const lost = (u: RefillUse) => `${(u.lostMs / 1000).toFixed(1)} s (full ${(u.ful
 
 /** Each domain's first–last; many domains: the largest, and the spread of the others' first and last. */
 function domainsText(f: WorkerOnboardingFigures): string {
+  if (f.others) {
+    const [largest, ...mid] = f.perDomain;
+    const o = f.others;
+    return `${largest!.names}: ${largest!.firstS}–${largest!.lastS} s, the next ${mid.length}: first by ${Math.max(...mid.map((d) => d.firstS))} s, last by ${Math.max(...mid.map((d) => d.lastS))} s, the other ${o.domains} (${o.names} names${o.unissued ? `, ${o.unissued} not all issued` : ""}): first median ${o.firstP50} s, by ${o.firstMax} s, last median ${o.lastP50} s, p99 ${o.lastP99} s, by ${o.lastMax} s`;
+  }
   if (f.perDomain.length <= 8) return f.perDomain.map((d) => `${d.names}: ${d.firstS}–${d.lastS} s`).join(", ");
   const [largest, ...rest] = [...f.perDomain].sort((a, b) => b.names - a.names);
   const firsts = rest.map((d) => d.firstS);
@@ -82,10 +148,14 @@ function domainsText(f: WorkerOnboardingFigures): string {
 
 /** The report line. */
 export function workerOnboardingLine(f: WorkerOnboardingFigures): string {
-  return `  ${f.names} names (${f.perDomain.length} registered domains) through the Worker (workerd, Pebble behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
+  return `  ${f.names} names (${f.perDomain.length} registered domains) through the Worker (workerd, ${f.ca ?? "Pebble"} behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "100k") {
+  const f = await workerOnboarding100kBench();
+  console.log(workerOnboardingLine(f));
+  console.log(JSON.stringify(f));
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const pebble = await startPebble();
   try {
     const f = await workerOnboardingBench(pebble);
