@@ -34,6 +34,12 @@ export interface WorkerOnboardingOptions {
   bulk?: number;
   /** Adds the first registered domain's names after all the others' (default: before them, as a signup flow would). */
   firstDomainLast?: boolean;
+  /**
+   * Keeps the Durable Objects' and KV's data in files under this directory, as deployed storage is,
+   * instead of in memory: then workerd can evict an idle object. In memory, every renewer object made
+   * stays (one per name), and local workerd failed with SQLITE_NOMEM after ~36,000 names.
+   */
+  persistTo?: string;
   /** A CPU-seconds reading (e.g. workerd's), taken once the Worker runs and again before it stops. */
   cpuSeconds?: () => number;
 }
@@ -113,6 +119,7 @@ export async function onboardThroughWorker(server: WorkerCa & { validateAgainst?
   const worker = await startWorker(server, {
     vars: { CA_LIMITS: `orders=${limitText(orders)},domain=${limitText(domain)}`, ...options.vars },
     outbound: (request) => ca.fetch(request),
+    ...(options.persistTo ? { persistTo: options.persistTo } : {}),
   });
   server.validateAgainst?.(worker.url);
   const domains = options.counts.map((n, d) => Array.from({ length: n }, (_, i) => `n${i}.cust${d}.${suffix}`));
