@@ -174,7 +174,7 @@ function domainsText(f: WorkerOnboardingFigures): string {
 
 /** The report line. */
 export function workerOnboardingLine(f: WorkerOnboardingFigures): string {
-  return `  ${f.names} names (${f.perDomain.length} registered domains) through the Worker (workerd, ${f.ca ?? "Pebble"} behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
+  return `  ${f.names} names (${f.perDomain.length + (f.others?.domains ?? 0)} registered domains) through the Worker (workerd, ${f.ca ?? "Pebble"} behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "100k") {
