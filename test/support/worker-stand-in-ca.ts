@@ -3,7 +3,7 @@
  * Pebble 2.4 cannot serve: issuing 100,000 certificates in one run. Pebble's memory store walks every
  * authorization it ever made under one lock on each newOrder, whatever PEBBLE_AUTHZREUSE says, and
  * with hundreds of orders open it deadlocks against AddAuthorization/AddChallenge (docs/performance.md,
- * "Pebble at 10,000 names"); the stand-in keeps its state in maps and answers at once.
+ * "Onboarding through the Worker"); the stand-in keeps its state in maps and answers at once.
  *
  * Its http-01 validation is real (RFC 8555 §8.3): it fetches
  * `http://<name>/.well-known/acme-challenge/<token>` from the Worker's own listener (the Host header
