@@ -14,6 +14,7 @@ import { fromPg } from "../src/storage/postgres/postgres-client.ts";
 import type { DueIndex } from "../src/storage/due-index.ts";
 import type { Storage } from "../src/storage/storage.ts";
 import { keys } from "../src/manager/storage-keys.ts";
+import { quantile } from "./measure.ts";
 import { benchRecord, loadRecords, RECORDS, renewDuePass, type RenewDueFigures } from "./renew-due-pass.ts";
 import { denoKvRenewDue } from "./deno-kv-renew-due.ts";
 import { startRedis } from "../test/support/redis-server.ts";
@@ -33,10 +34,6 @@ export interface FleetStorageFigures {
   renewDue: RenewDueFigures;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 async function measure(backend: string, storage: Storage & DueIndex, now: number, loadMs: number): Promise<FleetStorageFigures> {
   const times: number[] = [];
   for (let i = 0; i < LOCK_RUNS; i++) {
@@ -45,7 +42,6 @@ async function measure(backend: string, storage: Storage & DueIndex, now: number
     await lease.release();
     times.push(performance.now() - started);
   }
-  times.sort((a, b) => a - b);
   const passes: number[] = [];
   let read = 0;
   for (let i = 0; i < 20; i++) {
@@ -53,7 +49,6 @@ async function measure(backend: string, storage: Storage & DueIndex, now: number
     read = (await storage.due(now, 1000)).length;
     passes.push(performance.now() - started);
   }
-  passes.sort((a, b) => a - b);
   const renewDue = await renewDuePass(storage, now, loadMs);
   return { backend, lockMedianMs: quantile(times, 0.5), lockP99Ms: quantile(times, 0.99), dueRecords: RECORDS, dueRead: read, duePassMs: quantile(passes, 0.5), renewDue };
 }

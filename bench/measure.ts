@@ -7,10 +7,15 @@ export interface Sample {
   ok: boolean;
 }
 
+/** The `q` quantile of a list of numbers (the element at ⌊q·n⌋ of the sorted list; NaN when empty). */
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
 /** Median of a list of numbers (the upper one for even lengths). */
 export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
+  return quantile(xs, 0.5);
 }
 
 /** Runs `fn` `runs` times and summarises the samples. */

@@ -25,6 +25,7 @@ import { startPebble } from "../test/support/pebble.ts";
 import { onboardingMix } from "../test/support/onboarding-sim.ts";
 import type { WorkerCa } from "../test/support/worker.ts";
 import { workerStandInCa } from "../test/support/worker-stand-in-ca.ts";
+import { quantile } from "./measure.ts";
 import { serverCpuSeconds } from "./process-usage.ts";
 import type { RefillUse } from "../test/support/refill-use.ts";
 import { onboardThroughWorker, type WorkerOnboardingResult } from "../test/support/worker-onboarding.ts";
@@ -126,7 +127,6 @@ export function workerOnboardingFigures(
   const perDomain = r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) }));
   const bySize = [...perDomain].sort((a, b) => b.names - a.names);
   const others = bySize.slice(11);
-  const quantile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
   return {
     ...r,
     ...(perDomain.length > 50
