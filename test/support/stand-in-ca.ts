@@ -158,9 +158,12 @@ export class StandInCa {
   /** The fetch the managers use. */
   readonly fetch: typeof fetch = async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    const method = (init?.method ?? "GET").toUpperCase();
+    // A Request (a Worker's outbound request) carries its own method and body.
+    const request = typeof input === "object" && "method" in input && init === undefined ? input : undefined;
+    const method = (request?.method ?? init?.method ?? "GET").toUpperCase();
+    const body = request ? (method === "POST" ? await request.text() : "") : typeof init?.body === "string" ? init.body : init?.body ? new TextDecoder().decode(init.body as Uint8Array) : "";
     try {
-      return await this.#route(method, url, typeof init?.body === "string" ? init.body : init?.body ? new TextDecoder().decode(init.body as Uint8Array) : "");
+      return await this.#route(method, url, body);
     } catch (err) {
       if (err instanceof Response) return err;
       throw err;

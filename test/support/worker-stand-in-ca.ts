@@ -46,18 +46,9 @@ export async function workerStandInCa(): Promise<WorkerStandInCa> {
       return undefined;
     },
   });
-  // A Worker's outbound request is a Request carrying its own method and body; the stand-in reads them
-  // from `init`.
-  const caFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    if (typeof input === "object" && "method" in input && init === undefined) {
-      const body = input.method === "POST" ? await input.text() : undefined;
-      return ca.fetch(input.url, { method: input.method, ...(body !== undefined ? { body } : {}) });
-    }
-    return ca.fetch(input, init);
-  }) as typeof fetch;
   return {
     ca,
-    target: { directoryUrl: ca.directoryUrl, fetch: caFetch, httpPort: await freePort() },
+    target: { directoryUrl: ca.directoryUrl, fetch: ca.fetch, httpPort: await freePort() },
     validateAgainst(url) {
       worker = url;
     },
