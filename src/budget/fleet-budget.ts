@@ -4,7 +4,7 @@ import { base64urlEncode } from "../webcrypto/base64url.ts";
 import { checkCaLimits, type CaLimits, type RateLimit } from "./ca-limits.ts";
 import { loadPublicSuffixRules } from "./public-suffix-source.ts";
 import { registeredDomainBy } from "./registered-domain.ts";
-import { available, countedFrom, paused, refund, spend, type BucketState } from "./token-bucket.ts";
+import { available, countedFrom, paused, refund, spend, underLimit, type BucketState } from "./token-bucket.ts";
 
 /** Which limit a bucket spends. */
 export type BucketKind = "orders" | "domain" | "nameset";
@@ -81,24 +81,27 @@ async function shortHash(text: string): Promise<string> {
 /** Hashes of subjects seen lately: an account URL is hashed once, not once per order (100,000 orders: 100,000 digests). */
 const HASH_CACHE_LIMIT = 10_000;
 
-function decode(entry: StorageEntry | undefined): BucketState | undefined {
+/** A bucket's stored state as `limit` counts it at `now` (see `underLimit`). */
+function decode(entry: StorageEntry | undefined, limit: RateLimit, now: number): BucketState | undefined {
   if (!entry) return undefined;
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(entry.value)) as { tat?: unknown; pausedUntil?: unknown; n?: unknown };
+    const parsed = JSON.parse(new TextDecoder().decode(entry.value)) as { tat?: unknown; pausedUntil?: unknown; n?: unknown; interval?: unknown };
     if (typeof parsed.tat !== "number" || !Number.isFinite(parsed.tat)) return undefined;
-    return {
+    return underLimit(limit, {
       tat: parsed.tat,
       ...(typeof parsed.pausedUntil === "number" ? { pausedUntil: parsed.pausedUntil } : {}),
       ...(typeof parsed.n === "number" && Number.isSafeInteger(parsed.n) ? { n: parsed.n } : {}),
-    };
+      ...(typeof parsed.interval === "number" && Number.isFinite(parsed.interval) ? { interval: parsed.interval } : {}),
+    }, now);
   } catch {
     // A damaged bucket record is treated as an empty history: the CA still enforces its limits.
     return undefined;
   }
 }
 
-function encode(state: BucketState): string {
-  return JSON.stringify(state);
+/** A bucket's state, with the limit it is counted under. */
+function encode(state: BucketState, limit: RateLimit): string {
+  return JSON.stringify({ ...state, interval: limit.periodMs / limit.count });
 }
 
 /** Options for {@link FleetBudget}. */
@@ -188,7 +191,7 @@ export class FleetBudget {
     for (let attempt = 0; attempt < MAX_SPEND_ATTEMPTS; attempt++) {
       const now = this.now();
       const entries = await Promise.all(refs.map((r) => this.storage.getEntry(r.key)));
-      const plans = refs.map((r, i) => ({ ref: r, entry: entries[i], result: spend(r.limit, decode(entries[i]), now, 1, this.marginMs) }));
+      const plans = refs.map((r, i) => ({ ref: r, entry: entries[i], result: spend(r.limit, decode(entries[i], r.limit, now), now, 1, this.marginMs) }));
       const blocked = plans.flatMap((p) => (p.result.ok ? [] : [{ bucket: p.ref, retryAt: p.result.retryAt }]));
       if (blocked.length > 0) return { granted: false, retryAt: Math.max(...blocked.map((b) => b.retryAt)), blocked };
       const written: typeof plans = [];
@@ -196,7 +199,7 @@ export class FleetBudget {
       for (const plan of plans) {
         if (!plan.result.ok) break;
         try {
-          await this.storage.put(plan.ref.key, encode(plan.result.next), { ifVersion: plan.entry?.version ?? null });
+          await this.storage.put(plan.ref.key, encode(plan.result.next, plan.ref.limit), { ifVersion: plan.entry?.version ?? null });
           written.push(plan);
         } catch (err) {
           if (!(err instanceof EdgecertError && err.code === "conflict")) {
@@ -269,7 +272,7 @@ export class FleetBudget {
     const now = this.now();
     return Promise.all(
       refs.map(async (ref) => {
-        const state = decode(await this.storage.getEntry(ref.key));
+        const state = decode(await this.storage.getEntry(ref.key), ref.limit, now);
         const view: BucketView = { kind: ref.kind, subject: ref.subject, available: available(ref.limit, state, now), limit: ref.limit };
         return state?.pausedUntil !== undefined && state.pausedUntil > now ? { ...view, pausedUntil: state.pausedUntil } : view;
       }),
@@ -278,7 +281,7 @@ export class FleetBudget {
 
   /** The state of one bucket as stored now (undefined: never spent, i.e. full). */
   async state(ref: BucketRef): Promise<BucketState | undefined> {
-    return decode(await this.storage.getEntry(ref.key));
+    return decode(await this.storage.getEntry(ref.key), ref.limit, this.now());
   }
 
   /** The limit of a bucket kind, when this budget has one. */
@@ -311,10 +314,11 @@ export class FleetBudget {
   private async update(ref: BucketRef, change: (state: BucketState | undefined, now: number) => BucketState | undefined): Promise<void> {
     for (let attempt = 0; attempt < MAX_SPEND_ATTEMPTS; attempt++) {
       const entry = await this.storage.getEntry(ref.key);
-      const next = change(decode(entry), this.now());
+      const now = this.now();
+      const next = change(decode(entry, ref.limit, now), now);
       if (next === undefined) return;
       try {
-        await this.storage.put(ref.key, encode(next), { ifVersion: entry?.version ?? null });
+        await this.storage.put(ref.key, encode(next, ref.limit), { ifVersion: entry?.version ?? null });
         return;
       } catch (err) {
         if (!(err instanceof EdgecertError && err.code === "conflict")) throw err;

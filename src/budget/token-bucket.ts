@@ -11,7 +11,11 @@ export interface BucketState {
   /** Nothing may be spent before this (a CA's refusal with `Retry-After` paused the bucket). */
   readonly pausedUntil?: number;
   /** Tokens spent so far (a spend's sequence number: see {@link issuedAt}); absent in records written before it was kept. */
-  readonly n?: number;
+  readonly n?: number;  /**
+   * The interval (`periodMs / count`) `tat` was counted in: the limit it was written under (see
+   * {@link underLimit}); absent in records written before it was kept.
+   */
+  readonly interval?: number;
 }
 
 /** The outcome of spending `tokens` from a bucket at `now`. */
@@ -80,4 +84,18 @@ export function available(limit: RateLimit, state: BucketState | undefined, now:
   const interval = limit.periodMs / limit.count;
   const debt = Math.max(0, (state?.tat ?? now) - now);
   return Math.max(0, Math.floor((limit.periodMs - debt) / interval + 1e-9));
+}
+
+/**
+ * `state`, written under the limit of `state.interval`, as `limit` counts it: the tokens it owes past
+ * `now` are kept, not the time (CA_LIMITS changed between deploys). Read as time, a bucket whose one
+ * token of 1 an hour was spent read under 100 an hour as if all 100 were (the next order waited 36 s
+ * for a bucket holding 99), and under a lower limit as owing less than it did. Never more than one
+ * period of `limit` owed: a spend is only allowed while the debt stays within one (see {@link spend}).
+ */
+export function underLimit(limit: RateLimit, state: BucketState | undefined, now: number): BucketState | undefined {
+  const interval = limit.periodMs / limit.count;
+  if (state === undefined || state.interval === undefined || state.interval === interval || !(state.interval > 0)) return state;
+  const owed = (Math.max(0, state.tat - now) / state.interval) * interval;
+  return { ...state, tat: owed > 0 ? now + Math.min(owed, limit.periodMs) : state.tat, interval };
 }

@@ -156,6 +156,27 @@ describe("FleetBudget", () => {
     expect((await p2!.trySpend(req)).granted).toBe(true);
   });
 
+  it("a bucket written under other limits (CA_LIMITS changed) keeps the tokens it owes, not the time", async () => {
+    // Old code read the stored time as is: the one token of 1 an hour spent read under 100 an hour as
+    // all 100 spent (the next order waited 36 s; through the Worker, tests/workers/limits-change.test.ts
+    // waited it out after every redeploy), and lowered to 1 an hour 50 spent of 100 read as owing 30 min.
+    const storage = new MemoryStorage();
+    let now = 1_000_000;
+    const req = (name: string) => ({ account: "https://ca/acct/1", names: [name], nameSetId: name });
+    const perHour = (count: number) => new FleetBudget({ storage, limits: { newOrdersPerAccount: { count, periodMs: 3_600_000 } }, ca: "ca", now: () => now, sendMarginMs: 0 });
+    expect((await perHour(1).trySpend(req("a.example"))).granted).toBe(true);
+    expect(await perHour(1).trySpend(req("b.example"))).toMatchObject({ granted: false, retryAt: 1_000_000 + 3_600_000 });
+    now += 10_000;
+    const raised = perHour(100);
+    expect((await raised.view(req("b.example")))[0]!.available).toBe(99);
+    for (let i = 0; i < 99; i++) expect((await raised.trySpend(req(`n${i}.example`))).granted, `order ${i}`).toBe(true);
+    expect((await raised.trySpend(req("c.example"))).granted).toBe(false);
+    // Lowered again: 100 spent in the last hour owe the whole of the new limit's period, no more.
+    const lowered = perHour(2);
+    expect((await lowered.view(req("c.example")))[0]!.available).toBe(0);
+    expect(await lowered.trySpend(req("c.example"))).toMatchObject({ granted: false, retryAt: now + 1_800_000 });
+  });
+
   it("never grants more than a bucket holds, whatever the interleaving of processes (seeded search)", async () => {
     const seeds = Number(process.env.EDGECERT_BUDGET_SEEDS ?? 200);
     const first = Number(process.env.EDGECERT_BUDGET_SEED ?? 1);
