@@ -7,7 +7,7 @@ import { certificateSummary, startWorker, type CertificateSummary, type WorkerIn
 // started at once by an extra tick (the kick alarm) rather than at the next cron minute, and the CA
 // budget's queue holding every waiting order — a parked order is run again by the queue when its turn
 // comes, without a cron tick. Real Worker in workerd, real Pebble behind Let's Encrypt's limits
-// (rate-limiting-ca.ts). No cron tick is run in this file. Cost: about 30 s.
+// (rate-limiting-ca.ts). No cron tick is run in this file. Cost: about 20 s.
 let pebble: PebbleInstance;
 
 beforeAll(async () => {
@@ -94,16 +94,18 @@ describe("POST /admin/certificates/bulk", () => {
 
 describe("the CA budget's queue runs a parked order when its turn comes", () => {
   it("a certificate held back past its invocation's wait is issued when the budget refills, without a cron tick", { timeout: 120_000 }, async () => {
-    // One new order per 15 s: the second certificate's token is ~15 s away, beyond the 3 s an
-    // invocation waits; its order stays parked in the queue.
-    const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 1, periodMs: 15_000 } });
-    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/15s" }, outbound: (request) => ca.fetch(request) });
+    // One new order per 10 s: the second certificate, added once the first's order reached the CA
+    // (not once it was issued: the wait no longer depends on how long issuing takes), finds its token
+    // ~10 s away, beyond the 3 s an invocation waits; its order stays parked in the queue.
+    const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 1, periodMs: 10_000 } });
+    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/10s" }, outbound: (request) => ca.fetch(request) });
     try {
       const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
       const first = await add("first.parked.test");
-      await vi.waitFor(async () => expect((await get(w, first)).status).toBe("valid"), { timeout: 60_000, interval: 200 });
+      await vi.waitFor(() => expect(ca.events.some((e) => e.kind === "newOrder" && e.names[0] === "first.parked.test")).toBe(true), { timeout: 60_000, interval: 50 });
       const second = await add("second.parked.test");
       await vi.waitFor(async () => expect((await get(w, second)).queuedFor).toMatch(/^orders /), { timeout: 60_000, interval: 200 });
+      await vi.waitFor(async () => expect((await get(w, first)).status).toBe("valid"), { timeout: 60_000, interval: 200 });
       // No cron tick: the queue runs its renewer when the bucket refills (old code: it waited for a tick).
       await vi.waitFor(async () => expect((await get(w, second)).status).toBe("valid"), { timeout: 60_000, interval: 250 });
       expect(ca.events.filter((e) => e.kind === "newOrder").map((e) => e.names[0])).toEqual(["first.parked.test", "second.parked.test"]);
