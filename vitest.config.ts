@@ -9,7 +9,8 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 export default defineConfig({
   test: {
     // Pebble, openssl, Redis, PostgreSQL and Chromium found (or installed) once, before any test file.
-    globalSetup: ["./scripts/test-preflight.ts"],
+    // Then an id for the run (test/support/test-run.ts): the tarball is packed once a run.
+    globalSetup: ["./scripts/test-preflight.ts", "./test/support/test-run.ts"],
     testTimeout: 60_000,
     // Hooks start and stop real servers (Pebble, Redis, PostgreSQL, workerd): generous for a loaded machine.
     hookTimeout: 120_000,
