@@ -8,7 +8,7 @@ import { issuerKey } from "../src/manager/storage-keys.ts";
 import { readConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { workerStorage } from "./storage.ts";
-import { renewalIndex } from "./renewal-index.ts";
+import { renewalIndex, type FirstBacklog } from "./renewal-index.ts";
 import { kickTick } from "./renewal-dispatcher.ts";
 
 /** The queue's answer over RPC (an error's class does not cross it): the buckets spent, or what holds the order back. */
@@ -142,6 +142,16 @@ export class CaBudgetQueue extends DurableObject<Env> {
       parked.listeners--;
     }
     return { blockedBy: this.#blockedBy(queue, request) };
+  }
+
+  /**
+   * The first issuances pending in the renewal index (a tick tells it after each claim): the queue
+   * judges on them which registered domain's own limit decides when onboarding can finish, not on the
+   * part of the backlog waiting here (see `FairQueue.setBacklog`).
+   */
+  async backlog(directoryUrl: string, limits: CaLimits, backlog: FirstBacklog): Promise<void> {
+    const { queue } = await this.#queue(directoryUrl, limits);
+    await queue.setBacklog({ total: backlog.total, byDomain: new Map(backlog.byDomain.map((d) => [d.domain, d.pending])) });
   }
 
   /**

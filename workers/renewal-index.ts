@@ -70,6 +70,19 @@ const LANE_TAIL = 16;
  */
 const CLAIMED_TURN = 2 ** 32;
 
+/** Registered domains whose pending first issuances the CA budget's queue is told (see {@link FirstBacklog}). */
+const BACKLOG_DOMAINS = 8;
+
+/**
+ * First issuances pending in the index — all of them, and the registered domains with the most — as
+ * the CA budget's queue is told after each claim (`FairQueue.setBacklog`): it sees only the few
+ * hundred the index let through, and judges on these which customer's own limit decides the finish.
+ */
+export interface FirstBacklog {
+  total: number;
+  byDomain: Array<{ domain: string; pending: number }>;
+}
+
 export const renewalIndex = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
 
 /** Summary of one cron tick. */
@@ -283,7 +296,7 @@ export class RenewalIndex extends DurableObject<Env> {
    * Returns the claimed entries and how many rows SQLite read doing it: O(claimed + `queueMax`), the
    * turn order passing over entries in flight.
    */
-  claimDue(now: number, limit: number, claimMs: number, firsts = limit, fair: { queueMax: number; orders?: RateLimit | undefined; domain?: RateLimit | undefined } = { queueMax: limit }): { entries: IndexEntry[]; rowsRead: number } {
+  claimDue(now: number, limit: number, claimMs: number, firsts = limit, fair: { queueMax: number; orders?: RateLimit | undefined; domain?: RateLimit | undefined } = { queueMax: limit }): { entries: IndexEntry[]; rowsRead: number; backlog: FirstBacklog } {
     const renewals = this.sql.exec<Row>("SELECT * FROM certificates WHERE due_at <= ? AND not_after IS NOT NULL ORDER BY due_at LIMIT ?", now, limit);
     const rows = renewals.toArray();
     let rowsRead = renewals.rowsRead;
@@ -327,7 +340,14 @@ export class RenewalIndex extends DurableObject<Env> {
     const others = `IFNULL(reg_domain, '') NOT IN (${own.map(() => "?").join()}) LIMIT ?`;
     take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND turn IS NOT NULL ORDER BY turn, due_at LIMIT ?) WHERE due_at <= ? AND ${others}`, room + queueMax, now, ...own);
     take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?) WHERE ${others}`, now, room + queueMax, ...own);
-    return { entries: rows.map(toEntry), rowsRead };
+    // Only a domain limit makes a domain's backlog matter to the queue (O(8) rows, by first_pending_by_n).
+    let byDomain: FirstBacklog["byDomain"] = [];
+    if (domain) {
+      const largest = this.sql.exec<{ d: string; n: number }>("SELECT d, n FROM first_pending WHERE d NOT IN ('*', '') ORDER BY n DESC LIMIT ?", BACKLOG_DOMAINS);
+      byDomain = largest.toArray().map((r) => ({ domain: r.d, pending: r.n }));
+      rowsRead += largest.rowsRead;
+    }
+    return { entries: rows.map(toEntry), rowsRead, backlog: { total, byDomain } };
   }
 
   /**

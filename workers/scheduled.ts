@@ -64,9 +64,10 @@ export async function tick(
   let chunk: number;
   let limits: CaLimits | undefined;
   let queueMax: number;
+  let directoryUrl: string;
   try {
     const config = await readConfig(env);
-    ({ renewBatch: batch, renewChunk: chunk, queueMax } = config);
+    ({ renewBatch: batch, renewChunk: chunk, queueMax, directoryUrl } = config);
     limits = config.caLimits ?? caLimitsFor(config.directoryUrl);
   } catch (err) {
     // A bad variable must not make every tick throw: say which one, and leave the index untouched.
@@ -79,7 +80,9 @@ export async function tick(
   // reserves its own (renewChunk), so only renewals about to start hold room. The rest stay due, and the
   // queue kicks a tick for them once it has drained.
   const room = limits ? await budgetQueue(env).room(batch, queueMax).catch(() => batch) : batch;
-  const { entries, rowsRead } = await index.claimDue(at, batch, CLAIM_MS, room, { queueMax, orders: limits?.newOrdersPerAccount, domain: limits?.certificatesPerRegisteredDomain });
+  const { entries, rowsRead, backlog } = await index.claimDue(at, batch, CLAIM_MS, room, { queueMax, orders: limits?.newOrdersPerAccount, domain: limits?.certificatesPerRegisteredDomain });
+  // Before this claim's orders arrive: the queue orders them by the whole backlog, not only what waits there.
+  if (limits) await budgetQueue(env).backlog(directoryUrl, limits, backlog).catch(() => undefined);
   // Renewals first, then first issuances taking turns across registered domains (see dispatchOrder).
   const ordered = await dispatchOrder(entries, limits);
   const firsts = ordered.filter((e) => e.notAfter === undefined).length;
@@ -113,8 +116,8 @@ export async function tick(
   const outcomes: Record<string, number> = {};
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const invocations: InvocationSummary = {
-    // claimDue and recordTick beside the dispatcher calls, the queue's room, and release when entries went back.
-    tick: { subrequests: dispatch.subrequests + 2 + (limits ? 1 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
+    // claimDue and recordTick beside the dispatcher calls, the queue's room and backlog, and release when entries went back.
+    tick: { subrequests: dispatch.subrequests + 2 + (limits ? 2 : 0) + (notStarted.length > 0 ? 1 : 0), maxInFlight: dispatch.maxInFlight },
     dispatchers: dispatch.results.length,
     dispatcherMaxSubrequests: Math.max(0, ...dispatch.results.map((r) => r.subrequests)),
     dispatcherMaxInFlight: Math.max(0, ...dispatch.results.map((r) => r.maxInFlight)),

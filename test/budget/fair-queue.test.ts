@@ -191,4 +191,37 @@ describe("the fleet's fair queue", () => {
     expect(left).toBeLessThanOrEqual(2);
     expect(reads).toBeLessThan(5_000);
   });
+  it("a customer whose own limit binds across the whole backlog goes first whenever its bucket holds a token, though few of its orders wait here", async () => {
+    // The Worker's index lets only a few hundred of its pending first issuances into the queue at a time.
+    // Judged on those, the largest customer (3,000 of 10,000 names, its bucket binding as much as the
+    // account's) went in turns behind every other customer whenever its share of the window was small,
+    // and its bucket sat full for 110 s of 552 (1.25x the time the limits allow). Told the backlog, the
+    // queue judges on it. Account: 1 order a second; domain: 1 per 3.3 s, 3 in the bucket.
+    const run = async (backlog: boolean) => {
+      const clock = new VirtualClock();
+      const limits: CaLimits = { newOrdersPerAccount: { count: 10, periodMs: 10_000 }, certificatesPerRegisteredDomain: { count: 3, periodMs: 10_000 } };
+      const budget = new FleetBudget({ storage: new MemoryStorage(), limits, ca: "ca", now: clock.now, sendMarginMs: 0 });
+      const queue = new FairQueue(budget, { now: clock.now, sleep: clock.sleep });
+      const order = (name: string): AdmissionRequest => ({ id: name, account: "https://ca.test/acct/1", names: [name], nameSetId: name });
+      const granted: string[] = [];
+      const admit = (name: string) => void queue.admit(order(name)).then(() => granted.push(name));
+      // The account's bucket spent by earlier orders; the large customer's full.
+      for (let i = 0; i < 10; i++) admit(`www.early${i}.example`);
+      await clock.drive(() => granted.length === 10);
+      granted.length = 0;
+      // Its 6 and 12 other customers' one each: 6 x 3.3 s is under 0.9 of 18 x 1 s, so in this window
+      // its limit does not bind; across the backlog (2,800 of 9,000) it does.
+      if (backlog) await queue.setBacklog({ total: 9_000, byDomain: new Map([["big.example", 2_800]]) });
+      for (let i = 0; i < 6; i++) admit(`n${i}.big.example`);
+      for (let i = 0; i < 12; i++) admit(`www.small${i}.example`);
+      await clock.drive(() => granted.length === 6, { ready: () => queue.size === 18 - granted.length });
+      return granted.filter((n) => n.endsWith(".big.example")).length;
+    };
+    const told = await run(true);
+    const window = await run(false);
+    console.log(`binding customer's orders among the first 6 granted: ${told} told the backlog, ${window} judged on the queue alone`);
+    // Its 3 tokens and the 1 refilled by the 6th second: 4 of the first 6; by turns, 1 in each turn of 13.
+    expect(told).toBe(4);
+    expect(window).toBeLessThanOrEqual(1);
+  });
 });
