@@ -11,7 +11,8 @@ export interface BucketState {
   /** Nothing may be spent before this (a CA's refusal with `Retry-After` paused the bucket). */
   readonly pausedUntil?: number;
   /** Tokens spent so far (a spend's sequence number: see {@link issuedAt}); absent in records written before it was kept. */
-  readonly n?: number;  /**
+  readonly n?: number;
+  /**
    * The interval (`periodMs / count`) `tat` was counted in: the limit it was written under (see
    * {@link underLimit}); absent in records written before it was kept.
    */
