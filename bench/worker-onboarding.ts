@@ -15,7 +15,8 @@
  * 30,000, 10 × 2,000, 10,000 small customers with 50,000) under 2,000 new orders per account and 600
  * certificates per registered domain per 90 s (4,410 s allowed), added in bulk 1,000 a request, against
  * the in-process stand-in CA (test/support/worker-stand-in-ca.ts: Pebble 2.4 stalls long before,
- * docs/performance.md), whose http-01 validation fetches each token from the Worker.
+ * docs/performance.md), whose http-01 validation fetches each token from the Worker. `10k`: the same run
+ * in miniature, a tenth of the names, counts, window and queue (about 8 minutes; workerOnboardingMixBench).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -46,6 +47,8 @@ export interface WorkerOnboardingFigures extends WorkerOnboardingResult {
   others?: { domains: number; names: number; unissued: number; firstP50: number; firstMax: number; lastP50: number; lastP99: number; lastMax: number };
   /** 1-minute load average before and after the run (2 cores, shared). */
   load: [number, number];
+  /** BUDGET_QUEUE_MAX, when the run sets it (default 5,000). */
+  queueMax?: number;
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -75,9 +78,22 @@ export async function workerOnboardingBench(
  * object has its own thread. 4,410 s allowed; the run of 2026-12-06 took 83 minutes.
  */
 export async function workerOnboarding100kBench(windowS = Number(process.env.BENCH_WORKER_ONBOARDING_100K_WINDOW_S ?? 90), cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5)): Promise<WorkerOnboardingFigures> {
-  const { counts, limits } = onboardingMix(1);
+  return workerOnboardingMixBench(1, windowS, cronEveryS);
+}
+
+/**
+ * The 100,000-name run in miniature (`npx tsx bench/worker-onboarding.ts 10k`, in `npm run bench` unless
+ * BENCH_WORKER_ONBOARDING_10K=0; about 8 minutes): onboardingMix(0.1) — 1 × 3,000, 10 × 200, 1,000
+ * small customers with 5,000 names — with the limits' counts, their window and BUDGET_QUEUE_MAX all a
+ * tenth (200 new orders and 60 per registered domain per 9 s, 500 waiting): the same rates (22 orders a
+ * second, so the same workerd load), the same queue against the same buckets, a tenth of the time (441 s
+ * allowed). It showed the largest customer's bucket idle that the full run showed (1.25×, as 1.124×).
+ */
+export async function workerOnboardingMixBench(scale: number, windowS = Math.round(900 * scale) / 10, cronEveryS = Number(process.env.BENCH_WORKER_ONBOARDING_CRON_S ?? 5)): Promise<WorkerOnboardingFigures> {
+  const { counts, limits } = onboardingMix(scale);
   const server = await workerStandInCa();
-  const persistTo = mkdtempSync(join(tmpdir(), "edgecert-100k-"));
+  const persistTo = mkdtempSync(join(tmpdir(), "edgecert-mix-"));
+  const queueMax = Math.round(5000 * scale);
   try {
     return await run(
       { ...server.target, validateAgainst: server.validateAgainst },
@@ -87,6 +103,7 @@ export async function workerOnboarding100kBench(windowS = Number(process.env.BEN
       cronEveryS,
       1000,
       persistTo,
+      queueMax,
     );
   } finally {
     rmSync(persistTo, { recursive: true, force: true });
@@ -101,6 +118,7 @@ async function run(
   cronEveryS: number,
   bulk: number,
   persistTo?: string,
+  queueMax?: number,
 ): Promise<WorkerOnboardingFigures> {
   const load0 = loadavg()[0]!;
   const started = Date.now();
@@ -115,14 +133,15 @@ async function run(
     maxWallMs: Math.max(4, ((names - limits.orders.count) / limits.orders.count) * 2) * windowS * 1000,
     cpuSeconds: () => serverCpuSeconds("workerd"),
     ...(persistTo ? { persistTo } : {}),
+    ...(queueMax !== undefined ? { vars: { BUDGET_QUEUE_MAX: String(queueMax) } } : {}),
   });
-  return workerOnboardingFigures(r, { ca, windowS, cronEveryS, bulk, wallS: (Date.now() - started) / 1000, load: [load0, loadavg()[0]!] });
+  return workerOnboardingFigures(r, { ca, windowS, cronEveryS, bulk, wallS: (Date.now() - started) / 1000, load: [load0, loadavg()[0]!], ...(queueMax !== undefined ? { queueMax } : {}) });
 }
 
 /** A run's result as the bench reports it: rounded, and at more than 50 registered domains the 11 largest and a summary of the others. */
 export function workerOnboardingFigures(
   r: WorkerOnboardingResult,
-  meta: Pick<WorkerOnboardingFigures, "ca" | "windowS" | "cronEveryS" | "bulk" | "wallS" | "load">,
+  meta: Pick<WorkerOnboardingFigures, "ca" | "windowS" | "cronEveryS" | "bulk" | "wallS" | "load" | "queueMax">,
 ): WorkerOnboardingFigures {
   const perDomain = r.perDomain.map((d) => ({ ...d, firstS: round(d.firstS), lastS: round(d.lastS) }));
   const bySize = [...perDomain].sort((a, b) => b.names - a.names);
@@ -174,11 +193,11 @@ function domainsText(f: WorkerOnboardingFigures): string {
 
 /** The report line. */
 export function workerOnboardingLine(f: WorkerOnboardingFigures): string {
-  return `  ${f.names} names (${f.perDomain.length + (f.others?.domains ?? 0)} registered domains) through the Worker (workerd, ${f.ca ?? "Pebble"} behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
+  return `  ${f.names} names (${f.perDomain.length + (f.others?.domains ?? 0)} registered domains) through the Worker (workerd, ${f.ca ?? "Pebble"} behind the limits on a ${f.windowS} s window, cron every ${f.cronEveryS} s, ${f.queueMax !== undefined ? `BUDGET_QUEUE_MAX ${f.queueMax}, ` : ""}${f.bulk > 0 ? `added in bulk, ${f.bulk} a request` : "added one POST each, 16 open"}): ${f.issued} issued (${f.valid} valid), ${f.refusals} refused, ${f.elapsedS} s vs ${f.allowedS} s the limits allow (${f.ratio}x ${f.ratio <= 1.05 ? "✓" : "✗"} ≤ 1.05x; names added in ${f.addS} s), per domain first–last ${domainsText(f)}; refill lost: account ${lost(f.refill.orders)}, largest domain ${lost(f.refill.domain)} (${f.cpuS ?? "–"} s workerd CPU, ${f.wallS} s wall, load ${f.load[0]}→${f.load[1]})`;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === "100k") {
-  const f = await workerOnboarding100kBench();
+if (process.argv[1] === fileURLToPath(import.meta.url) && (process.argv[2] === "100k" || process.argv[2] === "10k")) {
+  const f = process.argv[2] === "100k" ? await workerOnboarding100kBench() : await workerOnboardingMixBench(0.1);
   console.log(workerOnboardingLine(f));
   console.log(JSON.stringify(f));
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
