@@ -195,6 +195,8 @@ export class FairQueue {
   #turn = 0;
   /** The next walk waits for orders submitted with the newest ones until then (see SETTLE_MS). */
   #settleUntil: number | undefined;
+  /** The last walk's domains whose own limit binds (see `WalkResult.critical`): views put their orders first, as the walk serves them. */
+  #critical: readonly string[] = [];
   /** First issuances on their way here, by registered domain id, and all of them (see {@link FairQueue.setBacklog}). */
   #backlog: { total: number; byDomain: ReadonlyMap<string, number> } | undefined;
   /** The backlog changed since our record was written: the next write is due whatever the demand. */
@@ -384,6 +386,7 @@ export class FairQueue {
     const account = (this.#waiters.values().next().value as Waiter | undefined)?.refs.find((r) => r.kind === "orders");
     const snapshot = new BudgetSnapshot(this.budget, now);
     const walk = await new QueueWalk(this.budget, this.layout, snapshot, this.#process, (n) => this.#waiters.get(n), records, account).run();
+    this.#critical = walk.critical ?? this.#critical;
     let wakeAt = walk.wakeAt;
     let lost = false;
     let turn = 0;
@@ -629,16 +632,26 @@ export class FairQueue {
     }
   }
 
-  /** Renewals by expiry; then first issuances by turn (and the turn's mix), as the shared queue orders them. */
+  /**
+   * Renewals by expiry; then first issuances of the domains whose own limit binds (the last walk's
+   * judgement, largest need first), then the others by turn (and the turn's mix), as the shared queue
+   * serves them. Views in pure turn order put the binding customer's orders behind everyone's (its
+   * 100th name behind 99 rounds of the others) while the walk sends them whenever its bucket holds a
+   * token: their estimates came late and the others' early, and the Worker's index, which counts an
+   * order past its estimate as no longer in flight, misjudged what each customer had waiting.
+   */
   #ordered(): Waiter[] {
+    const critical = new Map(this.#critical.map((id, i) => [id, i]));
     // Each waiter's place as the shared queue orders it, computed once per sort (not per comparison).
     const keyed = [...this.#waiters.values()].map((w) => ({
       w,
       renewal: w.request.expiresAt,
+      lane: critical.get(w.domainId) ?? critical.size,
       order: w.turn === undefined ? "~" : turnOrder(w.turn, w.domainId),
     }));
     keyed.sort((a, b) => {
       if (a.renewal !== undefined || b.renewal !== undefined) return (a.renewal ?? Infinity) - (b.renewal ?? Infinity) || a.w.seq - b.w.seq;
+      if (a.lane !== b.lane) return a.lane - b.lane;
       return a.order < b.order ? -1 : a.order > b.order ? 1 : a.w.seq - b.w.seq;
     });
     return keyed.map((k) => k.w);

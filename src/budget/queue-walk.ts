@@ -44,6 +44,8 @@ export interface WalkResult {
   readonly truncated: boolean;
   /** Leftovers it removed and hints it moved. */
   readonly cleaned: number;
+  /** Registered domain ids whose own limit decides when the queue can finish, largest need first: served before the turns while their bucket holds a token. Absent when the walk stopped before judging (its bound, in the renewals). */
+  readonly critical?: readonly string[];
 }
 
 /** Most orders and hints one walk looks at (its cost is bounded, whatever the queue's length). */
@@ -111,9 +113,10 @@ export class QueueWalk {
   /** Walks the queue. Storage errors propagate. */
   async run(): Promise<WalkResult> {
     await this.#renewals();
-    if (!this.#stopped) for (const id of await this.#critical()) if (!this.#stopped) await this.#criticalDomain(id);
+    const critical = this.#stopped ? undefined : await this.#critical();
+    for (const id of critical ?? []) if (!this.#stopped) await this.#criticalDomain(id);
     if (!this.#stopped) await this.#turns();
-    return { chosen: this.#chosen, blocked: this.#blocked, wakeAt: this.#wakeAt, truncated: this.#visits >= MAX_VISITS, cleaned: this.#cleaned };
+    return { chosen: this.#chosen, blocked: this.#blocked, wakeAt: this.#wakeAt, truncated: this.#visits >= MAX_VISITS, cleaned: this.#cleaned, ...(critical ? { critical } : {}) };
   }
 
   get #bounded(): boolean {
