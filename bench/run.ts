@@ -214,11 +214,11 @@ const workerOnboarding10k: WorkerOnboardingFigures | null =
         console.log(`10,000-name onboarding through the Worker failed: ${String(err)}`);
         return null;
       });
-// Issue 26: 100,000 names through the Worker against the stand-in CA (about 83 minutes of real time:
+// Issue 26: 100,000 names through the Worker against the stand-in CA (about 75 minutes of real time:
 // BENCH_WORKER_ONBOARDING_100K=1).
 const workerOnboarding100k: WorkerOnboardingFigures | null =
   process.env.BENCH_WORKER_ONBOARDING_100K === "1"
-    ? await (console.log("Onboarding 100,000 names through the Worker (BENCH_WORKER_ONBOARDING_100K=1, ~83 min)…"), workerOnboarding100kBench()).catch((err: unknown) => {
+    ? await (console.log("Onboarding 100,000 names through the Worker (BENCH_WORKER_ONBOARDING_100K=1, ~75 min)…"), workerOnboarding100kBench()).catch((err: unknown) => {
         console.log(`100,000-name onboarding through the Worker failed: ${String(err)}`);
         return null;
       })
@@ -396,7 +396,7 @@ const onboardingLines = [
   ...(workerOnboarding ? [workerOnboardingLine(workerOnboarding)] : []),
   ...(workerOnboardingBulk ? [workerOnboardingLine(workerOnboardingBulk)] : []),
   ...(workerOnboarding10k ? [workerOnboardingLine(workerOnboarding10k)] : []),
-  ...(workerOnboarding100k ? [workerOnboardingLine(workerOnboarding100k)] : ["  100,000 names through the Worker: skipped (BENCH_WORKER_ONBOARDING_100K=1 runs it, about 83 minutes)"]),
+  ...(workerOnboarding100k ? [workerOnboardingLine(workerOnboarding100k)] : ["  100,000 names through the Worker: skipped (BENCH_WORKER_ONBOARDING_100K=1 runs it, about 75 minutes)"]),
 ];
 lines.push(...onboardingLines);
 console.log(onboardingLines.join("\n"));
