@@ -224,17 +224,25 @@ export class FairQueue {
    * bucket binding as much as the account's — went in turns behind every other customer whenever its
    * share of the window was small, and its bucket sat full for 110 s of 552 (1.25× the time the limits
    * allow, through the Worker). Published with this queue's demand, as other processes' is; each
-   * figure counts as at least the orders waiting here.
+   * figure counts as at least the orders waiting here. A count that is not a whole number from 0 is an
+   * `invalid_input` error, and the backlog stays as it was (published, a count that is not a number
+   * would make this queue's record unreadable to every process, its orders those of a dead one).
    */
   async setBacklog(backlog: { total: number; byDomain: ReadonlyMap<string, number> } | undefined): Promise<void> {
-    this.#backlogMoved = true;
     if (!backlog) {
       this.#backlog = undefined;
+      this.#backlogMoved = true;
       return;
     }
+    const count = (n: unknown, field: string): number => {
+      if (typeof n === "number" && Number.isSafeInteger(n) && n >= 0) return n;
+      throw new EdgecertError("invalid_input", `setBacklog: ${field} must be a whole number from 0, got ${String(n).slice(0, 40)}`);
+    };
+    const total = count(backlog.total, "total");
     const byDomain = new Map<string, number>();
-    for (const [domain, n] of backlog.byDomain) byDomain.set(await this.budget.subjectId("domain", domain), n);
-    this.#backlog = { total: backlog.total, byDomain };
+    for (const [domain, n] of backlog.byDomain) byDomain.set(await this.budget.subjectId("domain", domain), count(n, `byDomain(${String(domain).slice(0, 60)})`));
+    this.#backlog = { total, byDomain };
+    this.#backlogMoved = true;
   }
 
   /**

@@ -231,4 +231,12 @@ describe("the fleet's fair queue", () => {
     expect(told.shownFirst).toBe(true);
     expect(window.shownFirst).toBe(false);
   });
+
+  it("a backlog with a count that is not a whole number from 0 is refused with a typed error", async () => {
+    const queue = new FairQueue(new FleetBudget({ storage: new MemoryStorage(), limits: { newOrdersPerAccount: { count: 10, periodMs: 10_000 } }, ca: "ca" }));
+    for (const [total, n] of [[Number.NaN, 1], [-1, 1], [1.5, 1], [10, Number.POSITIVE_INFINITY], [10, -3]] as const) {
+      await expect(queue.setBacklog({ total, byDomain: new Map([["big.example", n]]) })).rejects.toMatchObject({ code: "invalid_input" });
+    }
+    await expect(queue.setBacklog({ total: 10, byDomain: new Map([["big.example", 4]]) })).resolves.toBeUndefined();
+  });
 });
