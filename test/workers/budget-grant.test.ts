@@ -7,7 +7,7 @@ import { certificateSummary, startWorker, type CertificateSummary } from "../sup
 // for a parked order is run as a grant by the certificate's renewer; when that run does not send an
 // order (here: a forced renewal the budget held back — the queue's run is an ordinary maintain, and the
 // certificate is not due), the token must go back at once, not a minute later. Real Worker in workerd,
-// real Pebble behind the rate-limit stand-in (test/support/rate-limiting-ca.ts). Cost: about 40 s.
+// real Pebble behind the rate-limit stand-in (test/support/rate-limiting-ca.ts). Cost: about 15 s.
 let pebble: PebbleInstance;
 
 beforeAll(async () => {
@@ -17,13 +17,13 @@ afterAll(async () => {
   await pebble?.stop();
 });
 
-const PERIOD_MS = 20_000;
+const PERIOD_MS = 10_000;
 
 describe("a grant its renewer's run does not use", () => {
   it("goes back at once: the next certificate is sent with that refill's token; a forced renewal held back is a 429", { timeout: 150_000 }, async () => {
-    // One new order per 20 s, renewals counted like any order.
+    // One new order per 10 s, renewals counted like any order.
     const ca = rateLimitingCa(pebble.fetch, { now: Date.now, ordersPerAccount: { count: 1, periodMs: PERIOD_MS } });
-    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/20s" }, outbound: (request) => ca.fetch(request) });
+    const w = await startWorker(pebble, { vars: { CA_LIMITS: "orders=1/10s" }, outbound: (request) => ca.fetch(request) });
     const get = (id: string) => certificateSummary(w, id);
     const add = async (name: string) => ((await (await w.admin("/admin/certificates", { method: "POST", body: JSON.stringify({ names: [name] }) })).json()) as CertificateSummary).id;
     try {
@@ -45,7 +45,7 @@ describe("a grant its renewer's run does not use", () => {
       const orders = ca.events.filter((e) => e.kind === "newOrder");
       expect(orders.map((e) => e.names[0])).toEqual(["first.grant.test", "second.grant.test"]);
       expect(ca.refusals()).toEqual([]);
-      // The budget lets one order go per 20 s: the refill after the first order went to the renewal's
+      // The budget lets one order go per 10 s: the refill after the first order went to the renewal's
       // grant, whose run sent nothing. Given back at once, the second certificate goes with it, before
       // the next refill could exist; kept for its minute (old code), the second waited for that next one.
       const after = orders[1]!.at - orders[0]!.at;
