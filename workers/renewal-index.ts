@@ -62,7 +62,6 @@ export interface QueuePage {
 /** A bucket's latest estimates a newly waiting entry looks among for the one it goes after (see `RenewalIndex.#queueAt`). */
 const LANE_TAIL = 16;
 
-/** The one renewal index of a Worker (RPC stub). */
 /**
  * How far a claimed first issuance's turn moves back: behind every turn pending (turns count names,
  * far below 2^32), by a step `release` can take off exactly. A name claimed again and again (a first
@@ -70,7 +69,7 @@ const LANE_TAIL = 16;
  */
 const CLAIMED_TURN = 2 ** 32;
 
-/** Registered domains whose pending first issuances the CA budget's queue is told (see {@link FirstBacklog}). */
+/** Registered domains whose pending first issuances the CA budget's queue is told (see {@link FirstBacklog}), and among which the claim looks for those whose own limit binds. */
 const BACKLOG_DOMAINS = 8;
 
 /**
@@ -83,6 +82,7 @@ export interface FirstBacklog {
   byDomain: Array<{ domain: string; pending: number }>;
 }
 
+/** The one renewal index of a Worker (RPC stub). */
 export const renewalIndex = (env: Env) => env.RENEWAL_INDEX.get(env.RENEWAL_INDEX.idFromName("index"));
 
 /** Summary of one cron tick. */
@@ -317,15 +317,22 @@ export class RenewalIndex extends DurableObject<Env> {
       return found.length;
     };
     const { orders, domain, queueMax } = fair;
+    // The domains with the most pending first issuances (O(8) rows, by first_pending_by_n): the queue is
+    // told them (only a domain limit makes them matter to it), and the binding ones among them claim first.
+    let largest: Array<{ d: string; n: number }> = [];
+    if (domain) {
+      const found = this.sql.exec<{ d: string; n: number }>("SELECT d, n FROM first_pending WHERE d NOT IN ('*', '') ORDER BY n DESC LIMIT ?", BACKLOG_DOMAINS);
+      largest = found.toArray();
+      rowsRead += found.rowsRead;
+    }
     // Domains whose own limit binds (pending × account rate ≥ ½ × all pending × domain rate), the 8 largest:
     // their bucket's worth and what refills while the queue drains to half (when a tick takes more), less what
     // is in flight, up to half the room; no more in turns, where a lone one would fill the queue.
     const own = ["*"];
     if (orders && domain) {
       const rate = (l: RateLimit) => l.count / l.periodMs;
-      const binding = this.sql.exec<{ d: string }>("SELECT d FROM first_pending WHERE n >= ? AND d NOT IN ('*', '') ORDER BY n DESC LIMIT 8", Math.max(1, (total * rate(domain)) / (2 * rate(orders))));
-      own.push(...binding.toArray().map((r) => r.d));
-      rowsRead += binding.rowsRead;
+      const binds = Math.max(1, (total * rate(domain)) / (2 * rate(orders)));
+      own.push(...largest.filter((r) => r.n >= binds).map((r) => r.d));
       const need = Math.ceil(domain.count + (rate(domain) * queueMax) / (2 * rate(orders)));
       let half = Math.floor(room / 2);
       for (const d of own.slice(1)) {
@@ -340,14 +347,7 @@ export class RenewalIndex extends DurableObject<Env> {
     const others = `IFNULL(reg_domain, '') NOT IN (${own.map(() => "?").join()}) LIMIT ?`;
     take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND turn IS NOT NULL ORDER BY turn, due_at LIMIT ?) WHERE due_at <= ? AND ${others}`, room + queueMax, now, ...own);
     take(room, `SELECT * FROM (SELECT * FROM certificates WHERE not_after IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?) WHERE ${others}`, now, room + queueMax, ...own);
-    // Only a domain limit makes a domain's backlog matter to the queue (O(8) rows, by first_pending_by_n).
-    let byDomain: FirstBacklog["byDomain"] = [];
-    if (domain) {
-      const largest = this.sql.exec<{ d: string; n: number }>("SELECT d, n FROM first_pending WHERE d NOT IN ('*', '') ORDER BY n DESC LIMIT ?", BACKLOG_DOMAINS);
-      byDomain = largest.toArray().map((r) => ({ domain: r.d, pending: r.n }));
-      rowsRead += largest.rowsRead;
-    }
-    return { entries: rows.map(toEntry), rowsRead, backlog: { total, byDomain } };
+    return { entries: rows.map(toEntry), rowsRead, backlog: { total, byDomain: largest.map((r) => ({ domain: r.d, pending: r.n })) } };
   }
 
   /**
